@@ -1,0 +1,111 @@
+"""`skybox-nb`: the command line. Each subcommand is one call into the package.
+
+Invariant: this file parses arguments and prints; the work happens in the modules it
+calls, which notebooks and widgets call the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .contract import STYLES
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    raise SystemExit("skybox-nb emulator: not built yet")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    raise SystemExit("skybox-nb generate: not built yet")
+
+
+def _cubemap(args: argparse.Namespace) -> int:
+    raise SystemExit("skybox-nb cubemap: not built yet")
+
+
+def _seams(args: argparse.Namespace) -> int:
+    raise SystemExit("skybox-nb seams: not built yet")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    raise SystemExit("skybox-nb demo: not built yet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(
+        prog="skybox-nb",
+        description="360 skyboxes with Scenario's Skybox Flux.1 (offline emulator when "
+        "SCENARIO_SDK_API_KEY / SCENARIO_SDK_API_SECRET are not set).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("emulator", help="run the offline Scenario API emulator")
+    e.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
+    e.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    e.add_argument("--allow-remote", action="store_true",
+                   help="allow binding beyond loopback (the emulator has no real security)")
+    e.add_argument("--job-duration", type=float, default=None,
+                   help="seconds a job takes from queued to success (default: a few)")
+    e.add_argument("--api-key", default=None, help="accept only this key (default: any)")
+    e.add_argument("--api-secret", default=None, help="accept only this secret (default: any)")
+    e.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="inject a fault at start, e.g. 'rate_limit:retry_after=2' "
+                   "(repeatable; see docs of skybox_nb.emulator.faults)")
+    e.set_defaults(func=_emulator)
+
+    g = sub.add_parser("generate", help="generate skyboxes and save them")
+    g.add_argument("prompt")
+    g.add_argument("--style", choices=STYLES, default=None)
+    g.add_argument("--negative-prompt", default=None)
+    g.add_argument("--negative-prompt-strength", type=float, default=None)
+    g.add_argument("--image", default=None, help="init image: a file path or an asset id")
+    g.add_argument("--strength", type=float, default=None)
+    g.add_argument("--num-outputs", type=int, default=None)
+    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None)
+    g.add_argument("--geometry-enforcement", type=float, default=None)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--out", default="skybox-library", help="library folder")
+    g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
+    g.set_defaults(func=_generate)
+
+    c = sub.add_parser("cubemap", help="convert a panorama to cubemap faces")
+    c.add_argument("input")
+    c.add_argument("--face-size", type=int, default=None)
+    c.add_argument("--layout", default="six")
+    c.add_argument("--convention", default="generic")
+    c.add_argument("--format", dest="fmt", default="png")
+    c.add_argument("--out", default="cubemap")
+    c.set_defaults(func=_cubemap)
+
+    s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
+    s.add_argument("input")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
+    s.set_defaults(func=_seams)
+
+    d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
+                       "when no credentials are set)")
+    d.add_argument("--headless", action="store_true",
+                   help="execute the quickstart and write an HTML report instead")
+    d.add_argument("--out", default="skybox-report", help="report folder (--headless)")
+    d.add_argument("--port", type=int, default=8888)
+    d.add_argument("--no-browser", action="store_true")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``skybox-nb``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""One exception type per kind of failure, each knowing if a retry can help and if it may
+already have cost money.
+
+Invariant: an error never carries a credential. Messages are built from the server's
+answer (status, message, hint) and our own words; request headers are never copied in.
+
+``retryable``: sending the same call again may succeed (after waiting).
+``ambiguous``: the paid call may have reached Scenario and started (and billed) a job,
+so it must not be sent again blindly; the ledger marks such an intent "unknown".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+__all__ = [
+    "SkyboxError",
+    "AuthError",
+    "ForbiddenError",
+    "QuotaError",
+    "ModeratedError",
+    "RateLimitError",
+    "InvalidError",
+    "ValidationError",
+    "Problem",
+    "NotFoundError",
+    "TransportError",
+    "TimeoutError",
+    "ServerError",
+    "ProtocolError",
+    "JobFailedError",
+    "DuplicateIntentError",
+    "error_from_response",
+    "parse_retry_after",
+    "is_moderation_text",
+]
+
+
+class SkyboxError(Exception):
+    """Base of every error this package raises about a call or a request.
+
+    Attributes: ``kind`` (a short name), ``status`` (HTTP status or None), ``message``
+    (the server's or ours), ``hint`` (how to fix it, when known), ``details`` (the
+    server's structured details), ``retryable`` and ``ambiguous`` (see module doc).
+    """
+
+    kind = "error"
+    retryable = False
+    ambiguous = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        details: Any = None,
+        ambiguous: bool | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.hint = hint
+        self.details = details
+        if ambiguous is not None:
+            self.ambiguous = ambiguous
+        if retryable is not None:
+            self.retryable = retryable
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        head = f"[{self.kind}" + (f" {self.status}" if self.status else "") + "] "
+        text = head + self.message
+        if self.hint:
+            text += f"\nHint: {self.hint}"
+        if self.ambiguous:
+            text += (
+                "\nThe request may have reached Scenario and started a billed job: it is "
+                "recorded as 'unknown' in the ledger; reconcile it before sending it again."
+            )
+        return text
+
+
+class AuthError(SkyboxError):
+    """401: the key or secret is wrong or missing."""
+
+    kind = "auth"
+
+
+class ForbiddenError(SkyboxError):
+    """403: the key lacks the scope, or the model needs another plan. Retrying never helps."""
+
+    kind = "forbidden"
+
+
+class QuotaError(SkyboxError):
+    """402 or a message about credits: not enough Creative Units."""
+
+    kind = "quota"
+
+
+class ModeratedError(SkyboxError):
+    """The prompt or image was refused by content moderation."""
+
+    kind = "moderated"
+
+
+class RateLimitError(SkyboxError):
+    """429. ``retry_after`` is in seconds when the server said; ``action_name`` is
+    ``"parallel-custom-jobs"`` when the team's concurrency limit (``action_limit``) was hit."""
+
+    kind = "rate_limit"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        action_name: str | None = None,
+        action_limit: int | None = None,
+        **kw: Any,
+    ) -> None:
+        self.retry_after = retry_after
+        self.action_name = action_name
+        self.action_limit = action_limit
+        super().__init__(message, **kw)
+
+    @property
+    def is_concurrency_limit(self) -> bool:
+        """True when the limit is on jobs running at once: wait for one to finish."""
+        return self.action_name == "parallel-custom-jobs"
+
+
+class InvalidError(SkyboxError):
+    """400/422: the server refused the parameters."""
+
+    kind = "invalid"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: the field, the value received, what is allowed."""
+
+    field: str
+    value: Any
+    allowed: str
+    message: str = ""
+
+    def __str__(self) -> str:
+        msg = f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
+        return msg + (f" ({self.message})" if self.message else "")
+
+
+class ValidationError(InvalidError, ValueError):
+    """A request refused locally, before anything was sent. Lists every problem at once."""
+
+    def __init__(self, problems: list[Problem], *, model_id: str = "") -> None:
+        self.problems = list(problems)
+        self.model_id = model_id
+        n = len(self.problems)
+        what = f" for {model_id}" if model_id else ""
+        lines = [f"{n} invalid field{'s' if n != 1 else ''}{what}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines), hint="Fix the fields above; nothing was sent.")
+
+    @property
+    def fields(self) -> list[str]:
+        return [p.field for p in self.problems]
+
+
+class NotFoundError(SkyboxError):
+    """404: no such job, asset or model (or not visible to this key)."""
+
+    kind = "not_found"
+
+
+class TransportError(SkyboxError):
+    """The connection failed. ``ambiguous`` is set when the request may have been sent."""
+
+    kind = "transport"
+    retryable = True
+
+
+class TimeoutError(SkyboxError):  # noqa: A001 - deliberate: skybox_nb.errors.TimeoutError
+    """No answer in time (a call, or waiting for a job). A timed-out paid call is ambiguous."""
+
+    kind = "timeout"
+    retryable = True
+
+
+class ServerError(SkyboxError):
+    """5xx from Scenario. On the paid call it is ambiguous: the job may exist."""
+
+    kind = "server"
+    retryable = True
+
+
+class ProtocolError(SkyboxError):
+    """The answer did not match the contract (not JSON, missing fields, wrong types)."""
+
+    kind = "protocol"
+
+
+class JobFailedError(SkyboxError):
+    """A job ended in ``failure`` (or ``canceled``); carries the server's error and hint."""
+
+    kind = "job_failed"
+
+    def __init__(self, message: str, *, job_id: str | None = None, **kw: Any) -> None:
+        self.job_id = job_id
+        super().__init__(message, **kw)
+
+
+class DuplicateIntentError(SkyboxError):
+    """An identical request is still unresolved in the ledger (status 'unknown'):
+    sending it again might pay twice. Reconcile it against GET /jobs or dismiss it."""
+
+    kind = "duplicate_intent"
+
+    def __init__(self, message: str, *, intent_id: str | None = None, **kw: Any) -> None:
+        self.intent_id = intent_id
+        super().__init__(message, **kw)
+
+
+_MODERATION_WORDS = ("nsfw", "moderat", "content policy", "safety")
+
+
+def is_moderation_text(text: str | None) -> bool:
+    """True when a server message or hint speaks of content moderation."""
+    t = (text or "").lower()
+    return any(w in t for w in _MODERATION_WORDS)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or HTTP date)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = lower.get("retry-after")
+    if ra is None:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _payload(body: bytes | str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The JSON object of an error answer (or {}), and a short text of it."""
+    if isinstance(body, Mapping):
+        return dict(body), ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    text = (body or "").strip()
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if text.startswith("<"):  # an HTML error page: say so rather than dump it
+        text = "the server answered with an HTML page instead of JSON"
+    return data, text[:300]
+
+
+def error_from_response(
+    status: int,
+    body: bytes | str | Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    paid: bool = False,
+) -> SkyboxError:
+    """Map an HTTP error answer to the right ``SkyboxError`` subclass.
+
+    ``paid`` marks the generate call: a 5xx there is ambiguous (the job may exist),
+    whereas a 4xx proves the request was refused and nothing was billed.
+    """
+    headers = headers or {}
+    data, text = _payload(body)
+    message = str(data.get("message") or data.get("error") or text or f"HTTP {status}")
+    hint = data.get("hint")
+    hint = str(hint) if hint else None
+    details = data.get("details")
+    kw: dict[str, Any] = {"status": status, "hint": hint, "details": details}
+    lowered = message.lower()
+    if status == 429:
+        d = details if isinstance(details, Mapping) else {}
+        limit = d.get("actionLimit")
+        return RateLimitError(
+            message,
+            retry_after=parse_retry_after(headers),
+            action_name=d.get("actionName") if isinstance(d.get("actionName"), str) else None,
+            action_limit=int(limit) if isinstance(limit, (int, float)) else None,
+            **kw,
+        )
+    if status == 402 or (status in (400, 403) and ("credit" in lowered or "creative unit" in lowered)):
+        return QuotaError(message, **kw)
+    if status == 401:
+        kw["hint"] = hint or (
+            "Check SCENARIO_SDK_API_KEY and SCENARIO_SDK_API_SECRET (Scenario project "
+            "settings > API keys)."
+        )
+        return AuthError(message, **kw)
+    if status == 403:
+        return ForbiddenError(message, **kw)
+    if status == 404:
+        return NotFoundError(message, **kw)
+    if status in (400, 422):
+        if is_moderation_text(message) or is_moderation_text(hint):
+            return ModeratedError(message, **kw)
+        return InvalidError(message, **kw)
+    if status >= 500:
+        return ServerError(message, ambiguous=paid, **kw)
+    return ProtocolError(f"unexpected HTTP {status}: {message}", **kw)
