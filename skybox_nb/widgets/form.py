@@ -1,0 +1,495 @@
+"""GeneratorForm: ipywidgets controls bound to the Skybox Flux.1 contract.
+
+Invariant: the form holds no generation logic of its own. Each control maps to one
+``SkyboxRequest`` field (ranges, defaults and labels come from ``contract.SKYBOX_FLUX``),
+and every button calls exactly one public method (``generate``, ``cancel``,
+``reuse_seed``, ``clear_init_image``) that notebook code can call the same way. Anything
+that waits on the network (estimates, uploads, jobs) runs on a background thread, so the
+kernel stays usable; widgets are updated from those threads' callbacks.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+
+from ..contract import SKYBOX_FLUX, STYLES, STYLE_LABELS, style_label
+from ..errors import SkyboxError, ValidationError
+from ..request import SkyboxRequest, validate_inputs
+from .badge import backend_badge
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..client import RunResult, SkyboxClient
+
+__all__ = ["GeneratorForm", "Generation"]
+
+_WIDE = W.Layout(width="95%")
+_DESC = {"description_width": "150px"}
+# Seconds of quiet after the last edit before the cost estimate is asked for.
+ESTIMATE_DELAY = 0.4
+
+
+def _error_html(err: BaseException) -> str:
+    """An error as inline HTML: the message, and the server's hint when there is one."""
+    if isinstance(err, SkyboxError):
+        text = f"[{err.kind}] {err.message}"
+        hint = err.hint
+    else:
+        text, hint = f"{type(err).__name__}: {err}", None
+    out = f'<pre style="color:#b91c1c;white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
+    if hint:
+        out += f'<div style="color:#92400e"><b>Hint:</b> {html.escape(hint)}</div>'
+    return out
+
+
+@dataclass(eq=False)
+class Generation:
+    """One Generate: its request, the latest ``Job`` seen, and a progress row widget.
+
+    ``result(timeout)`` blocks until the run ends and returns the ``RunResult`` (or
+    raises its error); ``cancel()`` asks Scenario to cancel the job.
+    """
+
+    request: SkyboxRequest
+    client: Any
+    future: Future = field(default_factory=Future)
+    job: Any = None
+    error: BaseException | None = None
+    _cancel_asked: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        short = self.request.prompt if len(self.request.prompt) <= 40 else self.request.prompt[:39] + "…"
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
+        self.status = W.HTML("submitting…")
+        self.row = W.HBox([W.Label(short, layout=W.Layout(width="260px")), self.bar, self.status])
+
+    @property
+    def done(self) -> bool:
+        """True once the run has ended, in success or not."""
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> "RunResult":
+        """Wait for the run and return its ``RunResult``; raises the run's error."""
+        return self.future.result(timeout)
+
+    def on_progress(self, job: Any) -> None:
+        """Client callback: show the job's status and progress; honour an early cancel."""
+        with self._lock:
+            first = self.job is None
+            self.job = job
+            cancel_now = first and self._cancel_asked and not job.done
+        self.bar.value = float(job.progress or 0.0)
+        self.status.value = html.escape(f"{job.status} · {job.id}")
+        if cancel_now:  # Cancel was pressed before the job id was known.
+            self.client.cancel(job)
+
+    def cancel(self) -> bool:
+        """Cancel the job (now if its id is known, else as soon as it is). Returns True
+        if a cancel was asked for, False if the run had already ended."""
+        if self.done:
+            return False
+        with self._lock:
+            self._cancel_asked = True
+            job = self.job
+        if job is not None and not job.done:
+            self.client.cancel(job)
+        self.status.value = "cancelling…"
+        return True
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Mark the row as ended (worker thread) and resolve the future."""
+        if error is None:
+            self.bar.value, self.bar.bar_style = 1.0, "success"
+            files = len(result.files)
+            cost = "" if result.cu_cost is None else f" · {result.cu_cost:g} CU"
+            self.status.value = html.escape(f"success · {files} file{'s' * (files != 1)}{cost}")
+            self.future.set_result(result)
+        else:
+            self.error = error
+            self.bar.bar_style = "danger"
+            self.status.value = _error_html(error)
+            self.future.set_exception(error)
+
+
+class GeneratorForm:
+    """A form for Skybox Flux.1 requests: fields, live body preview and snippets, cost
+    estimate, Generate / Cancel with per-job progress, and inline errors.
+
+    ``client`` defaults to ``SkyboxClient()`` (the offline emulator when no credentials
+    are set). ``gallery``, when given, receives every finished result
+    (``gallery.add(result)``) and can call back into the form (reuse seed, init image).
+    Display the form by leaving it last in a cell.
+    """
+
+    def __init__(
+        self,
+        client: "SkyboxClient | None" = None,
+        gallery: Any = None,
+        *,
+        prompt: str = "",
+        max_workers: int = 4,
+        estimate_delay: float = ESTIMATE_DELAY,
+    ) -> None:
+        if client is None:
+            from ..client import SkyboxClient
+
+            client = SkyboxClient()
+        self.client = client
+        self.gallery = None
+        self.runs: list[Generation] = []
+        self.last_result: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-form")
+        self._estimate_delay = estimate_delay
+        self._estimate_timer: threading.Timer | None = None
+        self._estimates: dict[str, float] = {}
+        self._build(prompt)
+        if gallery is not None:
+            self.attach(gallery)
+        self._refresh()
+
+    # ---- building -------------------------------------------------------------------
+
+    def _build(self, prompt: str) -> None:
+        spec = SKYBOX_FLUX
+        self.badge = backend_badge(self.client)
+        self.prompt = W.Textarea(value=prompt, description="Prompt", style=_DESC, layout=_WIDE,
+                                 placeholder=spec["prompt"].description, rows=2)
+        self.style = W.Dropdown(options=[(STYLE_LABELS[s], s) for s in STYLES],
+                                value=spec["style"].default, description="Style", style=_DESC)
+        self.negative_prompt = W.Text(description="Negative prompt", style=_DESC, layout=_WIDE,
+                                      placeholder="what to avoid, e.g. 'people, text'")
+        nps = spec["negativePromptStrength"]
+        self.negative_prompt_strength = W.FloatSlider(
+            value=nps.default, min=nps.minimum, max=nps.maximum, step=0.1,
+            description="Negative strength", style=_DESC)
+        self.negative_note = W.HTML(
+            '<span style="color:#92400e">The negative prompt is ignored while its strength '
+            "is 0: try 1 to 4.</span>")
+        self.init_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload init")
+        self.image = W.Text(description="Init image", style=_DESC, disabled=True,
+                            placeholder="none: upload one, or 'Use as init' on a result")
+        self.clear_image_button = W.Button(description="Clear", icon="times",
+                                           layout=W.Layout(width="80px"))
+        st = spec["strength"]
+        self.strength = W.FloatSlider(value=st.default, min=st.minimum, max=st.maximum,
+                                      step=0.01, description="Strength", style=_DESC,
+                                      disabled=True)
+        no = spec["numOutputs"]
+        self.num_outputs = W.IntSlider(value=no.default, min=int(no.minimum), max=int(no.maximum),
+                                       description="Outputs", style=_DESC)
+        ns = spec["numInferenceSteps"]
+        self.steps = W.IntSlider(value=ns.default, min=int(ns.minimum), max=int(ns.maximum),
+                                 description="Steps", style=_DESC)
+        ge = spec["geometryEnforcement"]
+        self.geometry_enforcement = W.IntSlider(
+            value=ge.default, min=int(ge.minimum), max=int(ge.maximum),
+            description="Geometry enforcement", style=_DESC)
+        self.geometry_note = W.HTML()
+        sd = spec["seed"]
+        self.seed_mode = W.ToggleButtons(options=[("Random", "random"), ("Lock", "lock")],
+                                         value="random", style={"button_width": "70px"})
+        self.seed = W.BoundedIntText(value=0, min=int(sd.minimum), max=int(sd.maximum),
+                                     description="Seed", style=_DESC, disabled=True)
+        self.reuse_seed_button = W.Button(description="Reuse last seed", icon="repeat",
+                                          disabled=True)
+        self.generate_button = W.Button(description="Generate", button_style="primary",
+                                        icon="play")
+        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+        self.cost = W.HTML("Estimate: …")
+        self.validation = W.HTML()
+        self.error = W.HTML()
+        self.jobs = W.VBox()
+        self.body_preview = W.HTML()
+        self.snippet_kind = W.ToggleButtons(options=["cURL", "Python"], value="cURL",
+                                            style={"button_width": "70px"})
+        self.snippet = W.Textarea(rows=10, layout=_WIDE)
+
+        self.widget = W.VBox([
+            self.badge,
+            self.prompt,
+            self.style,
+            self.negative_prompt,
+            W.HBox([self.negative_prompt_strength, self.negative_note]),
+            W.HBox([self.image, self.init_upload, self.clear_image_button]),
+            self.strength,
+            self.num_outputs,
+            self.steps,
+            W.HBox([self.geometry_enforcement, self.geometry_note]),
+            W.HBox([self.seed, self.seed_mode, self.reuse_seed_button]),
+            W.HBox([self.generate_button, self.cancel_button, self.cost]),
+            self.validation,
+            self.jobs,
+            self.error,
+            W.HTML("<b>Request body</b> (exactly what is sent)"),
+            self.body_preview,
+            W.HBox([W.HTML("<b>Snippet</b> (no secrets: credentials stay environment "
+                           "variables)&nbsp;"), self.snippet_kind]),
+            self.snippet,
+        ])
+
+        for w in (self.prompt, self.style, self.negative_prompt, self.negative_prompt_strength,
+                  self.image, self.strength, self.num_outputs, self.steps,
+                  self.geometry_enforcement, self.seed, self.seed_mode, self.snippet_kind):
+            w.observe(lambda _change: self._refresh(), names="value")
+        self.init_upload.observe(self._on_upload, names="value")
+        self.generate_button.on_click(lambda _b: self.generate())
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        self.reuse_seed_button.on_click(lambda _b: self.reuse_seed())
+        self.clear_image_button.on_click(lambda _b: self.clear_init_image())
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ---- the request ----------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """The request fields the form holds now (Python names; unset ones left out)."""
+        v: dict[str, Any] = {
+            "prompt": self.prompt.value,
+            "style": self.style.value,
+            "num_outputs": self.num_outputs.value,
+            "num_inference_steps": self.steps.value,
+            "geometry_enforcement": self.geometry_enforcement.value,
+        }
+        if self.negative_prompt.value.strip():
+            v["negative_prompt"] = self.negative_prompt.value
+            v["negative_prompt_strength"] = self.negative_prompt_strength.value
+        if self.image.value:
+            v["image"] = self.image.value
+            v["strength"] = self.strength.value
+        if self.seed_mode.value == "lock":
+            v["seed"] = self.seed.value
+        return v
+
+    def request(self) -> SkyboxRequest:
+        """The ``SkyboxRequest`` the form describes. Raises ``ValidationError`` when a
+        field is invalid (e.g. an empty prompt); the form shows the same text inline."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes are shown inline instead
+            return SkyboxRequest(**self.values())
+
+    def set_values(self, **values: Any) -> None:
+        """Set form fields by ``SkyboxRequest`` field name (``steps`` is accepted for
+        ``num_inference_steps``; ``seed=None`` means random). Every value is checked
+        against the contract first: a bad one raises ``ValidationError`` naming the
+        field, the value and what is allowed, and nothing is changed."""
+        values = dict(values)
+        if "steps" in values:
+            values["num_inference_steps"] = values.pop("steps")
+        names = SkyboxRequest.API_NAMES
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"set_values: unknown field(s) {unknown}; allowed: "
+                             + ", ".join([*names, "steps"]))
+        given = {names[k]: v for k, v in values.items()}
+        _, problems, _ = validate_inputs(SKYBOX_FLUX, given)
+        # Only the fields given are judged (the prompt may be filled in later).
+        problems = [p for p in problems if p.field in given and given[p.field] is not None]
+        if problems:
+            raise ValidationError(problems, model_id=SKYBOX_FLUX.model_id)
+        widgets = {
+            "prompt": self.prompt, "style": self.style, "negative_prompt": self.negative_prompt,
+            "negative_prompt_strength": self.negative_prompt_strength, "image": self.image,
+            "strength": self.strength, "num_outputs": self.num_outputs,
+            "num_inference_steps": self.steps, "geometry_enforcement": self.geometry_enforcement,
+        }
+        for name, value in values.items():
+            if name == "seed":
+                self.seed_mode.value = "random" if value is None else "lock"
+                if value is not None:
+                    self.seed.value = int(value)
+            elif name in ("prompt", "negative_prompt", "image"):
+                widgets[name].value = value or ""
+            elif value is not None:
+                widgets[name].value = value
+        self._refresh()
+
+    # ---- live state -----------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Bring every derived widget in line with the fields (runs on each edit)."""
+        has_image = bool(self.image.value)
+        self.strength.disabled = not has_image
+        self.seed.disabled = self.seed_mode.value != "lock"
+        self.negative_note.layout.display = "" if self.negative_prompt_strength.value == 0 else "none"
+        if self.geometry_enforcement.value == 0:
+            note = f"0 = the style's default level ({style_label(self.style.value)})"
+        else:
+            note = "overrides the style's default level"
+        self.geometry_note.value = f'<span style="color:#555">{html.escape(note)}</span>'
+        try:
+            req = self.request()
+        except ValidationError as err:
+            self.validation.value = _error_html(err)
+            self.body_preview.value = ""
+            self.snippet.value = ""
+            self.generate_button.disabled = True
+            self.cost.value = "Estimate: fix the fields first"
+            return
+        notes = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
+                        for n in req.warnings)
+        self.validation.value = notes
+        self.generate_button.disabled = False
+        body = json.dumps(req.to_body(), indent=2, ensure_ascii=False)
+        self.body_preview.value = f"<pre style='margin:0'>{html.escape(body)}</pre>"
+        self.snippet.value = req.to_curl() if self.snippet_kind.value == "cURL" else req.to_python()
+        self._schedule_estimate(req)
+
+    def _schedule_estimate(self, req: SkyboxRequest) -> None:
+        """Debounce: ask for the estimate once the fields have been quiet a moment."""
+        known = self._estimates.get(req.fingerprint)
+        if known is not None:
+            self.cost.value = f"Estimate: <b>{known:g} CU</b>"
+            return
+        self.cost.value = "Estimate: …"
+        if self._estimate_timer is not None:
+            self._estimate_timer.cancel()
+        timer = threading.Timer(self._estimate_delay, self._estimate_quietly)
+        timer.daemon = True
+        self._estimate_timer = timer
+        timer.start()
+
+    def _estimate_quietly(self) -> None:
+        try:
+            self.estimate()
+        except ValidationError:
+            pass  # already shown inline
+        except Exception as err:  # noqa: BLE001 - shown, never raised on a timer thread
+            self.cost.value = f"Estimate unavailable: {html.escape(str(err).splitlines()[0])}"
+
+    def estimate(self) -> float:
+        """The CU cost of the current request (a dry run; cached per request
+        fingerprint), also shown next to Generate. Raises ``ValidationError``."""
+        req = self.request()
+        cost = self._estimates.get(req.fingerprint)
+        if cost is None:
+            cost = float(self.client.estimate(req))
+            self._estimates[req.fingerprint] = cost
+        try:
+            current = self.request().fingerprint
+        except ValidationError:
+            current = None
+        if current == req.fingerprint:  # a slow answer must not overwrite a newer one
+            self.cost.value = f"Estimate: <b>{cost:g} CU</b>"
+        return cost
+
+    # ---- actions (each button calls exactly one of these) ---------------------------
+
+    def generate(self) -> Generation | None:
+        """Start a generation of the current request on a background thread and return
+        its ``Generation`` (call ``.result()`` to wait). An invalid form returns None
+        and shows why inline, instead of raising."""
+        try:
+            req = self.request()
+        except ValidationError as err:
+            self.validation.value = _error_html(err)
+            return None
+        self.error.value = ""
+        gen = Generation(req, self.client)
+        self.runs.append(gen)
+        self.jobs.children = (*self.jobs.children, gen.row)
+        self.cancel_button.disabled = False
+        self._pool.submit(self._run, gen)
+        return gen
+
+    def _run(self, gen: Generation) -> None:
+        try:
+            result = self.client.run(gen.request, on_progress=gen.on_progress)
+        except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
+            self.error.value = _error_html(err)
+            gen.finish(error=err)
+        else:
+            self.last_result = result
+            self.reuse_seed_button.disabled = self.last_seed() is None
+            if self.gallery is not None:
+                try:
+                    self.gallery.add(result)
+                except Exception as err:  # noqa: BLE001
+                    self.error.value = _error_html(err)
+            gen.finish(result)
+        finally:
+            self.cancel_button.disabled = not self.active()
+
+    def active(self) -> list[Generation]:
+        """The generations still running."""
+        return [g for g in self.runs if not g.done]
+
+    def cancel(self) -> int:
+        """Cancel every running generation of this form; returns how many were asked."""
+        return sum(g.cancel() for g in self.active())
+
+    def wait(self, timeout: float | None = None) -> list[Any]:
+        """Block until every generation started so far has ended; returns their
+        results (an exception object in place of a failed one)."""
+        out = []
+        for g in list(self.runs):
+            try:
+                out.append(g.result(timeout))
+            except Exception as err:  # noqa: BLE001
+                out.append(err)
+        return out
+
+    def last_seed(self) -> int | None:
+        """The seed of the first output of the last successful run, if known."""
+        assets = getattr(self.last_result, "assets", None) or []
+        seed = assets[0].seed if assets else None
+        return None if seed is None else int(seed)
+
+    def reuse_seed(self, seed: int | None = None) -> int:
+        """Lock the seed to ``seed`` (default: the last result's). Returns the seed."""
+        seed = self.last_seed() if seed is None else seed
+        if seed is None:
+            raise ValueError("reuse_seed: no seed given and no finished result to take one from")
+        self.set_values(seed=int(seed))
+        return int(seed)
+
+    def set_init_image(self, image: Any) -> str:
+        """Use ``image`` as the init image: an asset id (str) is used as is; a path,
+        bytes, PIL image or array is uploaded first (``client.upload``). Returns the
+        asset id now in the form."""
+        if isinstance(image, str) and not Path(image).is_file():
+            asset_id = image
+        else:
+            asset_id = self.client.upload(image)
+        self.set_values(image=asset_id)
+        return asset_id
+
+    def clear_init_image(self) -> None:
+        """Remove the init image (and so disable strength)."""
+        self.set_values(image=None)
+
+    def _on_upload(self, change: dict) -> None:
+        files = change["new"]
+        if not files:
+            return
+        content = bytes(files[0]["content"])
+        self.image.placeholder = "uploading…"
+
+        def work() -> None:
+            try:
+                self.set_init_image(content)
+            except Exception as err:  # noqa: BLE001
+                self.error.value = _error_html(err)
+
+        self._pool.submit(work)
+
+    def attach(self, gallery: Any) -> None:
+        """Send finished results to ``gallery`` and let it call back into this form."""
+        self.gallery = gallery
+        if getattr(gallery, "form", None) is not self:
+            gallery.form = self
+
+    def close(self) -> None:
+        """Stop the background workers (running jobs are left to finish)."""
+        if self._estimate_timer is not None:
+            self._estimate_timer.cancel()
+        self._pool.shutdown(wait=False)
