@@ -1,0 +1,312 @@
+"""`Viewer360`: look around an equirectangular panorama in the notebook (anywidget + WebGL).
+
+Invariant: the browser only ever receives a downscaled copy of the panorama (at most
+``max_width`` pixels wide, as JPEG or PNG bytes) and, in the cube modes, one strip of six
+faces cut from that same copy; the full-size image never crosses the comm channel. The
+view is always normalised: yaw in [-180, 180), pitch in [-90, 90], fov in [FOV_MIN,
+FOV_MAX] degrees, whether it was set from Python or by dragging in the browser.
+
+Angles: yaw 0 looks at the centre column of the image, positive yaw turns right (towards
+larger column numbers); pitch 90 looks straight up (row 0, the north pole); fov is the
+horizontal field of view. The wrap seam (first/last column) is longitude +/-180, behind
+the viewer at yaw 0.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import anywidget
+import numpy as np
+import traitlets
+from PIL import Image
+
+from ..errors import Problem
+
+__all__ = ["Viewer360", "ViewerInputError", "FOV_MIN", "FOV_MAX", "MODES"]
+
+FOV_MIN = 10.0
+FOV_MAX = 150.0
+MODES = ("sphere", "cube", "net")
+FORMATS = ("jpeg", "png")
+MAX_WIDTH_RANGE = (64, 8192)
+HEIGHT_RANGE = (100, 2000)
+FACE_MAX = 512  # faces stay small: they are a preview of the export, not the export
+_STATIC = Path(__file__).parent / "static"
+
+PanoramaLike = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Image.Image, Any]
+
+
+class ViewerInputError(traitlets.TraitError, ValueError):
+    """A value the viewer cannot show; the message names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str, message: str = "") -> None:
+        self.problem = Problem(field, value, allowed, message)
+        super().__init__(str(self.problem))
+
+
+def _finite(field: str, value: Any, allowed: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ViewerInputError(field, value, allowed, f"expected a number, got {type(value).__name__}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise ViewerInputError(field, value, allowed, "not a finite number")
+    return f
+
+
+def _array_to_image(arr: np.ndarray) -> Image.Image:
+    """An RGB PIL image from an (H, W), (H, W, 1|3|4) array of uint8, other ints or floats in [0, 1]."""
+    allowed = "an (H, W) or (H, W, 1|3|4) array of uint8, uint16 or floats in [0, 1]"
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ViewerInputError("panorama", f"array of shape {arr.shape}", allowed)
+    if arr.dtype == np.uint8:
+        out = arr
+    elif arr.dtype == np.uint16:
+        out = (arr // 257).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ViewerInputError("panorama", f"float array of shape {arr.shape}", allowed,
+                                   "contains NaN or infinity")
+        out = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    else:
+        raise ViewerInputError("panorama", f"array of dtype {arr.dtype}", allowed)
+    return Image.fromarray(np.ascontiguousarray(out)).convert("RGB")
+
+
+def _to_image(src: PanoramaLike, max_width: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Open any supported source as an RGB PIL image; returns it and the source's (width, height).
+
+    A Panorama (anything with ``.array`` and ``.thumbnail``) is asked for a thumbnail, so a
+    large panorama is shrunk by its own code before it is copied here.
+    """
+    allowed = "a Panorama, a file path, image bytes, a PIL image or a numpy array"
+    if isinstance(src, Image.Image):  # before the duck-typing: PIL images have .thumbnail too
+        return src.convert("RGB"), src.size
+    if hasattr(src, "array") and callable(getattr(src, "thumbnail", None)):
+        size = (int(src.width), int(src.height))
+        thumb = src.thumbnail(max_width=max_width)
+        img = thumb if isinstance(thumb, Image.Image) else _array_to_image(np.asarray(thumb))
+        return img.convert("RGB"), size
+    if isinstance(src, np.ndarray):
+        img = _array_to_image(src)
+        return img, img.size
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        opener: Any = io.BytesIO(bytes(src))
+        shown: Any = f"{len(src)} bytes"
+    elif isinstance(src, (str, os.PathLike)):
+        opener = Path(src)
+        if not opener.is_file():
+            raise ViewerInputError("panorama", str(src), "an existing image file", "no such file")
+        shown = str(src)
+    else:
+        raise ViewerInputError("panorama", type(src).__name__, allowed)
+    try:
+        with Image.open(opener) as im:
+            im.load()
+            return im.convert("RGB"), im.size
+    except (OSError, SyntaxError, ValueError) as exc:  # Pillow's ways of saying "not an image"
+        raise ViewerInputError("panorama", shown, "a PNG, JPEG or WebP image", str(exc)) from None
+
+
+def _check_equirect(size: tuple[int, int]) -> None:
+    w, h = size
+    # 2:1 within rounding: some tools emit e.g. 4097x2048
+    if h < 2 or abs(w - 2 * h) > max(2, round(0.01 * w)):
+        raise ViewerInputError("panorama", f"a {w}x{h} image",
+                               "an equirectangular panorama whose width is twice its height")
+
+
+def _downscale(img: Image.Image, max_width: int) -> Image.Image:
+    """The image shrunk to at most ``max_width`` wide (never enlarged), aspect kept."""
+    w, h = img.size
+    if w <= max_width:
+        return img
+    size = (max_width, max(1, round(h * max_width / w)))
+    # reducing_gap makes an 8K->2K shrink fast (box pre-reduction) and still sharp
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _encode(img: Image.Image | np.ndarray, fmt: str) -> bytes:
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        # 4:4:4 chroma: subsampled chroma would blur colour across a seam we want to judge
+        img.save(buf, format="JPEG", quality=92, subsampling=0)
+    else:
+        img.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def _faces_strip(img: Image.Image) -> tuple[np.ndarray, int]:
+    """Six cube faces in one row, F R B L U D, in py360convert's orientation (see viewer.js)."""
+    import py360convert  # imported here: only the cube modes need it
+
+    arr = np.asarray(img)
+    face = max(8, min(FACE_MAX, img.size[0] // 4))
+    strip = py360convert.e2c(arr, face_w=face, mode="bilinear", cube_format="horizon")
+    return np.ascontiguousarray(strip.astype(np.uint8)), face
+
+
+class Viewer360(anywidget.AnyWidget):
+    """An interactive 360 view of an equirectangular panorama.
+
+    Drag to look around, scroll to zoom; the toolbar switches between the sphere view,
+    a view rendered from the six cube faces and a flat cube net, and toggles the marks on
+    the wrap seam (magenta) and the poles (cyan). The view angles sync both ways:
+    ``viewer.yaw`` follows the mouse, and setting it (or calling :meth:`look`) turns the view.
+    """
+
+    _esm = _STATIC / "viewer.js"
+    _css = _STATIC / "viewer.css"
+
+    image = traitlets.Bytes(b"", help="the downscaled panorama, encoded as image_format").tag(sync=True)
+    image_format = traitlets.Unicode("jpeg").tag(sync=True)
+    image_size = traitlets.Tuple(traitlets.Int(), traitlets.Int(), default_value=(0, 0)).tag(sync=True)
+    source_size = traitlets.Tuple(traitlets.Int(), traitlets.Int(), default_value=(0, 0))
+    faces = traitlets.Bytes(b"", help="F R B L U D faces in a row (cube modes only)").tag(sync=True)
+    face_size = traitlets.Int(0).tag(sync=True)
+    yaw = traitlets.Float(0.0).tag(sync=True)
+    pitch = traitlets.Float(0.0).tag(sync=True)
+    fov = traitlets.Float(90.0).tag(sync=True)
+    show_seams = traitlets.Bool(False).tag(sync=True)
+    mode = traitlets.Unicode("sphere").tag(sync=True)
+    height = traitlets.Int(400).tag(sync=True)
+    caption = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        panorama: PanoramaLike,
+        yaw: float = 0.0,
+        pitch: float = 0.0,
+        fov: float = 90.0,
+        show_seams: bool = False,
+        height: int = 400,
+        *,
+        mode: str = "sphere",
+        max_width: int = 2048,
+        image_format: str = "jpeg",
+        caption: str = "",
+    ) -> None:
+        """Show ``panorama`` (Panorama, path, bytes, PIL image or array), looking at yaw/pitch."""
+        lo, hi = MAX_WIDTH_RANGE
+        mw = _finite("max_width", max_width, f"a whole number from {lo} to {hi}")
+        if not mw.is_integer() or not lo <= mw <= hi:
+            raise ViewerInputError("max_width", max_width, f"a whole number from {lo} to {hi}")
+        if image_format not in FORMATS:
+            raise ViewerInputError("image_format", image_format, " or ".join(map(repr, FORMATS)))
+        self._max_width = int(mw)
+        super().__init__(yaw=yaw, pitch=pitch, fov=fov, show_seams=bool(show_seams),
+                         height=height, mode=mode, image_format=image_format, caption=caption)
+        self.set_panorama(panorama)
+
+    @property
+    def max_width(self) -> int:
+        """The widest image this viewer sends to the browser, in pixels."""
+        return self._max_width
+
+    def set_panorama(self, panorama: PanoramaLike, caption: str | None = None) -> "Viewer360":
+        """Show another panorama (same view angles); returns the viewer."""
+        img, source_size = _to_image(panorama, self._max_width)
+        _check_equirect(img.size)
+        img = _downscale(img, self._max_width)
+        self._shown = img
+        data = _encode(img, self.image_format)
+        with self.hold_sync():
+            self.faces, self.face_size = b"", 0
+            self.source_size = source_size
+            self.image_size = img.size
+            self.image = data
+            if caption is not None:
+                self.caption = caption
+            self._ensure_faces()
+        return self
+
+    def look(self, yaw: float | None = None, pitch: float | None = None,
+             fov: float | None = None) -> "Viewer360":
+        """Turn the view (degrees; None keeps the current value); returns the viewer."""
+        # validate all three before changing any, so a bad value leaves the view as it was
+        new = {k: v for k, v in (("yaw", yaw), ("pitch", pitch), ("fov", fov)) if v is not None}
+        checked = {k: getattr(self, f"_valid_{k}")(v) for k, v in new.items()}
+        with self.hold_sync():
+            for k, v in checked.items():
+                setattr(self, k, v)
+        return self
+
+    def view(self) -> dict[str, float]:
+        """The current view: ``{"yaw": ..., "pitch": ..., "fov": ...}`` in degrees."""
+        return {"yaw": self.yaw, "pitch": self.pitch, "fov": self.fov}
+
+    def _ensure_faces(self) -> None:
+        if self.mode != "sphere" and not self.faces and getattr(self, "_shown", None) is not None:
+            strip, face = _faces_strip(self._shown)
+            self.faces, self.face_size = _encode(strip, self.image_format), face
+
+    @traitlets.observe("mode")
+    def _on_mode(self, change: dict[str, Any]) -> None:
+        # faces are cut only when a cube mode is first asked for (from Python or the toolbar)
+        self._ensure_faces()
+
+    # --- validation: the same rules for values set from Python and from the browser -----
+    @staticmethod
+    def _valid_yaw(value: Any) -> float:
+        f = _finite("yaw", value, "any angle in degrees (kept in [-180, 180))")
+        return (f + 180.0) % 360.0 - 180.0
+
+    @staticmethod
+    def _valid_pitch(value: Any) -> float:
+        f = _finite("pitch", value, "-90 to 90 degrees")
+        if not -90.0 <= f <= 90.0:
+            raise ViewerInputError("pitch", value, "-90 to 90 degrees")
+        return f
+
+    @staticmethod
+    def _valid_fov(value: Any) -> float:
+        allowed = f"{FOV_MIN:g} to {FOV_MAX:g} degrees"
+        f = _finite("fov", value, allowed)
+        if not FOV_MIN <= f <= FOV_MAX:
+            raise ViewerInputError("fov", value, allowed)
+        return f
+
+    @traitlets.validate("yaw")
+    def _v_yaw(self, proposal: dict[str, Any]) -> float:
+        return self._valid_yaw(proposal["value"])
+
+    @traitlets.validate("pitch")
+    def _v_pitch(self, proposal: dict[str, Any]) -> float:
+        return self._valid_pitch(proposal["value"])
+
+    @traitlets.validate("fov")
+    def _v_fov(self, proposal: dict[str, Any]) -> float:
+        return self._valid_fov(proposal["value"])
+
+    @traitlets.validate("mode")
+    def _v_mode(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in MODES:
+            raise ViewerInputError("mode", proposal["value"], " or ".join(map(repr, MODES)))
+        return proposal["value"]
+
+    @traitlets.validate("image_format")
+    def _v_format(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in FORMATS:
+            raise ViewerInputError("image_format", proposal["value"], " or ".join(map(repr, FORMATS)))
+        return proposal["value"]
+
+    @traitlets.validate("height")
+    def _v_height(self, proposal: dict[str, Any]) -> int:
+        lo, hi = HEIGHT_RANGE
+        v = proposal["value"]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise ViewerInputError("height", v, f"a whole number of pixels from {lo} to {hi}")
+        return int(v)
+
+    def __repr__(self) -> str:
+        w, h = self.image_size
+        return (f"Viewer360({w}x{h} shown, yaw={self.yaw:.1f}, pitch={self.pitch:.1f}, "
+                f"fov={self.fov:.1f}, mode={self.mode!r}, show_seams={self.show_seams})")
