@@ -1,0 +1,242 @@
+"""Sweeps: a grid of Skybox Flux.1 requests (styles x geometry enforcement x seeds ...)
+run with bounded concurrency, each output scored by the seam check.
+
+Invariant: every request of the grid is built, and so validated, before anything is
+sent, so a bad value costs nothing; the grid runs through ``client.run_many`` with at
+most ``max_in_flight`` jobs at once; results, rows and plots keep the grid's order
+(the cartesian product of the axes, in the order they were given).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .request import SkyboxRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .models import RunResult
+    from .seams import SeamReport
+
+__all__ = ["sweep", "grid", "SweepResult", "SweepCell", "ScoreTable", "SCORES"]
+
+# The seam scores a sweep reports for each output (attributes of ``SeamReport``).
+SCORES = ("wrap", "poles", "cube_edges", "ds")
+
+
+def grid(base: SkyboxRequest, axes: dict[str, Sequence[Any]]) -> list[tuple[dict[str, Any], SkyboxRequest]]:
+    """The cartesian product of ``axes`` (field name -> values) applied to ``base``, as
+    ``(params, request)`` pairs. Raises ``ValueError`` for an unknown field or an empty
+    axis, and ``ValidationError`` for a value out of contract, before anything is sent."""
+    for name, values in axes.items():
+        if name not in SkyboxRequest.API_NAMES:
+            raise ValueError(f"sweep axis {name!r}: not a SkyboxRequest field; allowed: "
+                             + ", ".join(SkyboxRequest.API_NAMES))
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"sweep axis {name!r}: got {values!r}; expected a non-empty list")
+    names = list(axes)
+    out = []
+    for combo in itertools.product(*(axes[n] for n in names)):
+        params = dict(zip(names, combo))
+        out.append((params, base.replace(**params)))
+    return out
+
+
+def _score(value: Any) -> float:
+    """A report entry as one number (a float, or an object with a ``score``)."""
+    if hasattr(value, "score"):
+        value = value.score
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One grid point: its parameters, request, run result and one report per output."""
+
+    params: dict[str, Any]
+    request: SkyboxRequest
+    result: "RunResult"
+    reports: list["SeamReport"]
+
+
+class ScoreTable:
+    """Rows of a sweep (one per output panorama) with a plain-text and an HTML view.
+
+    Numbers are shown rounded to 3 decimals so the text is stable across runs."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.columns = list(rows[0]) if rows else []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+    def column(self, name: str) -> list[Any]:
+        """Every row's value for ``name``."""
+        return [r[name] for r in self.rows]
+
+    @staticmethod
+    def _fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return str(v)
+
+    def __repr__(self) -> str:
+        cells = [[self._fmt(r[c]) for c in self.columns] for r in self.rows]
+        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = ""
+        for r in self.rows:
+            tds = "".join(f"<td>{html.escape(self._fmt(r[c]))}</td>" for c in self.columns)
+            colour = "" if r.get("seamless", True) else ' style="background:#fee2e2"'
+            body += f"<tr{colour}>{tds}</tr>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class SweepResult:
+    """What ``sweep`` returns: the cells in grid order, a score table, a contact sheet
+    and score plots."""
+
+    def __init__(self, axes: dict[str, list[Any]], cells: list[SweepCell]) -> None:
+        self.axes = axes
+        self.cells = cells
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{k}={v!r}" for k, v in self.axes.items())
+        return (f"SweepResult({len(self.cells)} requests, {len(self.panorama_paths())} "
+                f"panoramas; {axes})")
+
+    def panorama_paths(self) -> list[Any]:
+        """Every output file, in grid order."""
+        return [f for c in self.cells for f in c.result.files]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per output: the swept params, output index, seed, ``seamless`` and
+        each score in ``SCORES``."""
+        rows = []
+        for cell in self.cells:
+            assets = list(cell.result.assets)
+            for i, rep in enumerate(cell.reports):
+                seed = assets[i].seed if i < len(assets) else None
+                row = {**cell.params, "output": i,
+                       "seed_used": None if seed is None else int(seed),
+                       "seamless": bool(rep.seamless)}
+                row.update({s: _score(getattr(rep, s)) for s in SCORES})
+                rows.append(row)
+        return rows
+
+    def table(self) -> ScoreTable:
+        """The rows as a ``ScoreTable`` (text and HTML)."""
+        return ScoreTable(self.rows())
+
+    def contact_sheet(self, **kw: Any) -> "Figure":
+        """Every output with its seam verdict and scores (``plots.contact_sheet``)."""
+        from .panorama import Panorama
+        from .plots import contact_sheet
+
+        panos = [Panorama.load(p) for p in self.panorama_paths()]
+        reports = [r for c in self.cells for r in c.reports]
+        return contact_sheet(panos, reports, **kw)
+
+    def plot_scores(self, param: str = "geometry_enforcement",
+                    scores: Sequence[str] = ("wrap", "poles", "ds")) -> "Figure":
+        """Each score against ``param``, one line per combination of the other axes
+        (e.g. one per seed), the verdict marked (filled: seamless; hollow: not)."""
+        from matplotlib.figure import Figure
+
+        if param not in self.axes:
+            raise ValueError(f"plot_scores: param {param!r} is not an axis of this sweep; "
+                             f"axes: {', '.join(self.axes)}")
+        values = list(self.axes[param])
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        xs = {v: (v if numeric else i) for i, v in enumerate(values)}
+        others = [a for a in self.axes if a != param]
+        fig = Figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
+        axs = fig.subplots(1, len(scores), squeeze=False)[0]
+        groups: dict[tuple, list[dict[str, Any]]] = {}
+        for row in self.rows():
+            groups.setdefault(tuple(row[a] for a in others) + (row["output"],), []).append(row)
+        for ax, score in zip(axs, scores):
+            for key, rows in groups.items():
+                label = ", ".join(f"{a}={k}" for a, k in zip([*others, "output"], key))
+                pts = sorted(((xs[r[param]], r[score], r["seamless"]) for r in rows),
+                             key=lambda t: t[0])
+                line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=label)
+                for x, y, ok in pts:
+                    ax.plot([x], [y], "o", color=line.get_color(),
+                            markerfacecolor=line.get_color() if ok else "none")
+            ax.set_title(score)
+            ax.set_xlabel(param)
+            if not numeric:
+                ax.set_xticks(list(xs.values()), [str(v) for v in values], rotation=45,
+                              ha="right")
+            ax.grid(alpha=0.3)
+        if len(groups) <= 8:
+            axs[0].legend(fontsize=7)
+        fig.suptitle(f"Seam scores vs {param} (filled marker: seamless)")
+        return fig
+
+    def lowest_seamless(self, param: str = "geometry_enforcement") -> Any:
+        """The lowest value of ``param`` at which every output is seamless, and stays
+        so at every higher value swept; None when no such value exists."""
+        values = sorted(self.axes[param])
+        ok = {v: all(r["seamless"] for r in self.rows() if r[param] == v) for v in values}
+        best = None
+        for v in reversed(values):
+            if not ok[v]:
+                break
+            best = v
+        return best
+
+
+def sweep(
+    base_request: SkyboxRequest,
+    *,
+    style: Sequence[str] | None = None,
+    geometry_enforcement: Sequence[float] | None = None,
+    seed: Sequence[int] | None = None,
+    client: Any = None,
+    max_in_flight: int = 4,
+    on_progress: Callable[[Any], None] | None = None,
+    **axes: Sequence[Any],
+) -> SweepResult:
+    """Run ``base_request`` over the grid of the given axes (``style``,
+    ``geometry_enforcement``, ``seed``, and any other ``SkyboxRequest`` field as a
+    keyword) with at most ``max_in_flight`` jobs at once, then seam-check every output.
+
+    ``client`` defaults to ``SkyboxClient()`` (the emulator without credentials).
+    Returns a ``SweepResult``. Every request is validated before the first is sent.
+    """
+    from .panorama import Panorama
+    from .seams import seam_report
+
+    named = {"style": style, "geometry_enforcement": geometry_enforcement, "seed": seed}
+    all_axes = {k: list(v) for k, v in {**named, **axes}.items() if v is not None}
+    if not all_axes:
+        raise ValueError("sweep: give at least one axis, e.g. geometry_enforcement=[0, 50, 100]")
+    if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
+        raise ValueError(f"max_in_flight: got {max_in_flight!r}; expected an integer >= 1")
+    points = grid(base_request, all_axes)
+    if client is None:
+        from .client import SkyboxClient
+
+        client = SkyboxClient()
+    results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
+                              on_progress=on_progress)
+    cells = []
+    for (params, req), result in zip(points, results):
+        reports = [seam_report(Panorama.load(f)) for f in result.files]
+        cells.append(SweepCell(params, req, result, reports))
+    return SweepResult(all_axes, cells)
