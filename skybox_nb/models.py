@@ -1,0 +1,241 @@
+"""Jobs, assets and run results, parsed from the Scenario API's JSON.
+
+Invariant: a `Job` or `Asset` that exists was checked against the fields the official
+SDK marks required (``scenario_sdk.types.JobRetrieveResponse``, ``AssetRetrieveResponse``)
+and its id is a safe Scenario id; a malformed answer raises ``errors.ProtocolError``
+naming the field, never a ``KeyError`` deep in the client. ``raw`` keeps the server's
+JSON as received (minus nothing: it holds no credential; asset URLs are only temporary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ProtocolError
+from .files import safe_id
+
+__all__ = [
+    "Job",
+    "Asset",
+    "RunResult",
+    "JOB_STATUSES",
+    "FINAL_STATUSES",
+    "parse_job",
+    "parse_asset",
+    "parse_generate",
+    "parse_job_list",
+]
+
+JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
+                "success", "failure", "canceled")
+FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
+
+
+def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
+    value = obj.get(key)
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        value = None  # True is an int in Python, never a valid number here
+    if not isinstance(value, types):
+        raise ProtocolError(f"{where}.{key}: got {value!r:.80}; expected "
+                            f"{_type_names(types)} (see the official SDK's {where} model)")
+    return value
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join(t.__name__ for t in ts)
+
+
+def _obj(data: Any, key: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    inner = data.get(key)
+    if not isinstance(inner, Mapping):
+        raise ProtocolError(f"{where}: the answer has no '{key}' object")
+    return inner
+
+
+@dataclass(frozen=True)
+class Job:
+    """A Scenario job. ``progress`` is 0..1; ``done`` is True once the status is final."""
+
+    id: str
+    status: str
+    progress: float
+    asset_ids: tuple[str, ...]
+    error: str | None
+    hint: str | None
+    cu_cost: float | None
+    created_at: str
+    model_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        """True when the job will not change any more (success, failure or canceled)."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def inputs(self) -> Mapping[str, Any]:
+        """The inputs the job ran with (``metadata.input``), or {} when not given."""
+        meta = self.raw.get("metadata")
+        inp = meta.get("input") if isinstance(meta, Mapping) else None
+        return inp if isinstance(inp, Mapping) else {}
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the job ended in ``success``."""
+        return self.status == "success"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A Scenario asset. ``url`` is a temporary CDN link: download it promptly."""
+
+    id: str
+    url: str
+    mime_type: str
+    width: int | None
+    height: int | None
+    seed: str | None
+    metadata: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def output_index(self) -> int | None:
+        """The asset's position among its job's outputs, when the server says."""
+        for src in (self.metadata, self.raw):
+            v = src.get("outputIndex")
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return int(v)
+        return None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``client.run`` returns: the final job, the request, one file per output (in
+    output order, ready for ``Panorama.load``), the assets, and the CU cost."""
+
+    job: Job
+    request: Any
+    files: list[Path]
+    assets: list[Asset]
+    cu_cost: float | None
+    intent_id: str | None = None
+
+    def _repr_html_(self) -> str:
+        import html
+
+        names = "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in self.files)
+        cost = "?" if self.cu_cost is None else f"{self.cu_cost:g}"
+        return (f"<div><b>{html.escape(self.job.id)}</b>: {html.escape(self.job.status)}, "
+                f"{len(self.files)} file(s), {cost} CU<ul>{names}</ul></div>")
+
+
+def job_from_dict(j: Mapping[str, Any], where: str = "Job") -> Job:
+    """Build a `Job` from the API's job object (``{"jobId": ..., "status": ...}``)."""
+    if not isinstance(j, Mapping):
+        raise ProtocolError(f"{where}: expected a JSON object, got {type(j).__name__}")
+    job_id = safe_id(_need(j, "jobId", str, where), "job")
+    status = _need(j, "status", str, where)
+    if status not in JOB_STATUSES:
+        raise ProtocolError(f"{where}.status: got {status!r}; expected one of "
+                            f"{', '.join(JOB_STATUSES)}")
+    progress = float(_need(j, "progress", (int, float), where))
+    created = _need(j, "createdAt", str, where)
+    meta = _need(j, "metadata", Mapping, where)
+    ids = meta.get("assetIds") or []
+    if not isinstance(ids, list):
+        raise ProtocolError(f"{where}.metadata.assetIds: expected a list, got {ids!r:.80}")
+    asset_ids = tuple(safe_id(a, "asset") for a in ids)
+    billing = j.get("billing")
+    cost = billing.get("cuCost") if isinstance(billing, Mapping) else None
+    cost = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+    model_id = next((m for m in (j.get("modelId"), meta.get("modelId"))
+                     if isinstance(m, str)), None)
+    err, hint = meta.get("error"), meta.get("hint")
+    return Job(
+        id=job_id,
+        status=status,
+        progress=min(1.0, max(0.0, progress)),
+        asset_ids=asset_ids,
+        error=str(err) if err else None,
+        hint=str(hint) if hint else None,
+        cu_cost=cost,
+        created_at=created,
+        model_id=model_id,
+        raw=dict(j),
+    )
+
+
+def parse_job(data: Any) -> Job:
+    """Parse a ``GET /jobs/{id}`` (or cancel action) answer: ``{"job": {...}}``."""
+    return job_from_dict(_obj(data, "job", "JobRetrieveResponse"))
+
+
+def parse_generate(data: Any) -> tuple[Job, float | None]:
+    """Parse a ``POST /generate/custom/{model}`` answer; returns (job, CU cost).
+
+    The cost is ``creativeUnitsCost`` when present, else the job's ``billing.cuCost``.
+    """
+    job = job_from_dict(_obj(data, "job", "GenerateRunModelResponse"))
+    cost = data.get("creativeUnitsCost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return job, float(cost)
+    return job, job.cu_cost
+
+
+def parse_estimate(data: Any) -> float:
+    """The CU cost from a dry-run (HTTP 269) answer."""
+    if isinstance(data, Mapping):
+        cost = data.get("creativeUnitsCost")
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            return float(cost)
+        job = data.get("job")
+        billing = job.get("billing") if isinstance(job, Mapping) else None
+        cost = billing.get("cuCost") if isinstance(billing, Mapping) else None
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            return float(cost)
+    raise ProtocolError("dry run answer carries no cost (expected 'creativeUnitsCost')")
+
+
+def asset_from_dict(a: Mapping[str, Any], where: str = "Asset") -> Asset:
+    """Build an `Asset` from the API's asset object."""
+    if not isinstance(a, Mapping):
+        raise ProtocolError(f"{where}: expected a JSON object, got {type(a).__name__}")
+    asset_id = safe_id(_need(a, "id", str, where), "asset")
+    url = _need(a, "url", str, where)
+    mime = _need(a, "mimeType", str, where)
+    meta = _need(a, "metadata", Mapping, where)
+
+    def _int(key: str) -> int | None:
+        v = meta.get(key)
+        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    seed = meta.get("seed")
+    return Asset(
+        id=asset_id,
+        url=url,
+        mime_type=mime,
+        width=_int("width"),
+        height=_int("height"),
+        seed=None if seed is None else str(seed),
+        metadata=dict(meta),
+        raw=dict(a),
+    )
+
+
+def parse_asset(data: Any) -> Asset:
+    """Parse a ``GET /assets/{id}`` or ``POST /assets`` answer: ``{"asset": {...}}``."""
+    return asset_from_dict(_obj(data, "asset", "AssetRetrieveResponse"))
+
+
+def parse_job_list(data: Any) -> tuple[list[Job], str | None]:
+    """Parse a ``GET /jobs`` page: (jobs, next pagination token or None)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("jobs"), list):
+        raise ProtocolError("JobListResponse: the answer has no 'jobs' list")
+    jobs = [job_from_dict(j, "JobListResponse") for j in data["jobs"]]
+    token = data.get("nextPaginationToken")
+    return jobs, token if isinstance(token, str) and token else None
