@@ -18,7 +18,46 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    raise SystemExit("skybox-nb generate: not built yet")
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .client import SkyboxClient
+    from .errors import SkyboxError
+    from .request import SkyboxRequest
+
+    try:
+        with SkyboxClient(library=args.out) as client:
+            print(f"backend: {client.backend}", file=sys.stderr)
+            image = args.image
+            if image is not None and Path(image).is_file():  # a path: upload it first
+                image = client.upload(image)
+                print(f"uploaded {args.image} as {image}", file=sys.stderr)
+            request = SkyboxRequest(
+                args.prompt, style=args.style, negative_prompt=args.negative_prompt,
+                negative_prompt_strength=args.negative_prompt_strength, image=image,
+                strength=args.strength, num_outputs=args.num_outputs,
+                num_inference_steps=args.num_inference_steps,
+                geometry_enforcement=args.geometry_enforcement, seed=args.seed)
+            if args.dry_run:
+                print(f"estimated cost: {client.estimate(request):g} CU (nothing was started)")
+                return 0
+            with tqdm(total=100, unit="%", desc="generating", file=sys.stderr,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+                def on_progress(job):  # type: ignore[no-untyped-def]
+                    bar.update(round(job.progress * 100) - bar.n)
+                    bar.set_postfix_str(f"{job.status} {job.id}")
+
+                result = client.run(request, on_progress=on_progress)
+            cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
+            print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
+                  f"{client.ledger.library.resolve()}:")
+            for path in result.files:
+                print(f"  {path.resolve()}")
+            return 0
+    except SkyboxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 def _cubemap(args: argparse.Namespace) -> int:
