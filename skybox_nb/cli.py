@@ -69,7 +69,14 @@ def _seams(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    raise SystemExit("skybox-nb demo: not built yet")
+    from . import demo
+
+    if not args.headless:
+        return demo.open_lab(port=args.port, open_browser=not args.no_browser)
+    print(f"executing {demo.QUICKSTART} ({demo.backend_note()}) ...", flush=True)
+    path = demo.run_headless(args.out)
+    print(f"report written: {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,380 @@
+"""`skybox-nb demo`: the quickstart notebook, opened in JupyterLab or executed into a report.
+
+Invariant: the repository's notebook is never modified. The interactive demo works on a
+copy in a working folder (``skybox-demo/`` by default; an existing copy is kept, with
+the user's edits and runs, until they delete it), and the headless demo executes a copy
+in a temporary folder. The HTML report links only to files inside its own folder and
+holds no credential and no absolute path of this machine (checked before it is written).
+Without Scenario credentials everything runs on the offline emulator, and says so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import webbrowser
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .contract import ENV_API_KEY, ENV_API_SECRET
+
+__all__ = ["QUICKSTART", "find_notebook", "prepare_workdir", "open_lab", "run_headless",
+           "execute_notebook", "write_report"]
+
+QUICKSTART = "01_quickstart.ipynb"
+DEFAULT_WORKDIR = "skybox-demo"
+MAX_REPORT_PANORAMAS = 4
+# (label, yaw, pitch) of the perspective views in the report
+VIEWS = (("front", 0, 0), ("right", 90, 0), ("back", 180, 0), ("left", -90, 0),
+         ("up", 0, 90), ("down", 0, -90))
+
+
+def find_notebook(name: str = QUICKSTART) -> Path:
+    """The path of one of the project's notebooks (``notebooks/`` next to the package)."""
+    path = Path(__file__).resolve().parent.parent / "notebooks" / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"notebook {name!r} not found in {path.parent.name}/ next to the skybox_nb package; "
+            "the demo runs from a checkout of the repository (./dev demo)")
+    return path
+
+
+def prepare_workdir(workdir: str | os.PathLike[str] = DEFAULT_WORKDIR,
+                    notebook: Path | None = None) -> tuple[Path, bool]:
+    """Copy the quickstart into ``workdir`` unless a copy is already there.
+
+    Returns (the copy's path, whether it was copied now). An existing copy is left alone:
+    it holds the user's own edits and outputs.
+    """
+    src = notebook or find_notebook()
+    folder = Path(workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / src.name
+    if dest.exists():
+        return dest, False
+    shutil.copy2(src, dest)
+    return dest, True
+
+
+def backend_note(env: dict[str, str] | None = None) -> str:
+    """One line saying which backend the notebooks will use (never the credentials)."""
+    env = dict(os.environ if env is None else env)
+    if env.get(ENV_API_KEY) and env.get(ENV_API_SECRET):
+        return f"Scenario API: credentials found in {ENV_API_KEY} / {ENV_API_SECRET} (jobs cost CU)"
+    return ("offline emulator: no Scenario credentials set, so the notebook generates "
+            "procedural stand-in images on a built-in emulator of the API (nothing is billed)")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def lab_command(root: Path, port: int, token: str) -> list[str]:
+    """The command that serves ``root`` with JupyterLab on 127.0.0.1 (this interpreter)."""
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
+        cmd.append("--allow-root")
+    return cmd
+
+
+def open_lab(port: int = 8888, open_browser: bool = True,
+             workdir: str | os.PathLike[str] = DEFAULT_WORKDIR,
+             notebook: Path | None = None) -> int:
+    """Serve a copy of the quickstart (or ``notebook``) with JupyterLab on loopback until Ctrl-C.
+
+    Prints the link (with a fresh token) and opens it unless ``open_browser`` is False;
+    port 0, or a busy port, means any free one. Returns JupyterLab's exit code.
+    """
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        raise SystemExit("skybox-nb demo needs JupyterLab: pip install 'skybox-nb[lab]'") from None
+    nb, copied = prepare_workdir(workdir, notebook)
+    root = nb.parent.resolve()
+    if port == 0 or not _port_free(port):
+        new = _free_port()
+        if port:
+            print(f"port {port} is busy; using {new}")
+        port = new
+    token = secrets.token_hex(16)
+    print(f"{'copied' if copied else 'using your copy of'} the quickstart: {nb}")
+    print(f"backend: {backend_note()}")
+    proc = subprocess.Popen(lab_command(root, port, token), cwd=root)
+    try:
+        url = f"http://127.0.0.1:{port}/lab/tree/{nb.name}?token={token}"
+        if not _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, 120):
+            proc.terminate()
+            return proc.wait() or 1
+        print(f"\nJupyterLab is serving the quickstart at:\n  {url}\n(Ctrl-C stops it)",
+              flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 0
+
+
+def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
+    """Run ``notebook`` top to bottom in a kernel of this interpreter, working in ``cwd``.
+
+    Returns the executed notebook (an nbformat node); raises nbclient's CellExecutionError
+    naming the failing cell.
+    """
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    # no kernel dirs: "python3" resolves to ipykernel in this very interpreter
+    km = AsyncKernelManager(kernel_name="python3",
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return nb
+
+
+# -- the report ----------------------------------------------------------------------------
+
+@dataclass
+class _Item:
+    """One panorama of the report, with what was asked for and what came out."""
+
+    path: Path
+    request: dict[str, Any] = field(default_factory=dict)
+    seed: Any = None
+    cu_cost: Any = None
+    backend: str = ""
+
+
+def _library_items(run_dir: Path) -> list[_Item]:
+    """Every panorama the run saved, oldest first, read from the ledger(s) it wrote."""
+    from .ledger import Ledger
+
+    items: list[_Item] = []
+    for db in sorted(run_dir.rglob("ledger.sqlite")):
+        ledger = Ledger(db.parent)
+        try:
+            for gen in reversed(ledger.generations(status="done")):
+                for f in gen.files:
+                    p = f if Path(f).is_absolute() else db.parent / f
+                    if not Path(p).is_file():
+                        continue
+                    side = Path(p).with_suffix(".json")
+                    meta = json.loads(side.read_text()) if side.is_file() else {}
+                    items.append(_Item(Path(p), dict(gen.request), meta.get("seed"),
+                                       gen.cu_cost, str(meta.get("backend") or "")))
+        finally:
+            ledger.close()
+    return items
+
+
+def _save_fig(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path.name
+
+
+def _flatten(d: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, (list, tuple)) and len(d) > 6:
+        yield prefix, f"{len(d)} values"
+    else:
+        yield prefix, d
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _panorama_section(item: _Item, n: int, images: Path) -> str:
+    """HTML for one panorama: the image, perspective views, seam check, cube net."""
+    from PIL import Image
+
+    from .cubemap import perspective
+    from .panorama import Panorama
+    from .plots import cube_net, seam_strip
+    from .seams import seam_report
+
+    pano = Panorama.load(item.path)
+    esc = html.escape
+    pre = f"p{n}"
+    pano.thumbnail(max_width=2048).convert("RGB").save(images / f"{pre}-panorama.jpg", quality=90)
+    views = []
+    for label, yaw, pitch in VIEWS:
+        arr = perspective(pano, yaw=yaw, pitch=pitch, fov=90, size=(320, 320))
+        name = f"{pre}-view-{label}.jpg"
+        Image.fromarray(_to_uint8(arr)).convert("RGB").save(images / name, quality=90)
+        views.append(f'<figure><img src="images/{name}" alt="{label}"><figcaption>{label} '
+                     f'(yaw {yaw}, pitch {pitch})</figcaption></figure>')
+    report = seam_report(pano)
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_fmt(v))}</td></tr>"
+                   for k, v in _flatten(report.to_dict()))
+    seam_fig = _save_fig(report.plot(), images / f"{pre}-seams.png")
+    strip_fig = _save_fig(seam_strip(pano), images / f"{pre}-seam-strip.png")
+    net_fig = _save_fig(cube_net(pano), images / f"{pre}-cube-net.png")
+    req = item.request
+    facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
+             ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
+             ("seed", item.seed), ("CU cost", item.cu_cost),
+             ("size", f"{pano.width} x {pano.height}"),
+             ("seamless", "yes" if report.seamless else "no")]
+    facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_fmt(v))}</td></tr>"
+                         for k, v in facts if v is not None)
+    return f"""
+<section>
+<h2>Panorama {n}</h2>
+<table class="facts">{facts_html}</table>
+<img class="pano" src="images/{pre}-panorama.jpg" alt="panorama {n}">
+<h3>Looking around (90 degree views)</h3>
+<div class="views">{''.join(views)}</div>
+<h3>Seam check</h3>
+<img src="images/{seam_fig}" alt="seam report"><img src="images/{strip_fig}" alt="seam strip">
+<details><summary>all seam numbers</summary><table class="facts">{rows}</table></details>
+<h3>Cube faces</h3>
+<img src="images/{net_fig}" alt="cube net">
+</section>"""
+
+
+def _to_uint8(arr: Any) -> Any:
+    import numpy as np
+
+    a = np.asarray(arr)
+    if a.dtype != np.uint8:
+        a = (np.clip(a.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return a
+
+
+def _notebook_figures(nb: Any, images: Path) -> list[str]:
+    """The PNG figures the notebook itself drew, saved as files; returns their names."""
+    import base64
+
+    names = []
+    for i, cell in enumerate(nb.cells):
+        for j, out in enumerate(cell.get("outputs", [])):
+            png = out.get("data", {}).get("image/png") if isinstance(out, dict) else None
+            if png:
+                name = f"nb-cell{i}-{j}.png"
+                (images / name).write_bytes(base64.b64decode(png))
+                names.append(name)
+    return names
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+img{max-width:100%}.pano{width:100%;border-radius:4px}
+.views{display:grid;grid-template-columns:repeat(6,1fr);gap:6px}
+.views figure{margin:0}.views figcaption{font-size:12px;color:#555;text-align:center}
+.facts th{text-align:left;padding-right:1em;font-weight:600}.note{background:#fff4d6;padding:.6em 1em;border-radius:4px}
+section{border-top:1px solid #ddd;margin-top:2em}
+"""
+
+
+def write_report(out: Path, items: list[_Item], nb: Any = None, *, secrets_: Iterable[str] = (),
+                 forbidden_paths: Iterable[str] = ()) -> Path:
+    """Write ``out/index.html`` (and its images) for ``items``; returns the HTML file's path.
+
+    Raises RuntimeError, writing nothing, if the page would contain any of ``secrets_``
+    or ``forbidden_paths`` (absolute folders of this machine).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    images = out / "images"
+    if images.exists():
+        shutil.rmtree(images)
+    images.mkdir()
+    shown = items[:MAX_REPORT_PANORAMAS]
+    emulated = any("emulator" in it.backend for it in shown) or not shown
+    note = ("These images were made by the <b>offline emulator</b>: procedural stand-ins "
+            "that show the toolkit working, not the output of Skybox Flux.1."
+            if emulated else "These images were made by Scenario's Skybox Flux.1.")
+    sections = "".join(_panorama_section(it, n + 1, images) for n, it in enumerate(shown))
+    more = (f"<p>{len(items) - len(shown)} more panoramas were generated; the first "
+            f"{len(shown)} are shown.</p>" if len(items) > len(shown) else "")
+    figs = _notebook_figures(nb, images) if nb is not None else []
+    figs_html = "".join(f'<img src="images/{n}" alt="notebook figure">' for n in figs)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>skybox-nb quickstart report</title>
+<style>{_CSS}</style></head><body>
+<h1>skybox-nb quickstart report</h1>
+<p class="note">{note}</p>
+<p>{len(items)} panorama{'s' if len(items) != 1 else ''} generated by running
+<code>{QUICKSTART}</code> top to bottom.</p>
+{more}{sections}
+{'<section><h2>Figures drawn by the notebook</h2>' + figs_html + '</section>' if figs else ''}
+</body></html>
+"""
+    for bad in [*secrets_, *forbidden_paths]:
+        if bad and bad in page:
+            shutil.rmtree(images, ignore_errors=True)
+            raise RuntimeError("the report would contain a credential or a machine path; not written")
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run_headless(out: str | os.PathLike[str] = "skybox-report", notebook: Path | None = None,
+                 timeout: int = 600) -> Path:
+    """Execute the quickstart (on a copy, in a temporary folder) and write the HTML report.
+
+    Returns the path of ``out/index.html``.
+    """
+    src = notebook or find_notebook()
+    out_dir = Path(out)
+    with tempfile.TemporaryDirectory(prefix="skybox-demo-") as tmp:
+        run_dir = Path(tmp)
+        nb_copy = run_dir / src.name
+        shutil.copy2(src, nb_copy)
+        nb = execute_notebook(nb_copy, run_dir, timeout=timeout)
+        items = _library_items(run_dir)
+        forbidden = {str(run_dir), str(Path(tmp).resolve()), str(Path.home()),
+                     str(out_dir.resolve()), str(Path.cwd())} - {"/"}
+        creds = [os.environ.get(ENV_API_KEY, ""), os.environ.get(ENV_API_SECRET, "")]
+        return write_report(out_dir, items, nb, secrets_=[c for c in creds if len(c) >= 4],
+                            forbidden_paths=forbidden)

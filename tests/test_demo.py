@@ -1,0 +1,101 @@
+"""`skybox-nb demo`: the working copy, the backend line, JupyterLab on loopback, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from skybox_nb import demo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_notebook(path: Path, source: str = "print('hello from the demo')") -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_workdir_gets_a_copy_once_and_keeps_the_users_edits(tmp_path: Path) -> None:
+    src = _tiny_notebook(tmp_path / "01_quickstart.ipynb")
+    work = tmp_path / "work"
+    copy, copied = demo.prepare_workdir(work, src)
+    assert copied and copy == work / "01_quickstart.ipynb"
+    assert copy.read_bytes() == src.read_bytes()
+    copy.write_text(copy.read_text().replace("hello", "edited"))
+    again, copied = demo.prepare_workdir(work, src)
+    assert again == copy and not copied
+    assert "edited" in copy.read_text()  # the user's copy is never overwritten
+    assert "hello" in src.read_text()  # nor the original
+
+
+def test_find_notebook_names_what_is_missing() -> None:
+    with pytest.raises(FileNotFoundError, match="'no_such.ipynb' not found"):
+        demo.find_notebook("no_such.ipynb")
+
+
+def test_backend_note_never_shows_credentials() -> None:
+    env = {"SCENARIO_SDK_API_KEY": "key-AAAA1111", "SCENARIO_SDK_API_SECRET": "sec-BBBB2222"}
+    note = demo.backend_note(env)
+    assert note.startswith("Scenario API") and "AAAA1111" not in note and "BBBB2222" not in note
+    assert demo.backend_note({}).startswith("offline emulator")
+    assert demo.backend_note({"SCENARIO_SDK_API_KEY": "only-a-key"}).startswith("offline emulator")
+
+
+def test_lab_command_stays_on_loopback(tmp_path: Path) -> None:
+    cmd = demo.lab_command(tmp_path, 9999, "tok")
+    assert cmd[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert "--ip=127.0.0.1" in cmd and "--no-browser" in cmd and "--port=9999" in cmd
+    assert "--ServerApp.port_retries=0" in cmd  # the printed link must be the real port
+
+
+def test_open_lab_serves_the_copy_on_loopback_until_interrupted(tmp_path: Path) -> None:
+    src = _tiny_notebook(tmp_path / "01_quickstart.ipynb")
+    work = tmp_path / "work"
+    code = ("import sys; from pathlib import Path; from skybox_nb.demo import open_lab; "
+            f"sys.exit(open_lab(port=0, open_browser=False, workdir={str(work)!r}, "
+            f"notebook=Path({str(src)!r})))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.match(r"\s+(http://127\.0\.0\.1:\d+/lab/tree/01_quickstart\.ipynb\?token=\w+)", line)
+            url = m.group(1) if m else None
+        assert url, "".join(lines)
+        assert any("offline emulator" in ln for ln in lines)
+        base, token = url.split("/lab/tree/")[0], url.split("token=")[1]
+        with urllib.request.urlopen(f"{base}/api/contents/01_quickstart.ipynb?token={token}") as r:
+            served = json.load(r)
+        assert served["content"]["cells"][0]["source"] == "print('hello from the demo')"
+        with pytest.raises(urllib.error.HTTPError):  # the token is required
+            urllib.request.urlopen(f"{base}/api/contents/01_quickstart.ipynb")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(OSError):  # and the server is gone
+            urllib.request.urlopen(f"{base}/api/status", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (work / "01_quickstart.ipynb").is_file()
