@@ -14,7 +14,28 @@ from .contract import STYLES
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    raise SystemExit("skybox-nb emulator: not built yet")
+    from .emulator import DEFAULT_JOB_DURATION, Emulator, parse_fault_spec
+
+    try:
+        faults = [parse_fault_spec(spec) for spec in args.fault]
+        emu = Emulator(
+            job_duration=DEFAULT_JOB_DURATION if args.job_duration is None else args.job_duration,
+            host=args.host, port=args.port, api_key=args.api_key, api_secret=args.api_secret,
+            allow_remote=args.allow_remote, quiet=False,
+        )
+        for kind, params in faults:
+            emu.inject(kind, **params)
+        emu._bind()  # noqa: SLF001 - bind first so the printed URL has the real port
+    except (ValueError, OSError) as exc:
+        print(f"skybox-nb emulator: {exc}", file=sys.stderr)
+        return 2
+    print(f"OFFLINE EMULATOR of the Scenario API (procedural images, not the model) at "
+          f"{emu.base_url} - Ctrl-C to stop", flush=True)
+    try:
+        emu.serve_forever()
+    except KeyboardInterrupt:
+        print("emulator stopped", file=sys.stderr)
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -1,0 +1,580 @@
+"""The emulator's procedural equirectangular renderer: a stand-in sky, never the model.
+
+Invariant: the image is a deterministic function of (prompt, style, seed, size, steps,
+negative prompt and its strength, init image and strength, geometry enforcement), and every
+pixel is computed from its direction on the sphere (noise is evaluated on the unit direction
+vector; anything that depends on longitude alone is periodic in it and fades out before the
+poles), so the picture is seamless at the wrap border and constant at the poles by
+construction. The only exception is deliberate: below `styles.GEOMETRY_THRESHOLD` an
+effective geometryEnforcement level adds a wrap-seam mismatch and pole smear whose size
+grows as the level falls. That is a SIMULATION, there so the seam check can be tried
+offline; it says nothing about how the real Skybox Flux.1 model behaves.
+
+Speed: fields that are smooth (clouds, ground and water texture) are evaluated on a grid a
+quarter of the size and upsampled with wrap-around interpolation; direction grids are cached
+per size. A 2048x1024 image takes a few hundred milliseconds on one core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from .styles import GEOMETRY_THRESHOLD, Look, look_for
+
+__all__ = [
+    "Scene",
+    "scene_from_prompt",
+    "removed_elements",
+    "effective_geometry",
+    "render",
+    "apply_geometry_defects",
+    "encode_png",
+    "DEFAULT_SIZE",
+    "EMULATOR_NOTICE",
+]
+
+DEFAULT_SIZE = (2048, 1024)
+EMULATOR_NOTICE = ("Procedural image from the skybox_nb OFFLINE EMULATOR; "
+                   "not produced by Scenario's Skybox Flux.1 model.")
+
+F32 = np.float32
+
+# --------------------------------------------------------------------------- scene
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What the prompt asks for: the time of day, the ground, the weather."""
+
+    time: str = "day"  # day | sunset | night | space
+    ground: str = "terrain"  # terrain | water | city | none
+    clouds: float = 0.5  # 0 (clear) .. 1 (overcast)
+    hills_over_water: bool = False
+
+
+_WORDS = {
+    "space": r"space|galaxy|nebula|cosmos|cosmic|orbit|planet|asteroid|starfield",
+    "night": r"night|midnight|moon|moonlit|starry|stars|nocturnal|dark sky|aurora",
+    "sunset": r"sunset|sunrise|dusk|dawn|twilight|golden hour|evening",
+    "city": r"city|cities|town|skyline|street|buildings?|skyscrapers?|urban|downtown|metropolis|cyberpunk",
+    "water": r"ocean|sea|beach|lake|water|island|coast|harbou?r|river|bay|lagoon",
+    "terrain": r"mountains?|hills?|desert|forest|valley|canyon|meadow|field|cliffs?|dunes?",
+    "storm": r"storm|stormy|overcast|cloudy|rain|thunder|clouds",
+    "clear": r"clear|cloudless|sunny",
+}
+
+
+def _has(key: str, text: str) -> bool:
+    return re.search(r"\b(?:" + _WORDS[key] + r")\b", text) is not None
+
+
+def scene_from_prompt(prompt: str, look: Look | None = None) -> Scene:
+    """Pick the scene from words in ``prompt`` (and a style that forces one)."""
+    text = prompt.lower()
+    time = "day"
+    if _has("sunset", text):
+        time = "sunset"
+    if _has("night", text):
+        time = "night"
+    if _has("space", text) or (look is not None and look.scene == "space"):
+        time = "space"
+    ground = "terrain"
+    if _has("water", text):
+        ground = "water"
+    if _has("city", text):
+        ground = "city"
+    hills = ground == "water" and _has("terrain", text)
+    clouds = 0.45
+    if _has("storm", text):
+        clouds = 0.85
+    if _has("clear", text):
+        clouds = 0.15
+    if look is not None and look.scene == "skydome":
+        clouds, ground = max(clouds, 0.8), "none"
+    if time == "space":
+        clouds, ground = 0.0, "none" if ground == "terrain" and not _has("terrain", text) else ground
+    return Scene(time=time, ground=ground, clouds=clouds, hills_over_water=hills)
+
+
+_NEGATIVE = {
+    "clouds": r"clouds?|cloudy|fog|mist",
+    "sun": r"sun|sunlight|sunshine",
+    "moon": r"moon",
+    "stars": r"stars?|starry",
+    "city": r"city|cities|buildings?|skyscrapers?|skyline|town|urban",
+    "terrain": r"mountains?|hills?|terrain|peaks?|cliffs?",
+    "water": r"water|ocean|sea|lake|river",
+}
+
+
+def removed_elements(negative_prompt: str | None, strength: float | None) -> dict[str, float]:
+    """How much of each element a negative prompt removes: 0 (kept) to 1 (gone).
+
+    Nothing is removed while ``strength`` is 0, as the model documents; from 1 up the named
+    elements are gone entirely, and between 0 and 1 they fade.
+    """
+    s = float(strength or 0.0)
+    if not negative_prompt or s <= 0:
+        return {}
+    text = negative_prompt.lower()
+    amount = min(1.0, s)
+    return {k: amount for k, pat in _NEGATIVE.items() if re.search(r"\b(?:" + pat + r")\b", text)}
+
+
+def effective_geometry(value: float | None, look: Look) -> float:
+    """The level actually used: ``value``, or the style's default when it is 0 or unset."""
+    return float(look.default_geometry if not value else value)
+
+
+# --------------------------------------------------------------------------- grids
+
+
+@dataclass(frozen=True)
+class _Grid:
+    lat: np.ndarray  # (H, 1) latitude of each row, +pi/2 at row 0
+    lon: np.ndarray  # (1, W) longitude of each column, -pi .. pi
+    coslat: np.ndarray  # (H, 1)
+    sinlat: np.ndarray  # (H, 1)
+    dirs: np.ndarray  # (3, h, w) unit directions of the low-resolution grid
+
+
+def _centres(n: int) -> np.ndarray:
+    return (np.arange(n, dtype=np.float64) + 0.5) / n
+
+
+@lru_cache(maxsize=8)
+def _grid(width: int, height: int) -> _Grid:
+    lat = (0.5 - _centres(height)) * math.pi
+    lon = (_centres(width) - 0.5) * 2 * math.pi
+    w, h = min(width, max(128, width // 4)), min(height, max(64, height // 4))
+    llat = (0.5 - _centres(h)) * math.pi
+    llon = (_centres(w) - 0.5) * 2 * math.pi
+    cl = np.cos(llat)[:, None]
+    dirs = np.stack([cl * np.cos(llon)[None, :], cl * np.sin(llon)[None, :],
+                     np.broadcast_to(np.sin(llat)[:, None], (h, w))]).astype(F32)
+    return _Grid(
+        lat=lat[:, None].astype(F32), lon=lon[None, :].astype(F32),
+        coslat=np.cos(lat)[:, None].astype(F32), sinlat=np.sin(lat)[:, None].astype(F32),
+        dirs=dirs,
+    )
+
+
+def _upsample(field: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear upsampling of an (h, w) field to (height, width); wraps around in x.
+
+    One wrapped column is added on each side and Pillow resamples the box of the original
+    columns, so the filter reads across the seam exactly as it reads anywhere else.
+    """
+    h, w = field.shape
+    padded = np.concatenate([field[:, -1:], field, field[:, :1]], axis=1)
+    im = Image.fromarray(np.ascontiguousarray(padded, F32), mode="F")
+    return np.asarray(im.resize((width, height), Image.BILINEAR, box=(1, 0, 1 + w, h)))
+
+
+def _rows(g: _Grid, lo: float, hi: float) -> slice:
+    """The rows whose latitude lies in [lo, hi] (row 0 is the north pole)."""
+    lat = g.lat[:, 0]
+    inside = np.nonzero((lat >= lo) & (lat <= hi))[0]
+    if inside.size == 0:
+        return slice(0, 0)
+    return slice(int(inside[0]), int(inside[-1]) + 1)
+
+
+def _blend(img: np.ndarray, rows: slice, colour: Any, t: np.ndarray) -> None:
+    """In place: ``img[rows] += (colour - img[rows]) * t``; ``t`` broadcasts to the rows."""
+    part = img[rows]
+    diff = np.subtract(colour, part, dtype=F32)
+    diff *= t
+    part += diff
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def _hash3(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, seed: int) -> np.ndarray:
+    h = (ix.astype(np.uint32) * np.uint32(73856093)) ^ (iy.astype(np.uint32) * np.uint32(19349663))
+    h ^= iz.astype(np.uint32) * np.uint32(83492791)
+    h ^= np.uint32(seed & 0xFFFFFFFF)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0x5BD1E995)
+    h ^= h >> np.uint32(15)
+    return (h & np.uint32(0xFFFFFF)).astype(F32) * F32(1.0 / 0xFFFFFF)
+
+
+def _value_noise(p: np.ndarray, seed: int) -> np.ndarray:
+    """Smooth 3D value noise in [0, 1] at points ``p`` of shape (3, ...)."""
+    fl = np.floor(p)
+    f = p - fl
+    u = f * f * (3 - 2 * f)
+    i = fl.astype(np.int32)
+    out = np.zeros(p.shape[1:], F32)
+    for dx in (0, 1):
+        wx = u[0] if dx else 1 - u[0]
+        for dy in (0, 1):
+            wy = u[1] if dy else 1 - u[1]
+            for dz in (0, 1):
+                wz = u[2] if dz else 1 - u[2]
+                out += wx * wy * wz * _hash3(i[0] + dx, i[1] + dy, i[2] + dz, seed)
+    return out
+
+
+def _fbm(dirs: np.ndarray, scale: float, octaves: int, seed: int,
+         stretch: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """Fractal noise in about [0, 1] on directions ``dirs`` (3, ...)."""
+    p = dirs * np.array(stretch, F32).reshape((3,) + (1,) * (dirs.ndim - 1)) * F32(scale)
+    total = np.zeros(dirs.shape[1:], F32)
+    amp, norm = 1.0, 0.0
+    for o in range(octaves):
+        total += F32(amp) * _value_noise(p + F32(17.0 * o), seed + 101 * o)
+        norm += amp
+        amp *= 0.5
+        p = p * F32(2.03)
+    return total / F32(norm)
+
+
+def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+# --------------------------------------------------------------------------- palettes
+
+_PALETTES = {  # zenith, horizon, cloud light, cloud shade, light colour
+    "day": ((0.16, 0.38, 0.80), (0.68, 0.83, 0.97), (1.0, 1.0, 1.0), (0.62, 0.66, 0.74), (1.0, 0.97, 0.88)),
+    "sunset": ((0.12, 0.14, 0.38), (1.0, 0.55, 0.25), (1.0, 0.72, 0.55), (0.42, 0.27, 0.35), (1.0, 0.75, 0.4)),
+    "night": ((0.005, 0.01, 0.04), (0.04, 0.07, 0.16), (0.30, 0.33, 0.42), (0.07, 0.08, 0.12), (0.85, 0.9, 1.0)),
+    "space": ((0.0, 0.0, 0.01), (0.01, 0.01, 0.03), (0.3, 0.3, 0.4), (0.05, 0.05, 0.1), (1.0, 0.95, 0.85)),
+}
+
+
+def _rgb(c: tuple[float, float, float]) -> np.ndarray:
+    return np.array(c, F32)
+
+
+def _seed_of(*parts: Any) -> int:
+    digest = hashlib.sha256(repr(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+# --------------------------------------------------------------------------- render
+
+
+def render(
+    prompt: str,
+    style: str | None = "cinematic",
+    seed: int = 0,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    steps: int = 30,
+    geometry_enforcement: float | None = 0,
+    negative_prompt: str | None = None,
+    negative_strength: float | None = 0,
+    init_image: np.ndarray | None = None,
+    strength: float | None = 0.8,
+) -> np.ndarray:
+    """Render a ``size`` = (width, height) equirectangular sky; returns (H, W, 3) uint8.
+
+    ``init_image`` (any size, RGB uint8) is blended in: the result keeps ``1 - strength``
+    of it, as img2img's strength documents. ``geometry_enforcement`` follows the model's
+    convention (0 = the style's default level) and only matters below the threshold.
+    Raises ``ValueError`` for a size below 8x4 or an unknown style.
+    """
+    width, height = int(size[0]), int(size[1])
+    if width < 8 or height < 4:
+        raise ValueError(f"size: got {size!r}; allowed: width >= 8 and height >= 4")
+    look = look_for(style)
+    scene = scene_from_prompt(prompt, look)
+    gone = removed_elements(negative_prompt, negative_strength)
+    keep = {k: 1.0 - gone.get(k, 0.0) for k in _NEGATIVE}
+    base = _seed_of(prompt, style, int(seed), int(steps))
+    rng = np.random.default_rng(base)
+    nseed = int(base & 0x7FFFFFFF)
+    g = _grid(width, height)
+    octaves = 3 + (int(steps) - 20) // 10  # more steps, finer detail
+
+    zen, hor, cl_lit, cl_shade, light = (_rgb(c) for c in _PALETTES[scene.time])
+    jitter = rng.uniform(-0.06, 0.06, 3).astype(F32)  # each prompt and seed its own mood
+    zen, hor = np.clip(zen + jitter * 0.5, 0, 1), np.clip(hor + jitter, 0, 1)
+
+    # The light: the sun by day and at sunset, the moon at night, a far sun in space.
+    light_lon = rng.uniform(-math.pi, math.pi)
+    light_lat = {"day": rng.uniform(0.5, 1.0), "sunset": rng.uniform(0.04, 0.14),
+                 "night": rng.uniform(0.35, 0.8), "space": rng.uniform(-0.3, 0.6)}[scene.time]
+    light = _Light(lat=light_lat, lon=light_lon, colour=light,
+                   kind="moon" if scene.time == "night" else "sun")
+    cos_ang = light.cosine(g)  # (H, W)
+
+    # The sky gradient depends on latitude only.
+    t = np.clip(g.lat / F32(math.pi / 2), 0, 1) ** F32(0.6)
+    sky = hor + (zen - hor) * t[..., None]  # (H, 1, 3)
+    img = np.empty((height, width, 3), F32)
+    img[...] = sky
+
+    # Smooth fields on the sphere, computed small and upsampled: clouds, texture, ripples.
+    d = g.dirs
+    cloud_f = _upsample(_fbm(d, 2.2, octaves, nseed + 1, stretch=(1.0, 1.0, 1.6)), width, height)
+    ground_f = _upsample(_fbm(d, 6.0, octaves, nseed + 2), width, height)
+    if scene.time == "space":
+        neb = _smoothstep(0.45, 0.8, _upsample(_fbm(d, 1.6, octaves, nseed + 4), width, height))
+        neb_col = _rgb((0.55, 0.2, 0.75)) + (_rgb((0.2, 0.45, 0.9)) - _rgb((0.55, 0.2, 0.75))) * neb[..., None]
+        img += neb[..., None] * neb_col * F32(0.45)
+    ripple_f = None
+    if scene.ground == "water":
+        ripple_f = _upsample(_fbm(d, 9.0, max(2, octaves - 1), nseed + 3, stretch=(0.5, 0.5, 4.0)),
+                             width, height)
+
+    light_keep = keep[light.kind]
+    _draw_light(img, g, light, cos_ang, look.glow * light_keep, light_keep, ground_f)
+
+    if scene.time in ("night", "space") and keep["stars"] > 0:
+        _draw_stars(img, rng, 2500 if scene.time == "night" else 5000, keep["stars"])
+
+    # Clouds: 3D noise thresholded by the weather, thinning out at the horizon line.
+    amount = scene.clouds * keep["clouds"]
+    if amount > 0:
+        r = _rows(g, -0.02, 10.0)
+        thresh = 0.78 - 0.42 * amount
+        dens = _smoothstep(thresh, thresh + 0.22, cloud_f[r]) * F32(min(1.0, 0.35 + amount))
+        dens *= _smoothstep(-0.02, 0.12, g.lat[r])
+        lit = np.clip(F32(0.5) + F32(0.5) * cos_ang[r], 0, 1)[..., None]
+        ccol = cl_shade + (cl_lit - cl_shade) * lit
+        ccol *= (F32(0.85) + F32(0.3) * ground_f[r])[..., None]
+        _blend(img, r, ccol, dens[..., None])
+
+    _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light, light_keep)
+
+    if init_image is not None:
+        init = _resize_rgb(init_image, width, height)
+        st = F32(0.8 if strength is None else strength)
+        np.clip(img, 0, 1, out=img)
+        img *= st
+        img += init * (1 - st)
+
+    img = _grade(np.clip(img, 0, 1), look, g, rng)
+    img = apply_geometry_defects(img, effective_geometry(geometry_enforcement, look), rng)
+    img *= 255
+    img += 0.5
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class _Light:
+    lat: float
+    lon: float
+    colour: np.ndarray
+    kind: str  # sun | moon
+
+    def cosine(self, g: _Grid, mirrored: bool = False) -> np.ndarray:
+        """Cosine of the angle between each pixel's direction and the light (or its
+        reflection in a flat horizon when ``mirrored``)."""
+        sl = F32(math.sin(self.lat) * (-1 if mirrored else 1))
+        return (g.coslat * F32(math.cos(self.lat))) * np.cos(g.lon - F32(self.lon)) + g.sinlat * sl
+
+
+def _draw_light(img, g, light, cos_ang, glow_w, disc_w, texture) -> None:
+    """The glow and the disc of the sun or moon, only on the rows they can reach."""
+    if glow_w <= 0 and disc_w <= 0:
+        return
+    reach = 0.85  # the glow is below 1/500 beyond ~47 degrees
+    r = _rows(g, light.lat - reach, light.lat + reach)
+    if light.lat + reach > math.pi / 2 or light.lat - reach < -math.pi / 2:
+        r = slice(0, img.shape[0]) if light.lat - reach < -math.pi / 2 else slice(0, r.stop)
+    c = cos_ang[r]
+    strength = glow_w * (1.0 if light.kind == "sun" else 0.35)
+    glow = np.exp((c - 1) * F32(18.0)) * F32(0.55) + np.exp((c - 1) * F32(400.0))
+    img[r] += (glow * F32(strength))[..., None] * light.colour
+    radius = 0.035 if light.kind == "sun" else 0.028
+    disc = _smoothstep(math.cos(radius * 1.15), math.cos(radius), c) * F32(disc_w)
+    if light.kind == "moon":
+        disc *= F32(0.8) + F32(0.2) * texture[r]  # a few "craters"
+    _blend(img, r, light.colour * F32(1.3), disc[..., None])
+
+
+def _draw_stars(img: np.ndarray, rng: np.random.Generator, n: int, amount: float) -> None:
+    """Points at fixed random directions (so the same sky at any size), away from poles."""
+    height, width = img.shape[:2]
+    z = rng.uniform(-0.99, 0.99, n)
+    phi = rng.uniform(-math.pi, math.pi, n)
+    bright = rng.uniform(0.3, 1.0, n).astype(F32) ** 2 * F32(amount)
+    rows = np.clip(((0.5 - np.arcsin(z) / math.pi) * height).astype(int), 0, height - 1)
+    cols = np.clip(((phi / (2 * math.pi) + 0.5) * width).astype(int), 0, width - 1)
+    img[rows, cols] += bright[:, None] * _rgb((0.9, 0.92, 1.0))
+
+
+def _periodic_profile(lon: np.ndarray, rng: np.random.Generator, terms: int,
+                      base: float, amp: float) -> np.ndarray:
+    """A horizon height (radians) over longitude: integer frequencies, so it wraps."""
+    k = np.arange(1, terms + 1, dtype=F32)
+    a = (rng.uniform(0.4, 1.0, terms) / k ** 1.1).astype(F32)
+    ph = rng.uniform(0, 2 * math.pi, terms).astype(F32)
+    prof = (a[:, None] * np.sin(k[:, None] * lon + ph[:, None])).sum(0)
+    prof = (prof - prof.min()) / max(float(np.ptp(prof)), 1e-6)
+    return (F32(base) + F32(amp) * prof)[None, :]  # (1, W)
+
+
+def _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light, light_keep):
+    """Below and along the horizon: terrain, water or a city (a haze floor in a skydome)."""
+    dark = {"day": 1.0, "sunset": 0.55, "night": 0.18, "space": 0.25}[scene.time]
+    below = _rows(g, -10.0, 0.004)
+    fade = _smoothstep(0.004, -0.004, g.lat[below])[..., None]  # (rows, 1, 1)
+    if scene.ground == "none":
+        if scene.time != "space":  # a skydome: a soft floor of haze reads as a floor
+            floor = _smoothstep(0.0, -0.5, g.lat[below])[..., None]
+            _blend(img, below, hor * F32(0.8 * dark), floor)
+        return
+
+    base = _rgb({"terrain": (0.30, 0.36, 0.20), "water": (0.55, 0.50, 0.38),
+                 "city": (0.22, 0.22, 0.24)}[scene.ground]) * F32(dark)
+    ground = base * (F32(0.7) + F32(0.6) * ground_f[below])[..., None]
+    if scene.ground == "water" and keep["water"] > 0:
+        # Mirror the sky by latitude, ripple it, add the light's glitter path.
+        lat = g.lat[below]
+        mirror = np.clip(-lat / F32(math.pi / 2), 0, 1)[..., None] ** F32(0.5)
+        deep = hor * F32(0.35) + _rgb((0.0, 0.05, 0.12))
+        water = (hor + (deep - hor) * mirror) * F32(0.8)
+        water = water * (F32(0.85) + F32(0.3) * ripple_f[below])[..., None]
+        if light_keep > 0:
+            refl = light.cosine(g, mirrored=True)[below]
+            glint = np.exp((refl - 1) * F32(30.0)) * _smoothstep(0.45, 0.75, ripple_f[below])
+            water += (glint * F32(0.9 * light_keep))[..., None] * light.colour
+        ground += (water - ground) * F32(keep["water"])
+    _blend(img, below, ground, fade)
+
+    if (scene.ground == "terrain" or scene.hills_over_water) and keep["terrain"] > 0:
+        hscale = keep["terrain"] * (0.35 if scene.hills_over_water else 1.0)
+        for layer, (b, a, shade) in enumerate(((0.03, 0.22, 0.55), (0.0, 0.12, 0.85))):
+            prof = _periodic_profile(g.lon, rng, 24, b * hscale, a * hscale)
+            r = _rows(g, -0.01, float(prof.max()) + 0.01)
+            mask = _smoothstep(0.003, -0.003, g.lat[r] - prof)
+            haze = F32(shade) * (F32(0.6) + F32(0.4) * ground_f[r])[..., None]
+            col = hor * F32(0.9) + (base * haze - hor * F32(0.9)) * F32(0.55 + 0.35 * layer)
+            _blend(img, r, col, mask[..., None])
+
+    if scene.ground == "city" and keep["city"] > 0:
+        _draw_city(img, keep["city"], look, g, rng, scene, dark)
+
+
+def _draw_city(img, amount, look, g, rng, scene, dark) -> None:
+    """A skyline of buildings around the horizon, windows lit at night or in neon."""
+    n = 96
+    heights = (rng.uniform(0.02, 0.16, n) * rng.choice([1.0, 1.0, 1.6, 2.4], n) * amount).astype(F32)
+    u = (g.lon / F32(2 * math.pi) + F32(0.5)) * F32(n)  # (1, W) building coordinate
+    h = heights[np.minimum(u.astype(int), n - 1)]  # (1, W)
+    r = _rows(g, -0.002, float(heights.max()) + 0.01)
+    lat = g.lat[r]
+    inside = (lat < h) & (lat > -0.002)
+    part = img[r]
+    part[inside] = _rgb((0.12, 0.12, 0.15)) * F32(max(dark, 0.35))
+    if scene.time in ("night", "sunset") or look.neon:
+        wx = (u * F32(5.0)) % F32(1.0)
+        wy = (lat * F32(260.0)) % F32(1.0)
+        cell = _hash3(np.floor(u * 5).astype(np.int32), np.floor(lat * 260).astype(np.int32),
+                      np.zeros((1, 1), np.int32), 7)
+        window = (wx > 0.3) & (wx < 0.75) & (wy > 0.35) & (cell > 0.55) & inside
+        if look.neon:
+            cyan = window & (cell > 0.78)
+            part[window & ~cyan] = _rgb((1.0, 0.2, 0.85))
+            part[cyan] = _rgb((0.1, 0.95, 1.0))
+        else:
+            part[window] = _rgb((1.0, 0.85, 0.5))
+
+
+def _resize_rgb(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, -1)
+    im = Image.fromarray(a[..., :3].astype(np.uint8)).resize((width, height), Image.BILINEAR)
+    return np.asarray(im, F32) / F32(255)
+
+
+def _hue_matrix(degrees: float, saturation: float) -> np.ndarray:
+    """A 3x3 RGB matrix rotating hue about the grey axis and scaling saturation."""
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    grey = np.full((3, 3), 1 / 3)
+    k = np.array([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) / math.sqrt(3)
+    rot = grey + c * (np.eye(3) - grey) + s * k
+    return (grey + saturation * (rot - grey)).astype(F32)
+
+
+def _grade(img: np.ndarray, look: Look, g: _Grid, rng: np.random.Generator) -> np.ndarray:
+    """Apply the style: colour matrix, contrast, posterisation, outlines, grain."""
+    tint = np.array(look.tint, F32)
+    if look.mono:  # grade the luminance alone; the tint is the paper's colour, added last
+        img = (img @ np.array([0.299, 0.587, 0.114], F32))[..., None]
+    else:
+        img = img @ (_hue_matrix(look.hue, look.saturation) * tint[:, None]).T
+    img = (img - F32(0.5)) * F32(look.contrast) + F32(0.5 + look.lift)
+    img = np.clip(img, 0, 1)
+    if look.outline > 0:
+        y = img.mean(axis=2) if img.shape[2] > 1 else img[..., 0]
+        gx = np.abs(y - np.roll(y, 1, axis=1))  # wraps: the seam is treated like any column
+        gy = np.zeros_like(y)
+        gy[1:] = np.abs(y[1:] - y[:-1])
+        edge = _smoothstep(0.04, 0.12, gx + gy)
+        img = img * (1 - F32(look.outline) * edge)[..., None]
+    if look.posterize:
+        q = F32(look.posterize - 1)
+        img = np.floor(img * q + F32(0.5)) / q
+    if look.grain:
+        # Fade the grain towards the poles, where a row of pixels is a single point.
+        noise = rng.random((img.shape[0], img.shape[1]), dtype=F32) - F32(0.5)
+        img = img + (noise * g.coslat * F32(2 * look.grain))[..., None]
+    if look.mono:
+        img = img * tint
+    return img
+
+
+def apply_geometry_defects(img: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Simulate weak geometry enforcement on a float (H, W, 3) image in [0, 1].
+
+    With severity ``s = (GEOMETRY_THRESHOLD - level) / GEOMETRY_THRESHOLD`` (nothing when
+    ``s <= 0``): a band ``round(0.04 * s * W)`` columns wide at the left border is shifted
+    down ``round(0.03 * s * H)`` rows and offset in colour by up to ``0.3 * s``, fading to
+    nothing at its inner edge, so the jump sits exactly between columns W-1 and 0; and the
+    top and bottom ``round(0.1 * s * H)`` rows get radial streaks (a pattern periodic in
+    longitude, strongest at the pole row) of strength up to ``0.6 * s``.
+    """
+    s = (GEOMETRY_THRESHOLD - float(level)) / GEOMETRY_THRESHOLD
+    if s <= 0:
+        return img
+    img = np.array(img, F32, copy=True)
+    h, w = img.shape[:2]
+    bw = max(2, round(0.04 * s * w))
+    shift = max(1, round(0.03 * s * h))
+    ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]  # 1 at column 0
+    offset = rng.uniform(-1, 1, 3).astype(F32)
+    offset = offset / max(float(np.abs(offset).max()), 1e-6) * F32(0.3 * s)
+    band = np.roll(img[:, :bw], shift, axis=0)
+    img[:, :bw] = band * ramp + img[:, :bw] * (1 - ramp) + offset * ramp
+    ph = max(2, round(0.1 * s * h))
+    lon = (np.arange(w, dtype=F32) + F32(0.5)) / F32(w) * F32(2 * math.pi)
+    k = int(rng.integers(5, 11))
+    streak = (F32(0.5) + F32(0.5) * np.sin(k * lon + F32(rng.uniform(0, 6.28))))[None, :, None]
+    weight = ((1 - np.arange(ph, dtype=F32) / F32(ph)) ** 1.5 * F32(0.6 * s))[:, None, None]
+    streak_col = np.array([1.0, 1.0, 1.0], F32) * streak
+    img[:ph] = img[:ph] * (1 - weight) + streak_col * weight
+    img[h - ph:] = img[h - ph:] * (1 - weight[::-1]) + (1 - streak_col) * weight[::-1]
+    return img
+
+
+def encode_png(pixels: np.ndarray, info: dict[str, str] | None = None) -> bytes:
+    """PNG bytes of an (H, W, 3) uint8 image, with text chunks saying it is emulated.
+
+    Compression level 1: the files are a little larger, encoding is several times faster.
+    """
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("Software", "skybox_nb offline emulator")
+    meta.add_text("Comment", EMULATOR_NOTICE)
+    for k, v in (info or {}).items():
+        meta.add_text(k, str(v))
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1, pnginfo=meta)
+    return buf.getvalue()

@@ -1,0 +1,455 @@
+"""The Scenario API contract under /v1, as the emulator answers it, plus the CDN download.
+
+Invariant: every JSON answer has the shape of the official SDK's response models
+(``scenario_sdk.types``: JobRetrieveResponse, JobListResponse items, GenerateRunModelResponse,
+AssetRetrieveResponse, AssetUploadResponse, ModelRetrieveResponse, JobTriggerActionResponse)
+and every error is JSON with a ``message`` (and ``details`` where they help), status-coded
+like the real API: 400 naming the field, 401, 403, 404, 413, 429 with Retry-After, 5xx.
+This module decides answers; it does no socket I/O (server.py does), and it never echoes a
+credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import io
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import parse_qs
+
+from PIL import Image
+
+from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID
+from ..errors import Problem
+from ..request import validate_inputs
+from .render import EMULATOR_NOTICE
+from .runner import cu_cost, random_seed
+from .store import AssetRecord, JobRecord, iso
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import Emulator
+
+__all__ = ["Response", "Api", "EMULATOR_HEADER", "route_of"]
+
+EMULATOR_HEADER = ("X-Scenario-Emulator", "offline")
+AUTHOR_ID = "emulator0000000000000000000000000"
+OWNER_ID = "team_emulator000000000000000"
+GENERATE_BODY_LIMIT = 1 << 20  # a generate body is a few hundred bytes; 1 MiB is generous
+
+_MODELS = {SKYBOX_FLUX_MODEL_ID: SKYBOX_FLUX}
+_ID = r"[A-Za-z0-9_.\-]{1,200}"
+_PATTERNS = [
+    ("POST", re.compile(rf"^/v1/generate/custom/(?P<model>{_ID})$"), "generate"),
+    ("GET", re.compile(r"^/v1/jobs/?$"), "jobs"),
+    ("GET", re.compile(rf"^/v1/jobs/(?P<id>{_ID})$"), "job"),
+    ("POST", re.compile(rf"^/v1/jobs/(?P<id>{_ID})/action$"), "cancel"),
+    ("GET", re.compile(rf"^/v1/assets/(?P<id>{_ID})$"), "asset"),
+    ("POST", re.compile(r"^/v1/assets/?$"), "upload"),
+    ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
+    ("GET", re.compile(r"^/_cdn/(?P<id>asset_[A-Za-z0-9]{24})\.(?P<ext>png|jpg|webp|bin)$"), "download"),
+]
+_DATA_URL = re.compile(r"^data:(?P<mime>image/(?:png|jpeg|webp));base64,(?P<data>.*)$", re.S)
+
+
+@dataclass
+class Response:
+    """An answer: status, body, headers; ``action`` "drop" closes without answering and
+    "cut" sends half the body under the full Content-Length; ``delay`` waits first."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str | None = None
+    delay: float = 0.0
+
+
+def json_response(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON answer."""
+    body = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+    return Response(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+
+def error(status: int, message: str, details: Any = None, hint: str | None = None,
+          headers: Mapping[str, str] | None = None) -> Response:
+    """An error answer shaped like Scenario's: ``{"message", "details"?, "hint"?}``."""
+    obj: dict[str, Any] = {"message": message}
+    if details is not None:
+        obj["details"] = details
+    if hint:
+        obj["hint"] = hint
+    return json_response(status, obj, headers)
+
+
+def route_of(method: str, path: str) -> tuple[str | None, dict[str, str]]:
+    """The route name of a request (one of faults.ROUTES) and its path parameters."""
+    for m, pattern, name in _PATTERNS:
+        hit = pattern.match(path)
+        if hit and m == method:
+            return name, hit.groupdict()
+    return None, {}
+
+
+def _query(qs: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+
+
+class Api:
+    """Answers requests for one `Emulator` (its store, faults, runner and settings)."""
+
+    def __init__(self, emulator: "Emulator") -> None:
+        self.emu = emulator
+        self._url_key = hashlib.sha256(str(time.time_ns()).encode() + id(self).to_bytes(8, "little")).digest()
+
+    # ------------------------------------------------------------------ entry
+    def body_limit(self, route: str | None) -> int:
+        """The largest body accepted on ``route`` (413 beyond)."""
+        return self.emu.upload_limit if route == "upload" else GENERATE_BODY_LIMIT
+
+    def handle(self, method: str, path: str, qs: str, headers: Mapping[str, str],
+               body: bytes) -> Response:
+        """Answer one request. ``headers`` keys are lower-case."""
+        route, params = route_of(method, path)
+        if route is None:
+            return error(404, f"Not found: {method} {path}",
+                         hint="The offline emulator serves the Scenario API under /v1.")
+        store = self.emu.store
+        store.count_request(route)
+        if route != "download":
+            denied = self._check_auth(headers.get("authorization"))
+            if denied is not None:
+                return denied
+        query = _query(qs)
+        dry_run = route == "generate" and query.get("dryRun", "").lower() == "true"
+        if route == "generate" and not dry_run:
+            store.count_generate_post()
+        delay = 0.0
+        slow = self.emu.faults.take("slow", route)
+        if slow is not None:
+            delay = slow.params["delay"]
+        answer = self._injected(route, dry_run)
+        if answer is None:
+            answer = getattr(self, f"_{route}")(params, query, body, dry_run)
+        answer.delay += delay
+        return answer
+
+    def _check_auth(self, value: str | None) -> Response | None:
+        denied = error(401, "Unauthorized: send HTTP Basic credentials (API key and secret).",
+                       headers={"WWW-Authenticate": 'Basic realm="Scenario API (offline emulator)"'})
+        if not value or not value.startswith("Basic "):
+            return denied
+        try:
+            key, sep, secret = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return denied
+        if not sep or not key or not secret:
+            return denied
+        want_key, want_secret = self.emu._credentials  # noqa: SLF001 - our own emulator
+        if want_key is not None and not hmac.compare_digest(key.encode(), want_key.encode()):
+            return denied
+        if want_secret is not None and not hmac.compare_digest(secret.encode(), want_secret.encode()):
+            return denied
+        return None
+
+    def _injected(self, route: str, dry_run: bool) -> Response | None:
+        """The answer an armed fault imposes on this request, if any."""
+        faults = self.emu.faults
+        f = faults.take("rate_limit", route)
+        if f is not None:
+            ra = f.params["retry_after"]
+            return error(429, "Too many requests: rate limit exceeded (emulated).",
+                         details={"actionName": "rate-limit"},
+                         headers={"Retry-After": f"{ra:g}", "retry-after-ms": str(int(ra * 1000))})
+        f = faults.take("server_error", route)
+        if f is not None:
+            st = f.params["status"]
+            return error(st, f"Internal server error (emulated {st}).",
+                         hint="A transient failure of the offline emulator's injected kind.")
+        if route == "generate" and not dry_run and faults.take("drop_before_accept", route):
+            return Response(0, action="drop")
+        return None
+
+    # ------------------------------------------------------------------ shapes
+    def job_json(self, job: JobRecord) -> dict[str, Any]:
+        """A Job as the API returns it."""
+        meta: dict[str, Any] = {"assetIds": list(job.asset_ids), "input": dict(job.input)}
+        if job.error:
+            meta["error"] = job.error
+        if job.hint:
+            meta["hint"] = job.hint
+        return {
+            "jobId": job.id,
+            "jobType": "custom",
+            "status": job.status,
+            "progress": round(job.progress, 4),
+            "statusHistory": [{"status": s, "date": iso(t)} for s, t in job.history],
+            "createdAt": iso(job.created),
+            "updatedAt": iso(job.updated),
+            "metadata": meta,
+            "billing": {"cuCost": job.cu_cost, "cuDiscount": 0},
+            "authorId": AUTHOR_ID,
+            "ownerId": OWNER_ID,
+        }
+
+    def asset_url(self, rec: AssetRecord, expired: bool = False) -> str:
+        """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
+        expires = int(time.time() - 60 if expired else time.time() + self.emu.url_ttl)
+        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(rec.mime_type, "bin")
+        return f"{self.emu.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
+
+    def _sign(self, asset_id: str, expires: int) -> str:
+        return hmac.new(self._url_key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def asset_json(self, rec: AssetRecord, expired: bool = False) -> dict[str, Any]:
+        """An Asset as the API returns it, with a fresh temporary URL."""
+        generated = rec.origin == "generated"
+        meta = dict(rec.metadata)
+        meta.setdefault("kind", "image")
+        meta.setdefault("type", "skybox-base-360" if generated else "uploaded")
+        meta.setdefault("width", rec.width)
+        meta.setdefault("height", rec.height)
+        meta.setdefault("size", rec.size)
+        meta.setdefault("emulator", "offline")
+        return {
+            "id": rec.id,
+            "url": self.asset_url(rec, expired),
+            "mimeType": rec.mime_type,
+            "kind": "image",
+            "source": "skybox-base-360" if generated else "uploaded",
+            "status": "success",
+            "privacy": "private",
+            "tags": [],
+            "collectionIds": [],
+            "editCapabilities": ["UPSCALE_360"] if generated else [],
+            "metadata": meta,
+            "properties": {"size": rec.size, "width": rec.width, "height": rec.height,
+                           "format": rec.mime_type.split("/")[-1]},
+            "authorId": AUTHOR_ID,
+            "ownerId": OWNER_ID,
+            "createdAt": iso(rec.created),
+            "updatedAt": iso(rec.created),
+            "description": EMULATOR_NOTICE if generated else "Uploaded to the skybox_nb offline emulator.",
+            **({"outputIndex": meta["outputIndex"]} if "outputIndex" in meta else {}),
+        }
+
+    def model_json(self, model_id: str) -> dict[str, Any]:
+        """A Model with its inputs, as ``GET /models/{id}`` returns it."""
+        spec = _MODELS[model_id]
+        when = iso(self.emu.started_at)
+        return {
+            "id": model_id,
+            "name": spec.name,
+            "type": "flux.1-lora",
+            "capabilities": ["txt2img", "img2img"],
+            "collectionIds": [],
+            "createdAt": when,
+            "updatedAt": when,
+            "custom": False,
+            "exampleAssetIds": [],
+            "privacy": "public",
+            "source": "scenario",
+            "status": "trained",
+            "tags": ["skybox", "360", "equirectangular"],
+            "trainingImagesNumber": 0,
+            "shortDescription": "Equirectangular 360 skyboxes (served by the skybox_nb offline "
+                                "emulator: procedural images, not the model).",
+            "inputs": spec.to_api_inputs(),
+        }
+
+    # ------------------------------------------------------------------ routes
+    def _generate(self, params: dict[str, str], query: dict[str, str], body: bytes,
+                  dry_run: bool) -> Response:
+        model_id = params["model"]
+        spec = _MODELS.get(model_id)
+        if spec is None:
+            return error(404, f"Model not found: {model_id}",
+                         hint=f"The offline emulator knows {', '.join(_MODELS)}.")
+        data = _json_object(body)
+        if isinstance(data, Response):
+            return data
+        values, problems, _notes = validate_inputs(spec, data)
+        if "image" in values and self.emu.store.get_asset(values["image"]) is None:
+            problems.append(_problem("image", values["image"], "an existing asset id (upload "
+                                     "the image first with POST /v1/assets)", "no such asset"))
+        if problems:
+            return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
+                         details={"problems": [_problem_dict(p) for p in problems],
+                                  "field": problems[0].field})
+        resolved = {**spec.defaults(), **values}
+        resolved.setdefault("seed", random_seed())
+        cost = cu_cost(resolved)
+        store = self.emu.store
+        if dry_run:
+            now = time.time()
+            job = JobRecord(id="job_" + "0" * 24, model_id=model_id, input=resolved,
+                            num_outputs=int(resolved["numOutputs"]), cu_cost=cost, created=now,
+                            updated=now, history=[("queued", now)])
+            return json_response(269, self._cost_answer(job, cost))
+        limit = self.emu.max_parallel_jobs
+        with store.lock:  # the check and the creation are one step
+            if limit is not None and store.running_jobs() >= limit:
+                return error(429, f"Too many parallel custom jobs: the limit is {limit}. Wait "
+                             "for running jobs to finish.",
+                             details={"actionName": "parallel-custom-jobs", "actionLimit": limit})
+            job = store.add_job(model_id, resolved, int(resolved["numOutputs"]), cost)
+        failure = self.emu.faults.take("job_failure", None)
+        self.emu.runner.start(job, failure)
+        self.emu.log(f"job {job.id} created ({job.num_outputs} outputs, {cost:g} CU)")
+        answer = json_response(200, self._cost_answer(job, cost))
+        if self.emu.faults.take("drop_after_accept", "generate"):
+            answer.action = "drop"
+        return answer
+
+    def _cost_answer(self, job: JobRecord, cost: float) -> dict[str, Any]:
+        return {"job": self.job_json(job), "creativeUnitsCost": cost, "creativeUnitsDiscount": 0,
+                "costDetails": {"custom-generation": cost}}
+
+    def _job(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        job = self.emu.store.get_job(params["id"])
+        if job is None:
+            return error(404, f"Job not found: {params['id']}")
+        with self.emu.store.lock:
+            return json_response(200, {"job": self.job_json(job)})
+
+    def _jobs(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        size_text = query.get("pageSize", "50")
+        try:
+            size = int(size_text)
+        except ValueError:
+            size = -1
+        if not 1 <= size <= 100:
+            return error(400, f"pageSize: got {size_text!r}; allowed: an integer from 1 to 100",
+                         details={"field": "pageSize"})
+        token = query.get("paginationToken")
+        start = 0
+        if token:
+            try:
+                start = int(base64.urlsafe_b64decode(token.encode()).decode())
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                return error(400, f"paginationToken: got {token!r}; allowed: a token from a "
+                             "previous page", details={"field": "paginationToken"})
+        with self.emu.store.lock:
+            jobs = self.emu.store.list_jobs()
+            if "status" in query:
+                jobs = [j for j in jobs if j.status == query["status"]]
+            if query.get("type") not in (None, "custom"):
+                jobs = []
+            if "createdAfter" in query:
+                jobs = [j for j in jobs if iso(j.created) > query["createdAfter"]]
+            page = jobs[start:start + size]
+            out: dict[str, Any] = {"jobs": [self.job_json(j) for j in page]}
+        if start + size < len(jobs):
+            out["nextPaginationToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return json_response(200, out)
+
+    def _cancel(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        store = self.emu.store
+        job = store.get_job(params["id"])
+        if job is None:
+            return error(404, f"Job not found: {params['id']}")
+        data = _json_object(body)
+        if isinstance(data, Response):
+            return data
+        action = data.get("action")
+        if action != "cancel":
+            return error(400, f"action: got {action!r}; allowed: 'cancel'", details={"field": "action"})
+        with store.lock:
+            if job.done:
+                return error(400, f"Job {job.id} is already {job.status}; only a queued or "
+                             "running job can be canceled.", details={"status": job.status})
+            store.advance(job, "canceled")
+            self.emu.log(f"job {job.id} canceled")
+            return json_response(200, {"job": self.job_json(job)})
+
+    def _asset(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        rec = self.emu.store.get_asset(params["id"])
+        if rec is None:
+            return error(404, f"Asset not found: {params['id']}")
+        expired = self.emu.faults.take("expire_urls", "asset") is not None
+        return json_response(200, {"asset": self.asset_json(rec, expired)})
+
+    def _download(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        rec = self.emu.store.get_asset(params["id"])  # a dict lookup; never a path join
+        try:
+            expires = int(query.get("Expires", ""))
+        except ValueError:
+            expires = -1
+        good = hmac.compare_digest(query.get("Signature", ""), self._sign(params["id"], expires))
+        if rec is None or not good:
+            return error(403, "Access denied: the signature does not match.",
+                         hint="Fetch the asset again (GET /v1/assets/{id}) for a fresh URL.")
+        if time.time() > expires:
+            return error(403, "Access denied: the URL has expired.",
+                         hint="Asset URLs are temporary: fetch the asset again for a fresh URL.")
+        data = rec.path.read_bytes()
+        answer = Response(200, data, {"Content-Type": rec.mime_type,
+                                      "Cache-Control": "private, max-age=60"})
+        if self.emu.faults.take("cut_download", "download"):
+            answer.action = "cut"
+        return answer
+
+    def _upload(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        data = _json_object(body)
+        if isinstance(data, Response):
+            return data
+        name, image = data.get("name"), data.get("image")
+        problems = []
+        if not isinstance(name, str) or not name.strip():
+            problems.append(_problem("name", name, "a file name such as 'init.png'", "required"))
+        if not isinstance(image, str) or not image:
+            shown = image if not isinstance(image, str) else image[:40]
+            problems.append(_problem("image", shown, "a data URL 'data:image/png;base64,...' "
+                                     "(PNG, JPEG or WebP)", "required"))
+        if problems:
+            return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
+                         details={"problems": [_problem_dict(p) for p in problems],
+                                  "field": problems[0].field})
+        hit = _DATA_URL.match(image)
+        raw_b64 = hit.group("data") if hit else image
+        try:
+            raw = base64.b64decode(raw_b64, validate=True)
+            with Image.open(io.BytesIO(raw)) as im:
+                im.load()
+                width, height, fmt = im.width, im.height, (im.format or "").lower()
+        except Exception:  # binascii.Error, PIL.UnidentifiedImageError, truncated files...
+            return error(400, f"image: got {image[:40]!r}...; allowed: a base64 data URL of a "
+                         "PNG, JPEG or WebP image", details={"field": "image"})
+        mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}.get(fmt)
+        if mime is None:
+            return error(400, f"image: got a {fmt or 'unknown'} image; allowed: PNG, JPEG or WebP",
+                         details={"field": "image"})
+        rec = self.emu.store.add_asset(raw, mime_type=mime, width=width, height=height,
+                                       origin="uploaded", name=name,
+                                       metadata={"name": name, "type": "uploaded", "kind": "image"})
+        self.emu.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
+        return json_response(200, {"asset": self.asset_json(rec)})
+
+    def _model(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        if params["id"] not in _MODELS:
+            return error(404, f"Model not found: {params['id']}",
+                         hint=f"The offline emulator knows {', '.join(_MODELS)}.")
+        return json_response(200, {"model": self.model_json(params["id"])})
+
+
+def _json_object(body: bytes) -> dict[str, Any] | Response:
+    try:
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        return error(400, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        return error(400, f"The request body must be a JSON object, got {type(data).__name__}.")
+    return data
+
+
+def _problem(field_name: str, value: Any, allowed: str, message: str = "") -> Problem:
+    return Problem(field_name, value, allowed, message)
+
+
+def _problem_dict(p: Problem) -> dict[str, Any]:
+    value = p.value if isinstance(p.value, (str, int, float, bool, type(None))) else repr(p.value)
+    return {"field": p.field, "value": value, "allowed": p.allowed, "message": p.message}

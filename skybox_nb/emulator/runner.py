@@ -1,0 +1,178 @@
+"""Runs emulated jobs: queued -> in-progress (rising progress) -> success | failure | canceled.
+
+Invariant: a job reaches ``success`` only after every one of its images is rendered,
+encoded and complete on disk as an asset, and never before ``job_duration`` seconds have
+passed since it was created; a canceled job stays canceled (the store refuses to move a
+final job), and its renders are thrown away.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import os
+import secrets
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .faults import Fault
+from .render import DEFAULT_SIZE, EMULATOR_NOTICE, effective_geometry, encode_png, render
+from .store import JobRecord, Store
+from .styles import look_for
+
+__all__ = ["Runner", "cu_cost", "MODERATION_ERROR", "MODERATION_HINT"]
+
+MODERATION_ERROR = "Content moderation: the prompt was flagged as NSFW by the content policy."
+MODERATION_HINT = "Rephrase the prompt to stay within Scenario's content policy, then retry."
+_FAILURE_ERROR = "Generation failed on the inference server (emulated failure)."
+_FAILURE_HINT = "Retry the request; if it keeps failing, lower numOutputs or change the seed."
+
+
+def cu_cost(inputs: dict[str, Any]) -> float:
+    """The emulator's made-up price in Creative Units: (3 + steps / 10) per output.
+
+    Real prices come from Scenario; this formula only lets cost estimates move with the
+    inputs that plausibly drive them (numOutputs, numInferenceSteps).
+    """
+    n = int(inputs.get("numOutputs", 2))
+    steps = int(inputs.get("numInferenceSteps", 30))
+    return round(n * (3 + steps / 10), 2)
+
+
+class Runner:
+    """Starts one thread per job; images are rendered on a small shared pool."""
+
+    def __init__(self, store: Store, job_duration: float,
+                 render_size: tuple[int, int] | None = None, workers: int | None = None) -> None:
+        self.store = store
+        self.job_duration = float(job_duration)
+        self.render_size = tuple(render_size) if render_size else DEFAULT_SIZE
+        n = workers or max(1, min(4, os.cpu_count() or 1))
+        self._pool = cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="emulator-render")
+        self._threads: list[threading.Thread] = []
+
+    def start(self, job: JobRecord, failure: Fault | None = None) -> None:
+        """Run ``job`` in the background; ``failure`` makes it end in failure."""
+        t = threading.Thread(target=self._run, args=(job, failure), daemon=True,
+                             name=f"emulator-{job.id}")
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+
+    def close(self) -> None:
+        """Stop taking renders (running ones finish)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _wait_until(self, job: JobRecord, deadline: float) -> bool:
+        """Sleep until ``deadline``; False as soon as the job is final (canceled)."""
+        while True:
+            if job.done:
+                return False
+            left = deadline - time.time()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.05))
+
+    def _run(self, job: JobRecord, failure: Fault | None) -> None:
+        d = self.job_duration
+        if not self._wait_until(job, job.created + 0.15 * d):
+            return
+        if not self.store.advance(job, "in-progress", progress=0.0):
+            return
+        if failure is not None:
+            self._fail(job, failure)
+            return
+        futures = [self._pool.submit(self._render_one, job, i) for i in range(job.num_outputs)]
+        n = len(futures)
+        while True:
+            done = sum(f.done() for f in futures)
+            frac_time = 1.0 if d <= 0 else min(1.0, (time.time() - job.created) / d)
+            if job.done:  # canceled meanwhile
+                for f in futures:
+                    f.cancel()
+                return
+            if done == n and frac_time >= 1.0:
+                break
+            self.store.advance(job, progress=min(0.99, frac_time, (done + 0.5) / n))
+            cf.wait(futures, timeout=0.05, return_when=cf.FIRST_COMPLETED)
+        try:
+            images = [f.result() for f in futures]
+        except Exception as exc:  # a bug in the renderer must end the job, not hang it
+            self.store.advance(job, "failure", error=f"Emulator render failed: {exc}",
+                               hint="This is a bug in the offline emulator, not your request.")
+            return
+        ids = []
+        for i, (png, meta) in enumerate(images):
+            rec = self.store.add_asset(png, mime_type="image/png", width=meta["width"],
+                                       height=meta["height"], origin="generated", metadata=meta)
+            ids.append(rec.id)
+        self.store.advance(job, "success", progress=1.0, asset_ids=ids)
+
+    def _fail(self, job: JobRecord, failure: Fault) -> None:
+        if not self._wait_until(job, job.created + 0.6 * self.job_duration):
+            return
+        p = failure.params
+        moderated = p.get("moderation")
+        error = p.get("error") or (MODERATION_ERROR if moderated else _FAILURE_ERROR)
+        hint = p.get("hint") or (MODERATION_HINT if moderated else _FAILURE_HINT)
+        self.store.advance(job, "failure", error=error, hint=hint)
+
+    # ------------------------------------------------------------------ images
+    def _init_image(self, asset_id: str | None) -> np.ndarray | None:
+        if not asset_id:
+            return None
+        rec = self.store.get_asset(asset_id)
+        if rec is None:
+            return None
+        with Image.open(rec.path) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def _render_one(self, job: JobRecord, index: int) -> tuple[bytes, dict[str, Any]]:
+        inp = job.input
+        seed = (int(inp["seed"]) + index) % 2147483648
+        style = inp.get("style", "cinematic")
+        width, height = self.render_size
+        pixels = render(
+            inp["prompt"], style, seed=seed, size=(width, height),
+            steps=int(inp.get("numInferenceSteps", 30)),
+            geometry_enforcement=inp.get("geometryEnforcement", 0),
+            negative_prompt=inp.get("negativePrompt"),
+            negative_strength=inp.get("negativePromptStrength", 0),
+            init_image=self._init_image(inp.get("image")),
+            strength=inp.get("strength", 0.8),
+        )
+        png = encode_png(pixels, {"Source": f"job {job.id} output {index}"})
+        meta: dict[str, Any] = {
+            "type": "skybox-base-360",
+            "kind": "image",
+            "width": width,
+            "height": height,
+            "size": len(png),
+            "seed": str(seed),
+            "prompt": inp["prompt"],
+            "style": style,
+            "numInferenceSteps": int(inp.get("numInferenceSteps", 30)),
+            "numOutputs": job.num_outputs,
+            "outputIndex": index,
+            "geometryEnforcement": inp.get("geometryEnforcement", 0),
+            "effectiveGeometryEnforcement": effective_geometry(
+                inp.get("geometryEnforcement", 0), look_for(style)),
+            "parentJobId": job.id,
+            "modelId": job.model_id,
+            "generatedBy": EMULATOR_NOTICE,
+            "emulator": "offline",
+            "checksum": hashlib.sha256(pixels.tobytes()).hexdigest()[:16],
+        }
+        for k in ("negativePrompt", "negativePromptStrength", "strength", "image"):
+            if k in inp:
+                meta[k] = inp[k]
+        return png, meta
+
+
+def random_seed() -> int:
+    """A seed for a request that sent none, as the model picks one."""
+    return secrets.randbelow(2147483648)

@@ -1,0 +1,317 @@
+"""The emulator's HTTP server: real HTTP/1.1 on loopback, one thread per connection.
+
+Invariant: it binds to a loopback address unless ``allow_remote=True`` is given (it has no
+real security: any key and secret are accepted unless configured); every answer carries
+``X-Scenario-Emulator: offline``, and every log line says OFFLINE EMULATOR, so nobody
+mistakes its procedural images for the model's. Configured credentials are kept private:
+they appear in no repr, log line or answer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from .faults import Faults
+from .routes import EMULATOR_HEADER, Api, Response, error, json_response, route_of
+from .runner import Runner
+from .store import Store
+
+__all__ = ["Emulator", "DEFAULT_JOB_DURATION", "DEFAULT_UPLOAD_LIMIT"]
+
+DEFAULT_JOB_DURATION = 3.0  # what `skybox-nb emulator` uses: long enough to watch progress
+DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes of JSON body on POST /v1/assets (413 beyond)
+_LOG_PREFIX = "[skybox_nb OFFLINE EMULATOR]"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: "Emulator"
+
+
+class Emulator:
+    """An offline stand-in for the Scenario API, serving in a background thread.
+
+    ``job_duration``: seconds from queued to success (0 = as fast as rendering allows).
+    ``api_key``/``api_secret``: when set, only these are accepted; otherwise any Basic
+    credentials are. ``max_parallel_jobs``: a generate while that many jobs run answers
+    429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works. ``render_size``:
+    (width, height) of generated images, e.g. (256, 128) for fast tests; None = the model's
+    2048x1024. Raises ValueError naming any bad setting, including a non-loopback ``host``
+    without ``allow_remote=True``.
+    """
+
+    def __init__(
+        self,
+        job_duration: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        max_parallel_jobs: int | None = None,
+        url_ttl: float = 300.0,
+        allow_remote: bool = False,
+        quiet: bool = True,
+        render_size: tuple[int, int] | None = None,
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+    ) -> None:
+        if isinstance(job_duration, bool) or not isinstance(job_duration, (int, float)) \
+                or not math.isfinite(job_duration) or job_duration < 0:
+            raise ValueError(f"job_duration: got {job_duration!r}; allowed: seconds >= 0")
+        if not _is_loopback(host) and not allow_remote:
+            raise ValueError(
+                f"host: got {host!r}; allowed: a loopback address (127.0.0.1, ::1, localhost). "
+                "The emulator has no real security; pass allow_remote=True (CLI: "
+                "--allow-remote) to bind beyond loopback anyway.")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port: got {port!r}; allowed: an integer from 0 (any free port) to 65535")
+        if max_parallel_jobs is not None and (
+                isinstance(max_parallel_jobs, bool) or not isinstance(max_parallel_jobs, int)
+                or max_parallel_jobs < 1):
+            raise ValueError(f"max_parallel_jobs: got {max_parallel_jobs!r}; allowed: None or an integer >= 1")
+        if isinstance(url_ttl, bool) or not isinstance(url_ttl, (int, float)) or not url_ttl > 0:
+            raise ValueError(f"url_ttl: got {url_ttl!r}; allowed: seconds > 0")
+        if render_size is not None:
+            ok = (isinstance(render_size, (tuple, list)) and len(render_size) == 2
+                  and all(isinstance(v, int) and not isinstance(v, bool) for v in render_size)
+                  and render_size[0] >= 8 and render_size[1] >= 4)
+            if not ok:
+                raise ValueError(f"render_size: got {render_size!r}; allowed: None or "
+                                 "(width, height) integers, at least (8, 4)")
+        if isinstance(upload_limit, bool) or not isinstance(upload_limit, int) or upload_limit < 1024:
+            raise ValueError(f"upload_limit: got {upload_limit!r}; allowed: bytes >= 1024")
+        self.job_duration = float(job_duration)
+        self.host = host
+        self.port = port
+        self._credentials = (api_key, api_secret)
+        self.max_parallel_jobs = max_parallel_jobs
+        self.url_ttl = float(url_ttl)
+        self.quiet = quiet
+        self.render_size = tuple(render_size) if render_size else None
+        self.upload_limit = upload_limit
+        self.started_at = time.time()
+        self.store = Store()
+        self.faults = Faults()
+        self.runner = Runner(self.store, self.job_duration, self.render_size)
+        self.api = Api(self)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def _bind(self) -> _Server:
+        if self._server is None:
+            cls = type("_BoundServer", (_Server,), {
+                "address_family": socket.AF_INET6 if ":" in self.host else socket.AF_INET})
+            server = cls((self.host, self.port), _Handler)
+            server.emulator = self
+            self.port = server.server_address[1]
+            self._server = server
+        return self._server
+
+    def start(self) -> "Emulator":
+        """Bind and serve in a background thread; returns self."""
+        if self._thread is None:
+            server = self._bind()
+            self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            daemon=True, name="skybox-emulator")
+            self._thread.start()
+            self.log(f"serving the Scenario API at {self.base_url}")
+        return self
+
+    def serve_forever(self) -> None:
+        """Bind and serve in this thread until interrupted (the CLI's foreground mode)."""
+        server = self._bind()
+        try:
+            server.serve_forever(poll_interval=0.2)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop serving and delete the emulator's files."""
+        server, self._server = self._server, None
+        if server is not None:
+            if self._thread is not None:
+                server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.runner.close()
+        self.store.close()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def origin(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the Scenario API routes are: ``http://127.0.0.1:PORT/v1``."""
+        return self.origin + "/v1"
+
+    @property
+    def admin_url(self) -> str:
+        """Where the emulator's own routes are (faults, stats): ``.../_emulator``."""
+        return self.origin + "/_emulator"
+
+    def __repr__(self) -> str:
+        state = "serving" if self._server is not None else "stopped"
+        return f"<skybox_nb offline Emulator {state} at {self.base_url}>"
+
+    def log(self, message: str) -> None:
+        """Print one line to stderr (unless quiet), always marked OFFLINE EMULATOR."""
+        if not self.quiet:
+            print(f"{_LOG_PREFIX} {message}", file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------ faults & stats
+    def inject(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Arm a fault (see `skybox_nb.emulator.faults`); returns it as a dict."""
+        fault = self.faults.add(kind, **params)
+        self.log(f"fault armed: {fault.to_dict()}")
+        return fault.to_dict()
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self.faults.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: generate_posts (paid POSTs received, dry runs excluded), jobs_created,
+        max_running_jobs, running_jobs, requests per route, assets, and the armed faults."""
+        return {**self.store.stats(), "faults": self.faults.active()}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ScenarioEmulator/0.1 (skybox_nb offline emulator)"
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        self.server.emulator.log(format % args)
+
+    def _serve(self) -> None:
+        emu = self.server.emulator
+        url = urlsplit(self.path)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._send(error(411, "Send a Content-Length; chunked bodies are not accepted."), close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(error(400, "Content-Length: not a valid length."), close=True)
+            return
+        if url.path.startswith("/_emulator"):
+            self._send(self._admin(emu, url.path, self.rfile.read(length) if length else b""))
+            return
+        route, _ = route_of(self.command, url.path)
+        limit = emu.api.body_limit(route)
+        if length > limit:
+            self._discard(length)
+            self._send(error(413, f"Payload too large: {length} bytes; the limit is {limit} bytes.",
+                             details={"limit": limit, "received": length}), close=True)
+            return
+        body = self.rfile.read(length) if length else b""
+        resp = emu.api.handle(self.command, url.path, url.query,
+                              {k.lower(): v for k, v in self.headers.items()}, body)
+        if resp.delay:
+            time.sleep(resp.delay)
+        if resp.action == "drop":
+            emu.log(f"{self.command} {url.path}: connection dropped (injected fault)")
+            self.close_connection = True
+            return
+        self._send(resp)
+
+    def _discard(self, length: int) -> None:
+        """Read and drop an oversized body (up to 64 MiB) so the client sees the 413."""
+        left = min(length, 64 * 1024 * 1024)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+    def _send(self, resp: Response, close: bool = False) -> None:
+        reason = "Dry Run" if resp.status == 269 else None
+        self.send_response(resp.status, reason)
+        self.send_header(*EMULATOR_HEADER)
+        self.send_header("Content-Length", str(len(resp.body)))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        if close or resp.action == "cut":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if resp.action == "cut":
+            self.wfile.write(resp.body[: len(resp.body) // 2])
+            self.wfile.flush()
+            self.server.emulator.log(f"download cut after {len(resp.body) // 2} bytes (injected fault)")
+            return
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    def _admin(self, emu: Emulator, path: str, body: bytes) -> Response:
+        """The emulator's own routes (not Scenario's): faults and stats."""
+        if path in ("/_emulator", "/_emulator/") and self.command == "GET":
+            return json_response(200, {"emulator": "skybox_nb offline emulator", "baseUrl": emu.base_url,
+                                       "jobDuration": emu.job_duration})
+        if path == "/_emulator/stats" and self.command == "GET":
+            return json_response(200, emu.stats())
+        if path == "/_emulator/faults":
+            if self.command == "GET":
+                return json_response(200, {"faults": emu.faults.active()})
+            if self.command == "DELETE":
+                emu.clear_faults()
+                return json_response(200, {"faults": []})
+            if self.command == "POST":
+                try:
+                    spec = json.loads(body.decode("utf-8") or "null")
+                except (UnicodeDecodeError, ValueError):
+                    return error(400, "The fault must be a JSON object: {\"kind\": ..., ...}.")
+                if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+                    return error(400, "The fault must be a JSON object with a string 'kind'.")
+                kind = spec.pop("kind")
+                try:
+                    return json_response(200, {"fault": emu.inject(kind, **spec)})
+                except ValueError as exc:
+                    return error(400, str(exc))
+        return error(404, f"Not found: {self.command} {path}",
+                     hint="Emulator routes: GET /_emulator/stats, GET|POST|DELETE /_emulator/faults.")

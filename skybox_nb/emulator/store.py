@@ -1,0 +1,183 @@
+"""The emulator's state: jobs, assets and their files, and the traffic counters.
+
+Invariant: every read and write goes through one lock, so the HTTP threads and the job
+threads see each job move forward one status at a time and never see an asset before its
+file is complete on disk. Files live in a private temporary directory under names the
+store makes up (a counter); an asset id is only ever a key in a dict, never part of a path,
+so no request can make the emulator read a file outside its store.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .ids import new_id
+
+__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "iso"]
+
+FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
+
+
+def iso(t: float) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as Scenario writes dates."""
+    ms = int(round((t - int(t)) * 1000))
+    if ms == 1000:
+        t, ms = int(t) + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(t))) + f".{ms:03d}Z"
+
+
+@dataclass
+class JobRecord:
+    """One generation job as the emulator tracks it."""
+
+    id: str
+    model_id: str
+    input: dict[str, Any]
+    num_outputs: int
+    cu_cost: float
+    created: float
+    status: str = "queued"
+    progress: float = 0.0
+    updated: float = 0.0
+    history: list[tuple[str, float]] = field(default_factory=list)
+    asset_ids: list[str] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass
+class AssetRecord:
+    """One asset: a generated panorama or an uploaded image, with its file."""
+
+    id: str
+    path: Path
+    mime_type: str
+    width: int
+    height: int
+    size: int
+    created: float
+    origin: str  # "generated" | "uploaded"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+
+class Store:
+    """Thread-safe jobs, assets and counters, with files in a private temporary directory."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._dir = tempfile.TemporaryDirectory(prefix="skybox-emulator-")
+        self._counter = 0
+        self.jobs: dict[str, JobRecord] = {}
+        self.assets: dict[str, AssetRecord] = {}
+        self.requests: dict[str, int] = {}
+        self.generate_posts = 0
+        self.jobs_created = 0
+        self.max_running_jobs = 0
+
+    # ----------------------------------------------------------------- jobs
+    def add_job(self, model_id: str, inputs: dict[str, Any], num_outputs: int,
+                cu_cost: float) -> JobRecord:
+        """Create a queued job and return it."""
+        now = time.time()
+        with self.lock:
+            job = JobRecord(id=new_id("job"), model_id=model_id, input=dict(inputs),
+                            num_outputs=num_outputs, cu_cost=cu_cost, created=now,
+                            updated=now, history=[("queued", now)])
+            self.jobs[job.id] = job
+            self.jobs_created += 1
+            self.max_running_jobs = max(self.max_running_jobs, self.running_jobs())
+            return job
+
+    def running_jobs(self) -> int:
+        """How many jobs are not final (queued or in progress)."""
+        with self.lock:
+            return sum(1 for j in self.jobs.values() if not j.done)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def advance(self, job: JobRecord, status: str | None = None, progress: float | None = None,
+                **fields: Any) -> bool:
+        """Move a job on; returns False (and changes nothing) when it is already final."""
+        with self.lock:
+            if job.done:
+                return False
+            now = time.time()
+            if progress is not None:
+                job.progress = max(job.progress, min(1.0, float(progress)))
+            for k, v in fields.items():
+                setattr(job, k, v)
+            if status is not None and status != job.status:
+                job.status = status
+                job.history.append((status, now))
+            job.updated = now
+            return True
+
+    def list_jobs(self) -> list[JobRecord]:
+        """All jobs, newest first."""
+        with self.lock:
+            return sorted(self.jobs.values(), key=lambda j: (j.created, j.id), reverse=True)
+
+    # ----------------------------------------------------------------- assets
+    def new_file(self, data: bytes, suffix: str) -> Path:
+        """Write ``data`` to a new file of the store and return its path."""
+        with self.lock:
+            self._counter += 1
+            path = Path(self._dir.name) / f"{self._counter:08d}{suffix}"
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # complete on disk before anyone can see it
+        return path
+
+    def add_asset(self, data: bytes, *, mime_type: str, width: int, height: int, origin: str,
+                  metadata: dict[str, Any] | None = None, name: str | None = None,
+                  asset_id: str | None = None) -> AssetRecord:
+        """Store a file and register it as an asset; returns the record."""
+        suffix = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime_type, ".bin")
+        path = self.new_file(data, suffix)
+        rec = AssetRecord(id=asset_id or new_id("asset"), path=path, mime_type=mime_type,
+                          width=width, height=height, size=len(data), created=time.time(),
+                          origin=origin, metadata=dict(metadata or {}), name=name)
+        with self.lock:
+            self.assets[rec.id] = rec
+        return rec
+
+    def get_asset(self, asset_id: str) -> AssetRecord | None:
+        with self.lock:
+            return self.assets.get(asset_id)
+
+    # ----------------------------------------------------------------- counters
+    def count_request(self, route: str) -> None:
+        with self.lock:
+            self.requests[route] = self.requests.get(route, 0) + 1
+
+    def count_generate_post(self) -> None:
+        with self.lock:
+            self.generate_posts += 1
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: paid generate POSTs received, jobs created, peak running jobs, routes."""
+        with self.lock:
+            return {
+                "generate_posts": self.generate_posts,
+                "jobs_created": self.jobs_created,
+                "max_running_jobs": self.max_running_jobs,
+                "running_jobs": self.running_jobs(),
+                "requests": dict(self.requests),
+                "assets": len(self.assets),
+            }
+
+    def close(self) -> None:
+        """Delete the files."""
+        self._dir.cleanup()
