@@ -325,7 +325,7 @@ class GeneratorForm:
             note = f"0 = the style's default level ({style_label(self.style.value)})"
         else:
             note = "overrides the style's default level"
-        self.geometry_note.value = f'<span style="color:#555">{html.escape(note)}</span>'
+        self.geometry_note.value = f'<span style="color:#555">{html.escape(note, quote=False)}</span>'
         try:
             req = self.request()
         except ValidationError as err:
