@@ -125,7 +125,7 @@ class Api:
             if denied is not None:
                 return denied
         query = _query(qs)
-        dry_run = route == "generate" and query.get("dryRun", "").lower() == "true"
+        dry_run = route == "generate" and query.get("dryRun", "").lower() in ("true", "api")
         if route == "generate" and not dry_run:
             store.count_generate_post()
         delay = 0.0
