@@ -171,3 +171,15 @@ def test_sync_metadata_and_shipped_module() -> None:
     assert "export default" in esm and "getContext(\"webgl\"" in esm
     assert "http://" not in esm and "https://" not in esm  # nothing is fetched at run time
     assert "240x" not in repr(v) and "Viewer360(256x128 shown" in repr(v)
+
+
+def test_panorama_objects_are_shown_through_their_thumbnail() -> None:
+    from skybox_nb.panorama import Panorama
+
+    pano = Panorama.load(_pano(512, 256))
+    v = Viewer360(pano, max_width=256)
+    assert v.source_size == (512, 256) and v.image_size == (256, 128)
+    shown = np.asarray(_decode(v.image).convert("RGB"), float)
+    # longitude still runs left to right (red), latitude top to bottom (green)
+    assert shown[:, :20, 0].mean() < 30 and shown[:, -20:, 0].mean() > 225
+    assert shown[:10, :, 1].mean() < 30 and shown[-10:, :, 1].mean() > 225
