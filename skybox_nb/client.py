@@ -291,15 +291,17 @@ class _Core:
         self._lock = threading.Lock()
         self._finished = 0          # jobs this client saw reach a final status
         self._attached: set[str] = set()   # intents being driven by this client now
-        if self.is_emulator:
+        if self.owns_emulator:
             self._announce()
+        elif self.is_emulator:
+            log.info("skybox_nb: using the %s", self.backend)
 
     def _announce(self) -> None:
         global _EMULATOR_ANNOUNCED
-        if not _EMULATOR_ANNOUNCED:
+        if not _EMULATOR_ANNOUNCED:  # once per process: one clear line, not a stream
             _EMULATOR_ANNOUNCED = True
-            log.warning("skybox_nb: no Scenario credentials; using the %s (procedural "
-                        "images, not the model's)", self.backend)
+            log.warning("skybox_nb: no Scenario credentials set, so requests go to the %s "
+                        "(procedural images, not Skybox Flux.1's)", self.backend)
 
     def auth_headers(self) -> dict[str, str]:
         """The API client's default headers (the only place the credentials go)."""
@@ -785,8 +787,8 @@ class SkyboxClient(_Base):
 
     def wait(self, job: Job | str, on_progress: ProgressFn | None = None,
              timeout: float | None = None, cancel: threading.Event | None = None) -> Job:
-        """Poll until the job ends (adaptive: 0.25 s, then slower up to 2 s) and return it.
-        ``on_progress(job)`` is called on every status/progress change. Raises
+        """Poll until the job ends and return it. Polls are adaptive (0.3 s, then slower
+        up to 2.5 s, aimed at the end the progress rate predicts). ``on_progress(job)`` is called on every status/progress change. Raises
         ``TimeoutError`` after ``timeout`` seconds and ``concurrent.futures.
         CancelledError`` once ``cancel`` is set; the job itself keeps running."""
         return self._drive(self._core.wait(job, on_progress, timeout), cancel)

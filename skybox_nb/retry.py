@@ -75,15 +75,15 @@ def may_resend_paid(error: SkyboxError) -> bool:
 class PollSchedule:
     """Adaptive polling of one job: short at first, then x``factor`` up to ``cap``.
 
-    When the job reports progress, the next poll is also brought forward to the moment
-    the job is expected to finish (from its progress rate), never sooner than ``first``:
-    so a finished job is noticed promptly while a steady job costs about 1/``cap``
-    requests per second.
+    Once the job has reported progress twice, the rate gives an expected end: the next
+    poll is aimed just past it (never later than ``cap``, never sooner than a third of
+    ``first``), so a finished job is noticed promptly while a long job costs about
+    1/``cap`` requests per second.
     """
 
-    first: float = 0.25
-    factor: float = 1.5
-    cap: float = 2.0
+    first: float = 0.3
+    factor: float = 1.6
+    cap: float = 2.5
     _next: float = field(default=0.0, init=False)
     _start: tuple[float, float] | None = field(default=None, init=False)
 
@@ -97,14 +97,15 @@ class PollSchedule:
         """Seconds until the next poll, given the time now and the job's progress (0..1)."""
         delay = self._next
         self._next = min(self.cap, self._next * self.factor)
-        if progress is not None and 0.0 < progress < 1.0:
-            if self._start is None:
-                self._start = (now, progress)
-            else:
-                t0, p0 = self._start
-                rate = (progress - p0) / (now - t0) if now > t0 else 0.0
-                if rate > 0:
-                    eta = (1.0 - progress) / rate
-                    # Aim slightly past the expected end so one poll usually suffices.
-                    delay = min(delay, max(self.first, eta * 1.05 + 0.02))
-        return delay
+        if progress is None or not 0.0 < progress < 1.0:
+            return delay
+        if self._start is None:
+            self._start = (now, progress)
+            return delay
+        t0, p0 = self._start
+        rate = (progress - p0) / (now - t0) if now > t0 else 0.0
+        if rate <= 0:  # stalled or not moving yet: plain backoff
+            return delay
+        eta = (1.0 - progress) / rate
+        # Aim slightly past the expected end so that one poll usually suffices.
+        return min(self.cap, max(self.first / 3, eta * 1.05 + 0.02))
