@@ -198,12 +198,14 @@ def _library_items(run_dir: Path) -> list[_Item]:
         try:
             for gen in reversed(ledger.generations(status="done")):
                 for f in gen.files:
-                    p = f if Path(f).is_absolute() else db.parent / f
-                    if not Path(p).is_file():
+                    # relative paths are relative to the kernel's folder (the run dir)
+                    found = [c for c in (run_dir / f, db.parent / Path(f).name) if c.is_file()]
+                    if not found:
                         continue
-                    side = Path(p).with_suffix(".json")
+                    p = found[0]
+                    side = p.with_suffix(".json")
                     meta = json.loads(side.read_text()) if side.is_file() else {}
-                    items.append(_Item(Path(p), dict(gen.request), meta.get("seed"),
+                    items.append(_Item(p, dict(gen.request), meta.get("seed"),
                                        gen.cu_cost, str(meta.get("backend") or "")))
         finally:
             ledger.close()

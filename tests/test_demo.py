@@ -99,3 +99,47 @@ def test_open_lab_serves_the_copy_on_loopback_until_interrupted(tmp_path: Path) 
             proc.kill()
             proc.wait()
     assert (work / "01_quickstart.ipynb").is_file()
+
+
+GENERATE_CELL = """\
+from skybox_nb.emulator import Emulator
+from skybox_nb.client import SkyboxClient
+from skybox_nb.request import SkyboxRequest
+emu = Emulator(job_duration=0.0, render_size=(256, 128)).start()
+client = SkyboxClient(emulator=emu)
+result = client.run(SkyboxRequest(prompt=PROMPT, num_outputs=2, seed=7))
+import matplotlib.pyplot as plt
+plt.plot([0, 1], [1, 0]); plt.show()
+emu.stop()
+"""
+
+
+def _run_headless(tmp_path: Path, prompt: str) -> Path:
+    nb = _tiny_notebook(tmp_path / "01_quickstart.ipynb",
+                        f"PROMPT = {prompt!r}\n" + GENERATE_CELL)
+    return demo.run_headless(tmp_path / "report", notebook=nb, timeout=120)
+
+
+def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path: Path) -> None:
+    index = _run_headless(tmp_path, "a red desert at noon")
+    assert index == tmp_path / "report" / "index.html"
+    page = index.read_text()
+    assert page.count("<h2>Panorama ") == 2
+    assert "offline emulator" in page and "a red desert at noon" in page
+    srcs = re.findall(r'src="([^"]+)"', page)
+    # per panorama: the image, six views, two seam figures, the cube net; plus the notebook's plot
+    assert len(srcs) == 2 * (1 + 6 + 3) + 1
+    for s in srcs:
+        assert not s.startswith(("/", "file:", "http")) and (index.parent / s).is_file(), s
+    for machine_path in (str(tmp_path), str(Path.home()), os.getcwd()):
+        assert machine_path not in page
+    assert "<th>seed</th><td>7</td>" in page
+
+
+def test_headless_report_refuses_to_write_a_credential(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCENARIO_SDK_API_KEY", "key-TOPSECRET-4242")
+    monkeypatch.setenv("SCENARIO_SDK_API_SECRET", "secret-TOPSECRET-4343")
+    with pytest.raises(RuntimeError, match="credential or a machine path"):
+        _run_headless(tmp_path, "a desert where someone pasted key-TOPSECRET-4242")
+    assert not (tmp_path / "report" / "index.html").exists()
