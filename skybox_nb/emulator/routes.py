@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -198,7 +199,8 @@ class Api:
 
     def asset_url(self, rec: AssetRecord, expired: bool = False) -> str:
         """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
-        expires = int(time.time() - 60 if expired else time.time() + self.emu.url_ttl)
+        # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
+        expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.emu.url_ttl)
         ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(rec.mime_type, "bin")
         return f"{self.emu.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
 
@@ -297,10 +299,9 @@ class Api:
                              "for running jobs to finish.",
                              details={"actionName": "parallel-custom-jobs", "actionLimit": limit})
             job = store.add_job(model_id, resolved, int(resolved["numOutputs"]), cost)
-        failure = self.emu.faults.take("job_failure", None)
-        self.emu.runner.start(job, failure)
+            answer = json_response(200, self._cost_answer(job, cost))  # as created: queued
+        self.emu.runner.start(job, self.emu.faults.take("job_failure", None))
         self.emu.log(f"job {job.id} created ({job.num_outputs} outputs, {cost:g} CU)")
-        answer = json_response(200, self._cost_answer(job, cost))
         if self.emu.faults.take("drop_after_accept", "generate"):
             answer.action = "drop"
         return answer

@@ -53,17 +53,17 @@ class Runner:
         self.render_size = tuple(render_size) if render_size else DEFAULT_SIZE
         n = workers or max(1, min(4, os.cpu_count() or 1))
         self._pool = cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="emulator-render")
-        self._threads: list[threading.Thread] = []
+        self._closed = False
 
     def start(self, job: JobRecord, failure: Fault | None = None) -> None:
         """Run ``job`` in the background; ``failure`` makes it end in failure."""
         t = threading.Thread(target=self._run, args=(job, failure), daemon=True,
                              name=f"emulator-{job.id}")
-        self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()
 
     def close(self) -> None:
-        """Stop taking renders (running ones finish)."""
+        """Stop taking renders (running ones finish); job threads then end quietly."""
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -78,6 +78,13 @@ class Runner:
             time.sleep(min(left, 0.05))
 
     def _run(self, job: JobRecord, failure: Fault | None) -> None:
+        try:
+            self._lifecycle(job, failure)
+        except Exception:
+            if not self._closed:  # after close() the store's files are gone: nothing to do
+                raise
+
+    def _lifecycle(self, job: JobRecord, failure: Fault | None) -> None:
         d = self.job_duration
         if not self._wait_until(job, job.created + 0.15 * d):
             return
