@@ -228,7 +228,8 @@ def test_generate_does_not_block_and_cancel_cancels(emu, tmp_path):
         with pytest.raises(Exception):
             gen.result(30)
         assert c.job(gen.job.id).status == "canceled"
-        assert gen.bar.bar_style == "danger" and "cancel" in gen.status.value.lower()
+        assert gen.canceled and gen.bar.bar_style == "warning" and gen.status.value == "canceled"
+        assert form.error.value == ""  # a cancel the user asked for is not an error
         wait_until(lambda: form.cancel_button.disabled)
         form.close()
         c.close()

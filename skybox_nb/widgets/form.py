@@ -115,9 +115,19 @@ class Generation:
             self.future.set_result(result)
         else:
             self.error = error
-            self.bar.bar_style = "danger"
-            self.status.value = _error_html(error)
+            if self.canceled:
+                self.bar.bar_style = "warning"
+                self.status.value = "canceled"
+            else:
+                self.bar.bar_style = "danger"
+                self.status.value = _error_html(error)
             self.future.set_exception(error)
+
+    @property
+    def canceled(self) -> bool:
+        """True when Cancel was asked for and the job ended canceled (or never started)."""
+        job = self.job
+        return self._cancel_asked and (job is None or not job.succeeded)
 
 
 class GeneratorForm:
@@ -405,7 +415,8 @@ class GeneratorForm:
         try:
             result = self.client.run(gen.request, on_progress=gen.on_progress)
         except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
-            self.error.value = _error_html(err)
+            if not gen.canceled:  # shown before the future resolves, for waiters
+                self.error.value = _error_html(err)
             gen.finish(error=err)
         else:
             self.last_result = result
