@@ -358,6 +358,7 @@ def render(
         img *= st
         img += init * (1 - st)
 
+    _settle_poles(img)
     img = _grade(np.clip(img, 0, 1), look, g, rng)
     img = apply_geometry_defects(img, effective_geometry(geometry_enforcement, look), rng)
     img *= 255
@@ -399,11 +400,14 @@ def _draw_light(img, g, light, cos_ang, glow_w, disc_w, texture) -> None:
 
 
 def _draw_stars(img: np.ndarray, rng: np.random.Generator, n: int, amount: float) -> None:
-    """Points at fixed random directions (so the same sky at any size), away from poles."""
+    """Points at random directions, away from the poles; a small image shows only the
+    first of them (about one star per 800 pixels), so it does not turn to snow."""
     height, width = img.shape[:2]
     z = rng.uniform(-0.99, 0.99, n)
     phi = rng.uniform(-math.pi, math.pi, n)
     bright = rng.uniform(0.3, 1.0, n).astype(F32) ** 2 * F32(amount)
+    k = max(1, min(n, width * height // 800))
+    z, phi, bright = z[:k], phi[:k], bright[:k]
     rows = np.clip(((0.5 - np.arcsin(z) / math.pi) * height).astype(int), 0, height - 1)
     cols = np.clip(((phi / (2 * math.pi) + 0.5) * width).astype(int), 0, width - 1)
     img[rows, cols] += bright[:, None] * _rgb((0.9, 0.92, 1.0))
@@ -422,7 +426,7 @@ def _periodic_profile(lon: np.ndarray, rng: np.random.Generator, terms: int,
 
 def _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light, light_keep):
     """Below and along the horizon: terrain, water or a city (a haze floor in a skydome)."""
-    dark = {"day": 1.0, "sunset": 0.55, "night": 0.18, "space": 0.25}[scene.time]
+    dark = {"day": 1.0, "sunset": 0.55, "night": 0.3, "space": 0.25}[scene.time]
     below = _rows(g, -10.0, 0.004)
     fade = _smoothstep(0.004, -0.004, g.lat[below])[..., None]  # (rows, 1, 1)
     if scene.ground == "none":
@@ -487,6 +491,19 @@ def _draw_city(img, amount, look, g, rng, scene, dark) -> None:
             part[window] = _rgb((1.0, 0.85, 0.5))
 
 
+def _settle_poles(img: np.ndarray) -> None:
+    """In place: ease the rows nearest each pole towards their mean (fully at the pole row).
+
+    A pole row is one point of the sphere; small leftovers along it (noise sampled on a
+    tiny ring) would otherwise be magnified by posterisation into visible steps.
+    """
+    cap = max(1, round(img.shape[0] * 0.02))
+    w = ((1 - np.arange(cap, dtype=F32) / F32(cap)) ** 2)[:, None, None]
+    for rows in (slice(0, cap), slice(img.shape[0] - 1, img.shape[0] - 1 - cap, -1)):
+        part = img[rows]
+        part += (part.mean(axis=1, keepdims=True) - part) * w
+
+
 def _resize_rgb(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     a = np.asarray(arr)
     if a.ndim == 2:
@@ -509,6 +526,9 @@ def _grade(img: np.ndarray, look: Look, g: _Grid, rng: np.random.Generator) -> n
     tint = np.array(look.tint, F32)
     if look.mono:  # grade the luminance alone; the tint is the paper's colour, added last
         img = (img @ np.array([0.299, 0.587, 0.114], F32))[..., None]
+        # Ink on paper uses the whole range whatever the light: stretch 2%..98% to 0..1.
+        lo, hi = np.percentile(img[::7, ::7], [2, 98])
+        img = (img - F32(lo)) / F32(max(hi - lo, 0.05))
     else:
         img = img @ (_hue_matrix(look.hue, look.saturation) * tint[:, None]).T
     img = (img - F32(0.5)) * F32(look.contrast) + F32(0.5 + look.lift)
@@ -537,8 +557,8 @@ def apply_geometry_defects(img: np.ndarray, level: float, rng: np.random.Generat
 
     With severity ``s = (GEOMETRY_THRESHOLD - level) / GEOMETRY_THRESHOLD`` (nothing when
     ``s <= 0``): a band ``round(0.04 * s * W)`` columns wide at the left border is shifted
-    down ``round(0.03 * s * H)`` rows and offset in colour by up to ``0.3 * s``, fading to
-    nothing at its inner edge, so the jump sits exactly between columns W-1 and 0; and the
+    down ``round(0.03 * s * H)`` rows and pushed away from mid-grey by up to ``0.3 * s``
+    per channel, fading to nothing at its inner edge, so the jump sits exactly between columns W-1 and 0; and the
     top and bottom ``round(0.1 * s * H)`` rows get radial streaks (a pattern periodic in
     longitude, strongest at the pole row) of strength up to ``0.6 * s``.
     """
@@ -550,9 +570,10 @@ def apply_geometry_defects(img: np.ndarray, level: float, rng: np.random.Generat
     bw = max(2, round(0.04 * s * w))
     shift = max(1, round(0.03 * s * h))
     ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]  # 1 at column 0
-    offset = rng.uniform(-1, 1, 3).astype(F32)
-    offset = offset / max(float(np.abs(offset).max()), 1e-6) * F32(0.3 * s)
+    tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(0.3 * s)
     band = np.roll(img[:, :bw], shift, axis=0)
+    # Push each value away from mid-grey, so the mismatch shows on dark and bright skies alike.
+    offset = np.where(band < 0.5, tint, -tint)
     img[:, :bw] = band * ramp + img[:, :bw] * (1 - ramp) + offset * ramp
     ph = max(2, round(0.1 * s * h))
     lon = (np.arange(w, dtype=F32) + F32(0.5)) / F32(w) * F32(2 * math.pi)

@@ -1,0 +1,153 @@
+"""The emulator's procedural renderer: seamless by construction, broken on purpose below
+the geometry threshold, deterministic, and responsive to prompt, style and negatives."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skybox_nb.contract import STYLES
+from skybox_nb.emulator.render import (
+    EMULATOR_NOTICE,
+    effective_geometry,
+    encode_png,
+    removed_elements,
+    render,
+    scene_from_prompt,
+)
+from skybox_nb.emulator.styles import GEOMETRY_THRESHOLD, LOOKS, look_for
+
+SIZE = (256, 128)
+PROMPTS = ["a city at night with mountains", "a sunny meadow with hills and clouds",
+           "sunset over the ocean with distant hills", "deep space nebula"]
+
+
+def seam_ratio(img: np.ndarray) -> float:
+    """Mean difference across the wrap border (columns W-1 | 0) over the 95th percentile of
+    the same measure between neighbouring columns inside: below 1 or so when the border
+    is like any other column pair, several times more with a seam."""
+    a = img.astype(float)
+    inside = np.abs(np.diff(a, axis=1)).mean(axis=(0, 2))
+    return float(np.abs(a[:, 0] - a[:, -1]).mean() / np.percentile(inside, 95))
+
+
+def pole_ratio(img: np.ndarray) -> float:
+    """Spread along the top and bottom rows (each one point on the sphere) over the image's
+    typical neighbour-to-neighbour change: about 0 at clean poles."""
+    a = img.astype(float)
+    typical = np.abs(np.diff(a, axis=1)).mean() + np.abs(np.diff(a, axis=0)).mean()
+    return float(max(a[0].std(axis=0).mean(), a[-1].std(axis=0).mean()) / typical)
+
+
+def lum(img: np.ndarray) -> np.ndarray:
+    return img.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_seam_and_poles_clean_at_high_enforcement_broken_at_low(style):
+    prompt = PROMPTS[STYLES.index(style) % len(PROMPTS)]
+    high = render(prompt, style, seed=3, size=SIZE, geometry_enforcement=100)
+    default = render(prompt, style, seed=3, size=SIZE, geometry_enforcement=0)
+    low = render(prompt, style, seed=3, size=SIZE, geometry_enforcement=5)
+    for img in (high, default):
+        assert seam_ratio(img) < 2.0 and pole_ratio(img) < 0.1
+    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 1.5
+    # Away from the defect bands the picture is the same one.
+    band_w, band_h = round(0.04 * SIZE[0]), round(0.1 * SIZE[1])
+    inner = (slice(band_h, SIZE[1] - band_h), slice(band_w, None))
+    assert np.array_equal(low[inner], high[inner])
+
+
+def test_defects_grow_as_the_level_falls():
+    levels = [GEOMETRY_THRESHOLD, 40, 25, 10]
+    imgs = [render(PROMPTS[1], "standard", seed=9, size=SIZE, geometry_enforcement=v) for v in levels]
+    seams = [seam_ratio(i) for i in imgs]
+    poles = [pole_ratio(i) for i in imgs]
+    assert seams == sorted(seams) and poles == sorted(poles)
+    assert seams[0] < 2.0 and poles[0] < 0.1 and seams[-1] > 3 and poles[-1] > 1.5
+
+
+def test_zero_means_the_styles_default_and_defaults_are_clean():
+    for style, look in LOOKS.items():
+        assert effective_geometry(0, look) == look.default_geometry >= GEOMETRY_THRESHOLD
+        assert effective_geometry(30, look) == 30
+    assert look_for(None) is LOOKS["cinematic"]
+    with pytest.raises(ValueError, match="style: got 'watercolour'"):
+        look_for("watercolour")
+
+
+def test_deterministic_in_its_inputs():
+    base = dict(prompt=PROMPTS[0], style="comic", seed=5, size=SIZE, steps=30)
+    first = render(**base)
+    assert np.array_equal(first, render(**base))
+    for change in (dict(prompt="a city at night with hills"), dict(style="cartoon"),
+                   dict(seed=6), dict(steps=50)):
+        assert not np.array_equal(first, render(**{**base, **change})), change
+    assert render(**{**base, "size": (512, 256)}).shape == (256, 512, 3)
+
+
+def test_the_22_styles_are_visibly_distinct():
+    imgs = {s: render(PROMPTS[1], s, seed=2, size=(128, 64)).astype(float) for s in STYLES}
+    for a, b in itertools.combinations(STYLES, 2):
+        assert np.abs(imgs[a] - imgs[b]).mean() > 4.0, (a, b)
+
+
+def test_prompt_words_choose_the_scene():
+    assert scene_from_prompt("a city at night").ground == "city"
+    assert scene_from_prompt("a city at night").time == "night"
+    assert scene_from_prompt("sunset over the ocean").time == "sunset"
+    assert scene_from_prompt("sunset over the ocean").ground == "water"
+    assert scene_from_prompt("deep space nebula").time == "space"
+    assert scene_from_prompt("a stormy sky").clouds > scene_from_prompt("a clear sky").clouds
+    assert scene_from_prompt("anything", look_for("space")).time == "space"
+    assert scene_from_prompt("anything", look_for("cloud-skydome")).ground == "none"
+    night = lum(render("a city at night", "standard", seed=1, size=SIZE)).mean()
+    day = lum(render("a city by day", "standard", seed=1, size=SIZE)).mean()
+    assert night < 0.4 * day
+
+
+def test_negative_prompt_removes_what_it_names_only_with_strength():
+    def pair(prompt, negative):
+        kept = render(prompt, "standard", seed=1, size=SIZE, negative_prompt=negative,
+                      negative_strength=0)
+        gone = render(prompt, "standard", seed=1, size=SIZE, negative_prompt=negative,
+                      negative_strength=2)
+        assert np.array_equal(kept, render(prompt, "standard", seed=1, size=SIZE))
+        return kept, gone
+
+    kept, gone = pair("a clear sunny day", "sun")
+    assert (lum(kept) > 250).sum() > 20 and (lum(gone) > 250).sum() == 0
+    kept, gone = pair("stormy clouds over the hills", "clouds, fog")
+    texture = lambda x: np.abs(np.diff(x[: SIZE[1] // 2 - 8].astype(float), axis=1)).mean()  # noqa: E731
+    assert texture(gone) < 0.4 * texture(kept)
+    kept, gone = pair("a city at night", "buildings")
+    windows = lambda x: ((x[..., 0] > 200) & (x[..., 1] > 150) & (x[..., 2] < 150)).sum()  # noqa: E731
+    assert windows(kept) > 20 and windows(gone) == 0
+    assert removed_elements("no city, no clouds", 0.5) == {"city": 0.5, "clouds": 0.5}
+    assert removed_elements("blurry", 3) == {}
+
+
+def test_init_image_blends_by_strength():
+    init = np.zeros((50, 100, 3), np.uint8)
+    init[..., 2] = 240  # a blue image of another size
+    near = render("a desert", "standard", seed=1, size=SIZE, init_image=init, strength=0.05)
+    far = render("a desert", "standard", seed=1, size=SIZE, init_image=init, strength=0.9)
+    blue = np.array([0, 0, 240])
+    assert np.abs(near - blue).mean() < 15 < np.abs(far - blue).mean()
+
+
+def test_png_says_it_comes_from_the_emulator():
+    png = encode_png(render("a lake", "photo", seed=1, size=(64, 32)), {"Source": "job x"})
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.size == (64, 32)
+        assert im.text["Comment"] == EMULATOR_NOTICE and "OFFLINE EMULATOR" in EMULATOR_NOTICE
+        assert im.text["Source"] == "job x"
+
+
+def test_bad_size_is_refused():
+    with pytest.raises(ValueError, match="size"):
+        render("x", size=(4, 2))
