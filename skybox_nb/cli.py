@@ -82,11 +82,37 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _cubemap(args: argparse.Namespace) -> int:
-    raise SystemExit("skybox-nb cubemap: not built yet")
+    from .cubemap import export
+    from .panorama import Panorama
+
+    try:
+        pano = Panorama.load(args.input)
+        paths = export(pano, args.out, convention=args.convention, layout=args.layout,
+                       face_size=args.face_size, fmt=args.fmt)
+    except (OSError, ValueError) as e:  # PanoramaError and bad options are ValueErrors
+        print(f"skybox-nb cubemap: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
 
 
 def _seams(args: argparse.Namespace) -> int:
-    raise SystemExit("skybox-nb seams: not built yet")
+    import json
+
+    from .panorama import Panorama
+    from .seams import seam_report
+
+    try:  # a wrong ratio only warns here: the check still says what it sees
+        pano = Panorama.load(args.input, ratio="warn")
+    except (OSError, ValueError) as e:
+        print(f"skybox-nb seams: cannot read {args.input}: {e}", file=sys.stderr)
+        return 2
+    report = seam_report(pano)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
+    if args.plot:
+        report.plot().savefig(args.plot, dpi=100)
+    return 0  # a seam is a finding, not a failure
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -87,7 +87,7 @@ def check_ratio(width: int, height: int, mode: str = "check") -> None:
     what = f"{width}x{height} is {ratio:.3g}:1, an equirectangular panorama is 2:1"
     if abs(ratio - 2.0) / 2.0 <= _RATIO_TOLERANCE:
         warnings.warn(f"{what}; this one is close enough and is used as it is. "
-                      f"Resize to {2 * height}x{height} to silence this.", stacklevel=3)
+                      f"Resize to {2 * height}x{height} to silence this.", stacklevel=4)
         return
     if ratio < 2.0:
         looks = ("this looks like a regular photo, not an equirectangular panorama"
@@ -103,7 +103,7 @@ def check_ratio(width: int, height: int, mode: str = "check") -> None:
     msg = f"{what}: {looks}. {todo}"
     if mode == "check":
         raise PanoramaError(msg)
-    warnings.warn(msg, stacklevel=3)
+    warnings.warn(msg, stacklevel=4)
 
 
 def _fit_ratio(arr: np.ndarray, mode: str) -> np.ndarray:

@@ -218,6 +218,22 @@ class SeamReport:
         return (f"SeamReport({verdict}; wrap={self.wrap.score:.2f}, ds={self.ds:.2f}, "
                 f"poles={self.poles.score:.2f}, cube_edges={self.cube_edges.score:.2f})")
 
+    def __str__(self) -> str:
+        t = self.thresholds
+        lines = [f"{'seamless' if self.seamless else 'NOT seamless'} "
+                 f"({self.size[0]}x{self.size[1]}, checked at {self.analysis_size[0]}x"
+                 f"{self.analysis_size[1]})"]
+        lines += [f"  defect: {d}" for d in self.defects]
+        lines += [f"  {name:<24} {v:8.2f}  (limit {t[key]:g})" for name, v, key in (
+            ("wrap seam", self.wrap.score, "wrap"), ("wrap DS", self.ds, "ds"),
+            ("worst interior column", self.wrap.interior, "interior"),
+            ("north pole uniformity", self.poles.north.uniformity, "pole_uniformity"),
+            ("north pole smear", self.poles.north.smear, "pole_smear"),
+            ("south pole uniformity", self.poles.south.uniformity, "pole_uniformity"),
+            ("south pole smear", self.poles.south.smear, "pole_smear"),
+            ("worst cube edge DS", self.cube_edges.score, "cube_edge"))]
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
         t = self.thresholds
         rows = [
