@@ -246,7 +246,9 @@ class Viewer360(anywidget.AnyWidget):
     def _ensure_faces(self) -> None:
         if self.mode != "sphere" and not self.faces and getattr(self, "_shown", None) is not None:
             strip, face = _faces_strip(self._shown)
-            self.faces, self.face_size = _encode(strip, self.image_format), face
+            with self.hold_sync():  # one message: the browser never sees one without the other
+                self.face_size = face
+                self.faces = _encode(strip, self.image_format)
 
     @traitlets.observe("mode")
     def _on_mode(self, change: dict[str, Any]) -> None:

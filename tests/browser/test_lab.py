@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,14 @@ def _notebook(path: Path, cells: list[str]) -> None:
 
 def _open(page: Any, lab: Any, name: str) -> None:
     """Open a notebook in JupyterLab and wait until its kernel is idle."""
-    page.goto(lab.url(f"lab/tree/{name}"))
+    # a workspace of its own, reset: JupyterLab would otherwise reopen earlier tests' tabs
+    page.goto(lab.url(f"lab/workspaces/{Path(name).stem}/tree/{name}") + "&reset")
     page.wait_for_function(
-        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        " return !!(w && w.sessionContext && w.sessionContext.session"
-        " && w.sessionContext.session.kernel"
+        "(name) => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return !!(w && w.context && w.context.path === name && w.sessionContext"
+        " && w.sessionContext.session && w.sessionContext.session.kernel"
         " && w.sessionContext.session.kernel.status === 'idle'); }",
-        timeout=60_000,
+        arg=name, timeout=60_000,
     )
 
 
@@ -161,14 +162,16 @@ def test_viewer_draws_and_syncs(lab: Any, chromium: Any, artifacts: Path) -> Non
         page.close()
 
 
-# The form and gallery on an emulator with no job time and 256x128 renders: what a person
-# does in the quickstart, with the numbers pinned so the timing means something.
+# The form and gallery on an emulator with no job time: what a person does in the
+# quickstart, with the numbers pinned so the timing means something. Renders are 256x128
+# to keep CI fast; SKYBOX_BROWSER_RENDER=2048x1024 measures at the model's real size.
+RENDER = tuple(int(v) for v in os.environ.get("SKYBOX_BROWSER_RENDER", "256x128").split("x"))
 FORM_CELLS = [
-    """\
+    f"RENDER_SIZE = {RENDER!r}\n" + """\
 from skybox_nb.emulator import Emulator
 from skybox_nb.client import SkyboxClient
 from skybox_nb.widgets import GeneratorForm, Gallery
-emu = Emulator(job_duration=0.0, render_size=(256, 128)).start()
+emu = Emulator(job_duration=0.0, render_size=RENDER_SIZE).start()
 client = SkyboxClient(emulator=emu, library="library")
 gallery = Gallery(client, thumb_width=160)
 form = GeneratorForm(client, gallery, prompt="a quiet harbour at dawn")
@@ -220,7 +223,7 @@ def test_generate_fills_the_gallery_and_the_viewer_draws(lab: Any, chromium: Any
         _command(page, "notebook:run-all-cells")
         elapsed = _generate_and_open_viewer(page, 4, artifacts, "form")
         (artifacts / "generate-timing.json").write_text(json.dumps(
-            {"outputs": 4, "job_duration": 0.0, "render_size": [256, 128],
+            {"outputs": 4, "job_duration": 0.0, "render_size": list(RENDER),
              "seconds_click_to_all_previews": round(elapsed, 3)}))
         print(f"Generate -> 4 previews shown: {elapsed:.3f} s")
         assert elapsed < 10  # generous for a shared 2-core CI box; the figure is recorded

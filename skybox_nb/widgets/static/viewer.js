@@ -280,7 +280,8 @@ function render({ model, el }) {
     const bmp = await decode(model, "faces");
     if (seq !== facesSeq || disposed) return;
     if (faces) { gl.deleteTexture(faces); faces = null; }
-    if (bmp) { faces = texture(gl, 1, bmp); faceSize = Math.max(1, model.get("face_size")); bmp.close(); }
+    // the strip is six square faces in a row: its height is the face size
+    if (bmp) { faces = texture(gl, 1, bmp); faceSize = bmp.height; bmp.close(); }
     redraw();
   }
 
