@@ -1,0 +1,53 @@
+"""Fixtures for the reliability suite: a tiny, fast emulator and a client on a temporary
+library; the session tally is written to ``$SKYBOX_RELIABILITY_OUT`` (JSON) when set.
+
+Invariant: each test gets its own emulator and library, so no fault, job or file of one
+test can leak into another's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from reliability_support import SIZE, TALLY, Tally, make_client
+from skybox_nb.client import SkyboxClient
+from skybox_nb.emulator import Emulator
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """An emulator with zero job duration and 64x32 images."""
+    with Emulator(job_duration=0.0, render_size=SIZE) as e:
+        yield e
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> Path:
+    """An empty library folder."""
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def client(emu: Emulator, lib: Path) -> Iterator[SkyboxClient]:
+    """A client on the `emu` fixture and the `lib` folder."""
+    c = make_client(emu, lib)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def tally() -> Iterator[Tally]:
+    """The session's tally of trials; written to $SKYBOX_RELIABILITY_OUT at the end."""
+    start = time.monotonic()
+    yield TALLY
+    out = os.environ.get("SKYBOX_RELIABILITY_OUT")
+    if out:
+        Path(out).write_text(json.dumps({"rows": TALLY.to_json(),
+                                         "seconds": round(time.monotonic() - start, 1)},
+                                        indent=2))
