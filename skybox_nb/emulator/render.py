@@ -18,15 +18,16 @@ per size. A 2048x1024 image takes a few hundred milliseconds on one core.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from .styles import GEOMETRY_THRESHOLD, Look, look_for
 
@@ -529,10 +530,12 @@ def _grade(img: np.ndarray, look: Look, g: _Grid, rng: np.random.Generator) -> n
         # Ink on paper uses the whole range whatever the light: stretch 2%..98% to 0..1.
         lo, hi = np.percentile(img[::7, ::7], [2, 98])
         img = (img - F32(lo)) / F32(max(hi - lo, 0.05))
-    else:
-        img = img @ (_hue_matrix(look.hue, look.saturation) * tint[:, None]).T
-    img = (img - F32(0.5)) * F32(look.contrast) + F32(0.5 + look.lift)
-    img = np.clip(img, 0, 1)
+        img = (img - F32(0.5)) * F32(look.contrast) + F32(0.5 + look.lift)
+    else:  # colour, contrast and lift in one matrix product and one addition
+        m = _hue_matrix(look.hue, look.saturation) * tint[:, None] * F32(look.contrast)
+        img = img @ m.T
+        img += F32(0.5 + look.lift) - F32(0.5 * look.contrast) * m.sum(axis=1)
+    np.clip(img, 0, 1, out=img)
     if look.outline > 0:
         y = img.mean(axis=2) if img.shape[2] > 1 else img[..., 0]
         gx = np.abs(y - np.roll(y, 1, axis=1))  # wraps: the seam is treated like any column
@@ -589,13 +592,25 @@ def apply_geometry_defects(img: np.ndarray, level: float, rng: np.random.Generat
 def encode_png(pixels: np.ndarray, info: dict[str, str] | None = None) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 image, with text chunks saying it is emulated.
 
-    Compression level 1: the files are a little larger, encoding is several times faster.
+    Written directly (the "Sub" filter computed with numpy, zlib level 1): about three
+    times faster than Pillow's encoder on a 2048x1024 sky, at a similar size, and zlib
+    releases the GIL, so several images encode in parallel.
     """
-    meta = PngImagePlugin.PngInfo()
-    meta.add_text("Software", "skybox_nb offline emulator")
-    meta.add_text("Comment", EMULATOR_NOTICE)
-    for k, v in (info or {}).items():
-        meta.add_text(k, str(v))
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1, pnginfo=meta)
-    return buf.getvalue()
+    h, w, c = pixels.shape
+    if c != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"pixels: got shape {pixels.shape} {pixels.dtype}; allowed: (H, W, 3) uint8")
+    rows = np.ascontiguousarray(pixels).reshape(h, w * 3)
+    raw = np.empty((h, w * 3 + 1), np.uint8)
+    raw[:, 0] = 1  # filter type Sub: each byte minus the same channel of the pixel to its left
+    raw[:, 1:4] = rows[:, :3]
+    np.subtract(rows[:, 3:], rows[:, :-3], out=raw[:, 4:])
+    text = {"Software": "skybox_nb offline emulator", "Comment": EMULATOR_NOTICE, **(info or {})}
+    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))]
+    chunks += [_chunk(b"tEXt", k.encode("latin-1", "replace")[:79] + b"\0"
+                      + str(v).encode("latin-1", "replace")) for k, v in text.items()]
+    chunks += [_chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)), _chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
