@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
            "gpano_xmp", "MAX_PIXELS", "MIN_HEIGHT"]
@@ -352,8 +352,12 @@ def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None
         kw["quality"] = quality
     if fmt == "PNG":
         kw["compress_level"] = 6
-    if xmp and fmt in ("PNG", "JPEG", "WEBP"):
+    if xmp and fmt in ("JPEG", "WEBP"):
         kw["xmp"] = xmp.encode("utf-8")
+    if xmp and fmt == "PNG":  # Pillow's PNG writer ignores xmp=; XMP goes in an iTXt chunk
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp)
+        kw["pnginfo"] = info
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path, format=fmt, **kw)
     return path
