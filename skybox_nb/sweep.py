@@ -188,14 +188,24 @@ class SweepResult:
         fig.suptitle(f"Seam scores vs {param} (filled marker: seamless)")
         return fig
 
+    def seamless_at(self, param: str, value: Any) -> bool:
+        """True when every output swept with ``param == value`` is seamless."""
+        rows = [r for r in self.rows() if r[param] == value]
+        if not rows:
+            raise ValueError(f"seamless_at: {param}={value!r} was not swept; "
+                             f"values: {self.axes.get(param)}")
+        return all(r["seamless"] for r in rows)
+
     def lowest_seamless(self, param: str = "geometry_enforcement") -> Any:
         """The lowest value of ``param`` at which every output is seamless, and stays
-        so at every higher value swept; None when no such value exists."""
-        values = sorted(self.axes[param])
-        ok = {v: all(r["seamless"] for r in self.rows() if r[param] == v) for v in values}
+        so at every higher value swept; None when there is none. For
+        ``geometry_enforcement``, 0 is left out: it is not a low level but the style's
+        own default (ask ``seamless_at("geometry_enforcement", 0)`` about it)."""
+        values = sorted(v for v in self.axes[param]
+                        if not (param == "geometry_enforcement" and v == 0))
         best = None
         for v in reversed(values):
-            if not ok[v]:
+            if not self.seamless_at(param, v):
                 break
             best = v
         return best

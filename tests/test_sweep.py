@@ -31,7 +31,7 @@ def client(emu, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ge_sweep(client):
-    return sweep(BASE, geometry_enforcement=[0, 100], seed=[7, 8], client=client)
+    return sweep(BASE, geometry_enforcement=[0, 10, 100], seed=[7, 8], client=client)
 
 
 def test_grid_is_the_cartesian_product_in_axis_order():
@@ -58,40 +58,47 @@ def test_a_bad_value_anywhere_in_the_grid_sends_nothing(client, emu):
 
 def test_table_rows_follow_the_grid_with_scores(ge_sweep):
     table = ge_sweep.table()
-    assert isinstance(table, ScoreTable) and len(table) == 4
+    assert isinstance(table, ScoreTable) and len(table) == 6
     assert [(r["geometry_enforcement"], r["seed"]) for r in table.rows] == [
-        (0, 7), (0, 8), (100, 7), (100, 8)]
-    assert table.column("seed_used") == [7, 8, 7, 8]
+        (0, 7), (0, 8), (10, 7), (10, 8), (100, 7), (100, 8)]
+    assert table.column("seed_used") == [7, 8, 7, 8, 7, 8]
     for r in table.rows:
         assert set(r) >= {"seamless", "wrap", "poles", "cube_edges", "ds"}
     text = repr(table)
     assert text.splitlines()[0].split()[:4] == ["geometry_enforcement", "seed", "output", "seed_used"]
-    assert "<table>" in table._repr_html_()
-    assert repr(ge_sweep).startswith("SweepResult(4 requests, 4 panoramas")
+    assert len(text.splitlines()) == 7
+    html = table._repr_html_()
+    assert html.count("<tr") == 7 and html.count("background:#fee2e2") == 2  # level 10 fails
+    assert repr(ge_sweep).startswith("SweepResult(6 requests, 6 panoramas")
 
 
-def test_low_enforcement_breaks_the_seam_and_high_enforcement_holds_it(ge_sweep):
+def test_too_low_a_level_breaks_the_seam_and_a_high_one_holds_it(ge_sweep):
+    # The emulator simulates the knob: below level 50 a seam and pole smear appear; 0 means
+    # the style's default level (65 for 'photo'), so it holds.
     rows = ge_sweep.rows()
-    low = [r for r in rows if r["geometry_enforcement"] == 0]
-    high = [r for r in rows if r["geometry_enforcement"] == 100]
-    assert all(r["seamless"] for r in high)
-    assert not any(r["seamless"] for r in low)
-    for lo, hi in zip(low, high):  # same seed, only the level changed
-        assert lo["wrap"] > hi["wrap"]
+    by_level = {lv: [r for r in rows if r["geometry_enforcement"] == lv] for lv in (0, 10, 100)}
+    assert all(r["seamless"] for r in by_level[100] + by_level[0])
+    assert not any(r["seamless"] for r in by_level[10])
+    for lo, hi in zip(by_level[10], by_level[100]):  # same seed, only the level changed
+        assert lo["wrap"] > 3 * hi["wrap"] and lo["ds"] > hi["ds"]
     assert ge_sweep.lowest_seamless() == 100
+    assert ge_sweep.seamless_at("geometry_enforcement", 0)
+    assert not ge_sweep.seamless_at("geometry_enforcement", 10)
+    with pytest.raises(ValueError, match="was not swept"):
+        ge_sweep.seamless_at("geometry_enforcement", 55)
 
 
 def test_plots(ge_sweep):
     fig = ge_sweep.plot_scores("geometry_enforcement")
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["wrap", "poles", "ds"]
-    # one line per seed (each with 2 points), plus one marker per point
+    # one line per seed, through the three levels
     lines = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == "-"]
-    assert len(lines) == 2 and all(len(ln.get_xdata()) == 2 for ln in lines)
+    assert len(lines) == 2 and all(list(ln.get_xdata()) == [0, 10, 100] for ln in lines)
     with pytest.raises(ValueError, match="not an axis"):
         ge_sweep.plot_scores("style")
     sheet = ge_sweep.contact_sheet()
-    assert isinstance(sheet, Figure) and len(sheet.axes) >= 4
+    assert isinstance(sheet, Figure) and len(sheet.axes) >= 6
 
 
 def test_concurrency_is_bounded(tmp_path):

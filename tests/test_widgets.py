@@ -266,7 +266,9 @@ def test_gallery_actions(client, tmp_path):
     card.buttons["Seams"].click()
     report = gallery.seam_check(item)
     assert isinstance(report.seamless, bool)
-    assert any("Seam check" in o.get("text", "") for o in gallery.output.outputs)
+    outs = gallery.output.outputs
+    assert outs[0]["text"].startswith("Seam check") and len(outs) == 3
+    assert "text/html" in outs[1]["data"] and "image/png" in outs[2]["data"]
 
     gallery.convention.value = "threejs"
     card.buttons["Cube"].click()
@@ -276,8 +278,9 @@ def test_gallery_actions(client, tmp_path):
     assert len(unity) == 1 and unity[0].is_file()
 
     card.buttons["360"].click()
+    shown = gallery.output.outputs[1]["data"]["application/vnd.jupyter.widget-view+json"]
     viewer = gallery.view(item)
-    assert isinstance(viewer, Viewer360)
+    assert isinstance(viewer, Viewer360) and shown["model_id"] != viewer.model_id
 
     card.buttons["Save"].click()
     saved = tmp_path / "exports" / item.path.name

@@ -10,6 +10,7 @@ is read from the ledger, so results survive a kernel restart.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import ipywidgets as W
-from IPython.display import display
 from PIL import Image
 
 from ..contract import SKYBOX_FLUX, style_label
@@ -39,6 +39,25 @@ def preview_jpeg(path: str | Path, max_width: int = 320) -> bytes:
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=85)
     return buf.getvalue()
+
+
+def _bundle(obj: Any) -> dict[str, Any]:
+    """A display_data mime bundle for ``obj`` (a matplotlib Figure becomes a PNG), made
+    without a running kernel so the output area fills the same from buttons and code."""
+    from matplotlib.figure import Figure
+
+    if isinstance(obj, Figure):
+        buf = io.BytesIO()
+        obj.savefig(buf, format="png", dpi=72)
+        return {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+                "text/plain": repr(obj)}
+    if hasattr(obj, "_repr_mimebundle_"):
+        data = obj._repr_mimebundle_()
+        return data[0] if isinstance(data, tuple) else data
+    data = {"text/plain": repr(obj)}
+    if hasattr(obj, "_repr_html_"):
+        data["text/html"] = obj._repr_html_()
+    return data
 
 
 def _seed_int(seed: Any) -> int | None:
@@ -234,8 +253,15 @@ class Gallery:
         try:
             method(item)
         except Exception as err:  # noqa: BLE001 - a button must not raise into the void
-            with self.output:
-                print(f"{type(err).__name__}: {err}")
+            self.show(f"{type(err).__name__}: {err}")
+
+    def show(self, text: str, *objs: Any) -> None:
+        """Replace the output area's content with a line of ``text`` and ``objs``
+        (figures, reports, widgets)."""
+        outs = [{"output_type": "stream", "name": "stdout", "text": text + "\n"}]
+        outs += [{"output_type": "display_data", "data": _bundle(o), "metadata": {}}
+                 for o in objs]
+        self.output.outputs = tuple(outs)
 
     def _item(self, item: GalleryItem | int) -> GalleryItem:
         return self.items[item] if isinstance(item, int) else item
@@ -268,19 +294,12 @@ class Gallery:
     def seam_check(self, item: GalleryItem | int) -> Any:
         """Run ``seam_report`` on this panorama and show the report and its plot in the
         output area. Returns the ``SeamReport``."""
-        import matplotlib.pyplot as plt
-
         from ..seams import seam_report
 
         it = self._item(item)
         report = seam_report(self.panorama(it))
         fig = report.plot()
-        self.output.clear_output()
-        with self.output:
-            print(f"Seam check: {it.path.name}")
-            display(report)
-            display(fig)
-        plt.close(fig)
+        self.show(f"Seam check: {it.path.name}", report, fig)
         return report
 
     def cubemap(self, item: GalleryItem | int, convention: str | None = None,
@@ -288,8 +307,6 @@ class Gallery:
         """Export the cube faces of this panorama in ``convention`` and ``layout``
         (default: the gallery's dropdowns) under ``out_dir``/<file stem>/, show the cube
         net, and return the written files."""
-        import matplotlib.pyplot as plt
-
         from ..cubemap import export
         from ..plots import cube_net
 
@@ -300,23 +317,17 @@ class Gallery:
         pano = self.panorama(it)
         files = export(pano, dest, convention=convention, layout=layout)
         fig = cube_net(pano)
-        self.output.clear_output()
-        with self.output:
-            print(f"{convention} / {layout}: {len(files)} file(s) in {dest}")
-            for f in files:
-                print("  ", f.name)
-            display(fig)
-        plt.close(fig)
+        names = ", ".join(f.name for f in files)
+        self.show(f"{convention} / {layout}: {len(files)} file(s) in {dest}: {names}", fig)
         return list(files)
 
     def view(self, item: GalleryItem | int, **viewer_kw: Any) -> Any:
         """Open this panorama in the 360 viewer (in the output area). Returns the viewer."""
         from .viewer import Viewer360
 
-        viewer = Viewer360(self.panorama(item), **viewer_kw)
-        self.output.clear_output()
-        with self.output:
-            display(viewer)
+        it = self._item(item)
+        viewer = Viewer360(self.panorama(it), **viewer_kw)
+        self.show(f"360 view: {it.path.name}", viewer)
         return viewer
 
     def save(self, item: GalleryItem | int, dest: str | Path | None = None) -> Path:
@@ -328,6 +339,5 @@ class Gallery:
             target = target / it.path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         self.panorama(it).save(target)
-        with self.output:
-            print(f"saved {target}")
+        self.show(f"saved {target}")
         return target
