@@ -110,14 +110,17 @@ class Ledger:
         self.library.mkdir(parents=True, exist_ok=True)
         self.path = self.library / "ledger.sqlite"
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: an intent row must survive a power cut before the paid POST goes out.
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # FULL: an intent row must survive a power cut before the paid POST goes out.
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as e:
+            raise _unwritable(self.path, e) from None
         self.sweep_stale()
 
     # -- plumbing -------------------------------------------------------------------
@@ -304,14 +307,31 @@ class _Tx:
 
     def __enter__(self) -> sqlite3.Connection:
         self.ledger._lock.acquire()
-        self.ledger._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.ledger._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:  # never leave the lock held
+            self.ledger._lock.release()
+            raise _unwritable(self.ledger.path, e) from None
         return self.ledger._conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             self.ledger._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.OperationalError as e:
+            if exc_type is None:
+                raise _unwritable(self.ledger.path, e) from None
         finally:
             self.ledger._lock.release()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise _unwritable(self.ledger.path, exc) from None
+
+
+def _unwritable(path: Path, e: sqlite3.Error) -> OSError:
+    """A clear error for a ledger that cannot be opened or written (a read-only or
+    missing folder, a full disk): names the file and what to do, not just SQLite's words."""
+    return OSError(f"the ledger {path} cannot be opened or written ({e}): the library "
+                   "folder must be writable and its disk must have free space; choose "
+                   "another folder with library=...")
 
 
 def _duplicate(intent_id: str, created_at: float) -> DuplicateIntentError:
