@@ -85,8 +85,11 @@ _VIEW_FOV = 50.0
 
 @dataclass(frozen=True)
 class WrapSeam:
-    """The wrap border (and the worst interior column). ``rows``: row ranges (in the
-    input's pixels, end exclusive) where the per-row profile exceeds the threshold."""
+    """The wrap border (and the worst interior column). ``rows``: when the seam is
+    flagged, the row ranges (in the input's pixels, end exclusive) where the per-row
+    profile exceeds the threshold. The score is a median over rows, so a seam is flagged
+    when it spans about half the rows or more; a shorter one shows in ``profile`` and
+    raises ``ds`` in proportion."""
 
     score: float
     ds: float
@@ -432,9 +435,12 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     wrap_score = float(col[-1])
     j = int(np.argmax(col[:-1]))
     profile = np.convolve(wrap_rows, np.ones(5, np.float32) / 5, mode="same")
-    bad_rows = [(a * k, b * k) for a, b in _runs(profile > limits["wrap"])]
     border = np.concatenate([gray[:, -3:], gray[:, :3]], axis=1) / 255.0
     ds = discontinuity_score(border)
+    # Rows are located only for a flagged seam: on a sound one, JPEG noise and sharp
+    # texture put short runs over the line that are not defects.
+    flagged = wrap_score > limits["wrap"] or ds > limits["ds"]
+    bad_rows = [(a * k, b * k) for a, b in _runs(profile > limits["wrap"])] if flagged else []
     wrap = WrapSeam(wrap_score, ds, float(col[j]), (j + 1) * k, profile, bad_rows,
                     limits["wrap"], limits["ds"], limits["interior"])
 

@@ -40,14 +40,15 @@ def textured(d: np.ndarray, seed: int = 0, finest: float = 40.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     d = d / np.linalg.norm(d, axis=-1, keepdims=True)
     out = np.zeros(d.shape[:-1] + (3,))
+    freqs = np.geomspace(2.0, finest, 10)
     for c in range(3):
-        for f in np.geomspace(2.0, finest, 10):
+        for f in freqs:
             for _ in range(2):
                 k = rng.normal(size=3)
                 k *= f / np.linalg.norm(k)
                 out[..., c] += np.sin(d @ k + rng.uniform(0, 2 * np.pi)) / np.sqrt(f)
-    lo, hi = out.min(), out.max()
-    return (out - lo) / (hi - lo) * 235 + 10
+    spread = 0.4 * 2 * np.sum(1 / np.sqrt(freqs))  # fixed, so every rendering agrees
+    return np.clip(127.5 + out / spread * 117.5, 0, 255)
 
 
 def render(scene, width: int = 256, height: int = 128, **kw) -> np.ndarray:
@@ -112,3 +113,14 @@ def smear_pole(img: np.ndarray, fraction: float = 0.1, north: bool = True) -> np
     else:
         out[-n:] = img[-n - 1]
     return out
+
+
+def not_wrapping(width: int = 256, height: int = 128, squeeze: float = 0.8) -> np.ndarray:
+    """A panorama-like image that does not wrap: the textured scene over only ``squeeze``
+    of a turn, stretched to the full width, so its left and right borders disagree while
+    its poles stay uniform."""
+    d = equirect_directions(width, height)
+    lon, lat = lonlat_of(d)
+    lon = lon * squeeze
+    d2 = np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)], -1)
+    return np.clip(np.rint(textured(d2)), 0, 255).astype(np.uint8)
