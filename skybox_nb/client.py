@@ -47,6 +47,7 @@ from .files import (
     IMAGE_EXTENSIONS,
     commit_file,
     png_bytes,
+    remove_stale_temps,
     safe_id,
     slug,
     temp_path,
@@ -286,6 +287,7 @@ class _Core:
         self._creds = creds
         self.is_emulator = emulator is not None
         self.ledger = Ledger(library)
+        remove_stale_temps(self.ledger.library)  # a killed process's half downloads
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollSchedule
         self._lock = threading.Lock()

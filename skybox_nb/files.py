@@ -25,6 +25,8 @@ __all__ = [
     "safe_id",
     "slug",
     "temp_path",
+    "remove_stale_temps",
+    "pid_alive",
     "verify_image",
     "commit_file",
     "write_json_atomic",
@@ -64,11 +66,43 @@ def slug(text: str, max_len: int = 40) -> str:
 
 def temp_path(dest: Path) -> Path:
     """A fresh hidden temporary file beside ``dest`` (same directory, so the final
-    ``os.replace`` is an atomic rename on the same file system)."""
+    ``os.replace`` is an atomic rename on the same file system). Its name carries our
+    process id, so `remove_stale_temps` can tell a dead writer's leftovers apart."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".part",
+                                dir=dest.parent)
     os.close(fd)
     return Path(name)
+
+
+_TEMP_RE = re.compile(r"\.(\d+)\.[A-Za-z0-9_]+\.part$")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists (ours included)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete the temporary files in ``directory`` whose writing process died (killed
+    mid-download, say); live writers' files are left alone. Returns how many went."""
+    removed = 0
+    for p in Path(directory).glob(".*.part"):
+        hit = _TEMP_RE.search(p.name)
+        if hit and not pid_alive(int(hit.group(1))):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def verify_image(path: Path) -> tuple[str, int, int]:

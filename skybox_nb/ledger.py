@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .errors import DuplicateIntentError
+from .files import pid_alive as _pid_alive
 from .models import Job
 
 __all__ = ["Ledger", "Generation", "DEFAULT_LIBRARY", "INTENT_STATUSES"]
@@ -82,20 +83,6 @@ class Generation:
     def active(self) -> bool:
         """True when a job exists and its outputs are not all on disk yet."""
         return self.status == "running"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class Ledger:
