@@ -37,6 +37,7 @@ MAX_REPORT_PANORAMAS = 4
 # (label, yaw, pitch) of the perspective views in the report
 VIEWS = (("front", 0, 0), ("right", 90, 0), ("back", 180, 0), ("left", -90, 0),
          ("up", 0, 90), ("down", 0, -90))
+FACE_NAMES = {"F": "front", "R": "right", "B": "back", "L": "left", "U": "up", "D": "down"}
 
 
 def find_notebook(name: str = QUICKSTART) -> Path:
@@ -237,12 +238,11 @@ def _fmt(v: Any) -> str:
 
 
 def _panorama_section(item: _Item, n: int, images: Path) -> str:
-    """HTML for one panorama: the image, perspective views, seam check, cube net."""
+    """HTML for one panorama: the image, perspective views, seam check, the six cube faces."""
     from PIL import Image
 
-    from .cubemap import perspective
+    from .cubemap import perspective, to_faces
     from .panorama import Panorama
-    from .plots import cube_net, seam_strip
     from .seams import seam_report
 
     pano = Panorama.load(item.path)
@@ -260,8 +260,12 @@ def _panorama_section(item: _Item, n: int, images: Path) -> str:
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_fmt(v))}</td></tr>"
                    for k, v in _flatten(report.to_dict()))
     seam_fig = _save_fig(report.plot(), images / f"{pre}-seams.png")
-    strip_fig = _save_fig(seam_strip(pano), images / f"{pre}-seam-strip.png")
-    net_fig = _save_fig(cube_net(pano), images / f"{pre}-cube-net.png")
+    faces = []
+    for name, face in to_faces(pano, face_size=256, convention="generic").items():
+        fname = f"{pre}-face-{name}.jpg"
+        Image.fromarray(_to_uint8(face)).convert("RGB").save(images / fname, quality=90)
+        faces.append(f'<figure><img src="images/{fname}" alt="face {name}">'
+                     f'<figcaption>{FACE_NAMES.get(name, name)}</figcaption></figure>')
     req = item.request
     facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
              ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
@@ -278,10 +282,10 @@ def _panorama_section(item: _Item, n: int, images: Path) -> str:
 <h3>Looking around (90 degree views)</h3>
 <div class="views">{''.join(views)}</div>
 <h3>Seam check</h3>
-<img src="images/{seam_fig}" alt="seam report"><img src="images/{strip_fig}" alt="seam strip">
+<img src="images/{seam_fig}" alt="seam report">
 <details><summary>all seam numbers</summary><table class="facts">{rows}</table></details>
 <h3>Cube faces</h3>
-<img src="images/{net_fig}" alt="cube net">
+<div class="views">{''.join(faces)}</div>
 </section>"""
 
 

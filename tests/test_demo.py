@@ -127,8 +127,8 @@ def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path:
     assert page.count("<h2>Panorama ") == 2
     assert "offline emulator" in page and "a red desert at noon" in page
     srcs = re.findall(r'src="([^"]+)"', page)
-    # per panorama: the image, six views, two seam figures, the cube net; plus the notebook's plot
-    assert len(srcs) == 2 * (1 + 6 + 3) + 1
+    # per panorama: the image, six views, the seam figure, six cube faces; + the notebook's plot
+    assert len(srcs) == 2 * (1 + 6 + 1 + 6) + 1
     for s in srcs:
         assert not s.startswith(("/", "file:", "http")) and (index.parent / s).is_file(), s
     for machine_path in (str(tmp_path), str(Path.home()), os.getcwd()):

@@ -145,13 +145,14 @@ def _encode(img: Image.Image | np.ndarray, fmt: str) -> bytes:
 
 
 def _faces_strip(img: Image.Image) -> tuple[np.ndarray, int]:
-    """Six cube faces in one row, F R B L U D, in py360convert's orientation (see viewer.js)."""
-    import py360convert  # imported here: only the cube modes need it
+    """Six cube faces in one row, F R B L U D: skybox_nb.cubemap's generic convention,
+    whose orientation viewer.js undoes when it renders from the faces."""
+    from ..cubemap import to_faces  # imported here: only the cube modes need it
 
-    arr = np.asarray(img)
     face = max(8, min(FACE_MAX, img.size[0] // 4))
-    strip = py360convert.e2c(arr, face_w=face, mode="bilinear", cube_format="horizon")
-    return np.ascontiguousarray(strip.astype(np.uint8)), face
+    faces = to_faces(np.asarray(img), face_size=face, convention="generic")
+    strip = np.concatenate([faces[k] for k in ("F", "R", "B", "L", "U", "D")], axis=1)
+    return np.ascontiguousarray(strip), face
 
 
 class Viewer360(anywidget.AnyWidget):

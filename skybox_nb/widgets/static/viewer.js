@@ -19,7 +19,7 @@ const FRAG = `
 precision highp float;
 varying vec2 v_ndc;
 uniform sampler2D u_equi;   // equirect with one wrapped column added on each side
-uniform sampler2D u_faces;  // F R B L U D in a row, py360convert's orientation
+uniform sampler2D u_faces;  // F R B L U D in a row: skybox_nb.cubemap's generic convention
 uniform float u_padW;       // width of u_equi in texels, padding included
 uniform float u_faceTexel;  // half a texel, in face units
 uniform int u_mode;         // 0 sphere, 1 cube, 2 net
