@@ -147,7 +147,8 @@ def _sidecar(path: Path) -> dict[str, Any]:
 class Gallery:
     """Results as cards (preview, caption, actions) plus one output area for what the
     actions show. ``form`` (a ``GeneratorForm``) receives reused seeds and init images;
-    ``out_dir`` is where exports and saves go (relative paths stay relative)."""
+    ``out_dir`` is where exports and saves go (default ``<library>/exports``; relative
+    paths stay relative)."""
 
     def __init__(
         self,
@@ -155,7 +156,7 @@ class Gallery:
         form: Any = None,
         *,
         thumb_width: int = 320,
-        out_dir: str | Path = "skybox-exports",
+        out_dir: str | Path | None = None,
         history: bool = False,
     ) -> None:
         if client is None:
@@ -171,6 +172,8 @@ class Gallery:
         self._lock = threading.Lock()
         self.convention = W.Dropdown(options=CONVENTIONS, value="unity", description="Convention")
         self.layout = W.Dropdown(options=LAYOUTS, value="six", description="Layout")
+        if out_dir is None:
+            out_dir = Path(client.ledger.library) / "exports"
         self.out_dir = W.Text(value=str(out_dir), description="Export to")
         self.history_button = W.Button(description="Load history", icon="history")
         self.history_button.on_click(lambda _b: self.load_history())
