@@ -211,7 +211,9 @@ def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
     except PanoramaError:
         raise
     except Image.DecompressionBombError as e:
-        raise PanoramaError(f"image: refused as a decompression bomb ({e})") from None
+        raise PanoramaError(
+            f"image: too large; at most {MAX_PIXELS:,} pixels (16384x8192), and Pillow "
+            f"refused it as a possible decompression bomb: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         name = data if isinstance(data, Path) else f"{len(data)} bytes"
         raise PanoramaError(f"image: cannot decode {name}: {e}") from None

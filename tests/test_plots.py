@@ -1,0 +1,129 @@
+"""The figures: each is a pyplot-free Figure with the panels and labels a person reads,
+renders with Agg, and leaves nothing open."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from skybox_nb import plots  # noqa: E402
+from skybox_nb.panorama import Panorama  # noqa: E402
+from skybox_nb.seams import seam_report  # noqa: E402
+
+from synthetic import render, shift_half, smear_pole, stretched_photo, textured  # noqa: E402
+
+W, H = 256, 128
+
+
+@pytest.fixture(scope="module")
+def good() -> np.ndarray:
+    return render(textured, W, H)
+
+
+@pytest.fixture(scope="module")
+def bad(good) -> np.ndarray:
+    return shift_half(good, 4)
+
+
+def _renders(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=50)
+    return buf.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def no_open_figures():
+    before = plt.get_fignums()
+    yield
+    assert plt.get_fignums() == before  # nothing left in pyplot's list
+
+
+def test_seam_strip_centres_the_seam_and_zooms_on_the_worst_rows(bad):
+    report = seam_report(bad)
+    fig = plots.seam_strip(bad, report, zoom=16)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    top = fig.axes[0]
+    assert "rolled half a turn" in top.get_title()
+    (x,) = set(top.lines[0].get_xdata())
+    assert x == pytest.approx(W / 2 - 0.5)
+    a, b = max(report.wrap.rows, key=lambda r: r[1] - r[0])
+    mid = fig.axes[2].get_title()  # "rows y0-y1", centred on the longest flagged run
+    y0, y1 = (int(v) for v in mid.split()[1].split("-"))
+    assert y1 - y0 + 1 == 32 and abs((y0 + y1) / 2 - (a + b) / 2) <= 1
+    crop = fig.axes[2].images[0].get_array()
+    assert crop.shape[:2] == (32, 32)  # full-resolution crop, not the thumbnail
+    assert len(_renders(fig)) > 5000
+
+
+def test_row_profile_shows_limit_and_flagged_rows(bad, good):
+    r = seam_report(bad)
+    fig = plots.row_profile(r)
+    ax = fig.axes[0]
+    assert "over the limit" in ax.get_title()
+    ys = ax.lines[0].get_ydata()
+    assert len(ys) == H and max(ys) > r.wrap.threshold
+    assert any(line.get_ydata()[0] == r.wrap.threshold for line in ax.lines[1:])
+    assert len(ax.patches) == len(r.wrap.rows)
+    ok = plots.row_profile(seam_report(good))
+    assert "(ok)" in ok.axes[0].get_title() and not ok.axes[0].patches
+    _renders(fig)
+
+
+def test_pole_views_look_up_and_down(good):
+    report = seam_report(smear_pole(good))
+    fig = plots.pole_views(smear_pole(good), report, size=64)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [
+        "north pole (looking up)", "south pole (looking down)"]
+    assert "smear" in fig.axes[0].get_title()
+    assert fig.axes[0].title.get_color() != fig.axes[1].title.get_color()  # bad vs ok
+    assert fig.axes[0].images[0].get_array().shape[:2] == (64, 64)
+    _renders(fig)
+
+
+def test_cube_net_labels_every_edge(bad):
+    report = seam_report(bad)
+    fig = plots.cube_net(bad, report, face_size=32)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert {"F", "R", "B", "L", "U", "D"} <= set(labels)
+    scores = [t for t in labels if "." in t]
+    # 12 edges, each labelled on both faces it joins
+    assert len(scores) == 24
+    assert ax.images[0].get_array().shape[:2] == (96, 128)
+    _renders(plots.cube_net(Panorama(bad)))  # computes its own report
+
+
+def test_contact_sheet_titles_each_panorama_with_its_verdict(good, bad):
+    panos = [good, bad, stretched_photo(W, H), Panorama(good, {"style": "photo", "seed": 4})]
+    fig = plots.contact_sheet(panos, ncols=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 4 and len(fig.axes) == 6
+    assert "\nseamless" in titles[0] and "NOT seamless" in titles[1]
+    assert "NOT seamless" in titles[2] and "style=photo seed=4" in titles[3]
+    reports = [seam_report(p) for p in panos[:2]]
+    fig2 = plots.contact_sheet(panos[:2], reports, titles=["a", "b"])
+    assert [ax.get_title().split("\n")[0] for ax in fig2.axes] == ["a", "b"]
+    with pytest.raises(ValueError, match="empty"):
+        plots.contact_sheet([])
+    with pytest.raises(ValueError, match="one report per panorama"):
+        plots.contact_sheet(panos[:2], reports[:1])
+    _renders(fig)
+
+
+def test_report_plot_has_every_panel(bad):
+    fig = seam_report(bad).plot()
+    assert isinstance(fig, Figure)
+    titles = " | ".join(ax.get_title() for ax in fig.axes)
+    for part in ("rolled half a turn", "wrap seam per row", "north pole", "south pole",
+                 "cube net"):
+        assert part in titles
+    assert "NOT seamless" in fig._suptitle.get_text()
+    _renders(fig)
