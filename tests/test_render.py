@@ -62,6 +62,15 @@ def test_seam_and_poles_clean_at_high_enforcement_broken_at_low(style):
     assert np.array_equal(low[inner], high[inner])
 
 
+def test_large_images_upscaled_from_half_size_keep_the_border_where_it_belongs():
+    size = (1024, 512)
+    high = render(PROMPTS[0], "comic", seed=4, size=size, geometry_enforcement=100)
+    low = render(PROMPTS[0], "comic", seed=4, size=size, geometry_enforcement=5)
+    assert high.shape == (512, 1024, 3)
+    assert seam_ratio(high) < 2.0 and pole_ratio(high) < 0.1
+    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 1.5
+
+
 def test_defects_grow_as_the_level_falls():
     levels = [GEOMETRY_THRESHOLD, 40, 25, 10]
     imgs = [render(PROMPTS[1], "standard", seed=9, size=SIZE, geometry_enforcement=v) for v in levels]

@@ -288,9 +288,12 @@ def render(
     convention (0 = the style's default level) and only matters below the threshold.
     Raises ``ValueError`` for a size below 8x4 or an unknown style.
     """
-    width, height = int(size[0]), int(size[1])
-    if width < 8 or height < 4:
+    out_w, out_h = int(size[0]), int(size[1])
+    if out_w < 8 or out_h < 4:
         raise ValueError(f"size: got {size!r}; allowed: width >= 8 and height >= 4")
+    # Large images: the sky is computed at half size and upscaled (with wrap-around), then
+    # the geometry defects are drawn at full size, so the seam still sits on the border.
+    width, height = (out_w // 2, out_h // 2) if out_w >= 1024 and out_h >= 512 else (out_w, out_h)
     look = look_for(style)
     scene = scene_from_prompt(prompt, look)
     gone = removed_elements(negative_prompt, negative_strength)
@@ -361,10 +364,20 @@ def render(
 
     _settle_poles(img)
     img = _grade(np.clip(img, 0, 1), look, g, rng)
-    img = apply_geometry_defects(img, effective_geometry(geometry_enforcement, look), rng)
     img *= 255
     img += 0.5
-    return np.clip(img, 0, 255).astype(np.uint8)
+    pixels = np.clip(img, 0, 255).astype(np.uint8)
+    if (width, height) != (out_w, out_h):
+        pixels = _upscale(pixels, out_w, out_h)
+    return apply_geometry_defects(pixels, effective_geometry(geometry_enforcement, look), rng)
+
+
+def _upscale(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of an (h, w, 3) uint8 panorama that wraps around in x."""
+    h, w = pixels.shape[:2]
+    padded = np.concatenate([pixels[:, -1:], pixels, pixels[:, :1]], axis=1)
+    im = Image.fromarray(padded).resize((width, height), Image.BILINEAR, box=(1, 0, 1 + w, h))
+    return np.array(im)
 
 
 @dataclass(frozen=True)
@@ -473,12 +486,18 @@ def _draw_city(img, amount, look, g, rng, scene, dark) -> None:
     heights = (rng.uniform(0.02, 0.16, n) * rng.choice([1.0, 1.0, 1.6, 2.4], n) * amount).astype(F32)
     u = (g.lon / F32(2 * math.pi) + F32(0.5)) * F32(n)  # (1, W) building coordinate
     h = heights[np.minimum(u.astype(int), n - 1)]  # (1, W)
+    lit = scene.time in ("night", "sunset") or look.neon
+    if lit:  # the city's light on the haze above it, so the skyline stands out at night
+        haze = _rows(g, 0.0, 0.5)
+        glow = np.exp(-g.lat[haze] / F32(0.15)) * F32(0.6 * amount)
+        tone = _rgb((0.9, 0.25, 0.8)) if look.neon else _rgb((0.9, 0.55, 0.3))
+        img[haze] += (glow * tone)[:, None, :]
     r = _rows(g, -0.002, float(heights.max()) + 0.01)
     lat = g.lat[r]
     inside = (lat < h) & (lat > -0.002)
     part = img[r]
     part[inside] = _rgb((0.12, 0.12, 0.15)) * F32(max(dark, 0.35))
-    if scene.time in ("night", "sunset") or look.neon:
+    if lit:
         wx = (u * F32(5.0)) % F32(1.0)
         wy = (lat * F32(260.0)) % F32(1.0)
         cell = _hash3(np.floor(u * 5).astype(np.int32), np.floor(lat * 260).astype(np.int32),
@@ -555,38 +574,44 @@ def _grade(img: np.ndarray, look: Look, g: _Grid, rng: np.random.Generator) -> n
     return img
 
 
-def apply_geometry_defects(img: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
-    """Simulate weak geometry enforcement on a float (H, W, 3) image in [0, 1].
+def apply_geometry_defects(pixels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Simulate weak geometry enforcement on an (H, W, 3) uint8 image, in place; returns it.
 
     With severity ``s = (GEOMETRY_THRESHOLD - level) / GEOMETRY_THRESHOLD`` (nothing when
     ``s <= 0``): a band ``round(0.04 * s * W)`` columns wide at the left border is shifted
     down ``round(0.03 * s * H)`` rows and pushed away from mid-grey by up to ``0.3 * s``
-    per channel, fading to nothing at its inner edge, so the jump sits exactly between columns W-1 and 0; and the
-    top and bottom ``round(0.1 * s * H)`` rows get radial streaks (a pattern periodic in
-    longitude, strongest at the pole row) of strength up to ``0.6 * s``.
+    per channel, fading to nothing at its inner edge, so the jump sits exactly between
+    columns W-1 and 0; and the top and bottom ``round(0.1 * s * H)`` rows get radial
+    streaks (a pattern periodic in longitude, strongest at the pole row) of strength up to
+    ``0.6 * s``.
     """
     s = (GEOMETRY_THRESHOLD - float(level)) / GEOMETRY_THRESHOLD
     if s <= 0:
-        return img
-    img = np.array(img, F32, copy=True)
-    h, w = img.shape[:2]
+        return pixels
+    h, w = pixels.shape[:2]
     bw = max(2, round(0.04 * s * w))
     shift = max(1, round(0.03 * s * h))
     ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]  # 1 at column 0
     tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(0.3 * s)
-    band = np.roll(img[:, :bw], shift, axis=0)
+    here = pixels[:, :bw].astype(F32) / F32(255)
+    band = np.roll(here, shift, axis=0)
     # Push each value away from mid-grey, so the mismatch shows on dark and bright skies alike.
     offset = np.where(band < 0.5, tint, -tint)
-    img[:, :bw] = band * ramp + img[:, :bw] * (1 - ramp) + offset * ramp
+    pixels[:, :bw] = _to_u8(band * ramp + here * (1 - ramp) + offset * ramp)
     ph = max(2, round(0.1 * s * h))
     lon = (np.arange(w, dtype=F32) + F32(0.5)) / F32(w) * F32(2 * math.pi)
     k = int(rng.integers(5, 11))
     streak = (F32(0.5) + F32(0.5) * np.sin(k * lon + F32(rng.uniform(0, 6.28))))[None, :, None]
     weight = ((1 - np.arange(ph, dtype=F32) / F32(ph)) ** 1.5 * F32(0.6 * s))[:, None, None]
-    streak_col = np.array([1.0, 1.0, 1.0], F32) * streak
-    img[:ph] = img[:ph] * (1 - weight) + streak_col * weight
-    img[h - ph:] = img[h - ph:] * (1 - weight[::-1]) + (1 - streak_col) * weight[::-1]
-    return img
+    top = pixels[:ph].astype(F32) / F32(255)
+    pixels[:ph] = _to_u8(top * (1 - weight) + streak * weight)
+    bottom = pixels[h - ph:].astype(F32) / F32(255)
+    pixels[h - ph:] = _to_u8(bottom * (1 - weight[::-1]) + (1 - streak) * weight[::-1])
+    return pixels
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x * F32(255) + F32(0.5), 0, 255).astype(np.uint8)
 
 
 def encode_png(pixels: np.ndarray, info: dict[str, str] | None = None) -> bytes:
