@@ -34,7 +34,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
 ]
 
-_ID_RE = re.compile(r"^(job|asset)_[A-Za-z0-9]+$")
+_ID_RE = re.compile(r"(job|asset)_[A-Za-z0-9]+")
 # Pillow format name -> file extension.
 IMAGE_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 
@@ -45,7 +45,7 @@ def safe_id(value: Any, kind: str | None = None) -> str:
     ``kind`` ("job" or "asset") narrows the prefix. Raises ``ProtocolError`` otherwise, so
     a server string can never smuggle ``../`` or a separator into a path or a URL.
     """
-    if not isinstance(value, str) or not _ID_RE.match(value) or len(value) > 100:
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value) or len(value) > 100:
         raise ProtocolError(f"not a valid {kind or 'job/asset'} id: {str(value)[:60]!r}; "
                             "expected 'job_' or 'asset_' followed by letters and digits")
     if kind is not None and not value.startswith(kind + "_"):

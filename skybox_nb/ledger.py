@@ -1,8 +1,7 @@
 """The durable record of every generation: one SQLite row per intent.
 
-Invariant: an intent row is committed (WAL, synchronous=FULL) before its paid POST is
-sent, so no job can start that the ledger does not know about. An intent whose answer
-was lost is "unknown" and blocks an identical request until it is reconciled to a job
+Invariant: an intent row is committed (WAL, fsynced) before its paid POST is sent, so
+no job can start that the ledger does not know about. An intent whose answer was lost is "unknown" and blocks an identical request until it is reconciled to a job
 or dismissed. Rows hold the request body, ids, statuses, file paths and costs: never a
 credential, never an asset URL (those are temporary presigned links).
 
@@ -103,8 +102,9 @@ class Ledger:
             self._conn.row_factory = sqlite3.Row
             with self._lock:
                 self._conn.execute("PRAGMA journal_mode=WAL")
-                # FULL: an intent row must survive a power cut before the paid POST goes out.
-                self._conn.execute("PRAGMA synchronous=FULL")
+                # NORMAL is crash-safe in WAL mode; `record_intent` alone asks for FULL, as
+                # an intent must survive even a power cut before its paid POST goes out.
+                self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(_SCHEMA)
         except sqlite3.OperationalError as e:
             raise _unwritable(self.path, e) from None
@@ -112,8 +112,8 @@ class Ledger:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _tx(self) -> "_Tx":
-        return _Tx(self)
+    def _tx(self, durable: bool = False) -> "_Tx":
+        return _Tx(self, durable)
 
     def _update(self, intent_id: str, **cols: Any) -> None:
         cols["updated_at"] = time.time()
@@ -159,7 +159,7 @@ class Ledger:
         self.sweep_stale()
         intent_id = "intent_" + uuid.uuid4().hex[:16]
         now = time.time()
-        with self._tx() as c:
+        with self._tx(durable=True) as c:
             row = c.execute("SELECT intent_id, created_at FROM intents WHERE fingerprint = ? "
                             "AND status = 'unknown' ORDER BY created_at LIMIT 1",
                             (fingerprint,)).fetchone()
@@ -183,22 +183,29 @@ class Ledger:
 
     def attach_job(self, intent_id: str, job: Job, cu_cost: float | None = None) -> None:
         """Record the job an intent started (after the POST answered, or a reconcile)."""
-        self._update(intent_id, status="running", job_id=job.id, error=None,
-                     cu_cost=cu_cost if cu_cost is not None else job.cu_cost)
-        self.update_job(intent_id, job)
+        self._update(intent_id, **self._job_columns(job, cu_cost), status="running",
+                     job_id=job.id, error=None)
+        if job.done:
+            self.update_job(intent_id, job)
 
     def update_job(self, intent_id: str, job: Job) -> None:
         """Store the job's latest status, progress, asset ids and cost."""
-        cols: dict[str, Any] = {"job_status": job.status, "progress": job.progress,
-                                "asset_ids": json.dumps(list(job.asset_ids))}
-        if job.cu_cost is not None:
-            cols["cu_cost"] = job.cu_cost
+        cols = self._job_columns(job)
         if job.status == "failure":
             cols["status"] = "failed"
             cols["error"] = "; ".join(x for x in (job.error, job.hint) if x) or "job failed"
         elif job.status == "canceled":
             cols["status"] = "canceled"
         self._update(intent_id, **cols)
+
+    @staticmethod
+    def _job_columns(job: Job, cu_cost: float | None = None) -> dict[str, Any]:
+        cols: dict[str, Any] = {"job_status": job.status, "progress": job.progress,
+                                "asset_ids": json.dumps(list(job.asset_ids))}
+        cost = cu_cost if cu_cost is not None else job.cu_cost
+        if cost is not None:
+            cols["cu_cost"] = cost
+        return cols
 
     def mark_done(self, intent_id: str, files: list[Path]) -> None:
         """Every output is on disk: the generation is complete."""
@@ -289,12 +296,15 @@ class Ledger:
 class _Tx:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's lock (rollback on error)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, durable: bool) -> None:
         self.ledger = ledger
+        self.durable = durable
 
     def __enter__(self) -> sqlite3.Connection:
         self.ledger._lock.acquire()
         try:
+            if self.durable:  # fsync this commit (the pragma cannot change inside one)
+                self.ledger._conn.execute("PRAGMA synchronous=FULL")
             self.ledger._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:  # never leave the lock held
             self.ledger._lock.release()
@@ -304,6 +314,8 @@ class _Tx:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             self.ledger._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if self.durable:
+                self.ledger._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.OperationalError as e:
             if exc_type is None:
                 raise _unwritable(self.ledger.path, e) from None
