@@ -25,7 +25,7 @@ def _emulator(args: argparse.Namespace) -> int:
         )
         for kind, params in faults:
             emu.inject(kind, **params)
-        emu._bind()  # noqa: SLF001 - bind first so the printed URL has the real port
+        emu.bind()  # now, so the printed URL has the real port
     except (ValueError, OSError) as exc:
         print(f"skybox-nb emulator: {exc}", file=sys.stderr)
         return 2

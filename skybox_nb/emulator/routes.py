@@ -150,7 +150,7 @@ class Api:
             return denied
         if not sep or not key or not secret:
             return denied
-        want_key, want_secret = self.emu._credentials  # noqa: SLF001 - our own emulator
+        want_key, want_secret = self.emu.api_key, self.emu.api_secret
         if want_key is not None and not hmac.compare_digest(key.encode(), want_key.encode()):
             return denied
         if want_secret is not None and not hmac.compare_digest(secret.encode(), want_secret.encode()):

@@ -44,6 +44,8 @@ def _is_loopback(host: str) -> bool:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when a batch connects at once.
+    request_queue_size = 128
     emulator: "Emulator"
 
 
@@ -116,7 +118,9 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def _bind(self) -> _Server:
+    def bind(self) -> "Emulator":
+        """Open the listening socket now (so ``base_url`` has the real port); returns self.
+        Raises OSError when the port is taken."""
         if self._server is None:
             cls = type("_BoundServer", (_Server,), {
                 "address_family": socket.AF_INET6 if ":" in self.host else socket.AF_INET})
@@ -124,12 +128,17 @@ class Emulator:
             server.emulator = self
             self.port = server.server_address[1]
             self._server = server
+        return self
+
+    def _bound(self) -> _Server:
+        self.bind()
+        assert self._server is not None
         return self._server
 
     def start(self) -> "Emulator":
         """Bind and serve in a background thread; returns self."""
         if self._thread is None:
-            server = self._bind()
+            server = self._bound()
             self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                             daemon=True, name="skybox-emulator")
             self._thread.start()
@@ -138,7 +147,7 @@ class Emulator:
 
     def serve_forever(self) -> None:
         """Bind and serve in this thread until interrupted (the CLI's foreground mode)."""
-        server = self._bind()
+        server = self._bound()
         try:
             server.serve_forever(poll_interval=0.2)
         finally:
@@ -179,6 +188,16 @@ class Emulator:
     def admin_url(self) -> str:
         """Where the emulator's own routes are (faults, stats): ``.../_emulator``."""
         return self.origin + "/_emulator"
+
+    @property
+    def api_key(self) -> str | None:
+        """The only key accepted, when one was configured (None: any key passes)."""
+        return self._credentials[0]
+
+    @property
+    def api_secret(self) -> str | None:
+        """The only secret accepted, when one was configured (never shown in a repr)."""
+        return self._credentials[1]
 
     def __repr__(self) -> str:
         state = "serving" if self._server is not None else "stopped"
