@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,14 @@ def _pixels(locator: Any) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.float64)
 
 
-def _wait_drawn(page: Any, mode: str) -> Any:
-    canvas = page.locator(f".skybox-viewer-canvas[data-ready='1'][data-mode='{mode}']").first
-    canvas.wait_for(timeout=60_000)
+def _wait_drawn(page: Any, mode: str, nth: int = 0) -> Any:
+    """The ``nth`` viewer canvas on the page, once it has drawn a frame in ``mode``."""
+    page.locator(".skybox-viewer-canvas").nth(nth).wait_for(timeout=60_000)
+    canvas = page.locator(".skybox-viewer-canvas").nth(nth)
+    page.wait_for_function(
+        "([n, mode]) => { const c = document.querySelectorAll('.skybox-viewer-canvas')[n];"
+        " return c && c.dataset.ready === '1' && c.dataset.mode === mode; }",
+        arg=[nth, mode], timeout=60_000)
     page.wait_for_timeout(150)  # let the frame queued by the last change reach the screen
     return canvas
 
@@ -188,23 +194,26 @@ def _previews(page: Any) -> int:
 
 
 def _generate_and_open_viewer(page: Any, outputs: int, artifacts: Path, name: str) -> float:
-    """Click Generate, wait for ``outputs`` previews, open the first in the 360 viewer and
-    check its canvas draws. Returns the seconds from the click to the last preview."""
-    assert _previews(page) == 0
+    """Click Generate, wait for ``outputs`` more previews, open the last in the 360 viewer
+    and check its canvas draws. Returns the seconds from the click to the last preview."""
+    before = _previews(page)
+    viewers = page.locator(".skybox-viewer-canvas").count()
     button = page.locator("button.widget-button:has-text('Generate')").first
     button.wait_for(timeout=30_000)
     page.wait_for_timeout(300)  # the first estimate round-trip settles
+    button.scroll_into_view_if_needed()
     t0 = time.perf_counter()
     button.click()
     page.wait_for_function(f"() => [...document.querySelectorAll('img.widget-image')]"
-                           f".filter(i => i.complete && i.naturalWidth > 0).length >= {outputs}",
+                           f".filter(i => i.complete && i.naturalWidth > 0).length >= {before + outputs}",
                            timeout=60_000, polling=10)
     elapsed = time.perf_counter() - t0
-    page.screenshot(path=str(artifacts / f"{name}-gallery.png"), full_page=True)
-    assert _previews(page) == outputs
+    page.screenshot(path=str(artifacts / f"{name}-gallery.png"), full_page=False)
+    assert _previews(page) == before + outputs
 
-    page.locator("button.widget-button:has-text('360')").first.click()
-    canvas = _wait_drawn(page, "sphere")
+    # the newest card's "360" button opens the viewer under the gallery
+    page.locator("button.widget-button:has-text('360')").last.click()
+    canvas = _wait_drawn(page, "sphere", nth=viewers)
     canvas.scroll_into_view_if_needed()
     pixels = _pixels(canvas)
     page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / f"{name}-viewer.png"))
@@ -231,4 +240,34 @@ def test_generate_fills_the_gallery_and_the_viewer_draws(lab: Any, chromium: Any
         assert not errors, errors
     finally:
         _kernel(page, "emu.stop()")
+        page.close()
+
+
+def test_quickstart_runs_generate_fills_the_gallery_and_viewers_draw(lab: Any, chromium: Any,
+                                                                    artifacts: Path) -> None:
+    shutil.copy2(QUICKSTART, lab.root / QUICKSTART.name)
+    page = chromium.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        _open(page, lab, QUICKSTART.name)
+        _command(page, "notebook:run-all-cells")
+        # the kernel answers in order: this returns once every cell has run
+        shown = _kernel(page, "print(client.is_emulator, len(gallery))").split()
+        assert shown[0] == "True"  # no credentials in the lab: the emulator
+        assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count()
+        # the quickstart's own viewer cell
+        canvas = _wait_drawn(page, "sphere", nth=0)
+        canvas.scroll_into_view_if_needed()
+        pixels = _pixels(canvas)
+        page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / "quickstart-viewer.png"))
+        assert pixels.std() > 8
+        # a person clicks Generate in the form (2 outputs in the quickstart)
+        page.wait_for_function(f"() => [...document.querySelectorAll('img.widget-image')]"
+                               f".filter(i => i.complete && i.naturalWidth > 0).length >= {shown[1]}")
+        elapsed = _generate_and_open_viewer(page, 2, artifacts, "quickstart")
+        print(f"quickstart Generate -> 2 more previews: {elapsed:.3f} s")
+        assert _kernel(page, "print(len(gallery))").strip() == str(int(shown[1]) + 2)
+        assert not errors, errors
+    finally:
         page.close()
