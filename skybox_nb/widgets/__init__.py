@@ -2,36 +2,15 @@
 
 Invariant: widgets only gather values and show results; every button is one call into
 the package (request, client, panorama, cubemap, seams), so notebook code can do the same
-without them. Names load lazily: importing this package does not import the client.
+without them. Importing this package does not import the client or start an emulator.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .badge import backend_badge, badge_html
+from .form import Generation, GeneratorForm
+from .gallery import Gallery, GalleryItem
+from .viewer import Viewer360
 
-# public name -> module (in this package) that defines it
-_EXPORTS = {
-    "GeneratorForm": "form",
-    "Generation": "form",
-    "Gallery": "gallery",
-    "GalleryItem": "gallery",
-    "backend_badge": "badge",
-    "badge_html": "badge",
-    "Viewer360": "viewer",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'skybox_nb.widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{mod}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = ["Gallery", "GalleryItem", "Generation", "GeneratorForm", "Viewer360",
+           "backend_badge", "badge_html"]
