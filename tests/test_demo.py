@@ -143,3 +143,19 @@ def test_headless_report_refuses_to_write_a_credential(tmp_path: Path,
     with pytest.raises(RuntimeError, match="credential or a machine path"):
         _run_headless(tmp_path, "a desert where someone pasted key-TOPSECRET-4242")
     assert not (tmp_path / "report" / "index.html").exists()
+
+
+def test_cli_demo_headless_runs_the_quickstart(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    proc = subprocess.run([sys.executable, "-m", "skybox_nb.cli", "demo", "--headless",
+                           "--out", "report"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "offline emulator" in proc.stdout
+    assert proc.stdout.strip().endswith("report written: report/index.html")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "<h2>Panorama 1</h2>" in page and "offline emulator" in page
+    assert "Figures drawn by the notebook" in page  # the quickstart's own plots
+    assert str(tmp_path) not in page and str(Path.home()) not in page
+    # the notebook ran on a copy in a temporary folder: only the report lands here
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
