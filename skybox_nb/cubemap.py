@@ -59,8 +59,18 @@ def _face_maps(h: int, w: int, size: int, conv: Convention, yaw: float):
     def build() -> tuple[np.ndarray, np.ndarray]:
         mx = np.empty((6 * size, size), np.float32)
         my = np.empty((6 * size, size), np.float32)
+        front: list[tuple[np.ndarray, np.ndarray]] = []
         for i, name in enumerate(conv.names):
-            lon, lat = _lonlat(face_directions(conv, name, size), yaw)
+            n, u, v = conv.basis(name)
+            if abs(n[1]) < 1e-9 and np.allclose(v, (0, -1, 0)) and np.allclose(u, (n[2], 0, -n[0])):
+                # an upright side face is the front face turned about the vertical: reuse
+                # its angles (half the trigonometry of a full build)
+                if not front:
+                    front.append(_lonlat(face_directions("generic", "F", size), 0.0))
+                lon = front[0][0] + np.float32(math.atan2(n[0], n[2]) + yaw)
+                lat = front[0][1]
+            else:
+                lon, lat = _lonlat(face_directions(conv, name, size), yaw)
             mx[i * size:(i + 1) * size], my[i * size:(i + 1) * size] = remap.equirect_coords(
                 lon, lat, w, h)
         return mx, my
