@@ -1,8 +1,8 @@
 """The Scenario client: `SkyboxClient` (blocking) and `AsyncSkyboxClient` over one core.
 
 Invariant: every decision lives in `_Core`, whose operations are generators that *yield*
-I/O effects (`_Send` an API call, `_Fetch` a CDN download into a file, `_Sleep`) and get
-the outcome sent back; the two client classes only perform those effects, one with
+I/O effects (`_Send` an API call, `_Fetch` a CDN download into a file, `_Call` blocking
+local work, `_Sleep`) and get the outcome sent back; the two client classes only perform those effects, one with
 ``httpx.Client`` and ``time``, the other with ``httpx.AsyncClient`` and ``asyncio``. So
 both behave identically by construction. The paid generate POST is sent only after its
 intent is committed to the ledger, and resent only when it provably never reached
@@ -45,13 +45,12 @@ from .errors import (
 )
 from .files import (
     IMAGE_EXTENSIONS,
-    commit_file,
+    finalize_image,
     png_bytes,
     remove_stale_temps,
     safe_id,
     slug,
     temp_path,
-    verify_image,
     write_json_atomic,
 )
 from .ledger import DEFAULT_LIBRARY, Generation, Ledger
@@ -113,6 +112,15 @@ class _Fetched:
     headers: Mapping[str, str]
     written: int
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """Blocking local work (decode, fsync, rename): done inline by the blocking client, in
+    a worker thread by the async one so the event loop never stalls on a disk."""
+
+    fn: Callable[..., Any]
+    args: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,7 @@ def _image_to_png(image: Any) -> tuple[bytes, str]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         try:
             pil = Image.open(io.BytesIO(bytes(image)))
+            _check_upload_size(*pil.size)  # from the header: never decode a bomb's pixels
             pil.load()
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise InvalidError(f"image: the bytes are not a readable image ({e}); expected "
@@ -216,17 +225,24 @@ def _image_to_png(image: Any) -> tuple[bytes, str]:
     else:
         raise InvalidError(f"image: got {type(image).__name__}; expected a file path, "
                            "bytes, a PIL image or a numpy array")
-    w, h = pil.size
-    if not (UPLOAD_MIN_SIDE <= w <= UPLOAD_MAX_SIDE and UPLOAD_MIN_SIDE <= h <= UPLOAD_MAX_SIDE):
-        raise InvalidError(f"image: got {w}x{h} pixels; each side must be from "
-                           f"{UPLOAD_MIN_SIDE} to {UPLOAD_MAX_SIDE}")
+    _check_upload_size(*pil.size)
     if pil.mode not in ("RGB", "RGBA", "L"):
-        pil = pil.convert("RGBA" if "A" in pil.getbands() else "RGB")
+        try:
+            pil = pil.convert("RGBA" if "A" in pil.getbands() else "RGB")
+        except ValueError as e:  # modes Pillow cannot convert, e.g. "La"
+            raise InvalidError(f"image: got a {pil.mode!r} image, which cannot be "
+                               f"converted to RGB ({e}); expected RGB, RGBA or L") from None
     data = png_bytes(pil)
     if len(data) > UPLOAD_MAX_BYTES:
         raise InvalidError(f"image: {len(data)} bytes as PNG; at most {UPLOAD_MAX_BYTES} "
                            "(downscale it first)")
     return data, name
+
+
+def _check_upload_size(w: int, h: int) -> None:
+    if not (UPLOAD_MIN_SIDE <= w <= UPLOAD_MAX_SIDE and UPLOAD_MIN_SIDE <= h <= UPLOAD_MAX_SIDE):
+        raise InvalidError(f"image: got {w}x{h} pixels; each side must be from "
+                           f"{UPLOAD_MIN_SIDE} to {UPLOAD_MAX_SIDE}")
 
 
 def _array_to_pil(arr: Any) -> Image.Image:
@@ -477,8 +493,7 @@ class _Core:
                     got = yield _Fetch(asset.url, tmp)
                     err = self._check_fetch(got)
                     if err is None:
-                        fmt, _, _ = verify_image(tmp)
-                        return commit_file(tmp, dest.with_suffix(IMAGE_EXTENSIONS[fmt])), asset
+                        return (yield _Call(finalize_image, (tmp, dest))), asset
                 except httpx.HTTPError as e:
                     err = _transport_error(e, paid=False)
                 except ProtocolError as e:  # not a complete image: fetch it again
@@ -611,7 +626,7 @@ class _Core:
             for i, aid in enumerate(job.asset_ids):
                 dest = self.ledger.library / f"{job.id}-{i}-{stem}.png"
                 path, asset = yield from self.download(aid, dest)
-                self._sidecar(path, intent_id, body, job, asset, i)
+                yield from self._sidecar(path, intent_id, body, job, asset, i)
                 files.append(path)
                 assets.append(asset)
             if intent_id:
@@ -627,11 +642,11 @@ class _Core:
                 self._attached.discard(intent_id)
 
     def _sidecar(self, path: Path, intent_id: str, body: Mapping[str, Any], job: Job,
-                 asset: Asset, index: int) -> None:
+                 asset: Asset, index: int) -> Op[None]:
         rec = self.ledger.get(intent_id) if intent_id else None
         raw_job = job.raw
         meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
-        write_json_atomic(path.with_suffix(".json"), {
+        yield _Call(write_json_atomic, (path.with_suffix(".json"), {
             "file": path.name,
             "request": dict(body),
             "model_id": rec.model_id if rec else None,
@@ -649,7 +664,7 @@ class _Core:
             "intent_id": intent_id or None,
             "backend": self.backend,
             "made_by": f"skybox_nb {__version__}",
-        })
+        }))
 
 
 # -- the blocking client ----------------------------------------------------------------
@@ -737,7 +752,7 @@ class SkyboxClient(_Base):
             value, error = None, None
             try:
                 value = self._perform(effect, cancel)
-            except httpx.HTTPError as e:
+            except Exception as e:  # the core decides what a failure means
                 error = e
             except BaseException:
                 op.close()
@@ -757,6 +772,8 @@ class SkyboxClient(_Base):
                         f.write(chunk)
                         n += len(chunk)
                 return _Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, _Call):
+            return effect.fn(*effect.args)
         if isinstance(effect, _Sleep):
             end = time.monotonic() + effect.seconds
             while True:
@@ -904,7 +921,7 @@ class AsyncSkyboxClient(_Base):
             value, error = None, None
             try:
                 value = await self._perform(effect)
-            except httpx.HTTPError as e:
+            except Exception as e:  # the core decides what a failure means
                 error = e
             except BaseException:
                 op.close()
@@ -924,6 +941,8 @@ class AsyncSkyboxClient(_Base):
                         f.write(chunk)
                         n += len(chunk)
                 return _Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, _Call):
+            return await asyncio.to_thread(effect.fn, *effect.args)
         if isinstance(effect, _Sleep):
             if effect.wake is None:
                 await asyncio.sleep(effect.seconds)

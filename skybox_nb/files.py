@@ -29,6 +29,7 @@ __all__ = [
     "pid_alive",
     "verify_image",
     "commit_file",
+    "finalize_image",
     "write_json_atomic",
     "png_bytes",
     "IMAGE_EXTENSIONS",
@@ -142,6 +143,14 @@ def commit_file(tmp: Path, dest: Path) -> Path:
     os.replace(tmp, dest)
     _fsync_dir(dest.parent)
     return dest
+
+
+def finalize_image(tmp: Path, dest: Path) -> Path:
+    """Prove ``tmp`` is a complete image, then move it to ``dest`` with the extension of
+    its real format (``.png``, ``.jpg``, ``.webp``); returns the final path. Raises
+    ``ProtocolError`` (leaving ``tmp`` for the caller to delete) when it does not decode."""
+    fmt, _, _ = verify_image(tmp)
+    return commit_file(tmp, dest.with_suffix(IMAGE_EXTENSIONS[fmt]))
 
 
 def write_json_atomic(dest: Path, data: Any) -> Path:
