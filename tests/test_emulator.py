@@ -137,6 +137,7 @@ def test_configured_credentials_are_enforced_and_never_echoed():
         bad = httpx.get(url, auth=("key-123", "wrong-secret"))
         assert bad.status_code == 401 and "wrong-secret" not in bad.text
         assert httpx.get(url, auth=("other", "s3cr3t-value")).status_code == 401
+        assert locked.api_key == "key-123" and locked.api_secret == "s3cr3t-value"
         assert "s3cr3t" not in repr(locked) and "key-123" not in repr(locked)
         assert "s3cr3t" not in str(locked.stats())
 

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
@@ -105,7 +106,7 @@ class Api:
 
     def __init__(self, emulator: "Emulator") -> None:
         self.emu = emulator
-        self._url_key = hashlib.sha256(str(time.time_ns()).encode() + id(self).to_bytes(8, "little")).digest()
+        self._url_key = secrets.token_bytes(32)  # signs this run's CDN URLs
 
     # ------------------------------------------------------------------ entry
     def body_limit(self, route: str | None) -> int:
@@ -276,8 +277,8 @@ class Api:
             return data
         values, problems, _notes = validate_inputs(spec, data)
         if "image" in values and self.emu.store.get_asset(values["image"]) is None:
-            problems.append(_problem("image", values["image"], "an existing asset id (upload "
-                                     "the image first with POST /v1/assets)", "no such asset"))
+            problems.append(Problem("image", values["image"], "an existing asset id (upload "
+                                    "the image first with POST /v1/assets)", "no such asset"))
         if problems:
             return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
                          details={"problems": [_problem_dict(p) for p in problems],
@@ -401,11 +402,11 @@ class Api:
         name, image = data.get("name"), data.get("image")
         problems = []
         if not isinstance(name, str) or not name.strip():
-            problems.append(_problem("name", name, "a file name such as 'init.png'", "required"))
+            problems.append(Problem("name", name, "a file name such as 'init.png'", "required"))
         if not isinstance(image, str) or not image:
             shown = image if not isinstance(image, str) else image[:40]
-            problems.append(_problem("image", shown, "a data URL 'data:image/png;base64,...' "
-                                     "(PNG, JPEG or WebP)", "required"))
+            problems.append(Problem("image", shown, "a data URL 'data:image/png;base64,...' "
+                                    "(PNG, JPEG or WebP)", "required"))
         if problems:
             return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
                          details={"problems": [_problem_dict(p) for p in problems],
@@ -445,10 +446,6 @@ def _json_object(body: bytes) -> dict[str, Any] | Response:
     if not isinstance(data, dict):
         return error(400, f"The request body must be a JSON object, got {type(data).__name__}.")
     return data
-
-
-def _problem(field_name: str, value: Any, allowed: str, message: str = "") -> Problem:
-    return Problem(field_name, value, allowed, message)
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:
