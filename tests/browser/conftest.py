@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -123,6 +123,19 @@ def chromium(tmp_path_factory: pytest.TempPathFactory):
         finally:
             ctx.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A new browser tab; any uncaught JavaScript error in it fails the test."""
+    tab = chromium.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield tab
+    finally:
+        tab.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture
