@@ -374,7 +374,8 @@ class _Core:
             if not may_resend_paid(err):
                 raise err
             if isinstance(err, RateLimitError) and err.is_concurrency_limit:
-                if slot_waits >= 400:
+                # Like any 429, a server asking for more than our patience is not waited for.
+                if slot_waits >= 400 or (err.retry_after or 0) > self.retry.max_retry_after:
                     raise err
                 with self._lock:
                     seen = self._finished
@@ -478,6 +479,17 @@ class _Core:
                 delay = min(delay, left)
             yield _Sleep(delay)
             current = yield from self.job(current.id)
+
+    @staticmethod
+    def download_dest(asset: Asset | str, dest_dir: str | Path, name: str | None) -> Path:
+        """Where ``download(asset, dest_dir, name)`` saves (the extension may change)."""
+        aid = safe_id(asset.id if isinstance(asset, Asset) else asset, "asset")
+        return Path(dest_dir) / f"{slug(name, 80) if name else aid}.png"
+
+    def resumable(self) -> list[Generation]:
+        """Active ledger intents no caller of this client is driving now, oldest first."""
+        with self._lock:
+            return [r for r in self.ledger.active() if r.intent_id not in self._attached]
 
     def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
         """Stream an asset into a temp file beside ``dest``, prove it decodes, rename it
@@ -824,8 +836,7 @@ class SkyboxClient(_Base):
                  name: str | None = None) -> Path:
         """Save an asset into ``dest_dir`` (as ``name`` or its id, extension from the
         image); atomic and verified. Returns the path."""
-        aid = safe_id(asset.id if isinstance(asset, Asset) else asset, "asset")
-        dest = Path(dest_dir) / f"{slug(name, 80) if name else aid}.png"
+        dest = self._core.download_dest(asset, dest_dir, name)
         return self._drive(self._core.download(asset, dest))[0]
 
     def upload(self, image: Any) -> str:
@@ -854,8 +865,7 @@ class SkyboxClient(_Base):
         Every run is seen to its end before the first error (if any) is raised, unless
         ``return_exceptions`` puts errors in the list instead."""
         reqs = list(requests)
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight: got {max_in_flight}; expected an integer >= 1")
+        _check_in_flight(max_in_flight)
         with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
                                                    thread_name_prefix="skybox-batch") as ex:
             futs = [ex.submit(self.run, r, on_progress) for r in reqs]
@@ -868,7 +878,7 @@ class SkyboxClient(_Base):
 
     def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """Finish every active job in the ledger (no new POST): poll, download, record."""
-        recs = [r for r in self.ledger.active() if r.intent_id not in self._core._attached]
+        recs = self._core.resumable()
         return [self._drive(self._core.resume_one(r, on_progress)) for r in recs]
 
     def close(self) -> None:
@@ -886,6 +896,11 @@ class SkyboxClient(_Base):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _check_in_flight(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"max_in_flight: got {n!r}; expected an integer >= 1")
 
 
 def _gather_results(outcomes: Sequence[Any], return_exceptions: bool) -> list[Any]:
@@ -981,8 +996,7 @@ class AsyncSkyboxClient(_Base):
     async def download(self, asset: Asset | str, dest_dir: str | Path = ".",
                        name: str | None = None) -> Path:
         """See ``SkyboxClient.download``."""
-        aid = safe_id(asset.id if isinstance(asset, Asset) else asset, "asset")
-        dest = Path(dest_dir) / f"{slug(name, 80) if name else aid}.png"
+        dest = self._core.download_dest(asset, dest_dir, name)
         return (await self._drive(self._core.download(asset, dest)))[0]
 
     async def upload(self, image: Any) -> str:
@@ -997,8 +1011,7 @@ class AsyncSkyboxClient(_Base):
                        on_progress: ProgressFn | None = None,
                        return_exceptions: bool = False) -> list[RunResult]:
         """See ``SkyboxClient.run_many``."""
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight: got {max_in_flight}; expected an integer >= 1")
+        _check_in_flight(max_in_flight)
         gate = asyncio.Semaphore(max_in_flight)
 
         async def one(r: Any) -> RunResult:
@@ -1014,7 +1027,7 @@ class AsyncSkyboxClient(_Base):
 
     async def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """See ``SkyboxClient.resume``."""
-        recs = [r for r in self.ledger.active() if r.intent_id not in self._core._attached]
+        recs = self._core.resumable()
         return [await self._drive(self._core.resume_one(r, on_progress)) for r in recs]
 
     async def aclose(self) -> None:

@@ -286,7 +286,8 @@ class SkyboxRequest(_BodyExports):
             # Let the shared validator name them, with suggestions.
             _, problems, _ = validate_inputs(cls.spec, {k: body[k] for k in unknown})
             raise ValidationError(problems, model_id=cls.model_id)
-        return cls(**{rev[k]: v for k, v in body.items()})  # type: ignore[arg-type]
+        # A body without a prompt gets the validator's "prompt: required", not a TypeError.
+        return cls(**{"prompt": None, **{rev[k]: v for k, v in body.items()}})  # type: ignore[arg-type]
 
     def replace(self, **changes: Any) -> "SkyboxRequest":
         """A copy with some fields changed (``None`` unsets one), validated again."""
