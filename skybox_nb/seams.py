@@ -221,38 +221,34 @@ class SeamReport:
         return (f"SeamReport({verdict}; wrap={self.wrap.score:.2f}, ds={self.ds:.2f}, "
                 f"poles={self.poles.score:.2f}, cube_edges={self.cube_edges.score:.2f})")
 
-    def __str__(self) -> str:
+    def measures(self) -> list[tuple[str, float, float]]:
+        """(what, score, limit) for every measure, in reading order."""
         t = self.thresholds
+        p = self.poles
+        return [
+            ("wrap seam", self.wrap.score, t["wrap"]),
+            ("wrap DS", self.ds, t["ds"]),
+            ("worst interior column", self.wrap.interior, t["interior"]),
+            ("north pole uniformity", p.north.uniformity, t["pole_uniformity"]),
+            ("north pole smear", p.north.smear, t["pole_smear"]),
+            ("south pole uniformity", p.south.uniformity, t["pole_uniformity"]),
+            ("south pole smear", p.south.smear, t["pole_smear"]),
+            ("worst cube edge DS", self.cube_edges.score, t["cube_edge"]),
+        ]
+
+    def __str__(self) -> str:
         lines = [f"{'seamless' if self.seamless else 'NOT seamless'} "
                  f"({self.size[0]}x{self.size[1]}, checked at {self.analysis_size[0]}x"
                  f"{self.analysis_size[1]})"]
         lines += [f"  defect: {d}" for d in self.defects]
-        lines += [f"  {name:<24} {v:8.2f}  (limit {t[key]:g})" for name, v, key in (
-            ("wrap seam", self.wrap.score, "wrap"), ("wrap DS", self.ds, "ds"),
-            ("worst interior column", self.wrap.interior, "interior"),
-            ("north pole uniformity", self.poles.north.uniformity, "pole_uniformity"),
-            ("north pole smear", self.poles.north.smear, "pole_smear"),
-            ("south pole uniformity", self.poles.south.uniformity, "pole_uniformity"),
-            ("south pole smear", self.poles.south.smear, "pole_smear"),
-            ("worst cube edge DS", self.cube_edges.score, "cube_edge"))]
+        lines += [f"  {name:<24} {v:8.2f}  (limit {lim:g})" for name, v, lim in self.measures()]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        t = self.thresholds
-        rows = [
-            ("wrap seam", self.wrap.score, t["wrap"]),
-            ("wrap DS", self.ds, t["ds"]),
-            ("worst interior column", self.wrap.interior, t["interior"]),
-            ("north pole uniformity", self.poles.north.uniformity, t["pole_uniformity"]),
-            ("north pole smear", self.poles.north.smear, t["pole_smear"]),
-            ("south pole uniformity", self.poles.south.uniformity, t["pole_uniformity"]),
-            ("south pole smear", self.poles.south.smear, t["pole_smear"]),
-            ("worst cube edge DS", self.cube_edges.score, t["cube_edge"]),
-        ]
         cells = "".join(
             f"<tr><td>{html.escape(n)}</td><td style='text-align:right'>{v:.2f}</td>"
             f"<td style='text-align:right'>{lim:g}</td><td>{'ok' if v <= lim else '<b>over</b>'}"
-            "</td></tr>" for n, v, lim in rows)
+            "</td></tr>" for n, v, lim in self.measures())
         colour = "#1a7f37" if self.seamless else "#c62828"
         verdict = "seamless" if self.seamless else "not seamless"
         defects = "".join(f"<li>{html.escape(d)}</li>" for d in self.defects)
