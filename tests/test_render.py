@@ -160,3 +160,23 @@ def test_png_says_it_comes_from_the_emulator():
 def test_bad_size_is_refused():
     with pytest.raises(ValueError, match="size"):
         render("x", size=(4, 2))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_package_seam_check_agrees_with_the_simulation(style):
+    """What the emulator simulates is what `skybox_nb.seams` detects: clean at high and
+    default levels, flagged below the threshold, mild (40) and strong (10) alike."""
+    from skybox_nb.seams import seam_report
+
+    verdicts = {ge: seam_report(render(PROMPTS[0], style, seed=5, size=SIZE,
+                                       geometry_enforcement=ge)).seamless
+                for ge in (100, 0, 40, 10)}
+    assert verdicts == {100: True, 0: True, 40: False, 10: False}
+
+
+def test_the_seam_check_flags_a_full_size_sky_only_at_low_enforcement():
+    from skybox_nb.seams import seam_report
+
+    assert seam_report(render("a sunny meadow", "cinematic", seed=1)).seamless
+    assert not seam_report(render("a sunny meadow", "cinematic", seed=1,
+                                  geometry_enforcement=20)).seamless
