@@ -111,7 +111,11 @@ def _unescape_pre(value: str) -> str:
 def test_negative_note_is_visible_only_while_strength_is_zero(form):
     assert form.negative_note.layout.display == ""
     form.negative_prompt.value = "clouds"
-    assert "ignored" in form.validation.value  # the contract's warning, shown inline
+    assert "ignored" in form.negative_note.value
+    assert form.validation.value == ""  # the contract's note is not shown twice
+    form.style.value = "ink"
+    form.strength.value = 0.5  # strength without an image: the contract's note, inline
+    assert form.validation.value == ""  # (strength is left out while there is no image)
     form.negative_prompt_strength.value = 1.0
     assert form.negative_note.layout.display == "none"
     assert form.validation.value == ""

@@ -32,7 +32,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["GeneratorForm", "Generation"]
 
 _WIDE = W.Layout(width="95%")
-_DESC = {"description_width": "150px"}
+_DESC = {"description_width": "170px"}
+
+
+# A note under a field, lined up with the field's input (past its description).
+_NOTE = "margin:-6px 0 4px 176px;font-size:12px;"
+
+
+def _mid() -> W.Layout:
+    """The layout of a slider or short field: room for the label and a usable track."""
+    return W.Layout(width="520px")
 # Seconds of quiet after the last edit before the cost estimate is asked for.
 ESTIMATE_DELAY = 0.4
 
@@ -174,41 +183,43 @@ class GeneratorForm:
         self.prompt = W.Textarea(value=prompt, description="Prompt", style=_DESC, layout=_WIDE,
                                  placeholder=spec["prompt"].description, rows=2)
         self.style = W.Dropdown(options=[(STYLE_LABELS[s], s) for s in STYLES],
-                                value=spec["style"].default, description="Style", style=_DESC)
+                                value=spec["style"].default, description="Style", style=_DESC,
+                                layout=_mid())
         self.negative_prompt = W.Text(description="Negative prompt", style=_DESC, layout=_WIDE,
                                       placeholder="what to avoid, e.g. 'people, text'")
         nps = spec["negativePromptStrength"]
         self.negative_prompt_strength = W.FloatSlider(
             value=nps.default, min=nps.minimum, max=nps.maximum, step=0.1,
-            description="Negative strength", style=_DESC)
+            description="Negative strength", style=_DESC, layout=_mid())
         self.negative_note = W.HTML(
-            '<span style="color:#92400e">The negative prompt is ignored while its strength '
-            "is 0: try 1 to 4.</span>")
+            f'<div style="{_NOTE}color:#92400e">The negative prompt is ignored while its '
+            "strength is 0: try 1 to 4.</div>")
         self.init_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload init")
-        self.image = W.Text(description="Init image", style=_DESC, disabled=True,
+        self.image = W.Text(description="Init image", style=_DESC, disabled=True, layout=_mid(),
                             placeholder="none: upload one, or 'Use as init' on a result")
         self.clear_image_button = W.Button(description="Clear", icon="times",
                                            layout=W.Layout(width="80px"))
         st = spec["strength"]
         self.strength = W.FloatSlider(value=st.default, min=st.minimum, max=st.maximum,
-                                      step=0.01, description="Strength", style=_DESC,
+                                      step=0.01, description="Strength", style=_DESC, layout=_mid(),
                                       disabled=True)
         no = spec["numOutputs"]
         self.num_outputs = W.IntSlider(value=no.default, min=int(no.minimum), max=int(no.maximum),
-                                       description="Outputs", style=_DESC)
+                                       description="Outputs", style=_DESC, layout=_mid())
         ns = spec["numInferenceSteps"]
         self.steps = W.IntSlider(value=ns.default, min=int(ns.minimum), max=int(ns.maximum),
-                                 description="Steps", style=_DESC)
+                                 description="Steps", style=_DESC, layout=_mid())
         ge = spec["geometryEnforcement"]
         self.geometry_enforcement = W.IntSlider(
             value=ge.default, min=int(ge.minimum), max=int(ge.maximum),
-            description="Geometry enforcement", style=_DESC)
+            description="Geometry enforcement", style=_DESC, layout=_mid())
         self.geometry_note = W.HTML()
         sd = spec["seed"]
         self.seed_mode = W.ToggleButtons(options=[("Random", "random"), ("Lock", "lock")],
-                                         value="random", style={"button_width": "70px"})
+                                         value="random", style={"button_width": "80px"})
         self.seed = W.BoundedIntText(value=0, min=int(sd.minimum), max=int(sd.maximum),
-                                     description="Seed", style=_DESC, disabled=True)
+                                     description="Seed", style=_DESC, disabled=True,
+                                     layout=W.Layout(width="340px"))
         self.reuse_seed_button = W.Button(description="Reuse last seed", icon="repeat",
                                           disabled=True)
         self.generate_button = W.Button(description="Generate", button_style="primary",
@@ -223,27 +234,37 @@ class GeneratorForm:
                                             style={"button_width": "70px"})
         self.snippet = W.Textarea(rows=10, layout=_WIDE)
 
-        self.widget = W.VBox([
-            self.badge,
+        # Two columns (they wrap on a narrow page): the fields on the left, what will be
+        # sent on the right; the jobs and errors below both.
+        fields = W.VBox([
             self.prompt,
             self.style,
             self.negative_prompt,
-            W.HBox([self.negative_prompt_strength, self.negative_note]),
+            self.negative_prompt_strength,
+            self.negative_note,
             W.HBox([self.image, self.init_upload, self.clear_image_button]),
             self.strength,
             self.num_outputs,
             self.steps,
-            W.HBox([self.geometry_enforcement, self.geometry_note]),
+            self.geometry_enforcement,
+            self.geometry_note,
             W.HBox([self.seed, self.seed_mode, self.reuse_seed_button]),
             W.HBox([self.generate_button, self.cancel_button, self.cost]),
             self.validation,
-            self.jobs,
-            self.error,
+        ], layout=W.Layout(width="680px"))
+        sent = W.VBox([
             W.HTML("<b>Request body</b> (exactly what is sent)"),
             self.body_preview,
-            W.HBox([W.HTML("<b>Snippet</b> (no secrets: credentials stay environment "
-                           "variables)&nbsp;"), self.snippet_kind]),
+            W.HBox([W.HTML("<b>Snippet</b>&nbsp;"), self.snippet_kind]),
             self.snippet,
+            W.HTML('<span style="font-size:12px;color:#555">No secrets: credentials stay '
+                   "environment variables.</span>"),
+        ], layout=W.Layout(flex="1 1 360px", min_width="360px"))
+        self.widget = W.VBox([
+            self.badge,
+            W.HBox([fields, sent], layout=W.Layout(flex_flow="row wrap")),
+            self.jobs,
+            self.error,
         ])
 
         for w in (self.prompt, self.style, self.negative_prompt, self.negative_prompt_strength,
@@ -335,7 +356,7 @@ class GeneratorForm:
             note = f"0 = the style's default level ({style_label(self.style.value)})"
         else:
             note = "overrides the style's default level"
-        self.geometry_note.value = f'<span style="color:#555">{html.escape(note, quote=False)}</span>'
+        self.geometry_note.value = f'<div style="{_NOTE}color:#555">{html.escape(note, quote=False)}</div>'
         try:
             req = self.request()
         except ValidationError as err:
@@ -345,8 +366,11 @@ class GeneratorForm:
             self.generate_button.disabled = True
             self.cost.value = "Estimate: fix the fields first"
             return
+        # The contract's notes, less the one the note under the negative strength shows.
+        shown = [n for n in req.warnings
+                 if not (self.negative_prompt_strength.value == 0 and "negativePrompt" in n)]
         notes = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
-                        for n in req.warnings)
+                        for n in shown)
         self.validation.value = notes
         self.generate_button.disabled = False
         body = json.dumps(req.to_body(), indent=2, ensure_ascii=False)

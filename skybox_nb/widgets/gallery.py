@@ -75,17 +75,17 @@ class GalleryItem:
     seed: int | None
     style: str
     prompt: str
-    cu_cost: float | None
+    cu_cost: float | None  # of the whole job (Scenario bills jobs, not images)
     job_id: str | None = None
     asset_id: str | None = None
     index: int = 0
 
     @property
     def caption(self) -> str:
-        """``seed · style · cost``, as the card shows it."""
+        """``seed · style · job cost``, as the card shows it."""
         seed = "?" if self.seed is None else str(self.seed)
         cost = "?" if self.cu_cost is None else f"{self.cu_cost:g}"
-        return f"seed {seed} · {style_label(self.style)} · {cost} CU"
+        return f"seed {seed} · {style_label(self.style)} · job {cost} CU"
 
     @classmethod
     def from_result(cls, result: Any) -> list["GalleryItem"]:
