@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from emulator_support import FLUX, SMALL, emu, http, run_job, wait_done  # noqa: F401
+from emulator_support import FLUX, emu, http, run_job, wait_done  # noqa: F401
 from skybox_nb.cli import main as cli_main
 from skybox_nb.emulator import parse_fault_spec
 from skybox_nb.errors import error_from_response, is_moderation_text
