@@ -183,3 +183,21 @@ def test_panorama_objects_are_shown_through_their_thumbnail() -> None:
     # longitude still runs left to right (red), latitude top to bottom (green)
     assert shown[:, :20, 0].mean() < 30 and shown[:, -20:, 0].mean() > 225
     assert shown[:10, :, 1].mean() < 30 and shown[-10:, :, 1].mean() > 225
+
+
+def test_every_control_can_be_driven_from_python() -> None:
+    v = Viewer360(_pano(), caption="seed 1")
+    v.show_seams = True
+    v.height = 250
+    v.caption = "seed 2 · fantasy"
+    assert v.get_state()["show_seams"] is True and v.get_state()["height"] == 250
+    assert v.get_state()["caption"] == "seed 2 · fantasy"
+    v.set_panorama(_pano(128, 64), caption="seed 3")
+    assert v.caption == "seed 3" and v.image_size == (128, 64) and v.show_seams
+    v.mode = "net"
+    assert v.face_size == 32 and _decode(v.faces).format == "JPEG"
+    v.image_format = "png"  # re-encodes what is shown, faces included
+    assert _decode(v.image).format == "PNG" and _decode(v.faces).format == "PNG"
+    np.testing.assert_array_equal(np.asarray(_decode(v.image).convert("RGB")), _pano(128, 64))
+    with pytest.raises(ViewerInputError, match="image_format: got 'webp'"):
+        v.image_format = "webp"

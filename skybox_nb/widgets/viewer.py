@@ -158,9 +158,10 @@ def _faces_strip(img: Image.Image) -> tuple[np.ndarray, int]:
 class Viewer360(anywidget.AnyWidget):
     """An interactive 360 view of an equirectangular panorama.
 
-    Drag to look around, scroll to zoom; the toolbar switches between the sphere view,
-    a view rendered from the six cube faces and a flat cube net, and toggles the marks on
-    the wrap seam (magenta) and the poles (cyan). The view angles sync both ways:
+    Drag (or arrow keys) to look around, scroll (or +/-) to zoom; the toolbar switches
+    between the sphere view, a view rendered from the six cube faces and a flat cube net,
+    and toggles the marks on the wrap seam (magenta) and the poles (cyan; a ring at
+    latitude 80 and a dot at the pole). The view angles sync both ways:
     ``viewer.yaw`` follows the mouse, and setting it (or calling :meth:`look`) turns the view.
     """
 
@@ -255,6 +256,14 @@ class Viewer360(anywidget.AnyWidget):
     def _on_mode(self, change: dict[str, Any]) -> None:
         # faces are cut only when a cube mode is first asked for (from Python or the toolbar)
         self._ensure_faces()
+
+    @traitlets.observe("image_format")
+    def _on_format(self, change: dict[str, Any]) -> None:
+        if getattr(self, "_shown", None) is not None:  # re-encode what is shown
+            with self.hold_sync():
+                self.faces, self.face_size = b"", 0
+                self.image = _encode(self._shown, self.image_format)
+                self._ensure_faces()
 
     # --- validation: the same rules for values set from Python and from the browser -----
     @staticmethod

@@ -148,6 +148,17 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
             break
         time.sleep(0.2)
     assert abs(yaw - expected) < 1.0, (yaw, expected)
+    # arrow keys turn by a tenth of the fov (9 degrees here), +/- zoom
+    canvas.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("-")
+    deadline = time.monotonic() + 10
+    while True:
+        got = [float(x) for x in _kernel(page, "print(v.yaw, v.fov)").split()]
+        if abs(got[1] - 99) < 0.01 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert abs(got[0] - (yaw + 9)) < 0.01 and abs(got[1] - 99) < 0.01, (got, yaw)
 
     # the seam toggle in the browser marks the wrap seam (magenta) when we face it
     page.locator(".skybox-viewer-seams").first.check()

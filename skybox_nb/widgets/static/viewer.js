@@ -1,8 +1,8 @@
 // 360 viewer for skybox_nb.widgets.viewer.Viewer360: an anywidget ES module, no dependencies.
 //
 // Invariant: each frame is a pure function of the synced traits (image, faces, yaw, pitch,
-// fov, mode, show_seams, height) and the canvas size. Pointer and wheel input only change
-// traits (and send them back to Python); they never draw directly.
+// fov, mode, show_seams, height) and the canvas size. Pointer, wheel and key input only
+// change traits (and send them back to Python); they never draw directly.
 //
 // One full-screen triangle pair; the fragment shader casts the view ray of each pixel and
 // samples the equirectangular image at the ray's longitude/latitude ("sphere"), or the six
@@ -151,16 +151,18 @@ async function decode(model, name) {
   return createImageBitmap(new Blob([data], { type }));
 }
 
-function padWrapped(bmp) {
-  // one column from the other edge on each side, so filtering wraps around the seam
-  const w = bmp.width, h = bmp.height;
+function padWrapped(bmp, maxSize) {
+  // one column from the other edge on each side, so filtering wraps around the seam;
+  // shrunk first if the GPU cannot hold it (Python already caps it at max_width)
+  const k = Math.min(1, (maxSize - 2) / bmp.width, maxSize / bmp.height);
+  const w = Math.round(bmp.width * k), h = Math.round(bmp.height * k);
   const c = document.createElement("canvas");
   c.width = w + 2;
   c.height = h;
   const g = c.getContext("2d");
-  g.drawImage(bmp, 1, 0);
-  g.drawImage(bmp, w - 1, 0, 1, h, 0, 0, 1, h);
-  g.drawImage(bmp, 0, 0, 1, h, w + 1, 0, 1, h);
+  g.drawImage(bmp, 1, 0, w, h);
+  g.drawImage(c, w, 0, 1, h, 0, 0, 1, h);
+  g.drawImage(c, 1, 0, 1, h, w + 1, 0, 1, h);
   return c;
 }
 
@@ -272,7 +274,12 @@ function render({ model, el }) {
     const bmp = await decode(model, "image");
     if (seq !== imageSeq || disposed) return; // a newer image arrived meanwhile
     if (equi) { gl.deleteTexture(equi); equi = null; }
-    if (bmp) { equi = texture(gl, 0, padWrapped(bmp)); padW = bmp.width + 2; bmp.close(); }
+    if (bmp) {
+      const padded = padWrapped(bmp, gl.getParameter(gl.MAX_TEXTURE_SIZE));
+      equi = texture(gl, 0, padded);
+      padW = padded.width;
+      bmp.close();
+    }
     redraw();
   }
   async function loadFaces() {
@@ -324,6 +331,21 @@ function render({ model, el }) {
     e.preventDefault(); // zoom the view, not scroll the notebook
     setView(model.get("yaw"), model.get("pitch"), model.get("fov") * Math.exp(e.deltaY * 0.001));
   }, { passive: false });
+
+  canvas.addEventListener("keydown", (e) => {
+    // arrows turn by a tenth of the view, +/- zoom: the same moves as drag and wheel
+    if (model.get("mode") === "net") return;
+    const step = model.get("fov") / 10;
+    const moves = {
+      ArrowLeft: [-step, 0, 1], ArrowRight: [step, 0, 1], ArrowUp: [0, step, 1],
+      ArrowDown: [0, -step, 1], "+": [0, 0, 1 / 1.1], "=": [0, 0, 1 / 1.1], "-": [0, 0, 1.1],
+    };
+    const m = moves[e.key];
+    if (!m) return;
+    e.preventDefault();
+    e.stopPropagation(); // JupyterLab would take arrows as cell navigation
+    setView(model.get("yaw") + m[0], model.get("pitch") + m[1], model.get("fov") * m[2]);
+  });
 
   const onImage = () => loadImage();
   const onFaces = () => loadFaces();
