@@ -160,6 +160,12 @@ def test_jobs_list_is_paginated_newest_first(http):
         wait_done(http, j)
     assert len(http.get("/jobs", params={"status": "success"}).json()["jobs"]) == 5
     assert http.get("/jobs", params={"status": "failure"}).json()["jobs"] == []
+    first = http.get(f"/jobs/{ids[0]}").json()["job"]["createdAt"]
+    after = http.get("/jobs", params={"createdAfter": first}).json()["jobs"]
+    assert [j["jobId"] for j in after] == ids[:0:-1]  # strictly after the first one
+    whole_second = first[:19] + "Z"  # no milliseconds: still compared as a date
+    assert len(http.get("/jobs", params={"createdAfter": whole_second}).json()["jobs"]) >= 4
+    assert http.get("/jobs", params={"createdAfter": "yesterday"}).status_code == 400
 
 
 def test_cancel(emu, http):

@@ -22,6 +22,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qs
 
@@ -342,7 +343,13 @@ class Api:
             if query.get("type") not in (None, "custom"):
                 jobs = []
             if "createdAfter" in query:
-                jobs = [j for j in jobs if iso(j.created) > query["createdAfter"]]
+                after = _timestamp(query["createdAfter"])
+                if after is None:
+                    return error(400, f"createdAfter: got {query['createdAfter']!r}; allowed: an "
+                                 "ISO 8601 date such as 2024-01-31T12:00:00.000Z",
+                                 details={"field": "createdAfter"})
+                # at the millisecond resolution of createdAt, as clients see it
+                jobs = [j for j in jobs if round(j.created * 1000) > round(after * 1000)]
             page = jobs[start:start + size]
             out: dict[str, Any] = {"jobs": [self.job_json(j) for j in page]}
         if start + size < len(jobs):
@@ -436,6 +443,17 @@ class Api:
             return error(404, f"Model not found: {params['id']}",
                          hint=f"The offline emulator knows {', '.join(_MODELS)}.")
         return json_response(200, {"model": self.model_json(params["id"])})
+
+
+def _timestamp(text: str) -> float | None:
+    """Seconds since the epoch of an ISO 8601 date (a naive one is taken as UTC)."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def _json_object(body: bytes) -> dict[str, Any] | Response:
