@@ -51,6 +51,7 @@ class JobRecord:
 
     @property
     def done(self) -> bool:
+        """True once the job is success, failure or canceled."""
         return self.status in FINAL_STATUSES
 
 
@@ -104,6 +105,7 @@ class Store:
             return sum(1 for j in self.jobs.values() if not j.done)
 
     def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
         with self.lock:
             return self.jobs.get(job_id)
 
@@ -154,15 +156,18 @@ class Store:
         return rec
 
     def get_asset(self, asset_id: str) -> AssetRecord | None:
+        """The asset with this id (a dict lookup, never a path), or None."""
         with self.lock:
             return self.assets.get(asset_id)
 
     # ----------------------------------------------------------------- counters
     def count_request(self, route: str) -> None:
+        """Count one request on ``route``."""
         with self.lock:
             self.requests[route] = self.requests.get(route, 0) + 1
 
     def count_generate_post(self) -> None:
+        """Count one paid generate POST received (whatever its answer)."""
         with self.lock:
             self.generate_posts += 1
 
