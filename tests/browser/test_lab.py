@@ -172,6 +172,20 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
     assert magenta.sum() > marked.shape[0] * 0.8  # a line down the whole view
     assert abs(cols.mean() - marked.shape[1] / 2) < 6  # in the middle, where the seam is
 
+    # looking straight up: the pole's dot in the centre, its ring at latitude 80 around it
+    _kernel(page, "v.look(yaw=0, pitch=90, fov=90)")
+    page.wait_for_function("() => document.querySelector('.skybox-viewer-readout').textContent.includes('pitch 90')")
+    up = _pixels(_wait_drawn(page, "sphere"))
+    page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / "viewer-pole.png"))
+    cyan = (up[..., 0] < 80) & (up[..., 1] > 200) & (up[..., 2] > 200)
+    h, w = cyan.shape
+    assert cyan[h // 2 - 2:h // 2 + 3, w // 2 - 2:w // 2 + 3].all()  # the dot
+    ys, xs = np.nonzero(cyan)
+    r = np.hypot(ys - h / 2, xs - w / 2)
+    ring = r[r > 20]
+    # tan(10 deg) / tan(45 deg) of the half-width: the ring's radius in pixels
+    assert ring.size > 100 and abs(np.median(ring) - np.tan(np.radians(10)) * w / 2) < 4
+
 
 # The form and gallery on an emulator with no job time: what a person does in the
 # quickstart, with the numbers pinned so the timing means something. Renders are 256x128
