@@ -176,6 +176,21 @@ def test_cost_estimate_is_shown_before_generating(form, client, emu):
     wait_until(lambda: f"{one:g} CU" in form.cost.value)
     assert form.estimate() == one
     assert emu.stats()["generate_posts"] == posts  # dry runs are not paid posts
+    # Debounced: a burst of edits asks for one estimate, not one per edit.
+    def dry_runs():
+        st = emu.stats()
+        return st["requests"].get("generate", 0) - st["generate_posts"]
+
+    slow = GeneratorForm(client, prompt="a canyon", estimate_delay=0.5)
+    wait_until(lambda: "CU" in slow.cost.value)
+    before = dry_runs()
+    for steps in range(21, 41):
+        slow.steps.value = steps
+    wait_until(lambda: dry_runs() > before and "CU" in slow.cost.value)
+    time.sleep(0.6)
+    assert dry_runs() - before == 1
+    assert slow.cost.value == f"Estimate: <b>{client.estimate(slow.request()):g} CU</b>"
+    slow.close()
 
 
 def test_init_image_upload_enables_strength_and_clear_disables_it(form):
@@ -277,9 +292,13 @@ def test_gallery_actions(client, tmp_path):
     gallery.convention.value = "threejs"
     card.buttons["Cube"].click()
     files = sorted(p.name for p in (tmp_path / "exports" / item.path.stem / "threejs").iterdir())
-    assert len(files) == 6 and any(n.startswith("px") for n in files)
-    unity = gallery.cubemap(item, convention="unity", layout="hcross")
-    assert len(unity) == 1 and unity[0].is_file()
+    assert files == ["nx.png", "ny.png", "nz.png", "px.png", "py.png", "pz.png"]
+    gallery.convention.value, gallery.layout.value = "unity", "hcross"
+    gallery.out_dir.value = str(tmp_path / "engine")
+    card.buttons["Cube"].click()
+    (cross,) = (tmp_path / "engine" / item.path.stem / "unity").iterdir()
+    assert Image.open(cross).size == (4 * 64, 3 * 64)  # face size = width / 4
+    gallery.out_dir.value = str(tmp_path / "exports")
 
     card.buttons["360"].click()
     shown = gallery.output.outputs[1]["data"]["application/vnd.jupyter.widget-view+json"]
