@@ -397,21 +397,41 @@ class _Core:
 
     def generate(self, request: Any) -> Op[Job]:
         """Record the intent, send the paid POST, record the job; returns the job."""
+        job, _ = yield from self._submit(request, claim=False)
+        return job
+
+    def _submit(self, request: Any, claim: bool) -> Op[tuple[Job, str]]:
+        """`generate`, returning (job, intent id); ``claim`` marks the intent as driven by
+        this caller from the moment it exists, so no concurrent run() resumes it too."""
         body, model_id = request.to_body(), request.model_id
         intent_id = self.ledger.record_intent(model_id, body, request.fingerprint)
+        if claim:
+            self._claim(intent_id)
         try:
             job, cost = yield from self._post_paid(model_id, body)
-        except SkyboxError as e:
-            if e.ambiguous:
-                self.ledger.mark_unknown(intent_id, str(e))
-            else:
+        except BaseException as e:
+            if isinstance(e, SkyboxError) and not e.ambiguous:
                 self.ledger.mark_refused(intent_id, str(e))
-            raise
-        except BaseException as e:  # cancelled or interrupted mid-POST: we cannot know
-            self.ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
+            elif isinstance(e, SkyboxError):
+                self.ledger.mark_unknown(intent_id, str(e))
+            else:  # cancelled or interrupted mid-POST: we cannot know
+                self.ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
+            self._release(intent_id)
             raise
         self.ledger.attach_job(intent_id, job, cost)
-        return job
+        return job, intent_id
+
+    def _claim(self, intent_id: str) -> bool:
+        """Mark an intent as driven by one caller of this client; False if it already is."""
+        with self._lock:
+            if intent_id in self._attached:
+                return False
+            self._attached.add(intent_id)
+            return True
+
+    def _release(self, intent_id: str) -> None:
+        with self._lock:
+            self._attached.discard(intent_id)
 
     def estimate(self, request: Any) -> Op[float]:
         """A dry run (HTTP 269): the CU cost, nothing started or billed."""
@@ -590,21 +610,22 @@ class _Core:
     def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
         """Resume an active identical intent, else generate; wait; download; record."""
         rec = next((r for r in self.ledger.active(request.fingerprint)
-                    if r.intent_id not in self._attached), None)
+                    if self._claim(r.intent_id)), None)
         if rec is not None:
             log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
-            job = yield from self.job(rec.job_id)
+            job: Job | str = rec.job_id or ""
             intent_id = rec.intent_id
         else:
-            job = yield from self.generate(request)
-            found = self.ledger.by_job(job.id)
-            intent_id = found.intent_id if found else ""
+            job, intent_id = yield from self._submit(request, claim=True)
         return (yield from self._follow(intent_id, job, request, on_progress))
 
-    def resume_one(self, rec: Generation, on_progress: ProgressFn | None) -> Op[RunResult]:
-        """Finish an active ledger intent: poll its job and fetch its outputs."""
-        job = yield from self.job(rec.job_id)
-        return (yield from self._follow(rec.intent_id, job, self._request_of(rec), on_progress))
+    def resume_one(self, rec: Generation, on_progress: ProgressFn | None) -> Op[RunResult | None]:
+        """Finish an active ledger intent: poll its job and fetch its outputs. Returns
+        None when another caller of this client is already doing so."""
+        if not self._claim(rec.intent_id):
+            return None
+        return (yield from self._follow(rec.intent_id, rec.job_id or "", self._request_of(rec),
+                                        on_progress))
 
     @staticmethod
     def _request_of(rec: Generation) -> Any:
@@ -619,17 +640,14 @@ class _Core:
                 pass
         return dict(rec.request)
 
-    def _follow(self, intent_id: str, job: Job, request: Any,
+    def _follow(self, intent_id: str, job: Job | str, request: Any,
                 on_progress: ProgressFn | None) -> Op[RunResult]:
-        with self._lock:
-            self._attached.add(intent_id)
+        """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
         try:
             job = yield from self.wait(job, on_progress, None)
             if job.status != "success":
-                text = job.error or f"the job ended in {job.status}"
-                kind = ModeratedError if (is_moderation_text(job.error)
-                                          or is_moderation_text(job.hint)) else JobFailedError
-                if kind is ModeratedError:
+                text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
+                if is_moderation_text(job.error) or is_moderation_text(job.hint):
                     raise ModeratedError(text, hint=job.hint)
                 raise JobFailedError(text, job_id=job.id, hint=job.hint)
             body = request.to_body() if hasattr(request, "to_body") else dict(request)
@@ -641,27 +659,24 @@ class _Core:
                 yield from self._sidecar(path, intent_id, body, job, asset, i)
                 files.append(path)
                 assets.append(asset)
-            if intent_id:
-                self.ledger.mark_done(intent_id, files)
+            self.ledger.mark_done(intent_id, files)
             return RunResult(job=job, request=request, files=files, assets=assets,
-                             cu_cost=job.cu_cost, intent_id=intent_id or None)
+                             cu_cost=job.cu_cost, intent_id=intent_id)
         except SkyboxError as e:
-            if intent_id:
-                self.ledger.set_error(intent_id, str(e))
+            self.ledger.set_error(intent_id, str(e))
             raise
         finally:
-            with self._lock:
-                self._attached.discard(intent_id)
+            self._release(intent_id)
 
     def _sidecar(self, path: Path, intent_id: str, body: Mapping[str, Any], job: Job,
                  asset: Asset, index: int) -> Op[None]:
-        rec = self.ledger.get(intent_id) if intent_id else None
+        rec = self.ledger.get(intent_id)
         raw_job = job.raw
         meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
         yield _Call(write_json_atomic, (path.with_suffix(".json"), {
             "file": path.name,
             "request": dict(body),
-            "model_id": rec.model_id if rec else None,
+            "model_id": rec.model_id,
             "seed": asset.seed,
             "output_index": index,
             "job": {"id": job.id, "status": job.status, "createdAt": job.created_at,
@@ -671,9 +686,9 @@ class _Core:
             "asset": {"id": asset.id, "mimeType": asset.mime_type, "width": asset.width,
                       "height": asset.height, "metadata": meta},
             "cu_cost": job.cu_cost,
-            "times": {"intent": _iso(rec.created_at) if rec else None,
+            "times": {"intent": _iso(rec.created_at),
                       "job_created": job.created_at, "saved": _iso(time.time())},
-            "intent_id": intent_id or None,
+            "intent_id": intent_id,
             "backend": self.backend,
             "made_by": f"skybox_nb {__version__}",
         }))
@@ -879,7 +894,8 @@ class SkyboxClient(_Base):
     def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """Finish every active job in the ledger (no new POST): poll, download, record."""
         recs = self._core.resumable()
-        return [self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        done = [self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        return [r for r in done if r is not None]
 
     def close(self) -> None:
         """Close connections, the ledger and an emulator this client started."""
@@ -1028,7 +1044,8 @@ class AsyncSkyboxClient(_Base):
     async def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """See ``SkyboxClient.resume``."""
         recs = self._core.resumable()
-        return [await self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        done = [await self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        return [r for r in done if r is not None]
 
     async def aclose(self) -> None:
         """Close connections, the ledger and an emulator this client started."""

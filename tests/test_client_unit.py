@@ -337,3 +337,12 @@ def test_many_in_flight_and_async_client(fake, tmp_path):
     assert [r.job.status for r in rs] == ["success"] * 5
     assert len({r.files[0] for r in rs}) == 5 and path.is_file() and up.startswith("asset_")
     assert canceled.status == "canceled" and fake.generate_posts == 7
+
+
+def test_identical_requests_in_one_batch_are_separate_jobs(client, fake):
+    # One client drives both: neither run may adopt the other's job (each claims its own).
+    rs = client.run_many([req("twin"), req("twin")], max_in_flight=2)
+    assert rs[0].job.id != rs[1].job.id and fake.generate_posts == 2
+    assert set(rs[0].files).isdisjoint(rs[1].files)
+    with pytest.raises(ValueError, match="max_in_flight: got 0"):
+        client.run_many([req()], max_in_flight=0)
