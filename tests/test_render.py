@@ -113,6 +113,11 @@ def test_prompt_words_choose_the_scene():
     assert scene_from_prompt("deep space nebula").time == "space"
     assert scene_from_prompt("a stormy sky").clouds > scene_from_prompt("a clear sky").clouds
     assert scene_from_prompt("anything", look_for("space")).time == "space"
+    assert [scene_from_prompt(p).land for p in ("desert dunes", "a snowy pass", "pine woods",
+                                                 "green hills")] == ["sand", "snow", "forest", "grass"]
+    ground = {p: render(p, "standard", seed=1, size=SIZE)[-20:].reshape(-1, 3).mean(0)
+              for p in ("a desert at noon", "a snowy field at noon")}
+    assert ground["a snowy field at noon"].min() > ground["a desert at noon"][2] + 60  # white vs sand
     assert scene_from_prompt("anything", look_for("cloud-skydome")).ground == "none"
     night = lum(render("a city at night", "standard", seed=1, size=SIZE)).mean()
     day = lum(render("a city by day", "standard", seed=1, size=SIZE)).mean()

@@ -61,6 +61,7 @@ class Scene:
     ground: str = "terrain"  # terrain | water | city | none
     clouds: float = 0.5  # 0 (clear) .. 1 (overcast)
     hills_over_water: bool = False
+    land: str = "grass"  # grass | sand | snow | forest: the colour of the terrain
 
 
 _WORDS = {
@@ -72,6 +73,9 @@ _WORDS = {
     "terrain": r"mountains?|hills?|desert|forest|valley|canyon|meadow|field|cliffs?|dunes?",
     "storm": r"storm|stormy|overcast|cloudy|rain|thunder|clouds",
     "clear": r"clear|cloudless|sunny",
+    "sand": r"desert|dunes?|sand|sandy|canyon|mesa|savanna",
+    "snow": r"snow|snowy|ice|icy|winter|arctic|glacier|frozen|tundra",
+    "forest": r"forest|woods|woodland|jungle|pines?|trees",
 }
 
 
@@ -104,7 +108,8 @@ def scene_from_prompt(prompt: str, look: Look | None = None) -> Scene:
         clouds, ground = max(clouds, 0.8), "none"
     if time == "space":
         clouds, ground = 0.0, "none" if ground == "terrain" and not _has("terrain", text) else ground
-    return Scene(time=time, ground=ground, clouds=clouds, hills_over_water=hills)
+    land = next((k for k in ("snow", "sand", "forest") if _has(k, text)), "grass")
+    return Scene(time=time, ground=ground, clouds=clouds, hills_over_water=hills, land=land)
 
 
 _NEGATIVE = {
@@ -429,14 +434,19 @@ def _draw_stars(img: np.ndarray, rng: np.random.Generator, n: int, amount: float
 
 
 def _periodic_profile(lon: np.ndarray, rng: np.random.Generator, terms: int,
-                      base: float, amp: float) -> np.ndarray:
-    """A horizon height (radians) over longitude: integer frequencies, so it wraps."""
+                      base: float, amp: float, rough: float = 1.1) -> np.ndarray:
+    """A horizon height (radians) over longitude: integer frequencies, so it wraps.
+    A smaller ``rough`` keeps more of the high frequencies (a more jagged line)."""
     k = np.arange(1, terms + 1, dtype=F32)
-    a = (rng.uniform(0.4, 1.0, terms) / k ** 1.1).astype(F32)
+    a = (rng.uniform(0.4, 1.0, terms) / k ** F32(rough)).astype(F32)
     ph = rng.uniform(0, 2 * math.pi, terms).astype(F32)
     prof = (a[:, None] * np.sin(k[:, None] * lon + ph[:, None])).sum(0)
     prof = (prof - prof.min()) / max(float(np.ptp(prof)), 1e-6)
     return (F32(base) + F32(amp) * prof)[None, :]  # (1, W)
+
+
+_LANDS = {"grass": (0.30, 0.36, 0.20), "sand": (0.74, 0.60, 0.38),
+          "snow": (0.86, 0.88, 0.93), "forest": (0.17, 0.32, 0.15)}
 
 
 def _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light, light_keep):
@@ -450,8 +460,9 @@ def _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light,
             _blend(img, below, hor * F32(0.8 * dark), floor)
         return
 
-    base = _rgb({"terrain": (0.30, 0.36, 0.20), "water": (0.55, 0.50, 0.38),
-                 "city": (0.22, 0.22, 0.24)}[scene.ground]) * F32(dark)
+    colour = {"water": (0.55, 0.50, 0.38), "city": (0.22, 0.22, 0.24)}.get(
+        scene.ground, _LANDS[scene.land])
+    base = _rgb(colour) * F32(dark)
     ground = base * (F32(0.7) + F32(0.6) * ground_f[below])[..., None]
     if scene.ground == "water" and keep["water"] > 0:
         # Mirror the sky by latitude, ripple it, add the light's glitter path.
@@ -476,6 +487,11 @@ def _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light,
             haze = F32(shade) * (F32(0.6) + F32(0.4) * ground_f[r])[..., None]
             col = hor * F32(0.9) + (base * haze - hor * F32(0.9)) * F32(0.55 + 0.35 * layer)
             _blend(img, r, col, mask[..., None])
+        if scene.land == "forest":  # a ragged tree line in front of the hills
+            prof = _periodic_profile(g.lon, rng, 160, 0.004 * hscale, 0.05 * hscale, rough=0.35)
+            r = _rows(g, -0.01, float(prof.max()) + 0.01)
+            mask = _smoothstep(0.002, -0.002, g.lat[r] - prof)
+            _blend(img, r, base * F32(0.55), mask[..., None])
 
     if scene.ground == "city" and keep["city"] > 0:
         _draw_city(img, keep["city"], look, g, rng, scene, dark)
