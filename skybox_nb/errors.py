@@ -137,7 +137,7 @@ class RateLimitError(SkyboxError):
 
 
 class InvalidError(SkyboxError):
-    """400/422: the server refused the parameters."""
+    """400/413/422: the server refused the parameters (or a body too large)."""
 
     kind = "invalid"
 
@@ -319,7 +319,7 @@ def error_from_response(
         return ForbiddenError(message, **kw)
     if status == 404:
         return NotFoundError(message, **kw)
-    if status in (400, 422):
+    if status in (400, 413, 422):  # 413: the body is too large, a refusal like 400
         if is_moderation_text(message) or is_moderation_text(hint):
             return ModeratedError(message, **kw)
         return InvalidError(message, **kw)
