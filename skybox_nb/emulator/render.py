@@ -308,7 +308,7 @@ def render(
     rng = np.random.default_rng(base)
     nseed = int(base & 0x7FFFFFFF)
     g = _grid(width, height)
-    octaves = 3 + (int(steps) - 20) // 10  # more steps, finer detail
+    octaves = max(2, 3 + (int(steps) - 20) // 10)  # more steps, finer detail
 
     zen, hor, cl_lit, cl_shade, light = (_rgb(c) for c in _PALETTES[scene.time])
     jitter = rng.uniform(-0.06, 0.06, 3).astype(F32)  # each prompt and seed its own mood
@@ -334,7 +334,8 @@ def render(
     ground_f = _upsample(_fbm(d, 6.0, octaves, nseed + 2), width, height)
     if scene.time == "space":
         neb = _smoothstep(0.45, 0.8, _upsample(_fbm(d, 1.6, octaves, nseed + 4), width, height))
-        neb_col = _rgb((0.55, 0.2, 0.75)) + (_rgb((0.2, 0.45, 0.9)) - _rgb((0.55, 0.2, 0.75))) * neb[..., None]
+        violet, blue = _rgb((0.55, 0.2, 0.75)), _rgb((0.2, 0.45, 0.9))
+        neb_col = violet + (blue - violet) * neb[..., None]
         img += neb[..., None] * neb_col * F32(0.45)
     ripple_f = None
     if scene.ground == "water":
