@@ -26,6 +26,8 @@ __all__ = ["sweep", "grid", "SweepResult", "SweepCell", "ScoreTable", "SCORES"]
 
 # The seam scores a sweep reports for each output (attributes of ``SeamReport``).
 SCORES = ("wrap", "poles", "cube_edges", "ds")
+# The key of each score's limit in ``SeamReport.thresholds``, where it has a single one.
+_THRESHOLD_KEY = {"cube_edges": "cube_edge"}
 
 
 def grid(base: SkyboxRequest, axes: dict[str, Sequence[Any]]) -> list[tuple[dict[str, Any], SkyboxRequest]]:
@@ -142,18 +144,26 @@ class SweepResult:
         return ScoreTable(self.rows())
 
     def contact_sheet(self, **kw: Any) -> "Figure":
-        """Every output with its seam verdict and scores (``plots.contact_sheet``)."""
+        """Every output titled with its swept values, its seam verdict and scores
+        (``plots.contact_sheet``). One row per value of the first axes, one column per
+        value of the last axis (and output), when that fits in 6 columns."""
         from .panorama import Panorama
         from .plots import contact_sheet
 
         panos = [Panorama.load(p) for p in self.panorama_paths()]
         reports = [r for c in self.cells for r in c.reports]
-        return contact_sheet(panos, reports, **kw)
+        titles = [", ".join(f"{k}={v}" for k, v in c.params.items())
+                  + (f" #{i + 1}" if len(c.reports) > 1 else "")
+                  for c in self.cells for i in range(len(c.reports))]
+        per_row = len(list(self.axes.values())[-1]) * max(len(c.reports) for c in self.cells)
+        kw.setdefault("ncols", per_row if per_row <= 6 else 4)
+        return contact_sheet(panos, reports, titles=titles, **kw)
 
     def plot_scores(self, param: str = "geometry_enforcement",
                     scores: Sequence[str] = ("wrap", "poles", "ds")) -> "Figure":
         """Each score against ``param``, one line per combination of the other axes
-        (e.g. one per seed), the verdict marked (filled: seamless; hollow: not)."""
+        (e.g. one per seed), the verdict marked (filled: seamless; hollow: not) and the
+        seam check's limit dotted where the score has one."""
         from matplotlib.figure import Figure
 
         if param not in self.axes:
@@ -163,6 +173,7 @@ class SweepResult:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         xs = {v: (v if numeric else i) for i, v in enumerate(values)}
         others = [a for a in self.axes if a != param]
+        thresholds = dict(getattr(self.cells[0].reports[0], "thresholds", {}) or {})
         fig = Figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
         axs = fig.subplots(1, len(scores), squeeze=False)[0]
         groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -177,6 +188,11 @@ class SweepResult:
                 for x, y, ok in pts:
                     ax.plot([x], [y], "o", color=line.get_color(),
                             markerfacecolor=line.get_color() if ok else "none")
+            limit = thresholds.get(_THRESHOLD_KEY.get(score, score))
+            if limit is not None:
+                ax.axhline(limit, ls=":", color="grey", lw=1)
+                ax.annotate("limit", (0, limit), xycoords=("axes fraction", "data"),
+                            fontsize=7, color="grey", va="bottom")
             ax.set_title(score)
             ax.set_xlabel(param)
             if not numeric:

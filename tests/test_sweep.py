@@ -10,6 +10,7 @@ from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
 from skybox_nb.errors import ValidationError
 from skybox_nb.request import SkyboxRequest
+from skybox_nb.seams import THRESHOLDS
 from skybox_nb.sweep import ScoreTable, grid, sweep
 
 BASE = SkyboxRequest("a rocky canyon at dusk", style="photo", num_outputs=1)
@@ -95,10 +96,15 @@ def test_plots(ge_sweep):
     # one line per seed, through the three levels
     lines = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == "-"]
     assert len(lines) == 2 and all(list(ln.get_xdata()) == [0, 10, 100] for ln in lines)
+    limits = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == ":"]
+    assert len(limits) == 1 and limits[0].get_ydata()[0] == THRESHOLDS["wrap"]
     with pytest.raises(ValueError, match="not an axis"):
         ge_sweep.plot_scores("style")
     sheet = ge_sweep.contact_sheet()
-    assert isinstance(sheet, Figure) and len(sheet.axes) >= 6
+    assert isinstance(sheet, Figure) and len(sheet.axes) == 6  # 3 levels x 2 seeds
+    titles = [ax.get_title() for ax in sheet.axes]
+    assert titles[2].startswith("geometry_enforcement=10, seed=7\nNOT seamless")
+    assert titles[5].startswith("geometry_enforcement=100, seed=8\nseamless")
 
 
 def test_concurrency_is_bounded(tmp_path):
