@@ -833,7 +833,7 @@ class SkyboxClient(_Base):
 
     def wait(self, job: Job | str, on_progress: ProgressFn | None = None,
              timeout: float | None = None, cancel: threading.Event | None = None) -> Job:
-        """Poll until the job ends and return it. Polls are adaptive (0.3 s, then slower
+        """Poll until the job ends and return it. Polls are adaptive (0.5 s, then slower
         up to 2.5 s, aimed at the end the progress rate predicts). ``on_progress(job)`` is called on every status/progress change. Raises
         ``TimeoutError`` after ``timeout`` seconds and ``concurrent.futures.
         CancelledError`` once ``cancel`` is set; the job itself keeps running."""

@@ -81,7 +81,7 @@ class PollSchedule:
     1/``cap`` requests per second.
     """
 
-    first: float = 0.3
+    first: float = 0.5
     factor: float = 1.6
     cap: float = 2.5
     _next: float = field(default=0.0, init=False)
