@@ -2,12 +2,13 @@
 
 Invariant: every decision lives in `_Core`, whose operations are generators that *yield*
 I/O effects (`_Send` an API call, `_Fetch` a CDN download into a file, `_Call` blocking
-local work, `_Sleep`) and get the outcome sent back; the two client classes only perform those effects, one with
-``httpx.Client`` and ``time``, the other with ``httpx.AsyncClient`` and ``asyncio``. So
-both behave identically by construction. The paid generate POST is sent only after its
-intent is committed to the ledger, and resent only when it provably never reached
-Scenario. The ``Authorization`` header is set only on the API client, never on the
-download client (asset URLs are presigned CDN links on another host).
+local work, `_Sleep`) and get the outcome sent back; the two client classes only perform
+those effects, one with ``httpx.Client`` and ``time``, the other with
+``httpx.AsyncClient`` and ``asyncio``. So both behave identically by construction. The
+paid generate POST is sent only after its intent is committed to the ledger, and resent
+only when it provably never reached Scenario. The ``Authorization`` header is set only
+on the API client, never on the download client (asset URLs are presigned CDN links on
+another host).
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def _parse_time(text: str) -> float | None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def _job_id(job: Job | str) -> str:
@@ -415,7 +417,8 @@ class _Core:
             elif isinstance(e, SkyboxError):
                 self.ledger.mark_unknown(intent_id, str(e))
             else:  # cancelled or interrupted mid-POST: we cannot know
-                self.ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
+                self.ledger.mark_unknown(intent_id,
+                                         f"interrupted while sending ({type(e).__name__})")
             self._release(intent_id)
             raise
         self.ledger.attach_job(intent_id, job, cost)
@@ -472,7 +475,8 @@ class _Core:
         if rec is not None and rec.status in ("running", "unknown"):
             self.ledger.update_job(rec.intent_id, job)
 
-    def wait(self, job: Job | str, on_progress: ProgressFn | None, timeout: float | None) -> Op[Job]:
+    def wait(self, job: Job | str, on_progress: ProgressFn | None,
+             timeout: float | None) -> Op[Job]:
         """Poll until the job is final; calls ``on_progress`` on every change."""
         current = job if isinstance(job, Job) else (yield from self.job(job))
         schedule = self.poll()
@@ -745,7 +749,8 @@ class _Base:
         return self._core.emulator
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(backend={self.backend!r}, library={str(self.ledger.library)!r})"
+        return (f"{type(self).__name__}(backend={self.backend!r}, "
+                f"library={str(self.ledger.library)!r})")
 
 
 class SkyboxClient(_Base):
@@ -833,10 +838,13 @@ class SkyboxClient(_Base):
 
     def wait(self, job: Job | str, on_progress: ProgressFn | None = None,
              timeout: float | None = None, cancel: threading.Event | None = None) -> Job:
-        """Poll until the job ends and return it. Polls are adaptive (0.5 s, then slower
-        up to 2.5 s, aimed at the end the progress rate predicts). ``on_progress(job)`` is called on every status/progress change. Raises
-        ``TimeoutError`` after ``timeout`` seconds and ``concurrent.futures.
-        CancelledError`` once ``cancel`` is set; the job itself keeps running."""
+        """Poll until the job ends and return it.
+
+        Polls are adaptive: 0.5 s, then slower up to 2.5 s, aimed at the end the progress
+        rate predicts. ``on_progress(job)`` is called on every status/progress change.
+        Raises ``TimeoutError`` after ``timeout`` seconds and
+        ``concurrent.futures.CancelledError`` once ``cancel`` is set; the job itself keeps
+        running and stays in the ledger."""
         return self._drive(self._core.wait(job, on_progress, timeout), cancel)
 
     def cancel(self, job: Job | str) -> Job:
@@ -866,7 +874,8 @@ class SkyboxClient(_Base):
         ``JobFailedError`` (``ModeratedError`` for moderation)."""
         return self._drive(self._core.run(request, on_progress), cancel)
 
-    def submit(self, request: Any, on_progress: ProgressFn | None = None) -> "concurrent.futures.Future[RunResult]":
+    def submit(self, request: Any,
+               on_progress: ProgressFn | None = None) -> "concurrent.futures.Future[RunResult]":
         """``run()`` in a background thread; returns a Future (the kernel stays free)."""
         with self._pool_lock:
             if self._pool is None:

@@ -1,9 +1,10 @@
 """The durable record of every generation: one SQLite row per intent.
 
-Invariant: an intent row is committed (WAL, fsynced) before its paid POST is sent, so
-no job can start that the ledger does not know about. An intent whose answer was lost is "unknown" and blocks an identical request until it is reconciled to a job
-or dismissed. Rows hold the request body, ids, statuses, file paths and costs: never a
-credential, never an asset URL (those are temporary presigned links).
+Invariant: an intent row is committed (WAL, fsynced) before its paid POST is sent, so no
+job can start that the ledger does not know about. An intent whose answer was lost is
+"unknown" and blocks an identical request until it is reconciled to a job or dismissed.
+Rows hold the request body, ids, statuses, file paths and costs: never a credential,
+never an asset URL (those are temporary presigned links).
 
 Intent statuses: ``submitting`` (POST in flight), ``unknown`` (the POST may or may not
 have started a job), ``refused`` (the server provably refused it; nothing billed),
