@@ -167,12 +167,15 @@ def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
     from nbclient import NotebookClient
 
     nb = nbformat.read(str(notebook), as_version=4)
-    # no kernel dirs: "python3" resolves to ipykernel in this very interpreter
-    km = AsyncKernelManager(kernel_name="python3",
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
-    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="skybox-kernel-") as sockets:
+        # no kernel dirs: "python3" resolves to ipykernel in this very interpreter; it is
+        # reached over local sockets (not TCP ports) that vanish with their folder
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                                ip=str(Path(sockets) / "k"),
+                                kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}})
+        client.execute()
     return nb
 
 
