@@ -285,3 +285,13 @@ def test_admin_routes_and_stats(emu, http):
     stats = httpx.get(emu.admin_url + "/stats").json()
     assert stats["requests"]["model"] == 2 and stats["faults"] == []
     assert httpx.get(emu.admin_url + "/nope").status_code == 404
+
+
+def test_an_internal_error_answers_500_rather_than_hanging_up(emu, http, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(emu.api, "_model", broken)
+    r = http.get("/models/model_scenario-skybox-flux")
+    assert r.status_code == 500 and "internal error" in r.json()["message"]
+    assert http.get("/jobs").status_code == 200  # the server keeps serving

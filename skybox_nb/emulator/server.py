@@ -48,6 +48,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     emulator: "Emulator"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (as the fault tests make them do) is not news."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError):
+            self.emulator.log(f"error serving {client_address[0]}: {exc!r}")
+
 
 class Emulator:
     """An offline stand-in for the Scenario API, serving in a background thread.
@@ -272,8 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
                              details={"limit": limit, "received": length}), close=True)
             return
         body = self.rfile.read(length) if length else b""
-        resp = emu.api.handle(self.command, url.path, url.query,
-                              {k.lower(): v for k, v in self.headers.items()}, body)
+        try:
+            resp = emu.api.handle(self.command, url.path, url.query,
+                                  {k.lower(): v for k, v in self.headers.items()}, body)
+        except Exception as exc:  # a bug here must answer, not look like a dropped connection
+            emu.log(f"{self.command} {url.path}: internal error {exc!r}")
+            resp = error(500, f"Offline emulator internal error: {type(exc).__name__}.",
+                         hint="This is a bug in the skybox_nb emulator, not in the request.")
         if resp.delay:
             time.sleep(resp.delay)
         if resp.action == "drop":
