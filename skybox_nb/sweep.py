@@ -30,7 +30,8 @@ SCORES = ("wrap", "poles", "cube_edges", "ds")
 _THRESHOLD_KEY = {"cube_edges": "cube_edge"}
 
 
-def grid(base: SkyboxRequest, axes: dict[str, Sequence[Any]]) -> list[tuple[dict[str, Any], SkyboxRequest]]:
+def grid(base: SkyboxRequest,
+         axes: dict[str, Sequence[Any]]) -> list[tuple[dict[str, Any], SkyboxRequest]]:
     """The cartesian product of ``axes`` (field name -> values) applied to ``base``, as
     ``(params, request)`` pairs. Raises ``ValueError`` for an unknown field or an empty
     axis, and ``ValidationError`` for a value out of contract, before anything is sent."""
@@ -92,7 +93,8 @@ class ScoreTable:
 
     def __repr__(self) -> str:
         cells = [[self._fmt(r[c]) for c in self.columns] for r in self.rows]
-        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(self.columns)]
+        widths = [max([len(c)] + [len(row[i]) for row in cells])
+                  for i, c in enumerate(self.columns)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
         return "\n".join(line.rstrip() for line in lines)

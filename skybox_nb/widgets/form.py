@@ -42,6 +42,8 @@ _NOTE = "margin:-6px 0 4px 176px;font-size:12px;"
 def _mid() -> W.Layout:
     """The layout of a slider or short field: room for the label and a usable track."""
     return W.Layout(width="520px")
+
+
 # Seconds of quiet after the last edit before the cost estimate is asked for.
 ESTIMATE_DELAY = 0.4
 
@@ -76,7 +78,8 @@ class Generation:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        short = self.request.prompt if len(self.request.prompt) <= 40 else self.request.prompt[:39] + "…"
+        prompt = self.request.prompt
+        short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
         self.status = W.HTML("submitting…")
         self.row = W.HBox([W.Label(short, layout=W.Layout(width="260px")), self.bar, self.status])
@@ -99,7 +102,13 @@ class Generation:
         self.bar.value = float(job.progress or 0.0)
         self.status.value = html.escape(f"{job.status} · {job.id}")
         if cancel_now:  # Cancel was pressed before the job id was known.
+            self._send_cancel(job)
+
+    def _send_cancel(self, job: Any) -> None:
+        try:
             self.client.cancel(job)
+        except SkyboxError as err:  # e.g. the job ended meanwhile: say so, never raise
+            self.status.value = _error_html(err)
 
     def cancel(self) -> bool:
         """Cancel the job (now if its id is known, else as soon as it is). Returns True
@@ -109,9 +118,9 @@ class Generation:
         with self._lock:
             self._cancel_asked = True
             job = self.job
-        if job is not None and not job.done:
-            self.client.cancel(job)
         self.status.value = "cancelling…"
+        if job is not None and not job.done:
+            self._send_cancel(job)
         return True
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
@@ -351,12 +360,14 @@ class GeneratorForm:
         has_image = bool(self.image.value)
         self.strength.disabled = not has_image
         self.seed.disabled = self.seed_mode.value != "lock"
-        self.negative_note.layout.display = "" if self.negative_prompt_strength.value == 0 else "none"
+        nps_zero = self.negative_prompt_strength.value == 0
+        self.negative_note.layout.display = "" if nps_zero else "none"
         if self.geometry_enforcement.value == 0:
             note = f"0 = the style's default level ({style_label(self.style.value)})"
         else:
             note = "overrides the style's default level"
-        self.geometry_note.value = f'<div style="{_NOTE}color:#555">{html.escape(note, quote=False)}</div>'
+        note = html.escape(note, quote=False)
+        self.geometry_note.value = f'<div style="{_NOTE}color:#555">{note}</div>'
         try:
             req = self.request()
         except ValidationError as err:
@@ -368,7 +379,7 @@ class GeneratorForm:
             return
         # The contract's notes, less the one the note under the negative strength shows.
         shown = [n for n in req.warnings
-                 if not (self.negative_prompt_strength.value == 0 and "negativePrompt" in n)]
+                 if not (nps_zero and "negativePrompt" in n)]
         notes = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
                         for n in shown)
         self.validation.value = notes

@@ -91,7 +91,8 @@ class GalleryItem:
     def from_result(cls, result: Any) -> list["GalleryItem"]:
         """One item per output file of a ``RunResult``."""
         req = result.request
-        style = req.effective("style") if hasattr(req, "effective") else SKYBOX_FLUX["style"].default
+        default_style = SKYBOX_FLUX["style"].default
+        style = req.effective("style") if hasattr(req, "effective") else default_style
         assets = list(result.assets or [])
         items = []
         for i, path in enumerate(result.files):
