@@ -288,9 +288,11 @@ class _Core:
                     f"a base URL is set ({settings.base_url}) but no API key and secret: set "
                     "SCENARIO_SDK_API_KEY and SCENARIO_SDK_API_SECRET, or unset "
                     "SCENARIO_BASE_URL to use the built-in offline emulator")
-            from .emulator import Emulator
+            from .emulator import DEFAULT_JOB_DURATION, Emulator
 
-            emulator = self.emulator = Emulator(quiet=True).start()
+            # A few seconds per job, as `skybox-nb emulator` runs it, so progress shows.
+            emulator = self.emulator = Emulator(job_duration=DEFAULT_JOB_DURATION,
+                                                quiet=True).start()
             self.owns_emulator = True
         if emulator is not None:
             self.base_url = str(emulator.base_url).rstrip("/")

@@ -18,7 +18,7 @@ from skybox_nb import errors
 from skybox_nb.cli import main as cli_main
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
 from skybox_nb.contract import SKYBOX_FLUX, InputSpec, ModelSpec
-from skybox_nb.emulator import Emulator
+from skybox_nb.emulator import DEFAULT_JOB_DURATION, Emulator
 from skybox_nb.ledger import Ledger
 from skybox_nb.request import ModelRequest, SkyboxRequest
 
@@ -303,6 +303,7 @@ def test_without_credentials_an_emulator_starts_and_says_so(monkeypatch, tmp_pat
     c2 = SkyboxClient(library=tmp_path / "2")
     try:
         assert c.is_emulator and c.backend.startswith("offline emulator at http://127.0.0.1:")
+        assert c.emulator.job_duration == DEFAULT_JOB_DURATION > 0  # progress shows
         lines = [r.getMessage() for r in caplog.records if "no Scenario credentials" in r.getMessage()]
         assert len(lines) == 1 and c.backend in lines[0]
         assert c.estimate(SkyboxRequest("x", num_outputs=1)) > 0
