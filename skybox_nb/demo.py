@@ -140,7 +140,10 @@ def open_lab(port: int = 8888, open_browser: bool = True,
         url = f"http://127.0.0.1:{port}/lab/tree/{nb.name}?token={token}"
         if not _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, 120):
             proc.terminate()
-            return proc.wait() or 1
+            code = proc.wait() or 1
+            print(f"JupyterLab did not start (exit code {code}); its messages are above",
+                  file=sys.stderr)
+            return code
         print(f"\nJupyterLab is serving the quickstart at:\n  {url}\n(Ctrl-C stops it)",
               flush=True)
         if open_browser:
@@ -326,12 +329,12 @@ section{border-top:1px solid #ddd;margin-top:2em}
 """
 
 
-def write_report(out: Path, items: list[_Item], nb: Any = None, *, secrets_: Iterable[str] = (),
-                 forbidden_paths: Iterable[str] = ()) -> Path:
+def write_report(out: Path, items: list[_Item], nb: Any = None, *,
+                 credentials: Iterable[str] = (), forbidden_paths: Iterable[str] = ()) -> Path:
     """Write ``out/index.html`` (and its images) for ``items``; returns the HTML file's path.
 
-    Raises RuntimeError, writing nothing, if the page would contain any of ``secrets_``
-    or ``forbidden_paths`` (absolute folders of this machine).
+    Raises RuntimeError, writing no page, if it would contain any of ``credentials`` or
+    ``forbidden_paths`` (absolute folders of this machine).
     """
     out.mkdir(parents=True, exist_ok=True)
     images = out / "images"
@@ -359,7 +362,7 @@ def write_report(out: Path, items: list[_Item], nb: Any = None, *, secrets_: Ite
 {'<section><h2>Figures drawn by the notebook</h2>' + figs_html + '</section>' if figs else ''}
 </body></html>
 """
-    for bad in [*secrets_, *forbidden_paths]:
+    for bad in [*credentials, *forbidden_paths]:
         if bad and bad in page:
             shutil.rmtree(images, ignore_errors=True)
             raise RuntimeError("the report would contain a credential or a machine path; not written")
@@ -385,5 +388,5 @@ def run_headless(out: str | os.PathLike[str] = "skybox-report", notebook: Path |
         forbidden = {str(run_dir), str(Path(tmp).resolve()), str(Path.home()),
                      str(out_dir.resolve()), str(Path.cwd())} - {"/"}
         creds = [os.environ.get(ENV_API_KEY, ""), os.environ.get(ENV_API_SECRET, "")]
-        return write_report(out_dir, items, nb, secrets_=[c for c in creds if len(c) >= 4],
+        return write_report(out_dir, items, nb, credentials=[c for c in creds if len(c) >= 4],
                             forbidden_paths=forbidden)

@@ -18,7 +18,7 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 import anywidget
 import numpy as np
@@ -38,7 +38,20 @@ HEIGHT_RANGE = (100, 2000)
 FACE_MAX = 512  # faces stay small: they are a preview of the export, not the export
 _STATIC = Path(__file__).parent / "static"
 
-PanoramaLike = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Image.Image, Any]
+
+
+class _Shrinkable(Protocol):
+    """What the viewer needs of a ``skybox_nb.panorama.Panorama``."""
+
+    width: int
+    height: int
+    array: np.ndarray
+
+    def thumbnail(self, max_width: int = 512) -> Image.Image: ...
+
+
+PanoramaLike = Union[_Shrinkable, str, os.PathLike, bytes, bytearray, memoryview, np.ndarray,
+                     Image.Image]
 
 
 class ViewerInputError(traitlets.TraitError, ValueError):
