@@ -534,8 +534,8 @@ class _Core:
                         return (yield _Call(finalize_image, (tmp, dest))), asset
                 except httpx.HTTPError as e:
                     err = _transport_error(e, paid=False)
-                except ProtocolError as e:  # not a complete image: fetch it again
-                    err = TransportError(f"download of {asset.id}: {e.message}")
+                except ProtocolError as e:  # not a complete image: worth fetching again
+                    err = ProtocolError(f"download of {asset.id}: {e.message}", retryable=True)
             finally:
                 tmp.unlink(missing_ok=True)
             if err.status in (401, 403, 410) and renewals < 3:

@@ -4,6 +4,7 @@ kind the emulator can produce, the lost-answer case, and a restart mid-job."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import subprocess
@@ -189,6 +190,9 @@ def test_expired_urls_and_cut_downloads_are_survived(client, emu, tmp_path):
 
 
 def test_error_kinds_from_the_emulator(emu, tmp_path):
+    """auth, invalid, not_found, rate_limit, server, moderated/job failure, protocol,
+    forbidden, timeout and transport, each from the emulator. (Quota has no emulator
+    fault: test_client_unit maps a 402 against a scripted API.)"""
     # auth
     with Emulator(job_duration=0.0, render_size=SIZE, api_key="right", api_secret="pw") as locked:
         bad = SkyboxClient("wrong", "pw", locked.base_url, library=tmp_path / "a")
@@ -236,8 +240,13 @@ def test_error_kinds_from_the_emulator(emu, tmp_path):
     with pytest.raises(errors.JobFailedError) as info:
         c.run(SkyboxRequest("unlucky", num_outputs=1))
     assert info.value.job_id and info.value.hint
-    # forbidden: every URL handed out is already expired, so renewals cannot help
+    # protocol: the "image" URL answers JSON (retried, then reported as what it is)
     ok = c.run(SkyboxRequest("reef", num_outputs=1))
+    wrong = dataclasses.replace(ok.assets[0], url=emu.admin_url)
+    with pytest.raises(errors.ProtocolError, match="not a complete image"):
+        c.download(wrong, tmp_path / "json")
+    assert not (tmp_path / "json").exists() or not any((tmp_path / "json").iterdir())
+    # forbidden: every URL handed out is already expired, so renewals cannot help
     emu.inject("expire_urls", count=None)
     with pytest.raises(errors.ForbiddenError):
         c.download(ok.assets[0].id, tmp_path / "never")
