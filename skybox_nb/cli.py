@@ -54,6 +54,10 @@ def _generate(args: argparse.Namespace) -> int:
             if image is not None and Path(image).is_file():  # a path: upload it first
                 image = client.upload(image)
                 print(f"uploaded {args.image} as {image}", file=sys.stderr)
+            elif image is not None and not image.startswith("asset_"):
+                print(f"error: --image: got {image!r}; expected an image file or an asset "
+                      "id (asset_...)", file=sys.stderr)
+                return 2
             request = SkyboxRequest(
                 args.prompt, style=args.style, negative_prompt=args.negative_prompt,
                 negative_prompt_strength=args.negative_prompt_strength, image=image,

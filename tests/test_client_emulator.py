@@ -343,3 +343,6 @@ def test_cli_generate_dry_run_image_and_files(emu, tmp_path, monkeypatch, capsys
     assert body["image"].startswith("asset_") and body["seed"] == 4
     assert cli_main(["generate", "x", "--num-outputs", "9", "--out", str(out)]) == 1
     assert "numOutputs" in capsys.readouterr().err
+    assert cli_main(["generate", "x", "--image", str(tmp_path / "typo.png"),
+                     "--out", str(out)]) == 2
+    assert "--image: got" in capsys.readouterr().err
