@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/bench_geometry.py [--quick]
 
 "py360convert without OpenCV" runs in a subprocess with ``sys.modules['cv2'] = None``
 set before py360convert is imported, so it samples with scipy exactly as it does where
-OpenCV is not installed. Every figure is the fastest of several calls after a first
+OpenCV is not installed; its calls alternate with ours, so both see the same load. Every figure is the fastest of several calls after a first
 (cold) call, whose time is shown too: both libraries cache their coordinate maps, and on
 a 2-core machine shared with other work the fastest call is the steadiest estimate of
 what the code costs (the same rule for every contender).
@@ -31,19 +31,19 @@ SIZES = ((2048, 1024), (4096, 2048), (8192, 4096))
 SPEEDUP_TARGET = 8.0
 SEAM_TARGET_S = 0.5
 
+# The py360convert-without-OpenCV side: a child process that times one e2c call per
+# line it reads, so its runs can alternate with ours and both see the same machine load.
 _CHILD = r"""
-import sys, time, json
+import sys, time
 sys.modules["cv2"] = None  # py360convert falls back to scipy.ndimage.map_coordinates
 import numpy as np
 import py360convert
-img = np.load(sys.argv[1], mmap_mode="r")
-img = np.ascontiguousarray(img)
-face = int(sys.argv[2]); reps = int(sys.argv[3])
-t = time.perf_counter(); py360convert.e2c(img, face, cube_format="dict"); cold = time.perf_counter() - t
-runs = []
-for _ in range(reps):
-    t = time.perf_counter(); py360convert.e2c(img, face, cube_format="dict"); runs.append(time.perf_counter() - t)
-print(json.dumps({"cold": cold, "warm": min(runs)}))
+img = np.ascontiguousarray(np.load(sys.argv[1]))
+face = int(sys.argv[2])
+for _ in sys.stdin:
+    t = time.perf_counter()
+    py360convert.e2c(img, face, cube_format="dict")
+    print(time.perf_counter() - t, flush=True)
 """
 
 
@@ -69,14 +69,28 @@ def _image(width: int, height: int) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def _py360_pure(img: np.ndarray, face: int, reps: int, tmp: Path) -> tuple[float, float]:
+def _alternating(ours, img: np.ndarray, face: int, reps: int,
+                 tmp: Path) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(first, fastest) of ``ours()`` and of py360convert.e2c without OpenCV, measured in
+    alternating rounds: ours, theirs, ours, theirs..."""
     path = tmp / f"img_{img.shape[1]}.npy"
     np.save(path, img)
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(face), str(reps)],
-                         check=True, capture_output=True, text=True)
-    path.unlink()
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return res["cold"], res["warm"]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), str(face)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    mine, theirs = [], []
+    try:
+        for _ in range(reps + 1):
+            t = time.perf_counter()
+            ours()
+            mine.append(time.perf_counter() - t)
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            theirs.append(float(child.stdout.readline()))
+    finally:
+        child.stdin.close()
+        child.wait()
+        path.unlink()
+    return (mine[0], min(mine[1:])), (theirs[0], min(theirs[1:]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
-    reps = 2 if args.quick else 4
+    reps = 2 if args.quick else 5
 
     import py360convert
 
@@ -98,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         for w, h in SIZES:
             face = w // 4
             img = _image(w, h)
-            ours = _timed(lambda: to_faces(img, face), reps)
+            ours, p360_pure = _alternating(lambda: to_faces(img, face), img, face, reps,
+                                           Path(tmpdir))
             os.environ["SKYBOX_NB_NO_OPENCV"] = "1"
             try:
-                ours_pure = _timed(lambda: to_faces(img, face), 1)
+                ours_pure = _timed(lambda: to_faces(img, face), 2)
             finally:
                 del os.environ["SKYBOX_NB_NO_OPENCV"]
             p360_cv = _timed(lambda: py360convert.e2c(img, face, cube_format="dict"), reps)
-            p360_pure = _py360_pure(img, face, max(1, reps // 2), Path(tmpdir))
             remap.clear_cache()
             seams = _timed(lambda: seam_report(img), reps + 1)
             speedup = p360_pure[1] / ours[1]
@@ -122,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     def ms(pair: tuple[float, float]) -> str:
         return f"{pair[1] * 1000:7.0f} ({pair[0] * 1000:5.0f})"
 
-    print("milliseconds: fastest warm call (first call)")
+    load = os.getloadavg()[0]
+    print(f"milliseconds: fastest warm call (first call); {os.cpu_count()} cores, "
+          f"load average {load:.1f} at the end")
     head = ("panorama", "faces", "ours OpenCV", "ours scipy", "py360 OpenCV", "py360 scipy",
             "x vs py360 scipy", "x vs py360 OpenCV", "seam report")
     print(" | ".join(f"{c:>17}" for c in head))
