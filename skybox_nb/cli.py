@@ -80,7 +80,7 @@ def _generate(args: argparse.Namespace) -> int:
             for path in result.files:
                 print(f"  {path.resolve()}")
             return 0
-    except SkyboxError as e:
+    except (SkyboxError, ValueError, OSError) as e:  # settings, requests, calls, disk
         print(f"error: {e}", file=sys.stderr)
         return 1
 

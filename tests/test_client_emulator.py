@@ -346,3 +346,6 @@ def test_cli_generate_dry_run_image_and_files(emu, tmp_path, monkeypatch, capsys
     assert cli_main(["generate", "x", "--image", str(tmp_path / "typo.png"),
                      "--out", str(out)]) == 2
     assert "--image: got" in capsys.readouterr().err
+    monkeypatch.delenv("SCENARIO_SDK_API_SECRET")
+    assert cli_main(["generate", "x", "--out", str(out)]) == 1
+    assert "SCENARIO_SDK_API_SECRET is not set" in capsys.readouterr().err
