@@ -12,6 +12,7 @@ when the median 4-output time misses the target.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         ("1 output, POST -> poll -> download", [t for t, _ in one], one[0][1]),
         ("4 outputs, POST -> poll -> download", [t for t, _ in four], four[0][1]),
     ]
-    print(f"offline emulator, 2048x1024, job_duration=0, {args.runs} runs each")
+    load = ", load average %.1f on %d cores" % (os.getloadavg()[0], os.cpu_count() or 1)
+    print(f"offline emulator, 2048x1024, job_duration=0, {args.runs} runs each{load}")
     print(f"{'what':40} {'median s':>9} {'best s':>8} {'worst s':>8} {'MB':>6}")
     for name, times, size in rows:
         mb = f"{size / 1e6:6.1f}" if size else f"{'':6}"

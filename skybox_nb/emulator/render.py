@@ -635,7 +635,7 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
 def encode_png(pixels: np.ndarray, info: dict[str, str] | None = None) -> bytes:
     """PNG bytes of an (H, W, 3) uint8 image, with text chunks saying it is emulated.
 
-    Written directly (the "Sub" filter computed with numpy, zlib level 1): about three
+    Written directly (the "Sub" filter computed with numpy, zlib level 1, RLE): about three
     times faster than Pillow's encoder on a 2048x1024 sky, at a similar size, and zlib
     releases the GIL, so several images encode in parallel.
     """
@@ -651,7 +651,10 @@ def encode_png(pixels: np.ndarray, info: dict[str, str] | None = None) -> bytes:
     chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))]
     chunks += [_chunk(b"tEXt", k.encode("latin-1", "replace")[:79] + b"\0"
                       + str(v).encode("latin-1", "replace")) for k, v in text.items()]
-    chunks += [_chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)), _chunk(b"IEND", b"")]
+    # Run-length matching suits filtered image rows: smaller and faster than the default.
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = deflate.compress(raw.tobytes()) + deflate.flush()
+    chunks += [_chunk(b"IDAT", idat), _chunk(b"IEND", b"")]
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 

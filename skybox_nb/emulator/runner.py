@@ -9,7 +9,6 @@ final job), and its renders are thrown away.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import os
 import secrets
 import threading
@@ -172,7 +171,6 @@ class Runner:
             "modelId": job.model_id,
             "generatedBy": EMULATOR_NOTICE,
             "emulator": "offline",
-            "checksum": hashlib.sha256(pixels.tobytes()).hexdigest()[:16],
         }
         for k in ("negativePrompt", "negativePromptStrength", "strength", "image"):
             if k in inp:

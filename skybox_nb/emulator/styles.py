@@ -50,7 +50,7 @@ class Look:
 
 LOOKS: dict[str, Look] = {
     "standard": Look(),
-    "cinematic": Look(tint=(1.05, 0.98, 0.9), saturation=0.9, contrast=1.2, hue=-6, grain=0.025),
+    "cinematic": Look(tint=(1.05, 0.98, 0.9), saturation=0.9, contrast=1.2, hue=-6),
     "claymation": Look(saturation=1.35, contrast=0.9, posterize=7, lift=0.05, outline=0.25),
     "cloud-skydome": Look(tint=(0.95, 1.0, 1.08), saturation=0.85, lift=0.04, scene="skydome",
                           default_geometry=70.0),
