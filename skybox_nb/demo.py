@@ -133,7 +133,10 @@ def open_lab(port: int = 8888, open_browser: bool = True,
             print(f"port {port} is busy; using {new}")
         port = new
     token = secrets.token_hex(16)
-    print(f"{'copied' if copied else 'using your copy of'} the quickstart: {nb}")
+    if copied:
+        print(f"copied the quickstart to {nb} (your runs and edits stay in that copy)")
+    else:
+        print(f"using your copy of the quickstart: {nb} (delete it to start afresh)")
     print(f"backend: {backend_note()}")
     proc = subprocess.Popen(lab_command(root, port, token), cwd=root)
     try:
