@@ -322,8 +322,13 @@ def test_history_survives_a_restart(emu, tmp_path):
     gallery.history_button.click()
     assert len(gallery) == 2
     assert {it.style for it in gallery.items} == {"ink"}
+    assert [it.seed for it in gallery.items] == [3, 4]  # from the files' sidecars
     assert all(it.path.is_file() and it.job_id for it in gallery.items)
     assert gallery.load_history() == 0  # nothing shown twice
+    new = c2.run(SkyboxRequest("a quiet forest", num_outputs=1, seed=9, style="ink"))
+    gallery.add(new)  # a new result comes first, before the history
+    assert [it.seed for it in gallery.items] == [9, 3, 4]
+    assert [card.item for card in gallery.cards.children] == gallery.items
     c2.close()
 
 

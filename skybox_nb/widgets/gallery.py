@@ -201,26 +201,31 @@ class Gallery:
     # ---- adding results -------------------------------------------------------------
 
     def add(self, result: Any) -> list[GalleryItem]:
-        """Show every output of a ``RunResult`` (previews are made on the calling
-        thread). Returns the new items."""
-        return self.add_items(GalleryItem.from_result(result))
+        """Show every output of a ``RunResult`` first, as the newest (previews are made
+        on the calling thread). Returns the new items."""
+        return self.add_items(GalleryItem.from_result(result), newest=True)
 
-    def add_items(self, items: Iterable[GalleryItem]) -> list[GalleryItem]:
-        """Show ``items`` (ones already shown, by path, are skipped). Returns the new ones."""
+    def add_items(self, items: Iterable[GalleryItem], newest: bool = False) -> list[GalleryItem]:
+        """Show ``items`` (ones already shown, by path, are skipped): before the others
+        when ``newest``, else after them. Returns the new ones."""
         with self._lock:
             known = {it.path for it in self.items}
         new = [it for it in items if it.path not in known]
-        cards = [self._card(it) for it in new]
+        cards = tuple(self._card(it) for it in new)
         with self._lock:
-            self.items.extend(new)
-            self.cards.children = (*self.cards.children, *cards)
+            if newest:
+                self.items[:0] = new
+                self.cards.children = cards + self.cards.children
+            else:
+                self.items.extend(new)
+                self.cards.children = self.cards.children + cards
             n = len(self.items)
         self.count.value = f"<b>{n}</b> result{'s' * (n != 1)}"
         return new
 
     def load_history(self, limit: int | None = 24) -> int:
-        """Show finished generations from the ledger, newest first (at most ``limit``
-        records). Returns how many items were added."""
+        """Show finished generations from the ledger after the results shown already,
+        newest first (at most ``limit`` records). Returns how many items were added."""
         records = self.client.ledger.generations(status="done", limit=limit)
         items: list[GalleryItem] = []
         for r in records:
