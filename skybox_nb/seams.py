@@ -31,7 +31,10 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   tangential gradient divided by the mean radial gradient over the disc around the pole:
   about 1 for isotropic texture, large for the radial streaks of a smeared pole.
 * Cube edges: the Discontinuity Score (below) of each of the twelve edges of the generic
-  cube faces (face size = analysis width / 4, at most 256).
+  cube faces (face size = analysis width / 4, at most 256). Faces resampled from one
+  equirect image are continuous by construction except where its own seam or pole
+  defects cross an edge, so this score matters most for a cubemap made elsewhere:
+  `seam_report` also takes a dict of six faces and then measures their own edges.
 * DS, Christensen et al., "Geometry Fidelity for Spherical Images", ECCV 2024: for a
   border of L pixels, six columns across it (three each side), a(k, y) for k = 1..4 is a
   Sobel response across the border: the central difference (I(k+1) - I(k-1)) / 2
@@ -39,7 +42,7 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   a derivative per pixel. DS(a) = 1/(2L) sum_y (|a(2,y)| / (|a(1,y)| + c) +
   |a(3,y)| / (|a(4,y)| + c)) with c = `DS_C` = 0.01 (2.5 grey levels per pixel).
   ``ds`` is DS over the wrap border (L = H, so DS(I) = DS(a)); ``cube_edges.ds`` is
-  (L / H) * sum over the twelve edges.
+  (L / H_E) * sum over the twelve edges, H_E = 2 L (the panorama matching the faces).
 """
 
 from __future__ import annotations
@@ -50,13 +53,13 @@ import io
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from .conventions import FACE_BASIS, get_convention
-from .cubemap import perspective, to_faces
-from .panorama import Panorama, as_array
+from .cubemap import from_faces, perspective, to_faces
+from .panorama import Panorama, _validate_array as _validate_image, as_array
 
 __all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "Poles", "CubeEdges",
            "discontinuity_score", "THRESHOLDS", "ANALYSIS_WIDTH", "C_FLOOR", "DS_C"]
@@ -303,6 +306,23 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     return out, k
 
 
+def _gray(arr: np.ndarray, max_width: int) -> np.ndarray:
+    """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width."""
+    planes, _ = _analysis_copy(_validate_image(arr), max_width)
+    return planes.mean(axis=0)
+
+
+def _generic_faces(faces: Mapping[str, Any], conv: Any) -> dict[str, np.ndarray]:
+    """A convention's faces renamed F R B L U D. Every convention orients its faces the
+    same way in cube space, so only the names change."""
+    generic = get_convention("generic")
+    missing = [n for n in conv.names if n not in faces]
+    if missing:
+        raise ValueError(f"faces: missing {', '.join(missing)} for convention "
+                         f"{conv.name!r}; expected {', '.join(conv.names)}")
+    return {generic.name_of(conv.axis(n)): np.asarray(faces[n]) for n in conv.names}
+
+
 def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``work`` is (C, h, w). Per column pair (j, j+1 mod w): its median normalised jump over rows, divided by
     that of an ordinary pair; and N of the wrap pair, per row.
@@ -411,11 +431,20 @@ def _pole_smear(gray: np.ndarray, north: bool) -> float:
 
 
 def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
-                max_width: int = ANALYSIS_WIDTH) -> SeamReport:
+                max_width: int = ANALYSIS_WIDTH,
+                convention: str = "generic") -> SeamReport:
     """Check the wrap seam, the poles and the cube edges of a panorama (a `Panorama`, an
-    array or anything `Panorama.load` takes). ``thresholds`` overrides entries of
+    array or anything `Panorama.load` takes) or of a cubemap given as a dict of six faces
+    named as ``convention`` names them (as `cubemap.to_faces` returns them). For a
+    cubemap the cube edges are measured on the faces themselves and the wrap seam and
+    poles on the panorama made from them. ``thresholds`` overrides entries of
     `THRESHOLDS`; ``max_width`` is the analysis width. Returns a `SeamReport`."""
     t0 = time.perf_counter()
+    given_faces = None
+    if isinstance(pano_or_array, Mapping):
+        conv = get_convention(convention)
+        given_faces = _generic_faces(pano_or_array, conv)
+        pano_or_array = Panorama(from_faces(pano_or_array, convention=conv), ratio="ignore")
     limits = dict(THRESHOLDS)
     for k, v in (thresholds or {}).items():
         if k not in THRESHOLDS:
@@ -444,9 +473,18 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
                          limits["pole_uniformity"], limits["pole_smear"])
                     for name, north in (("north", True), ("south", False))))
 
-    size = max(8, min(256, w // 4))
-    faces = to_faces(Panorama(gray[:, :, None], ratio="ignore"), size, "generic")
-    edges, cube_ds = _cube_edges({n: f[:, :, 0] for n, f in faces.items()}, h)
+    if given_faces is None:
+        size = max(8, min(256, w // 4))
+        faces = to_faces(Panorama(gray[:, :, None], ratio="ignore"), size, "generic")
+        gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
+    else:
+        gray_faces = {n: _gray(f, 256) for n, f in given_faces.items()}
+        size = next(iter(gray_faces.values())).shape[0]
+    edges, cube_ds = _cube_edges(gray_faces, 2 * size)
+    if given_faces is not None and conv.name != "generic":  # name edges as the user does
+        generic = get_convention("generic")
+        rename = {g: conv.name_of(generic.axis(g)) for g in generic.names}
+        edges = {"-".join(rename[x] for x in e.split("-")): v for e, v in edges.items()}
     cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
 
     defects = _describe(wrap, poles, cube, H, W)

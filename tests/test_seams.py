@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from skybox_nb.cli import main
+from skybox_nb.cubemap import to_faces
 from skybox_nb.emulator.render import render as emulator_render
 from skybox_nb.panorama import Panorama
 from skybox_nb.seams import THRESHOLDS, SeamReport, discontinuity_score, seam_report
@@ -170,3 +171,20 @@ def test_cli_seams(tmp_path, capsys):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     assert main(["seams", str(tmp_path / "junk.png")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_cubemap_is_checked_on_its_own_edges():
+    faces = to_faces(render(textured, 512, 256), 128, "unity")
+    good = seam_report(faces, convention="unity")
+    assert good.seamless and good.cube_edges.ok
+    assert set(good.cube_edges.edges) >= {"front-up", "left-down", "back-right"}
+    turned = dict(faces, up=np.rot90(faces["up"]).copy())  # one face put in wrongly
+    r = seam_report(turned, convention="unity")
+    assert not r.seamless
+    assert sorted(r.cube_edges.bad) == sorted(["front-up", "back-up", "left-up", "right-up"])
+    darker = dict(faces, right=(faces["right"] // 2))  # one face exposed differently
+    r = seam_report(darker, convention="unity")
+    assert len(r.cube_edges.bad) == 4 and all("right" in e for e in r.cube_edges.bad)
+    assert any(d.startswith("cube edges") for d in r.defects)
+    with pytest.raises(ValueError, match="missing up"):
+        seam_report({k: v for k, v in faces.items() if k != "up"}, convention="unity")
