@@ -120,10 +120,13 @@ def _fit_ratio(arr: np.ndarray, mode: str) -> np.ndarray:
         h2 = w // 2
         y0 = (h - h2) // 2
         return arr[y0:y0 + h2]
-    if w > 2 * h:  # pad rows, extending the first and last rows towards the poles
+    if w > 2 * h:  # pad rows with each edge row's mean colour: uniform poles
         extra = w // 2 - h
         top = extra // 2
-        return np.pad(arr, ((top, extra - top), (0, 0), (0, 0)), mode="edge")
+        cap_n = np.broadcast_to(arr[0].mean(axis=0).astype(arr.dtype), (top, w, arr.shape[2]))
+        cap_s = np.broadcast_to(arr[-1].mean(axis=0).astype(arr.dtype),
+                                (extra - top, w, arr.shape[2]))
+        return np.concatenate([cap_n, arr, cap_s], axis=0)
     raise PanoramaError(
         f"ratio='pad': {w}x{h} is narrower than 2:1 and padding columns would break the "
         "wrap seam; use ratio='crop' or ratio='stretch'")

@@ -192,3 +192,11 @@ def test_display_is_downscaled_and_fast():
     assert Panorama(big[:16, :32]).thumbnail(512).size == (32, 16)  # never upscaled
     f = Panorama(np.full((16, 32, 3), 2.0, np.float32))  # HDR values are clipped for display
     assert np.asarray(f.thumbnail()).max() == 255
+
+
+def test_padding_a_partial_panorama_gives_uniform_poles():
+    band = render(textured, 256, 64)  # 4:1, a panorama that does not reach the poles
+    p = Panorama(band, ratio="pad")
+    assert p.array.shape == (128, 256, 3)
+    assert np.array_equal(p.array[32:96], band)
+    assert (p.array[0] == p.array[0, 0]).all() and (p.array[-1] == p.array[-1, 0]).all()
