@@ -5,10 +5,11 @@ Run:  .venv/bin/python benchmarks/bench_geometry.py [--quick]
 
 "py360convert without OpenCV" runs in a subprocess with ``sys.modules['cv2'] = None``
 set before py360convert is imported, so it samples with scipy exactly as it does where
-OpenCV is not installed; its calls alternate with ours, so both see the same load. Every figure is the fastest of several calls after a first
-(cold) call, whose time is shown too: both libraries cache their coordinate maps, and on
-a 2-core machine shared with other work the fastest call is the steadiest estimate of
-what the code costs (the same rule for every contender).
+OpenCV is not installed; its calls alternate with ours, so both see the same load.
+Every figure is the fastest of several calls after a first (cold) call, whose time is
+shown too: both libraries cache their coordinate maps, and on a 2-core machine shared
+with other work the fastest call is the steadiest estimate of what the code costs (the
+same rule for every contender).
 Targets (exit status 1 when one is missed):
   * 8192x4096 -> six 2048 faces with OpenCV >= 8x faster than py360convert without OpenCV;
   * a full seam report of an 8192x4096 panorama in under 0.5 s.

@@ -172,8 +172,9 @@ def _draw_net(ax: Any, pano: Panorama, report: Any, face_size: int) -> None:
             score = edges.get(f"{name}-{o}", edges.get(f"{o}-{name}"))
             if score is None:
                 continue
-            x, y = {"right": (c * s + s * 0.88, r * s + s / 2), "left": (c * s + s * 0.12, r * s + s / 2),
-                    "top": (c * s + s / 2, r * s + s * 0.1), "bottom": (c * s + s / 2, r * s + s * 0.9)}[side]
+            fx, fy = {"right": (0.88, 0.5), "left": (0.12, 0.5), "top": (0.5, 0.1),
+                      "bottom": (0.5, 0.9)}[side]
+            x, y = (c + fx) * s, (r + fy) * s
             bad = score > report.cube_edges.threshold
             ax.text(x, y, f"{score:.2f}", ha="center", va="center", fontsize=7,
                     color="white", bbox={"facecolor": _BAD if bad else _OK, "alpha": 0.75,

@@ -110,8 +110,9 @@ def sample(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarra
     """Bilinearly sample ``image`` (H, W, C) at (map_x, map_y); returns (h, w, C).
 
     Coordinates are in pixels of ``image`` (pixel centres at integers). Columns wrap;
-    rows must already lie in [0, H-1] (`equirect_coords` makes them so). The output has the input's dtype (integers are rounded). The input
-    is read in place when it is contiguous and of a dtype OpenCV samples natively.
+    rows must already lie in [0, H-1] (`equirect_coords` makes them so). The output has
+    the input's dtype (integers are rounded). The input is read in place when it is
+    contiguous and of a dtype OpenCV samples natively.
     """
     if image.ndim != 3:
         raise ValueError(f"image: expected an (H, W, C) array, got shape {image.shape}")

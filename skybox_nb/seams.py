@@ -13,8 +13,9 @@ seam stays a one-column jump while the interior is averaged the same way.
 The measures (intensities are the mean of the colour channels, 0..255; alpha ignored):
 
 * Wrap seam. D(y, j) = |I(y, j+1) - I(y, j)| (per channel, averaged) for every column
-  pair, the pair (W-1, 0) included; each row is normalised by its own mean neighbour difference m(y) plus
-  `C_FLOOR` (1 grey level, so flat rows are not amplified): N = D / (m + C_FLOOR). The
+  pair, the pair (W-1, 0) included; each row is normalised by its own mean neighbour
+  difference m(y) plus `C_FLOOR` (1 grey level, so flat rows are not amplified):
+  N = D / (m + C_FLOOR). The
   median of N over rows is about 0.7 for an ordinary column pair whatever the texture
   (a difference over its mean); a pair's score is that median over an ordinary pair's
   (the median over all pairs, or over those at the same place in an 8-pixel JPEG grid,
@@ -22,7 +23,8 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   is the score of the pair (W-1, 0); ``interior`` the worst other pair, which catches a
   seam moved inside the image (an image that does not wrap, rolled). The per-row profile
   (N of the wrap pair over an ordinary median, 5-row running mean) says which rows
-  break.
+  break. Being a median over rows, the score flags a seam that spans about half the
+  height or more; a shorter one shows in the profile and raises DS in proportion.
 * Poles. ``uniformity``: the pole row's mean absolute deviation from its own mean,
   divided by the mean vertical neighbour difference in the polar cap (the rows within
   5.6 degrees of the pole) plus `C_FLOOR`. A pole row spans a circle one row across, so
@@ -324,8 +326,8 @@ def _generic_faces(faces: Mapping[str, Any], conv: Any) -> dict[str, np.ndarray]
 
 
 def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``work`` is (C, h, w). Per column pair (j, j+1 mod w): its median normalised jump over rows, divided by
-    that of an ordinary pair; and N of the wrap pair, per row.
+    """``work`` is (C, h, w). Per column pair (j, j+1 mod w): its median normalised jump
+    over rows, divided by that of an ordinary pair; and N of the wrap pair, per row.
 
     Differences are per channel, then averaged, so a jump in colour alone counts. An
     ordinary pair is the median over all pairs or over the pairs at the same place in an
@@ -417,8 +419,8 @@ def _pole_uniformity(gray: np.ndarray, north: bool) -> float:
 def _pole_smear(gray: np.ndarray, north: bool) -> float:
     h = gray.shape[0]
     n = int(np.clip(round(0.3 * h), 48, 256))
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"), yaw=0.0, pitch=90.0 if north else -90.0,
-                       fov=_VIEW_FOV, size=(n, n))[:, :, 0]
+    view = perspective(Panorama(gray[:, :, None], ratio="ignore"),
+                       pitch=90.0 if north else -90.0, fov=_VIEW_FOV, size=(n, n))[:, :, 0]
     gy, gx = np.gradient(view.astype(np.float32))
     c = (n - 1) / 2.0
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) - np.float32(c)

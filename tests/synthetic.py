@@ -53,7 +53,8 @@ def textured(d: np.ndarray, seed: int = 0, finest: float = 40.0) -> np.ndarray:
 
 def render(scene, width: int = 256, height: int = 128, **kw) -> np.ndarray:
     """uint8 (height, width, 3) equirect rendering of ``scene`` (a function of directions)."""
-    return np.clip(np.rint(scene(equirect_directions(width, height), **kw)), 0, 255).astype(np.uint8)
+    values = scene(equirect_directions(width, height), **kw)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def jpeg(img: np.ndarray, quality: int = 85) -> np.ndarray:
