@@ -311,7 +311,8 @@ class _Core:
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollSchedule
         self._lock = threading.Lock()
-        self._finished = 0          # jobs this client saw reach a final status
+        self._waiters = 0           # generates waiting out a parallel-jobs 429
+        self._free_slots = 0        # jobs that ended while someone waited
         self._attached: set[str] = set()   # intents being driven by this client now
         if self.owns_emulator:
             self._announce()
@@ -381,13 +382,20 @@ class _Core:
                 # Like any 429, a server asking for more than our patience is not waited for.
                 if slot_waits >= 400 or (err.retry_after or 0) > self.retry.max_retry_after:
                     raise err
-                with self._lock:
-                    seen = self._finished
-                # Our own running jobs free a slot when they end: wake then; otherwise
-                # (someone else's jobs) wait the server's delay or a growing pause.
+                # Each of our jobs that ends frees a slot for ONE waiter (no stampede);
+                # when the slots are held by others' jobs, wait the server's delay or a
+                # growing pause.
                 pause = err.retry_after or min(10.0, 1.0 * 1.25 ** slot_waits)
                 slot_waits += 1
-                yield _Sleep(max(pause, 0.5), wake=lambda: self._finished > seen)
+                with self._lock:
+                    self._waiters += 1
+                try:
+                    yield _Sleep(max(pause, 0.5), wake=self._take_slot)
+                finally:
+                    with self._lock:
+                        self._waiters -= 1
+                        if self._waiters == 0:
+                            self._free_slots = 0
                 continue
             delay = self.retry.delay(err, retry_index)
             if delay is None:
@@ -425,6 +433,14 @@ class _Core:
             raise
         self.ledger.attach_job(intent_id, job, cost)
         return job, intent_id
+
+    def _take_slot(self) -> bool:
+        """True (once per freed slot) when one of our jobs ended while we waited."""
+        with self._lock:
+            if self._free_slots > 0:
+                self._free_slots -= 1
+                return True
+            return False
 
     def _claim(self, intent_id: str) -> bool:
         """Mark an intent as driven by one caller of this client; False if it already is."""
@@ -492,7 +508,8 @@ class _Core:
                     on_progress(current)
             if current.done:
                 with self._lock:
-                    self._finished += 1
+                    if self._waiters:
+                        self._free_slots += 1
                 return current
             delay = schedule.next_delay(time.monotonic(), current.progress)
             if timeout is not None:

@@ -280,8 +280,9 @@ def test_concurrency_limit_is_waited_out_not_hammered(tmp_path):
         assert [len(r.files) for r in rs] == [1] * 6
         assert st["max_running_jobs"] <= 2 and st["jobs_created"] == 6
         refused = st["requests"]["generate"] - 6
-        # 4 requests wait for 2 slots over ~3 rounds: a few refusals each, not a storm
-        assert refused <= 30, st
+        # Each job that ends lets one waiter retry: about one refusal per waiting request
+        # (4 here), where a stampede would refuse every waiter at every slot.
+        assert refused <= 8, st
         c.close()
 
 
