@@ -206,8 +206,17 @@ def test_init_image_upload_enables_strength_and_clear_disables_it(form):
     body = form.request().to_body()
     assert body["image"] == form.image.value and body["strength"] == 0.35
     form.clear_image_button.click()
-    assert form.image.value == "" and form.strength.disabled
+    assert form.image.value == "" and form.strength.disabled and form.init_upload.value == ()
     assert "image" not in form.request().to_body()
+    assert "uploading" not in form.image.placeholder
+    form.init_upload.value = ({"name": "notes.png", "type": "image/png", "size": 9,
+                               "content": memoryview(b"not a png"),
+                               "last_modified": datetime.now(timezone.utc)},)
+    wait_until(lambda: form.error.value)  # refused before sending, shown inline
+    assert form.image.value == "" and "uploading" not in form.image.placeholder
+    form.image.value = "asset_pastedFromScenario0001"  # an id pasted from Scenario's web app
+    assert not form.strength.disabled
+    assert form.request().to_body()["image"] == "asset_pastedFromScenario0001"
 
 
 def test_generate_click_fills_the_gallery_with_small_previews(client):

@@ -204,8 +204,8 @@ class GeneratorForm:
             f'<div style="{_NOTE}color:#92400e">The negative prompt is ignored while its '
             "strength is 0: try 1 to 4.</div>")
         self.init_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload init")
-        self.image = W.Text(description="Init image", style=_DESC, disabled=True, layout=_mid(),
-                            placeholder="none: upload one, or 'Use as init' on a result")
+        self.image = W.Text(description="Init image", style=_DESC, layout=_mid(),
+                            placeholder="an asset id: upload, paste, or 'Init' on a result")
         self.clear_image_button = W.Button(description="Clear", icon="times",
                                            layout=W.Layout(width="80px"))
         st = spec["strength"]
@@ -511,6 +511,7 @@ class GeneratorForm:
 
     def clear_init_image(self) -> None:
         """Remove the init image (and so disable strength)."""
+        self.init_upload.value = ()
         self.set_values(image=None)
 
     def _on_upload(self, change: dict) -> None:
@@ -518,13 +519,15 @@ class GeneratorForm:
         if not files:
             return
         content = bytes(files[0]["content"])
-        self.image.placeholder = "uploading…"
+        placeholder, self.image.placeholder = self.image.placeholder, "uploading…"
 
         def work() -> None:
             try:
                 self.set_init_image(content)
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:  # noqa: BLE001 - e.g. not an image: shown inline
                 self.error.value = _error_html(err)
+            finally:
+                self.image.placeholder = placeholder
 
         self._pool.submit(work)
 
