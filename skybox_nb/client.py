@@ -416,7 +416,8 @@ class _Core:
         """`generate`, returning (job, intent id); ``claim`` marks the intent as driven by
         this caller from the moment it exists, so no concurrent run() resumes it too."""
         body, model_id = request.to_body(), request.model_id
-        intent_id = self.ledger.record_intent(model_id, body, request.fingerprint)
+        # An fsynced commit: off the event loop for the async client.
+        intent_id = yield _Call(self.ledger.record_intent, (model_id, body, request.fingerprint))
         if claim:
             self._claim(intent_id)
         try:
@@ -431,7 +432,7 @@ class _Core:
                                          f"interrupted while sending ({type(e).__name__})")
             self._release(intent_id)
             raise
-        self.ledger.attach_job(intent_id, job, cost)
+        yield _Call(self.ledger.attach_job, (intent_id, job, cost))
         return job, intent_id
 
     def _take_slot(self) -> bool:
