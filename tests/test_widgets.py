@@ -15,7 +15,7 @@ from PIL import Image
 from skybox_nb.client import SkyboxClient
 from skybox_nb.contract import STYLE_LABELS, STYLES
 from skybox_nb.emulator import Emulator
-from skybox_nb.errors import ValidationError
+from skybox_nb.errors import SkyboxError, ValidationError
 from skybox_nb.request import SkyboxRequest
 from skybox_nb.widgets import Gallery, GeneratorForm, Viewer360, backend_badge, badge_html
 
@@ -263,16 +263,22 @@ def test_generate_does_not_block_and_cancel_cancels(emu, tmp_path):
         c.close()
 
 
-def test_a_failed_job_shows_the_servers_hint_inline(form, emu):
-    emu.inject("job_failure", error="The GPU fell over", hint="Try again in a minute")
+@pytest.mark.parametrize("moderation", [False, True])
+def test_a_failed_job_shows_the_servers_hint_inline(form, emu, moderation):
+    # With moderation the emulator words the error itself (a content-policy text).
+    emu.inject("job_failure", moderation=moderation,
+               error=None if moderation else "The GPU fell over", hint="Try again in a minute")
     try:
         gen = form.generate()
-        with pytest.raises(Exception):
+        with pytest.raises(SkyboxError) as info:
             gen.result(30)
     finally:
         emu.clear_faults()
+    assert info.value.kind == ("moderated" if moderation else "job_failed")
+    assert f"[{info.value.kind}]" in form.error.value
     assert "Try again in a minute" in form.error.value
     assert "Try again in a minute" in gen.status.value
+    assert gen.bar.bar_style == "danger" and not gen.canceled
 
 
 def test_gallery_actions(client, tmp_path):
