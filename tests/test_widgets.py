@@ -248,7 +248,7 @@ def test_generate_does_not_block_and_cancel_cancels(emu, tmp_path):
         form = GeneratorForm(c, prompt="a stormy sea", estimate_delay=0.05)
         t0 = time.monotonic()
         form.generate_button.click()
-        assert time.monotonic() - t0 < 0.5  # the kernel is free while the job runs
+        assert time.monotonic() - t0 < 1.0  # the kernel is free while the 3 s job runs
         gen = form.runs[-1]
         assert not gen.done and not form.cancel_button.disabled
         wait_until(lambda: gen.job is not None)
