@@ -114,12 +114,12 @@ def test_look_reports_bad_values_and_changes_nothing() -> None:
 
 def test_bad_sources_are_named(tmp_path: Path) -> None:
     cases = [
-        (np.zeros((100, 100, 3), np.uint8), "width is twice its height"),
-        (np.zeros((10, 20, 5), np.uint8), "array of shape"),
-        (np.zeros((64, 128, 3), np.int64), "dtype int64"),
+        (np.zeros((100, 100, 3), np.uint8), "an equirectangular panorama is 2:1"),
+        (np.zeros((10, 20, 5), np.uint8), "is not an image"),
+        (np.zeros((64, 128, 3), np.int64), "dtype int64 is not supported"),
         (np.full((64, 128, 3), np.nan, np.float32), "NaN"),
         (tmp_path / "missing.png", "no such file"),
-        (b"not an image at all", "a PNG, JPEG or WebP image"),
+        (b"not an image at all", "cannot decode"),
         (42, "got 'int'"),
     ]
     for src, words in cases:

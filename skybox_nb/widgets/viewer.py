@@ -71,78 +71,31 @@ def _finite(field: str, value: Any, allowed: str) -> float:
     return f
 
 
-def _array_to_image(arr: np.ndarray) -> Image.Image:
-    """An RGB PIL image from an (H, W), (H, W, 1|3|4) array of uint8, other ints or floats in [0, 1]."""
-    allowed = "an (H, W) or (H, W, 1|3|4) array of uint8, uint16 or floats in [0, 1]"
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise ViewerInputError("panorama", f"array of shape {arr.shape}", allowed)
-    if arr.dtype == np.uint8:
-        out = arr
-    elif arr.dtype == np.uint16:
-        out = (arr // 257).astype(np.uint8)
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise ViewerInputError("panorama", f"float array of shape {arr.shape}", allowed,
-                                   "contains NaN or infinity")
-        out = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    else:
-        raise ViewerInputError("panorama", f"array of dtype {arr.dtype}", allowed)
-    return Image.fromarray(np.ascontiguousarray(out)).convert("RGB")
+def _shrunk(src: PanoramaLike, max_width: int) -> tuple[Image.Image, tuple[int, int]]:
+    """An RGB image of ``src`` at most ``max_width`` wide, and the source's (width, height).
 
-
-def _to_image(src: PanoramaLike, max_width: int) -> tuple[Image.Image, tuple[int, int]]:
-    """Open any supported source as an RGB PIL image; returns it and the source's (width, height).
-
-    A Panorama (anything with ``.array`` and ``.thumbnail``) is asked for a thumbnail, so a
-    large panorama is shrunk by its own code before it is copied here.
+    Anything that is not already a Panorama goes through ``Panorama.load``, so the viewer
+    accepts (and refuses, with the same advice) exactly what the rest of the package does.
     """
-    allowed = "a Panorama, a file path, image bytes, a PIL image or a numpy array"
-    if isinstance(src, Image.Image):  # before the duck-typing: PIL images have .thumbnail too
-        return src.convert("RGB"), src.size
-    if hasattr(src, "array") and callable(getattr(src, "thumbnail", None)):
-        size = (int(src.width), int(src.height))
-        thumb = src.thumbnail(max_width=max_width)
-        img = thumb if isinstance(thumb, Image.Image) else _array_to_image(np.asarray(thumb))
-        return img.convert("RGB"), size
-    if isinstance(src, np.ndarray):
-        img = _array_to_image(src)
-        return img, img.size
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        opener: Any = io.BytesIO(bytes(src))
-        shown: Any = f"{len(src)} bytes"
-    elif isinstance(src, (str, os.PathLike)):
-        opener = Path(src)
-        if not opener.is_file():
-            raise ViewerInputError("panorama", str(src), "an existing image file", "no such file")
-        shown = str(src)
-    else:
-        raise ViewerInputError("panorama", type(src).__name__, allowed)
-    try:
-        with Image.open(opener) as im:
-            im.load()
-            return im.convert("RGB"), im.size
-    except (OSError, SyntaxError, ValueError) as exc:  # Pillow's ways of saying "not an image"
-        raise ViewerInputError("panorama", shown, "a PNG, JPEG or WebP image", str(exc)) from None
+    from ..panorama import Panorama
 
-
-def _check_equirect(size: tuple[int, int]) -> None:
-    w, h = size
-    # 2:1 within rounding: some tools emit e.g. 4097x2048
-    if h < 2 or abs(w - 2 * h) > max(2, round(0.01 * w)):
-        raise ViewerInputError("panorama", f"a {w}x{h} image",
-                               "an equirectangular panorama whose width is twice its height")
-
-
-def _downscale(img: Image.Image, max_width: int) -> Image.Image:
-    """The image shrunk to at most ``max_width`` wide (never enlarged), aspect kept."""
-    w, h = img.size
-    if w <= max_width:
-        return img
-    size = (max_width, max(1, round(h * max_width / w)))
-    # reducing_gap makes an 8K->2K shrink fast (box pre-reduction) and still sharp
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if isinstance(src, Image.Image) or not (
+            hasattr(src, "array") and callable(getattr(src, "thumbnail", None))):
+        shown = (f"{len(src)} bytes" if isinstance(src, (bytes, bytearray, memoryview))
+                 else f"array of shape {src.shape}" if isinstance(src, np.ndarray)
+                 else str(src) if isinstance(src, (str, os.PathLike))
+                 else type(src).__name__)
+        allowed = ("an equirectangular (2:1) image: a Panorama, a file path, image bytes, "
+                   "a PIL image or a numpy array; the ratio options below are those of "
+                   "Panorama.load(src, ratio=...), whose result the viewer takes")
+        try:
+            src = Panorama.load(src)
+        except FileNotFoundError:
+            raise ViewerInputError("panorama", shown, "an existing image file", "no such file") from None
+        except ValueError as exc:  # PanoramaError: says what is wrong and what to do
+            raise ViewerInputError("panorama", shown, allowed, str(exc)) from None
+    thumb = src.thumbnail(max_width=max_width)
+    return thumb.convert("RGB"), (int(src.width), int(src.height))
 
 
 def _encode(img: Image.Image | np.ndarray, fmt: str) -> bytes:
@@ -228,9 +181,7 @@ class Viewer360(anywidget.AnyWidget):
 
     def set_panorama(self, panorama: PanoramaLike, caption: str | None = None) -> "Viewer360":
         """Show another panorama (same view angles); returns the viewer."""
-        img, source_size = _to_image(panorama, self._max_width)
-        _check_equirect(img.size)
-        img = _downscale(img, self._max_width)
+        img, source_size = _shrunk(panorama, self._max_width)
         self._shown = img
         data = _encode(img, self.image_format)
         with self.hold_sync():
