@@ -55,7 +55,15 @@ def _check_size(name: str, value: Any, lo: int = 1, hi: int = 16384) -> int:
     return int(value)
 
 
-def _face_maps(h: int, w: int, size: int, conv: Convention, yaw: float):
+def _check_angle(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name}: got {value!r}; allowed: a finite number of degrees")
+    return float(value)
+
+
+def _face_maps(h: int, w: int, size: int, conv: Convention,
+               yaw: float) -> tuple[np.ndarray, np.ndarray]:
     def build() -> tuple[np.ndarray, np.ndarray]:
         mx = np.empty((6 * size, size), np.float32)
         my = np.empty((6 * size, size), np.float32)
@@ -83,7 +91,8 @@ def to_faces(pano_or_array: Any, face_size: int | None = None,
     """The six cube faces of a panorama, as ``{face name: (S, S, C) array}`` in the
     convention's order (generic: F R B L U D; unity: front back left right up down;
     threejs/opengl: px nx py ny pz nz). ``face_size`` defaults to width / 4 (the
-    equator's resolution). ``yaw`` (degrees) turns the sky to the right first.
+    equator's resolution). ``yaw`` (degrees) turns the cube to the right: with yaw=90
+    each face shows what lies 90 degrees right of where it looks at yaw=0.
 
     The faces are views into one (6S, S, C) array, so they cost one allocation.
     """
@@ -91,7 +100,7 @@ def to_faces(pano_or_array: Any, face_size: int | None = None,
     conv = get_convention(convention)
     h, w = arr.shape[:2]
     size = _check_size("face_size", max(1, w // 4) if face_size is None else face_size)
-    mx, my = _face_maps(h, w, size, conv, math.radians(yaw))
+    mx, my = _face_maps(h, w, size, conv, math.radians(_check_angle("yaw", yaw)))
     stack = remap.sample(arr, mx, my)
     return {name: stack[i * size:(i + 1) * size] for i, name in enumerate(conv.names)}
 
@@ -117,6 +126,7 @@ def from_faces(faces: dict[str, np.ndarray], height: int | None = None,
             raise ValueError(f"faces: face {n!r} is {f.shape} {f.dtype}; every face must be "
                              f"square and like {conv.names[0]!r}: {first.shape} {first.dtype}")
     h = _check_size("height", 2 * size if height is None else height, 2)
+    yaw = _check_angle("yaw", yaw)
     stack = np.concatenate([np.asarray(faces[n]) for n in conv.names], axis=0)
     squeeze = stack.ndim == 2
     if squeeze:
@@ -155,14 +165,12 @@ def perspective(pano_or_array: Any, yaw: float = 0.0, pitch: float = 0.0, fov: f
     if not (isinstance(size, (tuple, list)) and len(size) == 2):
         raise ValueError(f"size: got {size!r}; allowed: (width, height)")
     ow, oh = (_check_size("size[0]", size[0], 1, 8192), _check_size("size[1]", size[1], 1, 8192))
-    for name, val in (("yaw", yaw), ("pitch", pitch), ("roll", roll), ("fov", fov)):
-        if not isinstance(val, (int, float, np.number)) or not math.isfinite(val):
-            raise ValueError(f"{name}: got {val!r}; allowed: a finite number of degrees")
+    yaw, pitch, roll, fov = (_check_angle(n, v) for n, v in
+                             (("yaw", yaw), ("pitch", pitch), ("roll", roll), ("fov", fov)))
     if not 0 < fov < 180:
         raise ValueError(f"fov: got {fov!r}; allowed: 0 < fov < 180 degrees")
     h, w = arr.shape[:2]
-    key = ("view", h, w, ow, oh, round(float(yaw), 6), round(float(pitch), 6),
-           round(float(fov), 6), round(float(roll), 6))
+    key = ("view", h, w, ow, oh, round(yaw, 6), round(pitch, 6), round(fov, 6), round(roll, 6))
 
     def build() -> tuple[np.ndarray, np.ndarray]:
         tx = math.tan(math.radians(fov) / 2)

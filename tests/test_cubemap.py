@@ -369,3 +369,13 @@ def test_equirect_directions_helper_matches_remap_convention():
     x, y = remap.equirect_coords(lon, lat, 8, 4)
     np.testing.assert_allclose(x, np.tile(np.arange(8), (4, 1)), atol=1e-4)
     np.testing.assert_allclose(y, np.tile(np.arange(4)[:, None], (1, 8)), atol=1e-4)
+
+
+def test_angles_must_be_finite(texture):
+    for bad in (float("nan"), float("inf"), "90", True):
+        with pytest.raises(ValueError, match="yaw: got"):
+            to_faces(texture, 16, yaw=bad)
+        with pytest.raises(ValueError, match="pitch: got"):
+            perspective(texture, pitch=bad)
+    with pytest.raises(ValueError, match="yaw: got"):
+        from_faces(to_faces(texture, 16), yaw=float("nan"))
