@@ -379,3 +379,18 @@ def test_angles_must_be_finite(texture):
             perspective(texture, pitch=bad)
     with pytest.raises(ValueError, match="yaw: got"):
         from_faces(to_faces(texture, 16), yaw=float("nan"))
+
+
+def test_the_input_is_sampled_in_place(texture, monkeypatch):
+    seen = []
+    real = remap._cv2.remap
+
+    def spy(src, *args, **kw):
+        seen.append(src)
+        return real(src, *args, **kw)
+
+    monkeypatch.setattr(remap._cv2, "remap", spy)
+    pano = Panorama(texture)
+    to_faces(pano, 16)
+    perspective(pano, size=(8, 8))
+    assert len(seen) == 2 and all(np.shares_memory(s, texture) for s in seen)
