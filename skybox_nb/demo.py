@@ -11,7 +11,6 @@ Without Scenario credentials everything runs on the offline emulator, and says s
 from __future__ import annotations
 
 import html
-import json
 import os
 import secrets
 import shutil
@@ -28,7 +27,7 @@ from typing import Any, Iterable
 
 from .contract import ENV_API_KEY, ENV_API_SECRET
 
-__all__ = ["QUICKSTART", "find_notebook", "prepare_workdir", "open_lab", "run_headless",
+__all__ = ["QUICKSTART", "ReportItem", "find_notebook", "prepare_workdir", "open_lab", "run_headless",
            "execute_notebook", "write_report"]
 
 QUICKSTART = "01_quickstart.ipynb"
@@ -188,21 +187,19 @@ def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
 # -- the report ----------------------------------------------------------------------------
 
 @dataclass
-class _Item:
+class ReportItem:
     """One panorama of the report, with what was asked for and what came out."""
 
     path: Path
     request: dict[str, Any] = field(default_factory=dict)
-    seed: Any = None
-    cu_cost: Any = None
-    backend: str = ""
+    cu_cost: float | None = None
 
 
-def _library_items(run_dir: Path) -> list[_Item]:
+def _library_items(run_dir: Path) -> list[ReportItem]:
     """Every panorama the run saved, oldest first, read from the ledger(s) it wrote."""
     from .ledger import Ledger
 
-    items: list[_Item] = []
+    items: list[ReportItem] = []
     for db in sorted(run_dir.rglob("ledger.sqlite")):
         ledger = Ledger(db.parent)
         try:
@@ -212,11 +209,7 @@ def _library_items(run_dir: Path) -> list[_Item]:
                     found = [c for c in (run_dir / f, db.parent / Path(f).name) if c.is_file()]
                     if not found:
                         continue
-                    p = found[0]
-                    side = p.with_suffix(".json")
-                    meta = json.loads(side.read_text()) if side.is_file() else {}
-                    items.append(_Item(p, dict(gen.request), meta.get("seed"),
-                                       gen.cu_cost, str(meta.get("backend") or "")))
+                    items.append(ReportItem(found[0], dict(gen.request), gen.cu_cost))
         finally:
             ledger.close()
     return items
@@ -246,15 +239,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _panorama_section(item: _Item, n: int, images: Path) -> str:
+def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     """HTML for one panorama: the image, perspective views, seam check, the six cube faces."""
     from PIL import Image
 
     from .cubemap import perspective, to_faces
-    from .panorama import Panorama
     from .seams import seam_report
 
-    pano = Panorama.load(item.path)
     esc = html.escape
     pre = f"p{n}"
     pano.thumbnail(max_width=2048).convert("RGB").save(images / f"{pre}-panorama.jpg", quality=90)
@@ -278,7 +269,7 @@ def _panorama_section(item: _Item, n: int, images: Path) -> str:
     req = item.request
     facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
              ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
-             ("seed", item.seed), ("CU cost", item.cu_cost),
+             ("seed", pano.metadata.get("seed")), ("CU cost", item.cu_cost),
              ("size", f"{pano.width} x {pano.height}"),
              ("seamless", "yes" if report.seamless else "no")]
     facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_fmt(v))}</td></tr>"
@@ -332,7 +323,7 @@ section{border-top:1px solid #ddd;margin-top:2em}
 """
 
 
-def write_report(out: Path, items: list[_Item], nb: Any = None, *,
+def write_report(out: Path, items: list[ReportItem], nb: Any = None, *,
                  credentials: Iterable[str] = (), forbidden_paths: Iterable[str] = ()) -> Path:
     """Write ``out/index.html`` (and its images) for ``items``; returns the HTML file's path.
 
@@ -344,12 +335,17 @@ def write_report(out: Path, items: list[_Item], nb: Any = None, *,
     if images.exists():
         shutil.rmtree(images)
     images.mkdir()
+    from .panorama import Panorama
+
     shown = items[:MAX_REPORT_PANORAMAS]
-    emulated = any("emulator" in it.backend for it in shown) or not shown
+    panos = [Panorama.load(it.path) for it in shown]
+    # only images that say they came from Scenario are called the model's
+    emulated = not panos or any(p.source != "scenario" for p in panos)
     note = ("These images were made by the <b>offline emulator</b>: procedural stand-ins "
             "that show the toolkit working, not the output of Skybox Flux.1."
             if emulated else "These images were made by Scenario's Skybox Flux.1.")
-    sections = "".join(_panorama_section(it, n + 1, images) for n, it in enumerate(shown))
+    sections = "".join(_panorama_section(p, it, n + 1, images)
+                       for n, (p, it) in enumerate(zip(panos, shown)))
     more = (f"<p>{len(items) - len(shown)} more panoramas were generated; the first "
             f"{len(shown)} are shown.</p>" if len(items) > len(shown) else "")
     figs = _notebook_figures(nb, images) if nb is not None else []
