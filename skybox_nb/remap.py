@@ -131,11 +131,7 @@ def _sample_scipy(src: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.n
     out = np.empty((*map_x.shape, src.shape[2]), dtype=src.dtype)
     coords = np.stack([map_y, map_x])
     for ch in range(src.shape[2]):
-        plane = src[:, :, ch]
-        if np.issubdtype(src.dtype, np.integer):
-            vals = map_coordinates(plane, coords, output=np.float32, order=1, mode="grid-wrap")
-            info = np.iinfo(src.dtype)
-            out[..., ch] = np.clip(np.rint(vals), info.min, info.max)
-        else:
-            out[..., ch] = map_coordinates(plane, coords, order=1, mode="grid-wrap")
+        # integer outputs are rounded to nearest by scipy; bilinear stays in range
+        out[..., ch] = map_coordinates(src[:, :, ch], coords, output=src.dtype, order=1,
+                                       mode="grid-wrap")
     return out
