@@ -6,6 +6,7 @@ client takes to fetch every output (asset read, download, decode, atomic rename)
 same parallelism, measured afterwards with no job running. The batch passes when it finishes within
 ``--tolerance`` x that ideal, and when polling a long job costs at most ``--max-rate``
 GET /jobs/{id} per job per second (counted by the emulator). Exits 1 when either misses.
+The table also shows how late the client noticed a finished job (median and worst).
 
     .venv/bin/python benchmarks/bench_client.py            # 16 x 4 outputs, 3 s jobs
     .venv/bin/python benchmarks/bench_client.py --async    # the same with AsyncSkyboxClient
@@ -64,11 +65,14 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def server_end(job_raw: dict[str, Any]) -> float:
+    """When the job reached its final status, by the server's clock (Unix seconds)."""
+    return max(_ts(h["date"]) for h in job_raw.get("statusHistory") or [])
+
+
 def server_duration(job_raw: dict[str, Any]) -> float:
     """Seconds from the job's creation to its final status, by the server's own clock."""
-    hist = job_raw.get("statusHistory") or []
-    end = max(_ts(h["date"]) for h in hist)
-    return end - _ts(job_raw["createdAt"])
+    return server_end(job_raw) - _ts(job_raw["createdAt"])
 
 
 def _creds(emu: Any) -> tuple[str, str, str]:
@@ -76,19 +80,26 @@ def _creds(emu: Any) -> tuple[str, str, str]:
     return "bench-key", "bench-secret", emu.base_url
 
 
-def run_batch(emu: Any, lib: Path, reqs: list[SkyboxRequest], use_async: bool) -> tuple[list, float]:
-    """Run the batch with every request in flight at once; returns (results, seconds)."""
+def run_batch(emu: Any, lib: Path, reqs: list[SkyboxRequest], use_async: bool,
+              seen: dict[str, float]) -> tuple[list, float]:
+    """Run the batch with every request in flight at once; returns (results, seconds).
+    ``seen`` gets, per job id, the wall-clock time the client first saw it final."""
+
+    def on_progress(job: Any) -> None:
+        if job.done:
+            seen.setdefault(job.id, time.time())
+
     if use_async:
         async def go() -> list:
             async with AsyncSkyboxClient(*_creds(emu), library=lib) as ac:
-                return await ac.run_many(reqs, max_in_flight=len(reqs))
+                return await ac.run_many(reqs, max_in_flight=len(reqs), on_progress=on_progress)
 
         t0 = time.perf_counter()
         results = asyncio.run(go())
         return results, time.perf_counter() - t0
     with SkyboxClient(*_creds(emu), library=lib) as client:
         t0 = time.perf_counter()
-        results = client.run_many(reqs, max_in_flight=len(reqs))
+        results = client.run_many(reqs, max_in_flight=len(reqs), on_progress=on_progress)
         return results, time.perf_counter() - t0
 
 
@@ -118,13 +129,17 @@ def phase(name: str, duration: float, n: int, outputs: int, size: tuple[int, int
         reqs = [SkyboxRequest(f"benchmark sky number {i}", num_outputs=outputs, seed=i)
                 for i in range(n)]
         before = emu.stats()["requests"].get("job", 0)
-        results, elapsed = run_batch(emu, lib, reqs, use_async)
+        seen: dict[str, float] = {}
+        results, elapsed = run_batch(emu, lib, reqs, use_async, seen)
         gets = emu.stats()["requests"].get("job", 0) - before
         assert len(results) == n and all(len(r.files) == outputs for r in results)
         slowest = max(server_duration(dict(r.job.raw)) for r in results)
         fetch = fetch_time(emu, lib, results)
         ideal = slowest + fetch
+        # How long after a job ended (server clock, same machine) the client noticed.
+        lags = sorted(seen[r.job.id] - server_end(dict(r.job.raw)) for r in results)
         return {
+            "lag50": lags[len(lags) // 2], "lagmax": lags[-1],
             "phase": name, "jobs": n, "outputs": n * outputs, "elapsed": elapsed,
             "slowest": slowest, "fetch": fetch, "ideal": ideal, "ratio": elapsed / ideal,
             "gets_per_job": gets / n, "rate": gets / n / slowest,
@@ -157,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
               args.jobs, args.outputs, (w, h), args.use_async, args.in_process),
     ]
     head = (f"{'phase':<28}{'jobs':>5}{'files':>6}{'elapsed':>9}{'slowest':>9}{'fetch':>7}"
-            f"{'ideal':>7}{'ratio':>7}{'GET/job':>9}{'GET/job/s':>10}")
+            f"{'ideal':>7}{'ratio':>7}{'GET/job':>9}{'GET/job/s':>10}{'lag50':>7}{'lagmax':>7}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['phase']:<28}{r['jobs']:>5}{r['outputs']:>6}{r['elapsed']:>9.2f}"
               f"{r['slowest']:>9.2f}{r['fetch']:>7.2f}{r['ideal']:>7.2f}{r['ratio']:>7.3f}"
-              f"{r['gets_per_job']:>9.1f}{r['rate']:>10.2f}")
+              f"{r['gets_per_job']:>9.1f}{r['rate']:>10.2f}{r['lag50']:>7.2f}{r['lagmax']:>7.2f}")
     batch, steady = rows
     ok_time = batch["ratio"] <= args.tolerance
     ok_rate = steady["rate"] <= args.max_rate
