@@ -7,6 +7,7 @@ Each scenario runs several rounds on one emulator; the counters of the emulator
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import re
 import threading
@@ -14,8 +15,10 @@ import time
 
 import pytest
 
-from reliability_support import SIZE, check_library, make_client, wait_until
+from reliability_support import (SIZE, check_library, fast_poll, fast_retry, make_client,
+                                 wait_until)
 from skybox_nb import errors
+from skybox_nb.client import AsyncSkyboxClient
 from skybox_nb.emulator import Emulator
 from skybox_nb.request import SkyboxRequest
 
@@ -235,10 +238,15 @@ def test_cancel_mid_run(tmp_path, tally):
 
 def test_expired_urls_and_cut_downloads(client, emu, lib, tally):
     for i in range(ROUNDS):
+        before = emu.stats()["requests"]
         emu.inject("expire_urls", count=2)
         emu.inject("cut_download", count=2)
         r = client.run(req(i, outputs=2))
         assert len(r.files) == 2
+        after = emu.stats()["requests"]
+        # 2 expired URLs renewed by 2 more asset reads; 2 cut transfers fetched again.
+        assert after["asset"] - before.get("asset", 0) >= 4
+        assert after["download"] - before.get("download", 0) >= 4
     assert counts(emu) == (ROUNDS, ROUNDS)
     # Cut on every try: a clear error, no partial file, and the record waits for resume().
     emu.inject("cut_download", count=None)
@@ -257,3 +265,22 @@ def test_expired_urls_and_cut_downloads(client, emu, lib, tally):
               "URLs renewed, cut transfers refetched; every file decodes")
     tally.add(AREA, "download cut on every try", 1,
               "TransportError naming the bytes received; no partial file; resume() finished it")
+
+
+def test_async_client_under_mixed_faults(emu, lib, tally):
+    async def batch() -> list:
+        async with AsyncSkyboxClient(emulator=emu, library=lib, retry=fast_retry(),
+                                     poll=fast_poll) as c:
+            emu.inject("rate_limit", route="generate", retry_after=0.05, count=2)
+            emu.inject("server_error", route="job", count=3)
+            emu.inject("expire_urls", count=2)
+            emu.inject("cut_download", count=2)
+            return await c.run_many([req(i, outputs=2) for i in range(6)], max_in_flight=3)
+
+    results = asyncio.run(batch())
+    assert [len(r.files) for r in results] == [2] * 6
+    posts, jobs = counts(emu)
+    assert jobs == 6 and posts == 8  # the two 429s were refused before any job existed
+    assert check_library(lib) == {"rows": 6, "done": 6, "files": 12}
+    tally.add(AREA, "async client, 6 runs at once under 429 + 5xx + expired + cut faults", 6,
+              "all succeeded; 6 jobs for 8 POSTs (2 refused by 429)")
