@@ -90,6 +90,13 @@ def _pixels(locator: Any) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.float64)
 
 
+def _wait_readout(page: Any, text: str) -> None:
+    """Wait until the (first) viewer's angle readout shows ``text``: the view has turned."""
+    page.wait_for_function(
+        "(t) => document.querySelector('.skybox-viewer-readout').textContent.includes(t)",
+        arg=text, timeout=30_000)
+
+
 def _wait_drawn(page: Any, mode: str, nth: int = 0) -> Any:
     """The ``nth`` viewer canvas on the page, once it has drawn a frame in ``mode``."""
     page.locator(".skybox-viewer-canvas").nth(nth).wait_for(timeout=60_000)
@@ -118,7 +125,7 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
     cube = _pixels(_wait_drawn(page, "cube"))
     page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / "viewer-cube.png"))
     _kernel(page, "v.look(yaw=120)")
-    page.wait_for_function("() => document.querySelector('.skybox-viewer-readout').textContent.includes('yaw 120')")
+    _wait_readout(page, "yaw 120°")
     turned = _pixels(_wait_drawn(page, "cube"))
     same, other = np.abs(sphere - cube).mean(), np.abs(sphere - turned).mean()
     assert same < 0.3 * other, (same, other)
@@ -132,7 +139,7 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
     page.locator(".skybox-viewer-bar button[data-mode='sphere']").first.click()
     canvas = _wait_drawn(page, "sphere")
     _kernel(page, "v.look(yaw=30, pitch=0, fov=90)")
-    page.wait_for_function("() => document.querySelector('.skybox-viewer-readout').textContent.startsWith('yaw 30')")
+    _wait_readout(page, "yaw 30°")
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
@@ -164,7 +171,7 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
     page.locator(".skybox-viewer-seams").first.check()
     assert _kernel(page, "print(v.show_seams)").strip() == "True"
     _kernel(page, "v.look(yaw=180, pitch=0, fov=90)")
-    page.wait_for_function("() => document.querySelector('.skybox-viewer-readout').textContent.startsWith('yaw -180')")
+    _wait_readout(page, "yaw -180°")
     marked = _pixels(_wait_drawn(page, "sphere"))
     page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / "viewer-seams.png"))
     magenta = (marked[..., 0] > 200) & (marked[..., 1] < 80) & (marked[..., 2] > 200)
@@ -174,7 +181,7 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
 
     # looking straight up: the pole's dot in the centre, its ring at latitude 80 around it
     _kernel(page, "v.look(yaw=0, pitch=90, fov=90)")
-    page.wait_for_function("() => document.querySelector('.skybox-viewer-readout').textContent.includes('pitch 90')")
+    _wait_readout(page, "pitch 90°")
     up = _pixels(_wait_drawn(page, "sphere"))
     page.locator(".skybox-viewer").first.screenshot(path=str(artifacts / "viewer-pole.png"))
     cyan = (up[..., 0] < 80) & (up[..., 1] > 200) & (up[..., 2] > 200)
