@@ -608,13 +608,27 @@ class _Core:
                 out.append(ReconcileOutcome(rec.intent_id, cands[0].id, 1,
                                             "adopted: client.resume() fetches its outputs"))
             elif cands:
+                ids = ", ".join(j.id for j in cands)
                 out.append(ReconcileOutcome(rec.intent_id, None, len(cands),
-                                            "several jobs match; dismiss it or adopt one "
-                                            "by hand"))
+                                            f"several jobs match ({ids}): pick one with "
+                                            "client.adopt(intent_id, job_id), or dismiss"))
             else:
                 out.append(ReconcileOutcome(rec.intent_id, None, 0,
                                             "no matching job; if none appears, dismiss it"))
         return out
+
+    def adopt(self, intent_id: str, job: Job | str) -> Op[Job]:
+        """Settle an "unknown" intent by hand: it did start ``job``. Returns the job."""
+        rec = self.ledger.get(intent_id)
+        if rec.status != "unknown":
+            raise ValueError(f"intent {intent_id} is {rec.status!r}; only an 'unknown' "
+                             "intent can adopt a job")
+        found = yield from self.job(job)
+        owner = self.ledger.by_job(found.id)
+        if owner is not None:
+            raise ValueError(f"job {found.id} already belongs to intent {owner.intent_id}")
+        self.ledger.attach_job(intent_id, found)
+        return found
 
     def _could_be(self, rec: Generation, job: Job) -> bool:
         if self.ledger.by_job(job.id) is not None:
@@ -920,6 +934,10 @@ class SkyboxClient(_Base):
         """Match "unknown" intents to jobs in ``GET /jobs``; adopt exact single matches."""
         return self._drive(self._core.reconcile())
 
+    def adopt(self, intent_id: str, job: Job | str) -> Job:
+        """Settle an "unknown" intent by hand: it did start ``job`` (then ``resume()``)."""
+        return self._drive(self._core.adopt(intent_id, job))
+
     def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """Finish every active job in the ledger (no new POST): poll, download, record."""
         recs = self._core.resumable()
@@ -1073,6 +1091,10 @@ class AsyncSkyboxClient(_Base):
     async def reconcile(self) -> list[ReconcileOutcome]:
         """See ``SkyboxClient.reconcile``."""
         return await self._drive(self._core.reconcile())
+
+    async def adopt(self, intent_id: str, job: Job | str) -> Job:
+        """See ``SkyboxClient.adopt``."""
+        return await self._drive(self._core.adopt(intent_id, job))
 
     async def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """See ``SkyboxClient.resume``."""

@@ -346,3 +346,24 @@ def test_identical_requests_in_one_batch_are_separate_jobs(client, fake):
     assert set(rs[0].files).isdisjoint(rs[1].files)
     with pytest.raises(ValueError, match="max_in_flight: got 0"):
         client.run_many([req()], max_in_flight=0)
+
+
+def test_several_candidates_are_left_to_the_user_then_adopted(client, fake):
+    for seed in (31, 32):
+        fake.queue("generate", after_accept(httpx.RemoteProtocolError("dropped")))
+        with pytest.raises(errors.TransportError):
+            client.generate(req("same", num_outputs=1) if seed == 31 else req("same", num_outputs=2))
+    # Make both lost jobs look like the first intent's inputs: two candidates for it.
+    for j in fake.jobs.values():
+        j["metadata"]["input"] = {"prompt": "same", "numOutputs": 1}
+    first, second = client.ledger.unresolved()
+    out = {o.intent_id: o for o in client.reconcile()}
+    assert out[first.intent_id].candidates == 2 and out[first.intent_id].job_id is None
+    assert "client.adopt(" in out[first.intent_id].note
+    chosen = sorted(fake.jobs)[0]
+    assert client.adopt(first.intent_id, chosen).id == chosen
+    assert client.ledger.get(first.intent_id).status == "running"
+    with pytest.raises(ValueError, match="already belongs"):
+        client.adopt(second.intent_id, chosen)
+    with pytest.raises(ValueError, match="only an 'unknown' intent"):
+        client.adopt(first.intent_id, chosen)
