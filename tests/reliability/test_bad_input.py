@@ -52,7 +52,8 @@ def _not_deep(e: BaseException) -> None:
 anything = st.one_of(
     st.none(), st.booleans(), st.integers(-10**20, 10**20),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
     st.binary(max_size=8), st.sampled_from([np.float32("nan"), np.int64(3), np.float64(0.5)]),
 )
 FIELDS = list(SkyboxRequest.API_NAMES)
@@ -351,7 +352,8 @@ def _mutations() -> st.SearchStrategy[Any]:
 
 answers = st.one_of(
     st.builds(lambda s, v: (s, json.dumps(v).encode(), "application/json"),
-              st.sampled_from([200, 269, 400, 404, 429, 500, 503]), st.one_of(json_values, _mutations())),
+              st.sampled_from([200, 269, 400, 404, 429, 500, 503]),
+              st.one_of(json_values, _mutations())),
     st.builds(lambda s, b: (s, b, "application/json"), st.sampled_from([200, 500]),
               st.binary(max_size=40)),
     st.builds(lambda d: (429, json.dumps({"message": "too many", "details": d}).encode(),
@@ -426,13 +428,14 @@ def test_concurrency_429_asking_for_an_hour_is_not_waited_for(tmp_path, tally):
 
 
 @FEW
-@given(status=st.integers(100, 599), body=st.one_of(json_values.map(json.dumps), st.text(max_size=40),
-                                                    st.binary(max_size=40)),
+@given(status=st.integers(100, 599),
+       body=st.one_of(json_values.map(json.dumps), st.text(max_size=40), st.binary(max_size=40)),
        extra=headers, paid=st.booleans())
 def test_error_from_any_response(status, body, extra, paid, tally):
     e = errors.error_from_response(status, body, extra, paid=paid)
     assert isinstance(e, errors.SkyboxError) and e.status == status
-    assert str(e) and (e.retry_after is None or (e.retry_after >= 0 and not math.isnan(e.retry_after))
-                       if isinstance(e, errors.RateLimitError) else True)
+    assert str(e)
+    if isinstance(e, errors.RateLimitError) and e.retry_after is not None:
+        assert e.retry_after >= 0 and not math.isnan(e.retry_after)
     tally.add(AREA, "error answers (any status, body, Retry-After)", 1,
               "one SkyboxError of the right kind, with status and message")
