@@ -90,21 +90,35 @@ def _writable(d: Path) -> bool:
 
 @contextmanager
 def read_only(d: Path) -> Iterator[Path]:
-    """Make folder ``d`` read-only for real while inside: chmod 555, and when that does
-    not bind us (root ignores permissions), a read-only bind mount of it."""
+    """Make folder ``d`` unwritable for real while inside: chmod 555; where that does not
+    bind us (root ignores permissions), a read-only bind mount of it; where mounting is
+    not allowed either (a container without CAP_SYS_ADMIN), the folder is moved aside
+    and a plain file put in its place, which no user can create files in."""
     d.mkdir(parents=True, exist_ok=True)
     d.chmod(0o555)
-    mounted = _writable(d)
+    how = "chmod"
+    aside = d.with_name(d.name + ".aside")
     try:
-        if mounted:
-            for args in (["mount", "--bind", str(d), str(d)],
-                         ["mount", "-o", "remount,ro,bind", str(d)]):
-                subprocess.run(args, check=True, capture_output=True)
-        assert not _writable(d), f"could not make {d} read-only"
+        if _writable(d):
+            try:
+                for args in (["mount", "--bind", str(d), str(d)],
+                             ["mount", "-o", "remount,ro,bind", str(d)]):
+                    subprocess.run(args, check=True, capture_output=True)
+                how = "mount"
+            except (OSError, subprocess.CalledProcessError):
+                subprocess.run(["umount", str(d)], check=False, capture_output=True)
+                d.chmod(0o755)
+                d.rename(aside)
+                d.write_text("a file where the library folder was\n")
+                how = "replaced"
+        assert how == "replaced" or not _writable(d), f"could not make {d} read-only"
         yield d
     finally:
-        if mounted:
+        if how == "mount":
             subprocess.run(["umount", str(d)], check=False, capture_output=True)
+        if how == "replaced":
+            d.unlink()
+            aside.rename(d)
         d.chmod(0o755)
 
 
