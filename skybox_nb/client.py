@@ -734,6 +734,11 @@ class _Core:
 
 # -- the blocking client ----------------------------------------------------------------
 
+def _from_core(name: str, doc: str) -> Any:
+    """A read-only property of the clients that reads the same attribute of their core."""
+    return property(lambda self: getattr(self._core, name), doc=doc)
+
+
 class _Base:
     """Construction and the plain properties both clients share."""
 
@@ -757,30 +762,14 @@ class _Base:
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
-    @property
-    def is_emulator(self) -> bool:
-        """True when talking to the offline emulator (procedural images)."""
-        return self._core.is_emulator
-
-    @property
-    def backend(self) -> str:
-        """One line saying where requests go, for people and badges."""
-        return self._core.backend
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL (``.../v1``)."""
-        return self._core.base_url
-
-    @property
-    def ledger(self) -> Ledger:
-        """The durable record of every generation."""
-        return self._core.ledger
-
-    @property
-    def emulator(self) -> Any:
-        """The emulator in use, or None against the real API."""
-        return self._core.emulator
+    is_emulator: bool = _from_core("is_emulator", "True when talking to the offline "
+                                   "emulator (procedural images).")
+    backend: str = _from_core("backend", "One line saying where requests go, for people "
+                              "and badges.")
+    base_url: str = _from_core("base_url", "The API base URL (``.../v1``).")
+    ledger: Ledger = _from_core("ledger", "The durable record of every generation.")
+    emulator: Any = _from_core("emulator", "The emulator in use, or None against the "
+                               "real API.")
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(backend={self.backend!r}, "

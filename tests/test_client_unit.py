@@ -71,6 +71,8 @@ def test_credentials_never_shown(client, fake, tmp_path, caplog):
     for text in (repr(c), str(c), repr(client), client.backend, str(resolve_settings(KEY, SECRET))):
         assert SECRET not in text and TOKEN not in text
     assert "5678" in repr(c) and client.backend == "Scenario API (api.test)"
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        __import__("pickle").dumps(c)
     assert not client.is_emulator
     caplog.set_level(logging.DEBUG)
     fake.queue("generate", httpx.Response(500, json={"message": "boom"}))
