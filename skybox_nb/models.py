@@ -1,10 +1,10 @@
 """Jobs, assets and run results, parsed from the Scenario API's JSON.
 
-Invariant: a `Job` or `Asset` that exists was checked against the fields the official
-SDK marks required (``scenario_sdk.types.JobRetrieveResponse``, ``AssetRetrieveResponse``)
-and its id is a safe Scenario id; a malformed answer raises ``errors.ProtocolError``
-naming the field, never a ``KeyError`` deep in the client. ``raw`` keeps the server's
-JSON as received (minus nothing: it holds no credential; asset URLs are only temporary).
+Invariant: a `Job` or `Asset` that exists was parsed from an answer carrying every field
+the client relies on, each of the type the official SDK's models give it
+(``scenario_sdk.types.JobRetrieveResponse``, ``AssetRetrieveResponse``), and its id is a
+safe Scenario id. A malformed answer raises ``errors.ProtocolError`` naming the field,
+never a ``KeyError`` deep in the client. ``raw`` keeps the server's JSON as received.
 """
 
 from __future__ import annotations
