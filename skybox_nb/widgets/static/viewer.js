@@ -200,7 +200,7 @@ function render({ model, el }) {
   root.append(canvas, bar);
   el.appendChild(root);
 
-  const gl = canvas.getContext("webgl", { antialias: false, preserveDrawingBuffer: true });
+  const gl = canvas.getContext("webgl", { antialias: false });
   if (!gl) {
     const msg = document.createElement("div");
     msg.className = "skybox-viewer-nogl";
