@@ -132,15 +132,15 @@ def test_5xx_on_the_paid_post_is_ambiguous_and_blocks(client, emu, lib, tally):
 
 
 def test_slow_answers_past_the_timeout(emu, lib, tally):
-    c = make_client(emu, lib, timeout=0.4)
+    c = make_client(emu, lib, timeout=0.6)
     try:
         for i in range(ROUNDS):
-            emu.inject("slow", route="job", delay=1.0)
-            emu.inject("slow", route="asset", delay=1.0)
+            emu.inject("slow", route="job", delay=1.5)
+            emu.inject("slow", route="asset", delay=1.5)
             assert c.run(req(i)).job.succeeded  # reads time out and are retried
         assert counts(emu) == (ROUNDS, ROUNDS)
         # A slow answer to the paid POST: the job was created, the answer came too late.
-        emu.inject("slow", route="generate", delay=1.0)
+        emu.inject("slow", route="generate", delay=1.5)
         with pytest.raises(errors.TimeoutError) as info:
             c.run(req(50))
         assert info.value.ambiguous
@@ -154,7 +154,7 @@ def test_slow_answers_past_the_timeout(emu, lib, tally):
     finally:
         c.close()
     assert check_library(lib)["done"] == ROUNDS + 1
-    tally.add(AREA, "slow reads past a 0.4 s timeout", ROUNDS, "all succeeded after retries")
+    tally.add(AREA, "slow reads (1.5 s) past a 0.6 s timeout", ROUNDS, "all succeeded after retries")
     tally.add(AREA, "slow answer to the paid generate (past the timeout)", 1,
               "TimeoutError(ambiguous); blocked; reconcile adopted the one job; no 2nd POST")
 
