@@ -69,8 +69,10 @@ def test_open_lab_serves_the_copy_on_loopback_until_interrupted(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    # its own process group, so a failed test can stop JupyterLab too
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path,
+                            start_new_session=True)
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 90
@@ -96,7 +98,7 @@ def test_open_lab_serves_the_copy_on_loopback_until_interrupted(tmp_path: Path) 
             urllib.request.urlopen(f"{base}/api/status", timeout=2)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert (work / "01_quickstart.ipynb").is_file()
 
