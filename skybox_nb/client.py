@@ -256,9 +256,9 @@ def _array_to_pil(arr: Any) -> Image.Image:
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise InvalidError(f"image: got an array of shape {a.shape}; expected HxW, HxWx3 "
                            "or HxWx4")
-    if a.size == 0:  # before min()/max(), which have nothing to reduce
-        raise InvalidError(f"image: got an empty array of shape {a.shape}; each side must "
-                           f"be from {UPLOAD_MIN_SIDE} to {UPLOAD_MAX_SIDE}")
+    # Before any pixel work: an empty array has nothing for min()/max() to reduce, and a
+    # huge one should not be scanned only to be refused.
+    _check_upload_size(a.shape[1], a.shape[0])
     if a.dtype == np.uint8:
         return Image.fromarray(a)
     if np.issubdtype(a.dtype, np.floating):
