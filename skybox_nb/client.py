@@ -759,7 +759,9 @@ class _Base:
     ) -> None:
         """``retry`` and ``poll`` tune the backoff and the polling; ``transport`` (an
         httpx transport, e.g. ``MockTransport``) replaces the network, for tests."""
-        settings = resolve_settings(api_key, api_secret, base_url)
+        # With an emulator given, the environment's (real) credentials are not sent to it.
+        settings = resolve_settings(api_key, api_secret, base_url,
+                                    environ={} if emulator is not None else None)
         self._transport = transport
         self._core = _Core(settings, library, emulator, retry, poll)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))

@@ -350,3 +350,12 @@ def test_cli_generate_dry_run_image_and_files(emu, tmp_path, monkeypatch, capsys
     monkeypatch.delenv("SCENARIO_SDK_API_SECRET")
     assert cli_main(["generate", "x", "--out", str(out)]) == 1
     assert "SCENARIO_SDK_API_SECRET is not set" in capsys.readouterr().err
+
+
+def test_real_credentials_in_the_environment_never_go_to_an_emulator(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCENARIO_SDK_API_KEY", "real-key")
+    monkeypatch.setenv("SCENARIO_SDK_API_SECRET", "real-secret")
+    with Emulator(render_size=SIZE, api_key="emu-key", api_secret="emu-secret") as emu:
+        c = make(emu, tmp_path)  # uses the emulator's own credentials, not the env's
+        assert c.is_emulator and c.estimate(SkyboxRequest("x", num_outputs=1)) > 0
+        c.close()
