@@ -197,7 +197,20 @@ function render({ model, el }) {
   const caption = document.createElement("span");
   caption.className = "skybox-viewer-caption";
   bar.append(seamLabel, readout, caption);
-  root.append(canvas, bar);
+  // face names over the cube net (HTML, so they stay sharp at any size)
+  const NET = [["F", "front", 1, 1], ["R", "right", 2, 1], ["B", "back", 3, 1],
+               ["L", "left", 0, 1], ["U", "up", 1, 0], ["D", "down", 1, 2]];
+  const stage = document.createElement("div");
+  stage.className = "skybox-viewer-stage";
+  const labels = NET.map(([k, name]) => {
+    const s = document.createElement("span");
+    s.className = "skybox-viewer-face";
+    s.textContent = `${k} ${name}`;
+    stage.appendChild(s);
+    return s;
+  });
+  stage.prepend(canvas);
+  root.append(stage, bar);
   el.appendChild(root);
 
   const gl = canvas.getContext("webgl", { antialias: false });
@@ -205,8 +218,8 @@ function render({ model, el }) {
     const msg = document.createElement("div");
     msg.className = "skybox-viewer-nogl";
     msg.textContent = "WebGL is not available in this browser: the 360 view cannot be drawn.";
-    root.insertBefore(msg, canvas);
-    canvas.remove();
+    root.insertBefore(msg, stage);
+    stage.remove();
     return () => {};
   }
   const prog = program(gl);
@@ -261,6 +274,12 @@ function render({ model, el }) {
       canvas.dataset.ready = "0";
     }
     canvas.dataset.mode = model.get("mode");
+    const cell = Math.min(cssW / 4, cssH / 3);
+    NET.forEach(([, , col, row], i) => {
+      labels[i].style.display = mode === 2 ? "block" : "none";
+      labels[i].style.left = `${(cssW - 4 * cell) / 2 + col * cell + 4}px`;
+      labels[i].style.top = `${(cssH - 3 * cell) / 2 + row * cell + 4}px`;
+    });
     for (const [m, b] of Object.entries(buttons)) b.classList.toggle("active", m === model.get("mode"));
     seamBox.checked = !!model.get("show_seams");
     readout.textContent = mode === 2 ? "" :
