@@ -30,6 +30,12 @@ def req(i: int, outputs: int = 1) -> SkyboxRequest:
     return SkyboxRequest(f"stormy sea at dusk {i}", num_outputs=outputs, seed=1000 + i)
 
 
+def figs(emu: Emulator) -> dict[str, int]:
+    """The emulator's evidence for the RELIABILITY.md table."""
+    s = emu.stats()
+    return {"paid_POSTs": s["generate_posts"], "jobs": s["jobs_created"]}
+
+
 def counts(emu: Emulator) -> tuple[int, int]:
     s = emu.stats()
     return s["generate_posts"], s["jobs_created"]
@@ -48,7 +54,7 @@ def test_rate_limit_on_generate_is_resent_after_retry_after(client, emu, lib, ta
     assert client.run(req(99)).job.succeeded  # reads are retried the same way
     assert check_library(lib)["done"] == ROUNDS + 1
     tally.add(AREA, "429 with Retry-After on generate (x2) and on job reads", ROUNDS + 1,
-              "all succeeded; 1 job each; Retry-After waited")
+              "all succeeded; 1 job each; Retry-After waited", **figs(emu))
 
 
 def test_rate_limit_beyond_patience_is_refused_clearly(client, emu, lib, tally):
@@ -93,7 +99,7 @@ def test_5xx_bursts_on_reads_are_retried(client, emu, lib, tally):
         assert counts(emu) == (posts + 1, jobs + 1)
     assert check_library(lib)["files"] == 2 * ROUNDS
     tally.add(AREA, "5xx bursts on job, asset and download reads", ROUNDS,
-              "all succeeded after retries; 1 POST and 1 job each")
+              "all succeeded after retries; 1 POST and 1 job each", **figs(emu))
 
 
 def test_endless_5xx_on_reads_keeps_the_record_and_resumes(client, emu, lib, tally):
@@ -110,7 +116,8 @@ def test_endless_5xx_on_reads_keeps_the_record_and_resumes(client, emu, lib, tal
     assert counts(emu) == (1, 1)
     assert check_library(lib)["done"] == 1
     tally.add(AREA, "5xx on every job read (retries exhausted)", 1,
-              "ServerError; row stays 'running'; resume() finished it with no new POST")
+              "ServerError; row stays 'running'; resume() finished it with no new POST",
+              **figs(emu))
 
 
 def test_5xx_on_the_paid_post_is_ambiguous_and_blocks(client, emu, lib, tally):
@@ -128,7 +135,8 @@ def test_5xx_on_the_paid_post_is_ambiguous_and_blocks(client, emu, lib, tally):
     assert client.run(req(1)).job.succeeded and counts(emu) == (2, 1)
     check_library(lib)
     tally.add(AREA, "5xx on the paid generate", 1,
-              "ServerError(ambiguous); intent 'unknown' blocked a resend until dismissed")
+              "ServerError(ambiguous); intent 'unknown' blocked a resend until dismissed",
+              **figs(emu))
 
 
 def test_slow_answers_past_the_timeout(emu, lib, tally):
@@ -205,7 +213,7 @@ def test_failed_and_moderated_jobs_bring_the_hint(client, emu, lib, moderation, 
     assert check_library(lib)["files"] == 0
     name = "moderation failure" if moderation else "job failure"
     tally.add(AREA, f"{name} with a hint", ROUNDS,
-              f"{kind.__name__} carrying the hint; row 'failed'; no file")
+              f"{kind.__name__} carrying the hint; row 'failed'; no file", **figs(emu))
 
 
 def test_cancel_mid_run(tmp_path, tally):
@@ -283,4 +291,4 @@ def test_async_client_under_mixed_faults(emu, lib, tally):
     assert jobs == 6 and posts == 8  # the two 429s were refused before any job existed
     assert check_library(lib) == {"rows": 6, "done": 6, "files": 12}
     tally.add(AREA, "async client, 6 runs at once under 429 + 5xx + expired + cut faults", 6,
-              "all succeeded; 6 jobs for 8 POSTs (2 refused by 429)")
+              "all succeeded; 6 jobs for 8 POSTs (2 refused by 429)", **figs(emu))
