@@ -162,7 +162,8 @@ def test_slow_answers_past_the_timeout(emu, lib, tally):
     finally:
         c.close()
     assert check_library(lib)["done"] == ROUNDS + 1
-    tally.add(AREA, "slow reads (1.5 s) past a 0.6 s timeout", ROUNDS, "all succeeded after retries")
+    tally.add(AREA, "slow reads (1.5 s) past a 0.6 s timeout", ROUNDS,
+              "all succeeded after retries")
     tally.add(AREA, "slow answer to the paid generate (past the timeout)", 1,
               "TimeoutError(ambiguous); blocked; reconcile adopted the one job; no 2nd POST")
 
