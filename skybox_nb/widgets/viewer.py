@@ -26,6 +26,7 @@ import traitlets
 from PIL import Image
 
 from ..errors import Problem
+from ..panorama import Panorama
 
 __all__ = ["Viewer360", "ViewerInputError", "FOV_MIN", "FOV_MAX", "MODES"]
 
@@ -37,7 +38,6 @@ MAX_WIDTH_RANGE = (64, 8192)
 HEIGHT_RANGE = (100, 2000)
 FACE_MAX = 512  # faces stay small: they are a preview of the export, not the export
 _STATIC = Path(__file__).parent / "static"
-
 
 
 class _Shrinkable(Protocol):
@@ -77,10 +77,7 @@ def _shrunk(src: PanoramaLike, max_width: int) -> tuple[Image.Image, tuple[int, 
     Anything that is not already a Panorama goes through ``Panorama.load``, so the viewer
     accepts (and refuses, with the same advice) exactly what the rest of the package does.
     """
-    from ..panorama import Panorama
-
-    if isinstance(src, Image.Image) or not (
-            hasattr(src, "array") and callable(getattr(src, "thumbnail", None))):
+    if not (hasattr(src, "array") and callable(getattr(src, "thumbnail", None))):
         shown = (f"{len(src)} bytes" if isinstance(src, (bytes, bytearray, memoryview))
                  else f"array of shape {src.shape}" if isinstance(src, np.ndarray)
                  else str(src) if isinstance(src, (str, os.PathLike))
@@ -148,6 +145,8 @@ class Viewer360(anywidget.AnyWidget):
     height = traitlets.Int(400).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
 
+    _shown: Image.Image | None = None  # the downscaled image the browser has
+
     def __init__(
         self,
         panorama: PanoramaLike,
@@ -167,8 +166,6 @@ class Viewer360(anywidget.AnyWidget):
         mw = _finite("max_width", max_width, f"a whole number from {lo} to {hi}")
         if not mw.is_integer() or not lo <= mw <= hi:
             raise ViewerInputError("max_width", max_width, f"a whole number from {lo} to {hi}")
-        if image_format not in FORMATS:
-            raise ViewerInputError("image_format", image_format, " or ".join(map(repr, FORMATS)))
         self._max_width = int(mw)
         super().__init__(yaw=yaw, pitch=pitch, fov=fov, show_seams=bool(show_seams),
                          height=height, mode=mode, image_format=image_format, caption=caption)
@@ -210,7 +207,7 @@ class Viewer360(anywidget.AnyWidget):
         return {"yaw": self.yaw, "pitch": self.pitch, "fov": self.fov}
 
     def _ensure_faces(self) -> None:
-        if self.mode != "sphere" and not self.faces and getattr(self, "_shown", None) is not None:
+        if self.mode != "sphere" and not self.faces and self._shown is not None:
             strip, face = _faces_strip(self._shown)
             with self.hold_sync():  # one message: the browser never sees one without the other
                 self.face_size = face
@@ -223,7 +220,7 @@ class Viewer360(anywidget.AnyWidget):
 
     @traitlets.observe("image_format")
     def _on_format(self, change: dict[str, Any]) -> None:
-        if getattr(self, "_shown", None) is not None:  # re-encode what is shown
+        if self._shown is not None:  # re-encode what is shown
             with self.hold_sync():
                 self.faces, self.face_size = b"", 0
                 self.image = _encode(self._shown, self.image_format)
