@@ -244,6 +244,7 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     from PIL import Image
 
     from .cubemap import perspective, to_faces
+    from .panorama import to_uint8
     from .seams import seam_report
 
     esc = html.escape
@@ -253,7 +254,7 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     for label, yaw, pitch in VIEWS:
         arr = perspective(pano, yaw=yaw, pitch=pitch, fov=90, size=(320, 320))
         name = f"{pre}-view-{label}.jpg"
-        Image.fromarray(_to_uint8(arr)).convert("RGB").save(images / name, quality=90)
+        Image.fromarray(to_uint8(arr)).convert("RGB").save(images / name, quality=90)
         views.append(f'<figure><img src="images/{name}" alt="{label}"><figcaption>{label} '
                      f'(yaw {yaw}, pitch {pitch})</figcaption></figure>')
     report = seam_report(pano)
@@ -263,7 +264,7 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     faces = []
     for name, face in to_faces(pano, face_size=256, convention="generic").items():
         fname = f"{pre}-face-{name}.jpg"
-        Image.fromarray(_to_uint8(face)).convert("RGB").save(images / fname, quality=90)
+        Image.fromarray(to_uint8(face)).convert("RGB").save(images / fname, quality=90)
         faces.append(f'<figure><img src="images/{fname}" alt="face {name}">'
                      f'<figcaption>{FACE_NAMES.get(name, name)}</figcaption></figure>')
     req = item.request
@@ -287,15 +288,6 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
 <h3>Cube faces</h3>
 <div class="views">{''.join(faces)}</div>
 </section>"""
-
-
-def _to_uint8(arr: Any) -> Any:
-    import numpy as np
-
-    a = np.asarray(arr)
-    if a.dtype != np.uint8:
-        a = (np.clip(a.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
-    return a
 
 
 def _notebook_figures(nb: Any, images: Path) -> list[str]:
