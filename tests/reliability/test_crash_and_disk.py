@@ -26,6 +26,7 @@ import skybox_nb.files as files_module
 from reliability_support import SIZE, check_library, make_client, wait_until
 from skybox_nb import errors
 from skybox_nb.emulator import Emulator
+from skybox_nb.files import temp_path
 from skybox_nb.request import SkyboxRequest
 
 AREA = "disk and crashes"
@@ -77,6 +78,39 @@ def test_full_disk(client, emu, lib, monkeypatch, where, tally):
     tally.add(AREA, f"disk full (ENOSPC) while writing the {where}", 3,
               "OSError 'No space left on device'; no partial file; row kept 'running'; "
               "the rerun resumed the same job")
+
+
+def test_full_disk_inside_the_ledger(client, emu, lib, tally):
+    client.run(req(0))
+    conn = client.ledger._conn  # SQLite's own "disk full": cap the file at its size now
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    for i in range(1, 4):
+        big = SkyboxRequest("a sky " * 600 + str(i), num_outputs=1)  # a row that cannot fit
+        with pytest.raises(OSError) as info:
+            client.run(big)
+        assert "disk is full" in str(info.value) and str(lib) in str(info.value)
+    assert emu.stats()["generate_posts"] == 1  # no intent on record: nothing was sent
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
+    assert client.run(big).job.succeeded
+    assert check_library(lib) == {"rows": 2, "done": 2, "files": 2}
+    tally.add(AREA, "disk full inside the ledger (SQLite max_page_count)", 3,
+              "OSError naming the ledger; the paid POST was never sent")
+
+
+def test_stale_temp_files_of_dead_processes_only_are_removed(emu, lib, tally):
+    dest = lib / "job_abc-0-sky.png"
+    lib.mkdir()
+    mine = temp_path(dest)  # a live writer's (this process)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    theirs = lib / f".{dest.name}.{dead}.abc123_x.part"
+    theirs.write_bytes(b"half a png")
+    make_client(emu, lib).close()
+    assert mine.exists() and not theirs.exists()
+    mine.unlink()
+    tally.add(AREA, "leftover temp files at client start", 1,
+              "a dead process's .part removed; a live writer's kept")
 
 
 def _writable(d: Path) -> bool:
