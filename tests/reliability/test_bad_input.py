@@ -15,7 +15,6 @@ import struct
 import time
 import warnings
 import zlib
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
