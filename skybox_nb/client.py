@@ -481,7 +481,7 @@ class _Core:
         data = yield from self.call("POST", f"/jobs/{_job_id(job)}/action", "cancel",
                                     json={"action": "cancel"})
         new = parse_job(data)
-        self._record(new)
+        yield _Call(self._record, (new,))
         return new
 
     def upload(self, image: Any) -> Op[str]:
@@ -493,6 +493,7 @@ class _Core:
         return parse_asset(answer).id
 
     def _record(self, job: Job) -> None:
+        """Store a job's news in its intent's row (blocking: run it as a `_Call`)."""
         rec = self.ledger.by_job(job.id)
         if rec is not None and rec.status in ("running", "unknown"):
             self.ledger.update_job(rec.intent_id, job)
@@ -507,7 +508,7 @@ class _Core:
         while True:
             if (current.status, current.progress) != seen:
                 seen = (current.status, current.progress)
-                self._record(current)
+                yield _Call(self._record, (current,))
                 if on_progress is not None:
                     on_progress(current)
             if current.done:
@@ -700,18 +701,18 @@ class _Core:
                 yield from self._sidecar(path, intent_id, body, job, asset, i)
                 files.append(path)
                 assets.append(asset)
-            self.ledger.mark_done(intent_id, files)
+            yield _Call(self.ledger.mark_done, (intent_id, files))
             return RunResult(job=job, request=request, files=files, assets=assets,
                              cu_cost=job.cu_cost, intent_id=intent_id)
         except SkyboxError as e:
-            self.ledger.set_error(intent_id, str(e))
+            yield _Call(self.ledger.set_error, (intent_id, str(e)))
             raise
         finally:
             self._release(intent_id)
 
     def _sidecar(self, path: Path, intent_id: str, body: Mapping[str, Any], job: Job,
                  asset: Asset, index: int) -> Op[None]:
-        rec = self.ledger.get(intent_id)
+        rec = yield _Call(self.ledger.get, (intent_id,))
         raw_job = job.raw
         meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
         yield _Call(write_json_atomic, (path.with_suffix(".json"), {
