@@ -369,3 +369,11 @@ def test_several_candidates_are_left_to_the_user_then_adopted(client, fake):
         client.adopt(second.intent_id, chosen)
     with pytest.raises(ValueError, match="only an 'unknown' intent"):
         client.adopt(first.intent_id, chosen)
+
+
+def test_submit_runs_in_the_background(client, fake):
+    seen = []
+    fut = client.submit(req("background"), on_progress=lambda j: seen.append(threading.current_thread().name))
+    result = fut.result(timeout=10)
+    assert len(result.files) == 2 and result.job.succeeded
+    assert seen and all(name.startswith("skybox") for name in seen)  # not the caller's thread
