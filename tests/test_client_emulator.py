@@ -314,7 +314,8 @@ def test_without_credentials_an_emulator_starts_and_says_so(monkeypatch, tmp_pat
     try:
         assert c.is_emulator and c.backend.startswith("offline emulator at http://127.0.0.1:")
         assert c.emulator.job_duration == DEFAULT_JOB_DURATION > 0  # progress shows
-        lines = [r.getMessage() for r in caplog.records if "no Scenario credentials" in r.getMessage()]
+        lines = [r.getMessage() for r in caplog.records
+                 if "no Scenario credentials" in r.getMessage()]
         assert len(lines) == 1 and c.backend in lines[0]
         assert c.estimate(SkyboxRequest("x", num_outputs=1)) > 0
     finally:

@@ -116,7 +116,8 @@ def test_paid_post_resent_only_when_it_never_reached_scenario(client, fake, firs
     fake.queue("generate", first)
     job = client.generate(req())
     assert fake.generate_posts == 1 and job.id in fake.jobs
-    assert [r.url.path for r in fake.log].count("/v1/generate/custom/model_scenario-skybox-flux") == 2
+    posts = [r.url.path for r in fake.log]
+    assert posts.count("/v1/generate/custom/model_scenario-skybox-flux") == 2
     assert client.ledger.generations()[0].status == "running"
 
 
@@ -213,16 +214,23 @@ def test_wait_reports_progress_and_honours_timeout_and_cancel(client, fake):
         client.wait(slow, cancel=stop)
 
 
+def _fail_next_poll(fake, error, hint):
+    """The next GET /jobs/{id} finds the job ended in failure with this error and hint."""
+    def answer(request):
+        fake.finish(request.url.path.rsplit("/", 1)[1], "failure", error, hint)
+        return fake._job(request)
+
+    fake.queue("job", answer)
+
+
 def test_failed_and_moderated_jobs_raise_with_hint(client, fake):
     fake.polls = 1
-    fake.queue("job", lambda r: (fake.finish(r.url.path.rsplit("/", 1)[1], "failure",
-                                             "GPU exploded", "try again"), fake._job(r))[1])
+    _fail_next_poll(fake, "GPU exploded", "try again")
     with pytest.raises(errors.JobFailedError) as info:
         client.run(req())
     assert info.value.hint == "try again" and info.value.job_id
     assert client.ledger.generations()[0].status == "failed"
-    fake.queue("job", lambda r: (fake.finish(r.url.path.rsplit("/", 1)[1], "failure",
-                                             "content flagged as nsfw", "rephrase"), fake._job(r))[1])
+    _fail_next_poll(fake, "content flagged as nsfw", "rephrase")
     with pytest.raises(errors.ModeratedError):
         client.run(req("other"))
 
@@ -354,7 +362,7 @@ def test_several_candidates_are_left_to_the_user_then_adopted(client, fake):
     for seed in (31, 32):
         fake.queue("generate", after_accept(httpx.RemoteProtocolError("dropped")))
         with pytest.raises(errors.TransportError):
-            client.generate(req("same", num_outputs=1) if seed == 31 else req("same", num_outputs=2))
+            client.generate(req("same", num_outputs=1 if seed == 31 else 2))
     # Make both lost jobs look like the first intent's inputs: two candidates for it.
     for j in fake.jobs.values():
         j["metadata"]["input"] = {"prompt": "same", "numOutputs": 1}
@@ -373,7 +381,8 @@ def test_several_candidates_are_left_to_the_user_then_adopted(client, fake):
 
 def test_submit_runs_in_the_background(client, fake):
     seen = []
-    fut = client.submit(req("background"), on_progress=lambda j: seen.append(threading.current_thread().name))
+    fut = client.submit(req("background"),
+                        on_progress=lambda j: seen.append(threading.current_thread().name))
     result = fut.result(timeout=10)
     assert len(result.files) == 2 and result.job.succeeded
     assert seen and all(name.startswith("skybox") for name in seen)  # not the caller's thread

@@ -50,7 +50,8 @@ def test_lifecycle_to_done_and_records_newest_first(ledger, tmp_path):
     b = ledger.record_intent(MODEL, {"prompt": "b"}, "fb")
     ledger.attach_job(a, job("queued", 0.0), cu_cost=12.0)
     rec = ledger.get(a)
-    assert (rec.status, rec.job_id, rec.job_status, rec.cu_cost) == ("running", "job_" + "A" * 24, "queued", 12.0)
+    assert (rec.status, rec.job_id, rec.job_status, rec.cu_cost) == (
+        "running", "job_" + "A" * 24, "queued", 12.0)
     assert rec.active and ledger.active() == [rec] and ledger.active("fb") == []
     ledger.update_job(a, job("success", 1.0, ids=["asset_X1", "asset_X2"]))
     files = [tmp_path / "one.png", tmp_path / "two.png"]
