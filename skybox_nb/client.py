@@ -321,6 +321,18 @@ class _Core:
             self._announce()
         elif self.is_emulator:
             log.info("skybox_nb: using the %s", self.backend)
+        self._report_leftovers()
+
+    def _report_leftovers(self) -> None:
+        """Say once, at start, what an earlier session left for this one to settle."""
+        active, unknown = len(self.ledger.active()), len(self.ledger.unresolved())
+        if active:
+            log.warning("skybox_nb: %d job(s) of an earlier session are not downloaded yet: "
+                        "client.resume() finishes them (no new request is sent)", active)
+        if unknown:
+            log.warning("skybox_nb: %d request(s) in the ledger may have started jobs whose "
+                        "answers were lost: client.reconcile() matches them to Scenario's "
+                        "jobs (identical requests are blocked until then)", unknown)
 
     def _announce(self) -> None:
         global _EMULATOR_ANNOUNCED

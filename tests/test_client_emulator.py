@@ -136,13 +136,15 @@ def test_dropped_before_accept_is_unknown_until_dismissed(client, emu):
     assert client.run(req).job.succeeded
 
 
-def test_restart_mid_job_finishes_from_the_ledger_without_a_second_post(tmp_path):
+def test_restart_mid_job_finishes_from_the_ledger_without_a_second_post(tmp_path, caplog):
     with Emulator(job_duration=1.5, render_size=SIZE) as emu:
         req = SkyboxRequest("aurora over a frozen lake", num_outputs=2, seed=5)
         first = make(emu, tmp_path)
         job = first.generate(req)
         first.close()  # the kernel dies: nobody is waiting for the job any more
-        again = make(emu, tmp_path)
+        with caplog.at_level(logging.WARNING, logger="skybox_nb"):
+            again = make(emu, tmp_path)
+        assert "1 job(s) of an earlier session" in caplog.text and "resume()" in caplog.text
         r = again.run(req)  # an identical request picks the job up where it was
         assert r.job.id == job.id and len(r.files) == 2
         assert emu.stats()["generate_posts"] == 1
@@ -156,7 +158,7 @@ def test_restart_mid_job_finishes_from_the_ledger_without_a_second_post(tmp_path
         third.close()
 
 
-def test_a_process_that_died_mid_post_leaves_an_unknown_intent(emu, tmp_path):
+def test_a_process_that_died_mid_post_leaves_an_unknown_intent(emu, tmp_path, caplog):
     lib = tmp_path / "lib"
     req = SkyboxRequest("castle on a cliff", num_outputs=1)
     code = textwrap.dedent(f"""
@@ -168,7 +170,9 @@ def test_a_process_that_died_mid_post_leaves_an_unknown_intent(emu, tmp_path):
         os._exit(0)  # dies before the POST is answered
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
-    c = make(emu, lib)
+    with caplog.at_level(logging.WARNING, logger="skybox_nb"):
+        c = make(emu, lib)
+    assert "1 request(s) in the ledger may have started jobs" in caplog.text
     recs = c.ledger.generations()
     assert [g.status for g in recs] == ["unknown"]
     with pytest.raises(errors.DuplicateIntentError):
