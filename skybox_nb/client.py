@@ -750,6 +750,16 @@ class _Core:
 
 # -- the blocking client ----------------------------------------------------------------
 
+def _advance(op: Op[Any], outcome: tuple[Any, Exception | None]) -> tuple[bool, Any]:
+    """Hand the last effect's outcome (value, or failure) to the core operation; returns
+    (True, its result) when it has finished, else (False, the next effect to perform)."""
+    value, error = outcome
+    try:
+        return False, (op.throw(error) if error is not None else op.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def _from_core(name: str, doc: str) -> Any:
     """A read-only property of the clients that reads the same attribute of their core."""
     return property(lambda self: getattr(self._core, name), doc=doc)
@@ -780,6 +790,15 @@ class _Base:
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
+    def _http_settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Settings of the two httpx clients: the API one carries the credentials; the
+        download one never does (asset URLs are presigned links on a CDN host)."""
+        common = {"timeout": self._timeout, "limits": self._limits,
+                  "transport": self._transport}
+        return ({**common, "base_url": self._core.base_url,
+                 "headers": self._core.auth_headers()},
+                {**common, "follow_redirects": True})
+
     is_emulator: bool = _from_core("is_emulator", "True when talking to the offline "
                                    "emulator (procedural images).")
     backend: str = _from_core("backend", "One line saying where requests go, for people "
@@ -804,29 +823,22 @@ class SkyboxClient(_Base):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._http = httpx.Client(base_url=self._core.base_url, timeout=self._timeout,
-                                  limits=self._limits, headers=self._core.auth_headers(),
-                                  transport=self._transport)
-        # No auth header on this one: asset URLs are presigned links on a CDN host.
-        self._cdn = httpx.Client(timeout=self._timeout, limits=self._limits,
-                                 follow_redirects=True, transport=self._transport)
+        api, cdn = self._http_settings()
+        self._http, self._cdn = httpx.Client(**api), httpx.Client(**cdn)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
     # The driver: perform each effect the core yields, send back the outcome.
     def _drive(self, op: Op[T], cancel: threading.Event | None = None) -> T:
-        value: Any = None
-        error: BaseException | None = None
+        outcome: tuple[Any, Exception | None] = (None, None)
         while True:
+            finished, item = _advance(op, outcome)
+            if finished:
+                return item
             try:
-                effect = op.throw(error) if error is not None else op.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
-            try:
-                value = self._perform(effect, cancel)
+                outcome = (self._perform(item, cancel), None)
             except Exception as e:  # the core decides what a failure means
-                error = e
+                outcome = (None, e)
             except BaseException:
                 op.close()
                 raise
@@ -989,29 +1001,23 @@ class AsyncSkyboxClient(_Base):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._http = httpx.AsyncClient(base_url=self._core.base_url, timeout=self._timeout,
-                                       limits=self._limits, headers=self._core.auth_headers(),
-                                       transport=self._transport)
-        self._cdn = httpx.AsyncClient(timeout=self._timeout, limits=self._limits,
-                                      follow_redirects=True, transport=self._transport)
+        api, cdn = self._http_settings()
+        self._http, self._cdn = httpx.AsyncClient(**api), httpx.AsyncClient(**cdn)
         # Disk work of many concurrent runs (decode, fsync): asyncio's default pool has
         # only cpu+4 threads, which made a 16-job batch queue its downloads behind it.
         self._disk = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="skybox-disk")
 
     async def _drive(self, op: Op[T]) -> T:
-        value: Any = None
-        error: BaseException | None = None
+        outcome: tuple[Any, Exception | None] = (None, None)
         while True:
+            finished, item = _advance(op, outcome)
+            if finished:
+                return item
             try:
-                effect = op.throw(error) if error is not None else op.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, error = None, None
-            try:
-                value = await self._perform(effect)
+                outcome = (await self._perform(item), None)
             except Exception as e:  # the core decides what a failure means
-                error = e
-            except BaseException:
+                outcome = (None, e)
+            except BaseException:  # cancelled: let the core clean up, then stop
                 op.close()
                 raise
 
