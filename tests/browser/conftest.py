@@ -105,7 +105,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while
+# it is open, so it must stop before later test files call asyncio.run().
+@pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory):
     """Debian's Chromium, headless, with a fresh profile (a Playwright BrowserContext)."""
     if not CHROMIUM.exists():
