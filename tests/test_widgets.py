@@ -129,6 +129,10 @@ def test_geometry_enforcement_zero_is_labelled_as_the_style_default(form):
     assert "Oil Painting" in form.geometry_note.value
     form.geometry_enforcement.value = 70
     assert "overrides" in form.geometry_note.value
+    assert form.request().to_body()["geometryEnforcement"] == 70
+    assert type(form.request().to_body()["geometryEnforcement"]) is int
+    form.set_values(geometry_enforcement=37.5)  # a level set in code is kept, not rounded
+    assert form.request().geometry_enforcement == 37.5
 
 
 def test_seed_random_lock_and_reuse(form, emu):

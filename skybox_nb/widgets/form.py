@@ -48,6 +48,11 @@ def _mid() -> W.Layout:
 ESTIMATE_DELAY = 0.4
 
 
+def _whole(x: float) -> float | int:
+    """``x`` as an int when it is whole, so the body says 60 rather than 60.0."""
+    return int(x) if float(x).is_integer() else x
+
+
 def _error_html(err: BaseException) -> str:
     """An error as inline HTML: the message, and the server's hint when there is one."""
     if isinstance(err, SkyboxError):
@@ -219,8 +224,10 @@ class GeneratorForm:
         self.steps = W.IntSlider(value=ns.default, min=int(ns.minimum), max=int(ns.maximum),
                                  description="Steps", style=_DESC, layout=_mid())
         ge = spec["geometryEnforcement"]
-        self.geometry_enforcement = W.IntSlider(
-            value=ge.default, min=int(ge.minimum), max=int(ge.maximum),
+        # A float slider in whole steps: the contract takes any number from 0 to 100, and
+        # set_values must not round a level given in code.
+        self.geometry_enforcement = W.FloatSlider(
+            value=ge.default, min=ge.minimum, max=ge.maximum, step=1, readout_format=".0f",
             description="Geometry enforcement", style=_DESC, layout=_mid())
         self.geometry_note = W.HTML()
         sd = spec["seed"]
@@ -298,7 +305,7 @@ class GeneratorForm:
             "style": self.style.value,
             "num_outputs": self.num_outputs.value,
             "num_inference_steps": self.steps.value,
-            "geometry_enforcement": self.geometry_enforcement.value,
+            "geometry_enforcement": _whole(self.geometry_enforcement.value),
         }
         if self.negative_prompt.value.strip():
             v["negative_prompt"] = self.negative_prompt.value
