@@ -31,7 +31,7 @@ from PIL import Image
 
 from . import __version__
 from .config import Credentials, Settings, resolve_settings
-from .contract import SKYBOX_FLUX_MODEL_ID
+from .contract import SCENARIO_API_URL, SKYBOX_FLUX_MODEL_ID
 from .errors import (
     InvalidError,
     JobFailedError,
@@ -305,7 +305,7 @@ class _Core:
                 creds = Credentials(key, secret)
             self.backend = f"offline emulator at {self.base_url.rsplit('/v1', 1)[0]}"
         else:
-            self.base_url = settings.base_url or "https://api.cloud.scenario.com/v1"
+            self.base_url = settings.base_url or SCENARIO_API_URL
             self.backend = f"Scenario API ({settings.host})"
         self._creds = creds
         self.is_emulator = emulator is not None
