@@ -48,6 +48,11 @@ def _type_names(types: type | tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in ts)
 
 
+def _number(value: Any) -> int | float | None:
+    """``value`` when it is a JSON number (True is an int in Python, never one here)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _obj(data: Any, key: str, where: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise ProtocolError(f"{where}: expected a JSON object, got {type(data).__name__}")
@@ -107,8 +112,8 @@ class Asset:
     def output_index(self) -> int | None:
         """The asset's position among its job's outputs, when the server says."""
         for src in (self.metadata, self.raw):
-            v = src.get("outputIndex")
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = _number(src.get("outputIndex"))
+            if v is not None:
                 return int(v)
         return None
 
@@ -151,8 +156,8 @@ def job_from_dict(j: Mapping[str, Any], where: str = "Job") -> Job:
         raise ProtocolError(f"{where}.metadata.assetIds: expected a list, got {ids!r:.80}")
     asset_ids = tuple(safe_id(a, "asset") for a in ids)
     billing = j.get("billing")
-    cost = billing.get("cuCost") if isinstance(billing, Mapping) else None
-    cost = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+    cost = _number(billing.get("cuCost")) if isinstance(billing, Mapping) else None
+    cost = None if cost is None else float(cost)
     model_id = next((m for m in (j.get("modelId"), meta.get("modelId"))
                      if isinstance(m, str)), None)
     err, hint = meta.get("error"), meta.get("hint")
@@ -181,22 +186,19 @@ def parse_generate(data: Any) -> tuple[Job, float | None]:
     The cost is ``creativeUnitsCost`` when present, else the job's ``billing.cuCost``.
     """
     job = job_from_dict(_obj(data, "job", "GenerateRunModelResponse"))
-    cost = data.get("creativeUnitsCost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-        return job, float(cost)
-    return job, job.cu_cost
+    cost = _number(data.get("creativeUnitsCost"))
+    return job, (job.cu_cost if cost is None else float(cost))
 
 
 def parse_estimate(data: Any) -> float:
     """The CU cost from a dry-run (HTTP 269) answer."""
     if isinstance(data, Mapping):
-        cost = data.get("creativeUnitsCost")
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            return float(cost)
-        job = data.get("job")
-        billing = job.get("billing") if isinstance(job, Mapping) else None
-        cost = billing.get("cuCost") if isinstance(billing, Mapping) else None
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        cost = _number(data.get("creativeUnitsCost"))
+        if cost is None:
+            job = data.get("job")
+            billing = job.get("billing") if isinstance(job, Mapping) else None
+            cost = _number(billing.get("cuCost")) if isinstance(billing, Mapping) else None
+        if cost is not None:
             return float(cost)
     raise ProtocolError("dry run answer carries no cost (expected 'creativeUnitsCost')")
 
@@ -211,8 +213,8 @@ def asset_from_dict(a: Mapping[str, Any], where: str = "Asset") -> Asset:
     meta = _need(a, "metadata", Mapping, where)
 
     def _int(key: str) -> int | None:
-        v = meta.get(key)
-        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        v = _number(meta.get(key))
+        return None if v is None else int(v)
 
     seed = meta.get("seed")
     return Asset(
