@@ -647,8 +647,6 @@ class _Core:
         return found
 
     def _could_be(self, rec: Generation, job: Job) -> bool:
-        if self.ledger.by_job(job.id) is not None:
-            return False  # already belongs to another intent
         created = _parse_time(job.created_at)
         if created is None or not (rec.created_at - RECONCILE_SKEW <= created
                                    <= rec.created_at + RECONCILE_WINDOW):
@@ -659,7 +657,10 @@ class _Core:
         if jtype is not None and jtype != "custom":
             return False
         inputs = job.inputs
-        return all(_same_value(v, inputs[k]) for k, v in rec.request.items() if k in inputs)
+        if not all(_same_value(v, inputs[k]) for k, v in rec.request.items() if k in inputs):
+            return False
+        # Last, as it is a ledger query: not already the job of another intent.
+        return self.ledger.by_job(job.id) is None
 
     def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
         """Resume an active identical intent, else generate; wait; download; record."""
