@@ -281,9 +281,7 @@ class Api:
             problems.append(Problem("image", values["image"], "an existing asset id (upload "
                                     "the image first with POST /v1/assets)", "no such asset"))
         if problems:
-            return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
-                         details={"problems": [_problem_dict(p) for p in problems],
-                                  "field": problems[0].field})
+            return _invalid(problems)
         resolved = {**spec.defaults(), **values}
         resolved.setdefault("seed", random_seed())
         cost = cu_cost(resolved)
@@ -326,16 +324,14 @@ class Api:
         except ValueError:
             size = -1
         if not 1 <= size <= 100:
-            return error(400, f"pageSize: got {size_text!r}; allowed: an integer from 1 to 100",
-                         details={"field": "pageSize"})
+            return _bad_field(Problem("pageSize", size_text, "an integer from 1 to 100"))
         token = query.get("paginationToken")
         start = 0
         if token:
             try:
                 start = int(base64.urlsafe_b64decode(token.encode()).decode())
             except (binascii.Error, ValueError, UnicodeDecodeError):
-                return error(400, f"paginationToken: got {token!r}; allowed: a token from a "
-                             "previous page", details={"field": "paginationToken"})
+                return _bad_field(Problem("paginationToken", token, "a token from a previous page"))
         with self.emu.store.lock:
             jobs = self.emu.store.list_jobs()
             if "status" in query:
@@ -345,9 +341,8 @@ class Api:
             if "createdAfter" in query:
                 after = _timestamp(query["createdAfter"])
                 if after is None:
-                    return error(400, f"createdAfter: got {query['createdAfter']!r}; allowed: an "
-                                 "ISO 8601 date such as 2024-01-31T12:00:00.000Z",
-                                 details={"field": "createdAfter"})
+                    return _bad_field(Problem("createdAfter", query["createdAfter"], "an ISO 8601 "
+                                              "date such as 2024-01-31T12:00:00.000Z"))
                 # at the millisecond resolution of createdAt, as clients see it
                 jobs = [j for j in jobs if round(j.created * 1000) > round(after * 1000)]
             page = jobs[start:start + size]
@@ -366,7 +361,7 @@ class Api:
             return data
         action = data.get("action")
         if action != "cancel":
-            return error(400, f"action: got {action!r}; allowed: 'cancel'", details={"field": "action"})
+            return _bad_field(Problem("action", action, "'cancel'"))
         with store.lock:
             if job.done:
                 return error(400, f"Job {job.id} is already {job.status}; only a queued or "
@@ -415,9 +410,7 @@ class Api:
             problems.append(Problem("image", shown, "a data URL 'data:image/png;base64,...' "
                                     "(PNG, JPEG or WebP)", "required"))
         if problems:
-            return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
-                         details={"problems": [_problem_dict(p) for p in problems],
-                                  "field": problems[0].field})
+            return _invalid(problems)
         hit = _DATA_URL.match(image)
         raw_b64 = hit.group("data") if hit else image
         try:
@@ -464,6 +457,18 @@ def _json_object(body: bytes) -> dict[str, Any] | Response:
     if not isinstance(data, dict):
         return error(400, f"The request body must be a JSON object, got {type(data).__name__}.")
     return data
+
+
+def _bad_field(p: Problem) -> Response:
+    """400 naming one field (of the query or body), in `Problem`'s words."""
+    return error(400, str(p), details={"field": p.field})
+
+
+def _invalid(problems: list[Problem]) -> Response:
+    """400 listing every problem of a body, the first one's field on top."""
+    return error(400, "Invalid parameters: " + "; ".join(str(p) for p in problems),
+                 details={"problems": [_problem_dict(p) for p in problems],
+                          "field": problems[0].field})
 
 
 def _problem_dict(p: Problem) -> dict[str, Any]:
