@@ -61,7 +61,7 @@ import numpy as np
 
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
-from .panorama import Panorama, _validate_array as _validate_image, as_array
+from .panorama import Panorama, _resize, _validate_array as _validate_image, as_array
 
 __all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "Poles", "CubeEdges",
            "discontinuity_score", "THRESHOLDS", "ANALYSIS_WIDTH", "C_FLOOR", "DS_C"]
@@ -288,18 +288,7 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     h, w = arr.shape[:2]
     rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
     k = max(1, math.ceil(w / max_width))
-    if k > 1:
-        try:
-            import cv2
-
-            small = cv2.resize(np.ascontiguousarray(rgb), (w // k, h // k),
-                               interpolation=cv2.INTER_AREA)
-            small = small.reshape(h // k, w // k, rgb.shape[2])
-        except ImportError:  # pragma: no cover - depends on the environment
-            small = rgb[: h // k * k, : w // k * k].reshape(
-                h // k, k, w // k, k, rgb.shape[2]).mean(axis=(1, 3))
-    else:
-        small = rgb
+    small = _resize(np.ascontiguousarray(rgb), w // k, h // k) if k > 1 else rgb
     out = np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
     if arr.dtype == np.uint16:
         out *= np.float32(255.0 / 65535.0)
