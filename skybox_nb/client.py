@@ -708,10 +708,11 @@ class _Core:
             body = request.to_body() if hasattr(request, "to_body") else dict(request)
             files, assets = [], []
             stem = slug(_prompt_of(body))
+            rec = yield _Call(self.ledger.get, (intent_id,))
             for i, aid in enumerate(job.asset_ids):
                 dest = self.ledger.library / f"{job.id}-{i}-{stem}.png"
                 path, asset = yield from self.download(aid, dest)
-                yield from self._sidecar(path, intent_id, body, job, asset, i)
+                yield from self._sidecar(path, rec, body, job, asset, i)
                 files.append(path)
                 assets.append(asset)
             yield _Call(self.ledger.mark_done, (intent_id, files))
@@ -723,9 +724,8 @@ class _Core:
         finally:
             self._release(intent_id)
 
-    def _sidecar(self, path: Path, intent_id: str, body: Mapping[str, Any], job: Job,
+    def _sidecar(self, path: Path, rec: Generation, body: Mapping[str, Any], job: Job,
                  asset: Asset, index: int) -> Op[None]:
-        rec = yield _Call(self.ledger.get, (intent_id,))
         raw_job = job.raw
         meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
         yield _Call(write_json_atomic, (path.with_suffix(".json"), {
@@ -743,7 +743,7 @@ class _Core:
             "cu_cost": job.cu_cost,
             "times": {"intent": _iso(rec.created_at),
                       "job_created": job.created_at, "saved": _iso(time.time())},
-            "intent_id": intent_id,
+            "intent_id": rec.intent_id,
             "backend": self.backend,
             "made_by": f"skybox_nb {__version__}",
         }))
