@@ -33,7 +33,7 @@ from ..errors import Problem
 from ..request import validate_inputs
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
-from .store import AssetRecord, JobRecord, iso
+from .store import SUFFIXES, AssetRecord, JobRecord, iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from .server import Emulator
@@ -203,7 +203,7 @@ class Api:
         """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
         # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
         expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.emu.url_ttl)
-        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(rec.mime_type, "bin")
+        ext = SUFFIXES.get(rec.mime_type, ".bin")[1:]
         return f"{self.emu.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
 
     def _sign(self, asset_id: str, expires: int) -> str:
@@ -417,13 +417,13 @@ class Api:
             raw = base64.b64decode(raw_b64, validate=True)
             with Image.open(io.BytesIO(raw)) as im:
                 im.load()
-                width, height, fmt = im.width, im.height, (im.format or "").lower()
+                width, height, fmt = im.width, im.height, im.format or ""
         except Exception:  # binascii.Error, PIL.UnidentifiedImageError, truncated files...
             return error(400, f"image: got {image[:40]!r}...; allowed: a base64 data URL of a "
                          "PNG, JPEG or WebP image", details={"field": "image"})
-        mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}.get(fmt)
-        if mime is None:
-            return error(400, f"image: got a {fmt or 'unknown'} image; allowed: PNG, JPEG or WebP",
+        mime = Image.MIME.get(fmt)
+        if mime not in SUFFIXES:
+            return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: PNG, JPEG or WebP",
                          details={"field": "image"})
         rec = self.emu.store.add_asset(raw, mime_type=mime, width=width, height=height,
                                        origin="uploaded", name=name,

@@ -18,9 +18,11 @@ from typing import Any
 
 from .ids import new_id
 
-__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "iso"]
+__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "SUFFIXES", "iso"]
 
 FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
+# The image types the emulator stores and serves, with their file suffixes (".bin" otherwise).
+SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 def iso(t: float) -> str:
@@ -146,8 +148,7 @@ class Store:
                   metadata: dict[str, Any] | None = None, name: str | None = None,
                   asset_id: str | None = None) -> AssetRecord:
         """Store a file and register it as an asset; returns the record."""
-        suffix = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime_type, ".bin")
-        path = self.new_file(data, suffix)
+        path = self.new_file(data, SUFFIXES.get(mime_type, ".bin"))
         rec = AssetRecord(id=asset_id or new_id("asset"), path=path, mime_type=mime_type,
                           width=width, height=height, size=len(data), created=time.time(),
                           origin=origin, metadata=dict(metadata or {}), name=name)
