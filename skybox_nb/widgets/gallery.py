@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import ipywidgets as W
-from PIL import Image
 
 from ..contract import SKYBOX_FLUX, style_label
+from ..panorama import Panorama
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
@@ -31,13 +31,11 @@ LAYOUTS = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 def preview_jpeg(path: str | Path, max_width: int = 320) -> bytes:
-    """A downscaled JPEG of the image at ``path``, at most ``max_width`` pixels wide."""
-    with Image.open(path) as im:
-        im.draft("RGB", (max_width, max_width))  # JPEG sources decode at a reduced scale
-        im = im.convert("RGB")
-        im.thumbnail((max_width, max_width), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=85)
+    """A downscaled JPEG of the panorama at ``path``, at most ``max_width`` pixels wide
+    (``Panorama.thumbnail``: area-averaged, 16-bit and EXIF orientation honoured)."""
+    im = Panorama.load(path).thumbnail(max_width).convert("RGB")
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
     return buf.getvalue()
 
 
@@ -296,8 +294,6 @@ class Gallery:
 
     def panorama(self, item: GalleryItem | int) -> Any:
         """The full-resolution ``Panorama`` of an item (loaded from disk)."""
-        from ..panorama import Panorama
-
         return Panorama.load(self._item(item).path)
 
     def seam_check(self, item: GalleryItem | int) -> Any:
