@@ -304,13 +304,9 @@ def _gray(arr: np.ndarray, max_width: int) -> np.ndarray:
 
 
 def _generic_faces(faces: Mapping[str, Any], conv: Any) -> dict[str, np.ndarray]:
-    """A convention's faces renamed F R B L U D. Every convention orients its faces the
-    same way in cube space, so only the names change."""
+    """A convention's faces (already checked by `from_faces`) renamed F R B L U D. Every
+    convention orients its faces the same way in cube space, so only the names change."""
     generic = get_convention("generic")
-    missing = [n for n in conv.names if n not in faces]
-    if missing:
-        raise ValueError(f"faces: missing {', '.join(missing)} for convention "
-                         f"{conv.name!r}; expected {', '.join(conv.names)}")
     return {generic.name_of(conv.axis(n)): np.asarray(faces[n]) for n in conv.names}
 
 
@@ -434,8 +430,9 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     given_faces = None
     if isinstance(pano_or_array, Mapping):
         conv = get_convention(convention)
-        given_faces = _generic_faces(pano_or_array, conv)
-        pano_or_array = Panorama(from_faces(pano_or_array, convention=conv), ratio="ignore")
+        faces_in = pano_or_array  # from_faces checks that all six are there and alike
+        pano_or_array = Panorama(from_faces(faces_in, convention=conv), ratio="ignore")
+        given_faces = _generic_faces(faces_in, conv)
     limits = dict(THRESHOLDS)
     for k, v in (thresholds or {}).items():
         if k not in THRESHOLDS:
