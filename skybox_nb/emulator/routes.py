@@ -426,8 +426,7 @@ class Api:
             return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: PNG, JPEG or WebP",
                          details={"field": "image"})
         rec = self.emu.store.add_asset(raw, mime_type=mime, width=width, height=height,
-                                       origin="uploaded", name=name,
-                                       metadata={"name": name, "type": "uploaded", "kind": "image"})
+                                       origin="uploaded", metadata={"name": name, "type": "uploaded", "kind": "image"})
         self.emu.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
         return json_response(200, {"asset": self.asset_json(rec)})
 

@@ -70,7 +70,6 @@ class AssetRecord:
     created: float
     origin: str  # "generated" | "uploaded"
     metadata: dict[str, Any] = field(default_factory=dict)
-    name: str | None = None
 
 
 class Store:
@@ -145,13 +144,12 @@ class Store:
         return path
 
     def add_asset(self, data: bytes, *, mime_type: str, width: int, height: int, origin: str,
-                  metadata: dict[str, Any] | None = None, name: str | None = None,
-                  asset_id: str | None = None) -> AssetRecord:
+                  metadata: dict[str, Any] | None = None) -> AssetRecord:
         """Store a file and register it as an asset; returns the record."""
         path = self.new_file(data, SUFFIXES.get(mime_type, ".bin"))
-        rec = AssetRecord(id=asset_id or new_id("asset"), path=path, mime_type=mime_type,
+        rec = AssetRecord(id=new_id("asset"), path=path, mime_type=mime_type,
                           width=width, height=height, size=len(data), created=time.time(),
-                          origin=origin, metadata=dict(metadata or {}), name=name)
+                          origin=origin, metadata=dict(metadata or {}))
         with self.lock:
             self.assets[rec.id] = rec
         return rec
