@@ -153,12 +153,9 @@ def _draw_net(ax: Any, pano: Panorama, report: Any, face_size: int) -> None:
     faces = to_faces(pano, face_size, conv)
     (rows, cols), cells = LAYOUTS["hcross"]
     s = face_size
-    net = np.full((rows * s, cols * s, faces["F"].shape[2]), 255, dtype=faces["F"].dtype)
-    if net.dtype != np.uint8:
-        net = net.astype(np.float32)
-        net[:] = 1.0 if pano.array.dtype == np.float32 else 65535
+    net = np.full((rows * s, cols * s, faces["F"].shape[2]), 255, dtype=np.uint8)
     for r, c, axis, _ in cells:
-        net[r * s:(r + 1) * s, c * s:(c + 1) * s] = faces[conv.name_of(axis)]
+        net[r * s:(r + 1) * s, c * s:(c + 1) * s] = to_uint8(faces[conv.name_of(axis)])
     _show(ax, net)
     edges = report.cube_edges.edges if report is not None else {}
     for r, c, axis, _ in cells:

@@ -101,6 +101,13 @@ def test_cube_net_labels_every_edge(bad):
     _renders(plots.cube_net(Panorama(bad)))  # computes its own report
 
 
+def test_cube_net_shows_16_bit_and_float_panoramas_like_8_bit(good):
+    nets = [plots.cube_net(a, face_size=32).axes[0].images[0].get_array()
+            for a in (good, good.astype(np.uint16) * 257, good.astype(np.float32) / 255)]
+    for net in nets[1:]:
+        assert np.abs(np.asarray(net, float) - np.asarray(nets[0], float)).max() <= 1
+
+
 def test_contact_sheet_titles_each_panorama_with_its_verdict(good, bad):
     panos = [good, bad, stretched_photo(W, H), Panorama(good, {"style": "photo", "seed": 4})]
     fig = plots.contact_sheet(panos, ncols=3)
