@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Iterable
 import ipywidgets as W
 
 from ..contract import SKYBOX_FLUX, style_label
-from ..panorama import Panorama
+from ..panorama import Panorama, _sidecar
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
@@ -118,7 +117,7 @@ class GalleryItem:
         for i, path in enumerate(record.files):
             if not Path(path).is_file():
                 continue
-            side = _sidecar(Path(path))
+            side = _sidecar(Path(path))  # the metadata Panorama.load reads
             items.append(cls(
                 path=path,
                 seed=_seed_int(side.get("seed", body.get("seed"))),
@@ -130,17 +129,6 @@ class GalleryItem:
                 index=i,
             ))
         return items
-
-
-def _sidecar(path: Path) -> dict[str, Any]:
-    """The JSON sidecar the ledger writes beside a file ({} when absent or unreadable)."""
-    for cand in (path.with_suffix(".json"), path.with_name(path.name + ".json")):
-        try:
-            data = json.loads(cand.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        return data if isinstance(data, dict) else {}
-    return {}
 
 
 class Gallery:
