@@ -35,7 +35,9 @@ def _small(pano: Panorama, max_width: int) -> np.ndarray:
 def _show(ax: Any, img: np.ndarray, **kw: Any) -> None:
     img = to_uint8(img)
     if img.ndim == 3 and img.shape[2] == 1:
-        ax.imshow(img[:, :, 0], cmap="gray", vmin=0, vmax=255, **kw)
+        img = img[:, :, 0]
+    if img.ndim == 2:  # one channel (a thumbnail of a grey panorama is 2-D)
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255, **kw)
     else:
         ax.imshow(img, **kw)
     ax.set_xticks([])

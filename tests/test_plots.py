@@ -63,6 +63,13 @@ def test_seam_strip_centres_the_seam_and_zooms_on_the_worst_rows(bad):
     assert len(_renders(fig)) > 5000
 
 
+def test_grey_panoramas_are_drawn_grey(good):
+    grey = good[:, :, :1]
+    figs = [plots.seam_strip(grey, zoom=16), plots.contact_sheet([grey], [seam_report(grey)])]
+    images = [im for fig in figs for ax in fig.axes for im in ax.images]
+    assert images and all(im.get_cmap().name == "gray" for im in images)
+
+
 def test_row_profile_shows_limit_and_flagged_rows(bad, good):
     r = seam_report(bad)
     fig = plots.row_profile(r)
