@@ -241,10 +241,8 @@ def _fmt(v: Any) -> str:
 
 def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     """HTML for one panorama: the image, perspective views, seam check, the six cube faces."""
-    from PIL import Image
-
     from .cubemap import perspective, to_faces
-    from .panorama import to_uint8
+    from .panorama import write_image
     from .seams import seam_report
 
     esc = html.escape
@@ -252,9 +250,9 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     pano.thumbnail(max_width=2048).convert("RGB").save(images / f"{pre}-panorama.jpg", quality=90)
     views = []
     for label, yaw, pitch in VIEWS:
-        arr = perspective(pano, yaw=yaw, pitch=pitch, fov=90, size=(320, 320))
         name = f"{pre}-view-{label}.jpg"
-        Image.fromarray(to_uint8(arr)).convert("RGB").save(images / name, quality=90)
+        write_image(perspective(pano, yaw=yaw, pitch=pitch, fov=90, size=(320, 320)),
+                    images / name, quality=90)
         views.append(f'<figure><img src="images/{name}" alt="{label}"><figcaption>{label} '
                      f'(yaw {yaw}, pitch {pitch})</figcaption></figure>')
     report = seam_report(pano)
@@ -264,7 +262,7 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     faces = []
     for name, face in to_faces(pano, face_size=256, convention="generic").items():
         fname = f"{pre}-face-{name}.jpg"
-        Image.fromarray(to_uint8(face)).convert("RGB").save(images / fname, quality=90)
+        write_image(face, images / fname, quality=90)
         faces.append(f'<figure><img src="images/{fname}" alt="face {name}">'
                      f'<figcaption>{FACE_NAMES.get(name, name)}</figcaption></figure>')
     req = item.request
