@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
-from .panorama import Panorama, as_array, to_uint8
+from .panorama import Panorama, to_uint8
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
            "report_figure"]
@@ -25,7 +25,7 @@ _OK, _BAD = "#1a7f37", "#c62828"
 
 
 def _pano(src: Any) -> Panorama:
-    return src if isinstance(src, Panorama) else Panorama(as_array(src), ratio="ignore")
+    return src if isinstance(src, Panorama) else Panorama.load(src)  # keeps a sidecar's metadata
 
 
 def _small(pano: Panorama, max_width: int) -> np.ndarray:

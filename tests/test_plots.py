@@ -132,6 +132,12 @@ def test_contact_sheet_titles_each_panorama_with_its_verdict(good, bad):
     _renders(fig)
 
 
+def test_contact_sheet_of_paths_titles_them_with_their_sidecar(tmp_path, good):
+    path = Panorama(good, {"style": "photo", "seed": 7}).save(tmp_path / "a.png")
+    fig = plots.contact_sheet([path])
+    assert "style=photo seed=7" in fig.axes[0].get_title()
+
+
 def test_report_plot_has_every_panel(bad):
     fig = seam_report(bad).plot()
     assert isinstance(fig, Figure)
