@@ -92,7 +92,13 @@ class Runner:
         if failure is not None:
             self._fail(job, failure)
             return
-        futures = [self._pool.submit(self._render_one, job, i) for i in range(job.num_outputs)]
+        try:  # decoded once for all the outputs
+            init = self._init_image(job.input.get("image"))
+        except Exception as exc:
+            self._render_failed(job, exc)
+            return
+        futures = [self._pool.submit(self._render_one, job, i, init)
+                   for i in range(job.num_outputs)]
         n = len(futures)
         while True:
             done = sum(f.done() for f in futures)
@@ -114,9 +120,8 @@ class Runner:
                 time.sleep(min(0.05, max(0.0, job.created + d - time.time())))
         try:
             images = [f.result() for f in futures]
-        except Exception as exc:  # a bug in the renderer must end the job, not hang it
-            self.store.advance(job, "failure", error=f"Emulator render failed: {exc}",
-                               hint="This is a bug in the offline emulator, not your request.")
+        except Exception as exc:
+            self._render_failed(job, exc)
             return
         ids = []
         for i, (png, meta) in enumerate(images):
@@ -124,6 +129,11 @@ class Runner:
                                        height=meta["height"], origin="generated", metadata=meta)
             ids.append(rec.id)
         self.store.advance(job, "success", progress=1.0, asset_ids=ids)
+
+    def _render_failed(self, job: JobRecord, exc: Exception) -> None:
+        """A bug in the renderer must end the job, not hang it."""
+        self.store.advance(job, "failure", error=f"Emulator render failed: {exc}",
+                           hint="This is a bug in the offline emulator, not your request.")
 
     def _fail(self, job: JobRecord, failure: Fault) -> None:
         if not self._wait_until(job, job.created + 0.6 * self.job_duration):
@@ -144,7 +154,8 @@ class Runner:
         with Image.open(rec.path) as im:
             return np.asarray(im.convert("RGB"))
 
-    def _render_one(self, job: JobRecord, index: int) -> tuple[bytes, dict[str, Any]]:
+    def _render_one(self, job: JobRecord, index: int,
+                    init: np.ndarray | None) -> tuple[bytes, dict[str, Any]]:
         inp = job.input
         seed = (int(inp["seed"]) + index) % 2147483648
         style = inp.get("style", "cinematic")
@@ -155,7 +166,7 @@ class Runner:
             geometry_enforcement=inp.get("geometryEnforcement", 0),
             negative_prompt=inp.get("negativePrompt"),
             negative_strength=inp.get("negativePromptStrength", 0),
-            init_image=self._init_image(inp.get("image")),
+            init_image=init,
             strength=inp.get("strength", 0.8),
         )
         png = encode_png(pixels, {"Source": f"job {job.id} output {index}"})
