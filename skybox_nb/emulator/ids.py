@@ -9,11 +9,12 @@ from __future__ import annotations
 import secrets
 import string
 
-__all__ = ["new_id", "BASE62"]
+__all__ = ["new_id", "BASE62", "ID_LENGTH"]
 
 BASE62 = string.digits + string.ascii_letters
+ID_LENGTH = 24
 
 
-def new_id(prefix: str, length: int = 24) -> str:
+def new_id(prefix: str, length: int = ID_LENGTH) -> str:
     """Return ``f"{prefix}_"`` followed by ``length`` random base62 characters."""
     return prefix + "_" + "".join(secrets.choice(BASE62) for _ in range(length))

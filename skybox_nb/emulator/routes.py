@@ -31,6 +31,7 @@ from PIL import Image
 from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID
 from ..errors import Problem
 from ..request import validate_inputs
+from .ids import ID_LENGTH
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
 from .store import SUFFIXES, AssetRecord, JobRecord, iso
@@ -55,7 +56,8 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/assets/(?P<id>{_ID})$"), "asset"),
     ("POST", re.compile(r"^/v1/assets/?$"), "upload"),
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
-    ("GET", re.compile(r"^/_cdn/(?P<id>asset_[A-Za-z0-9]{24})\.(?P<ext>png|jpg|webp|bin)$"), "download"),
+    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>png|jpg|webp|bin)$"),
+     "download"),
 ]
 _DATA_URL = re.compile(r"^data:(?P<mime>image/(?:png|jpeg|webp));base64,(?P<data>.*)$", re.S)
 
@@ -288,7 +290,7 @@ class Api:
         store = self.emu.store
         if dry_run:
             now = time.time()
-            job = JobRecord(id="job_" + "0" * 24, model_id=model_id, input=resolved,
+            job = JobRecord(id="job_" + "0" * ID_LENGTH, model_id=model_id, input=resolved,
                             num_outputs=int(resolved["numOutputs"]), cu_cost=cost, created=now,
                             updated=now, history=[("queued", now)])
             return json_response(269, self._cost_answer(job, cost))
