@@ -14,13 +14,14 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from skybox_nb.demo import lab_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -73,12 +74,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port, token = _free_port(), secrets.token_hex(16)
     log = (base / "lab.log").open("w")
+    # the command `skybox-nb demo` runs, plus what the tests drive the page with
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.extension_manager=readonly"]
-        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        lab_command(root, port, token)
+        + ["--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly"],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     lab = Lab(root, port, token)
