@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from skybox_nb.emulator import Emulator
+from skybox_nb.files import png_bytes
 
 FLUX = "/generate/custom/model_scenario-skybox-flux"
 SMALL = (128, 64)
@@ -50,9 +51,8 @@ def run_job(http: httpx.Client, **body: Any) -> dict[str, Any]:
 
 def png_data_url(width: int = 64, height: int = 32, colour: tuple[int, int, int] = (200, 30, 30)) -> str:
     """A data URL of a plain PNG image."""
-    buf = io.BytesIO()
-    Image.fromarray(np.full((height, width, 3), colour, np.uint8)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    png = png_bytes(Image.fromarray(np.full((height, width, 3), colour, np.uint8)))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def download(http: httpx.Client, asset_id: str) -> np.ndarray:
