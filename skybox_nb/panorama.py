@@ -22,6 +22,8 @@ from typing import Any, Mapping, Union
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
+from .files import commit_file, temp_path, write_json_atomic
+
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
            "gpano_xmp", "MAX_PIXELS", "MIN_HEIGHT"]
 
@@ -363,9 +365,15 @@ def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None
         info = PngImagePlugin.PngInfo()
         info.add_itxt("XML:com.adobe.xmp", xmp)
         kw["pnginfo"] = info
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path, format=fmt, **kw)
-    return path
+    # Written beside the target and renamed into place: an export interrupted halfway
+    # (full disk, killed kernel) never leaves a half-written image under the real name.
+    tmp = temp_path(path)
+    try:
+        im.save(tmp, format=fmt, **kw)
+        return commit_file(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------- the class
@@ -503,6 +511,5 @@ class Panorama:
         if sidecar and self.metadata:
             side = out.with_suffix(".json")
             if not side.exists():
-                side.write_text(json.dumps({"file": out.name, "metadata": self.metadata},
-                                           indent=2, default=str), encoding="utf-8")
+                write_json_atomic(side, {"file": out.name, "metadata": self.metadata})
         return out

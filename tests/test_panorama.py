@@ -200,3 +200,26 @@ def test_padding_a_partial_panorama_gives_uniform_poles():
     assert p.array.shape == (128, 256, 3)
     assert np.array_equal(p.array[32:96], band)
     assert (p.array[0] == p.array[0, 0]).all() and (p.array[-1] == p.array[-1, 0]).all()
+
+
+def test_a_save_that_fails_halfway_leaves_no_partial_file(tmp_path, monkeypatch):
+    import errno
+
+    from PIL import Image as PILImage
+
+    pano = Panorama.load(np.full((64, 128, 3), 90, np.uint8))
+    kept = pano.save(tmp_path / "kept.png")
+    before = kept.read_bytes()
+
+    def dies_halfway(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PILImage.Image, "save", dies_halfway)
+    for name in ("new.png", "kept.png"):
+        with pytest.raises(OSError, match="No space"):
+            pano.save(tmp_path / name)
+    assert not (tmp_path / "new.png").exists()
+    assert kept.read_bytes() == before  # the earlier export is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png"]
