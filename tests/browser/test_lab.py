@@ -86,6 +86,17 @@ def _kernel(page: Any, code: str) -> str:
     )
 
 
+def _kernel_until(page: Any, code: str, done: Any, timeout: float = 10.0) -> str:
+    """What ``code`` prints, asked again until ``done(output)`` or ``timeout`` seconds:
+    the browser sends its changes to the kernel asynchronously."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = _kernel(page, code)
+        if done(out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
 def _pixels(locator: Any) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.float64)
 
@@ -148,28 +159,20 @@ def test_viewer_draws_and_syncs(lab: Any, page: Any, artifacts: Path) -> None:
     page.mouse.move(x + 100, y, steps=5)
     page.mouse.up()
     expected = 30 - 100 * 90 / box["width"]
-    deadline = time.monotonic() + 10
-    while True:
-        yaw = float(_kernel(page, "print(v.yaw)"))
-        if abs(yaw - expected) < 1.0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    yaw = float(_kernel_until(page, "print(v.yaw)", lambda o: abs(float(o) - expected) < 1.0))
     assert abs(yaw - expected) < 1.0, (yaw, expected)
     # arrow keys turn by a tenth of the fov (9 degrees here), +/- zoom
     canvas.focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("-")
-    deadline = time.monotonic() + 10
-    while True:
-        got = [float(x) for x in _kernel(page, "print(v.yaw, v.fov)").split()]
-        if abs(got[1] - 99) < 0.01 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    out = _kernel_until(page, "print(v.yaw, v.fov)", lambda o: abs(float(o.split()[1]) - 99) < 0.01)
+    got = [float(x) for x in out.split()]
     assert abs(got[0] - (yaw + 9)) < 0.01 and abs(got[1] - 99) < 0.01, (got, yaw)
 
     # the seam toggle in the browser marks the wrap seam (magenta) when we face it
     page.locator(".skybox-viewer-seams").first.check()
-    assert _kernel(page, "print(v.show_seams)").strip() == "True"
+    seams = _kernel_until(page, "print(v.show_seams)", lambda o: o.strip() == "True")
+    assert seams.strip() == "True"
     _kernel(page, "v.look(yaw=180, pitch=0, fov=90)")
     _wait_readout(page, "yaw -180°")
     marked = _pixels(_wait_drawn(page, "sphere"))
