@@ -244,7 +244,8 @@ def sweep(
     ``geometry_enforcement``, ``seed``, and any other ``SkyboxRequest`` field as a
     keyword) with at most ``max_in_flight`` jobs at once, then seam-check every output.
 
-    ``client`` defaults to ``SkyboxClient()`` (the emulator without credentials).
+    ``client`` defaults to a ``SkyboxClient()`` (the emulator without credentials),
+    closed when the grid has run.
     Returns a ``SweepResult``. Every request is validated before the first is sent.
     """
     from .panorama import Panorama
@@ -257,12 +258,17 @@ def sweep(
     if not (isinstance(max_in_flight, int) and max_in_flight >= 1):
         raise ValueError(f"max_in_flight: got {max_in_flight!r}; expected an integer >= 1")
     points = grid(base_request, all_axes)
-    if client is None:
+    own = client is None
+    if own:
         from .client import SkyboxClient
 
         client = SkyboxClient()
-    results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
-                              on_progress=on_progress)
+    try:
+        results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
+                                  on_progress=on_progress)
+    finally:
+        if own:  # the files are on disk: the client (and its emulator) are done
+            client.close()
     cells = []
     for (params, req), result in zip(points, results):
         reports = [seam_report(Panorama.load(f)) for f in result.files]
