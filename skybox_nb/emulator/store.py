@@ -9,6 +9,9 @@ so no request can make the emulator read a file outside its store.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import tempfile
 import threading
 import time
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import pid_alive
 from .ids import new_id
 
 __all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "SUFFIXES", "iso"]
@@ -72,12 +76,31 @@ class AssetRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+STORE_PREFIX = "skybox-emulator-"
+_STORE_RE = re.compile(rf"^{STORE_PREFIX}(\d+)-")
+
+
+def sweep_dead_stores(root: str | os.PathLike | None = None) -> int:
+    """Delete store folders (under ``root``, the temp dir by default) left by emulators
+    whose process died without closing; returns how many went. Live owners' are kept."""
+    removed = 0
+    for p in Path(root or tempfile.gettempdir()).glob(f"{STORE_PREFIX}*"):
+        hit = _STORE_RE.match(p.name)
+        if hit and p.is_dir() and not pid_alive(int(hit.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class Store:
     """Thread-safe jobs, assets and counters, with files in a private temporary directory."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self._dir = tempfile.TemporaryDirectory(prefix="skybox-emulator-")
+        sweep_dead_stores()
+        # The owner's pid in the name lets a later emulator remove this folder if our
+        # process is killed before close() (a restarted kernel, say).
+        self._dir = tempfile.TemporaryDirectory(prefix=f"{STORE_PREFIX}{os.getpid()}-")
         self._counter = 0
         self.jobs: dict[str, JobRecord] = {}
         self.assets: dict[str, AssetRecord] = {}
