@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from . import cli_ledger
 from .contract import STYLES
 
 
@@ -191,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    cli_ledger.add_parser(sub)
     return p
 
 
