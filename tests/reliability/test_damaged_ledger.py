@@ -281,6 +281,25 @@ def test_rows_written_before_paths_were_relative(emu, tmp_path, monkeypatch, tal
               "files found in the library folder")
 
 
+# -- Panorama.save over a saved panorama ------------------------------------------------
+
+def test_save_over_a_panorama_replaces_its_sidecar(emu, lib, tmp_path, tally):
+    first = Panorama.load(_library(emu, lib, n=1)[0])
+    assert first.metadata["prompt"] == "salt flats 0"
+    out = tmp_path / "out.png"
+    first.save(out)
+    other = Panorama(first.array[:, ::-1], {"prompt": "mirrored", "seed": 1})
+    other.save(out)
+    again = Panorama.load(out)
+    assert (again.metadata["prompt"], again.metadata["seed"]) == ("mirrored", 1)
+    assert "job_id" not in again.metadata
+    Panorama(first.array).save(out)  # no metadata: the old sidecar is not left behind
+    assert not out.with_suffix(".json").exists()
+    tally.add(AREA, "Panorama.save over a saved panorama", 2,
+              "its sidecar replaced (was: the old prompt and seed kept), or removed "
+              "when the new one has no metadata")
+
+
 # -- another process holding the ledger --------------------------------------------------
 
 HOLDER = textwrap.dedent("""
