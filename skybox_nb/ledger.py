@@ -192,15 +192,14 @@ class Ledger:
 
     def _file_path(self, stored: str) -> Path:
         """The path of a stored file name now, wherever the library was opened from."""
-        p = Path(stored)
-        if p.is_absolute():
-            return p
-        here = self.library / p
-        # Rows written before paths were relative hold the path as the writer's working
-        # directory saw it; library files sit at the top of the library folder.
-        if len(p.parts) > 1 and not here.exists() and (self.library / p.name).exists():
-            return self.library / p.name
-        return here
+        here = Path(stored) if os.path.isabs(stored) else self.library / stored
+        if "/" not in stored:  # the usual case: a file at the top of the library
+            return here
+        # Rows written before paths were relative hold the path as the writer saw it
+        # (absolute, or from its working directory); library files sit at the top of
+        # the library folder, so a moved library is found by name.
+        top = self.library / Path(stored).name
+        return top if not here.exists() and top.exists() else here
 
     def _record(self, row: sqlite3.Row) -> Generation:
         """The `Generation` of a row; `LedgerDamagedError` naming the row when a column

@@ -270,15 +270,16 @@ def test_rows_written_before_paths_were_relative(emu, tmp_path, monkeypatch, tal
     lib = Path("old-lib")
     files = _library(emu, lib, n=1)
     conn = sqlite3.connect(lib / "ledger.sqlite")  # as an older version stored them
-    conn.execute("UPDATE intents SET files = ?", (json.dumps([str(f) for f in files]),))
+    old = [str(files[0]), str(files[1].resolve())]  # from the working directory; absolute
+    conn.execute("UPDATE intents SET files = ?", (json.dumps(old),))
     conn.commit()
     conn.close()
     shutil.move(str(lib), tmp_path / "new-place")
     led = Ledger(tmp_path / "new-place")
     assert all(Path(f).is_file() for f in led.generations()[0].files)
     led.close()
-    tally.add(AREA, "moved library whose rows hold paths of an older version", 1,
-              "files found in the library folder")
+    tally.add(AREA, "moved library whose rows hold paths of an older version", 2,
+              "files found in the library folder (working-directory and absolute paths)")
 
 
 # -- Panorama.save over a saved panorama ------------------------------------------------
