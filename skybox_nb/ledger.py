@@ -490,8 +490,8 @@ def _damaged(path: Path, what: str, intent_id: str | None = None) -> LedgerDamag
     todo = ("Fix or delete that row with an SQLite tool, or: " if intent_id else "To "
             "recover: ") + _rebuild_hint(path)
     return LedgerDamagedError(f"the ledger {path} cannot be read: {what}. {todo}; then "
-                              "client.reconcile() finds jobs it may have started that are "
-                              "not saved yet", path=path, intent_id=intent_id)
+                              "client.resume() and client.reconcile() settle the running "
+                              "and unknown requests it kept", path=path, intent_id=intent_id)
 
 
 def _refuse_if_history(path: Path) -> None:
