@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .ledger import DEFAULT_LIBRARY
+
 
 def _rebuild(args: argparse.Namespace) -> int:
     from .ledger_rebuild import rebuild
@@ -30,5 +32,6 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     r = group.add_parser(
         "rebuild", help="make a new ledger from the old one's readable rows and the "
         "sidecars of saved panoramas (the old file is kept beside it)")
-    r.add_argument("library", nargs="?", default="skybox-library", help="library folder")
+    r.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
+                   help="library folder (default: %(default)s)")
     r.set_defaults(func=_rebuild)
