@@ -140,9 +140,11 @@ def test_empty_ledger_beside_sidecars_is_refused_then_rebuilt(damage, emu, lib, 
     check_library(lib)
     assert any(p.name.startswith("ledger.sqlite.old-") for p in lib.iterdir()) or \
         damage is _delete
-    tally.add(AREA, f"ledger emptied beside sidecars: {damage.__name__.strip('_')}", 1,
+    what = {"_empty": "0-byte file", "_drop_table": "table dropped", "_delete": "file deleted"}
+    tally.add(AREA, f"ledger emptied beside sidecars: {what[damage.__name__]}", 1,
               "refused with the sidecar count and `skybox-nb ledger rebuild` (was: a new "
-              "empty ledger, history gone); rebuild restored 3 generations, 6 files")
+              "empty ledger, history gone); rebuild restored every saved generation",
+              generations_restored=len(done), files_restored=len(files))
 
 
 def test_old_schema_is_named(lib, tally):
