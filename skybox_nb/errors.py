@@ -14,8 +14,9 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping
+
+from .validation import Problem
 
 __all__ = [
     "SkyboxError",
@@ -140,20 +141,6 @@ class InvalidError(SkyboxError):
     """400/413/422: the server refused the parameters (or a body too large)."""
 
     kind = "invalid"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: the field, the value received, what is allowed."""
-
-    field: str
-    value: Any
-    allowed: str
-    message: str = ""
-
-    def __str__(self) -> str:
-        msg = f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
-        return msg + (f" ({self.message})" if self.message else "")
 
 
 class ValidationError(InvalidError, ValueError):
