@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Protocol
@@ -506,10 +507,16 @@ class Api:
         cap = self.settings.max_upload_pixels
         try:
             raw = base64.b64decode(raw_b64, validate=True)
-            with Image.open(io.BytesIO(raw)) as im:
-                width, height, fmt = im.width, im.height, im.format or ""
-                if width * height <= cap:  # the header is read; decode only what fits
-                    im.load()
+            with warnings.catch_warnings():  # Pillow's bomb warning: the cap below decides
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(raw)) as im:
+                    width, height, fmt = im.width, im.height, im.format or ""
+                    if width * height <= cap:  # the header is read; decode only what fits
+                        im.load()
+        except Image.DecompressionBombError:  # beyond twice Pillow's own limit
+            return error(400, f"image: got more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels; "
+                         f"allowed: at most {cap} pixels (8192x4096); downscale it first",
+                         details={"field": "image", "limit": cap})
         except Exception:  # binascii.Error, PIL.UnidentifiedImageError, truncated files...
             return error(400, f"image: got {image[:40]!r}...; allowed: a base64 data URL of a "
                          "PNG, JPEG or WebP image", details={"field": "image"})

@@ -319,10 +319,15 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (400 bad request line, 414, 431 header too large,
         501...) as JSON like every other answer, never an HTML page."""
+        if code in (501, 505):  # an unknown method or HTTP version is the request's fault
+            code, explain = 405 if code == 501 else 400, None
         reason = self.responses.get(code, ("Error", ""))[0]
         text = f"{reason}: {message}" if message and message != reason else reason
         self.log_error("code %d, message %s", code, text)
-        self._send(error(code, text, hint=explain or None), close=True)
+        if self.request_version == "HTTP/0.9":  # a line too broken to tell: answer with a status line
+            self.request_version = "HTTP/1.0"
+        headers = {"Allow": "GET, POST, PUT, DELETE"} if code == 405 else None
+        self._send(error(code, text, hint=explain or None, headers=headers), close=True)
 
     def _serve(self) -> None:
         emu = self.server.emulator
@@ -339,8 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         refused = emu.api.too_large(self.command, url.path, length)
         if refused is not None:  # before reading: an announced 8 GiB is never reserved
-            self._discard(length)
             self._send(refused, close=True)
+            self.wfile.flush()
+            self._discard(length)  # so a client still sending sees the 413, not a reset
             return
         body = self.rfile.read(length) if length else b""
         try:
@@ -359,13 +365,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _discard(self, length: int) -> None:
-        """Read and drop an oversized body (up to 64 MiB) so the client sees the 413."""
+        """Read and drop an oversized body (up to 64 MiB, within the request's deadline)
+        so the client sees the 413; a client that announced more than it sends is cut."""
         left = min(length, 64 * 1024 * 1024)
-        while left > 0:
-            chunk = self.rfile.read(min(left, 1 << 16))
-            if not chunk:
-                break
-            left -= len(chunk)
+        try:
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:  # the deadline passed, or the client hung up
+            pass
 
     def _send(self, resp: Response, close: bool = False) -> None:
         reason = "Dry Run" if resp.status == 269 else None
