@@ -30,12 +30,13 @@ from urllib.parse import parse_qs
 from PIL import Image
 
 from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID
+from ..formats import API_FORMATS, by_pillow, listed
 from ..validation import Problem, validate_inputs
 from .faults import Fault, Faults
 from .ids import ID_LENGTH
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
-from .store import SUFFIXES, AssetRecord, JobRecord, Store, iso
+from .store import AssetRecord, JobRecord, Store, iso, suffix_of
 
 __all__ = ["Response", "Api", "ApiSettings", "EMULATOR_HEADER", "route_of",
            "DEFAULT_UPLOAD_LIMIT", "MAX_UPLOAD_PIXELS"]
@@ -51,6 +52,7 @@ MAX_UPLOAD_PIXELS = 8192 * 4096
 
 _MODELS = {SKYBOX_FLUX_MODEL_ID: SKYBOX_FLUX}
 _ID = r"[A-Za-z0-9_.\-]{1,200}"
+_EXTS = "|".join(f.suffix[1:] for f in API_FORMATS)
 _PATTERNS = [
     ("POST", re.compile(rf"^/v1/generate/custom/(?P<model>{_ID})$"), "generate"),
     ("GET", re.compile(r"^/v1/jobs/?$"), "jobs"),
@@ -59,10 +61,11 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/assets/(?P<id>{_ID})$"), "asset"),
     ("POST", re.compile(r"^/v1/assets/?$"), "upload"),
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
-    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>png|jpg|webp|bin)$"),
+    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>{_EXTS}|bin)$"),
      "download"),
 ]
-_DATA_URL = re.compile(r"^data:(?P<mime>image/(?:png|jpeg|webp));base64,(?P<data>.*)$", re.S)
+_DATA_URL = re.compile(rf"^data:(?P<mime>{'|'.join(re.escape(f.mime) for f in API_FORMATS)});"
+                       r"base64,(?P<data>.*)$", re.S)
 
 
 @dataclass
@@ -293,7 +296,7 @@ class Api:
         """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
         # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
         expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.settings.url_ttl)
-        ext = SUFFIXES.get(rec.mime_type, ".bin")[1:]
+        ext = suffix_of(rec.mime_type)[1:]
         return f"{self.settings.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
 
     def _sign(self, asset_id: str, expires: int) -> str:
@@ -524,10 +527,11 @@ class Api:
             return error(400, f"image: got {width}x{height} pixels; allowed: at most {cap} "
                          "pixels (8192x4096); downscale it first",
                          details={"field": "image", "limit": cap, "received": width * height})
-        mime = Image.MIME.get(fmt)
-        if mime not in SUFFIXES:
-            return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: PNG, JPEG or WebP",
+        kind = by_pillow(fmt)
+        if kind is None or not kind.api:
+            return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: {listed()}",
                          details={"field": "image"})
+        mime = kind.mime
         rec = self.store.add_asset(raw, mime_type=mime, width=width, height=height,
                                        origin="uploaded", metadata={"name": name, "type": "uploaded", "kind": "image"})
         self.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
