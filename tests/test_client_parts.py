@@ -45,7 +45,7 @@ def test_only_a_429_or_a_refused_connection_may_resend_the_paid_post():
     assert may_resend_paid(errors.TransportError("refused", ambiguous=False))
     assert not may_resend_paid(errors.TransportError("dropped", ambiguous=True))
     assert not may_resend_paid(errors.ServerError("x", status=500, ambiguous=True))
-    assert not may_resend_paid(errors.TimeoutError("x", ambiguous=True))
+    assert not may_resend_paid(errors.DeadlineError("x", ambiguous=True))
     assert not may_resend_paid(errors.InvalidError("x", status=400))
 
 

@@ -124,7 +124,7 @@ def test_paid_post_resent_only_when_it_never_reached_scenario(client, fake, firs
 @pytest.mark.parametrize("failure,kind", [
     (httpx.Response(500, json={"message": "internal"}), errors.ServerError),
     (httpx.Response(503, text="<html>bad gateway</html>"), errors.ServerError),
-    (httpx.ReadTimeout("read timed out"), errors.TimeoutError),
+    (httpx.ReadTimeout("read timed out"), errors.DeadlineError),
     (after_accept(httpx.RemoteProtocolError("server disconnected")), errors.TransportError),
     (httpx.Response(200, json={"job": {"jobId": "nope"}}), errors.ProtocolError),
 ])
@@ -204,7 +204,7 @@ def test_wait_reports_progress_and_honours_timeout_and_cancel(client, fake):
     assert [p for _, p in events] == sorted(p for _, p in events)
     fake.polls = 10**6
     slow = client.generate(req("slow"))
-    with pytest.raises(errors.TimeoutError) as info:
+    with pytest.raises(errors.DeadlineError) as info:
         client.wait(slow, timeout=0.1)
     assert not info.value.ambiguous
     assert client.ledger.by_job(slow.id).status == "running"  # job left intact
