@@ -165,7 +165,9 @@ class Api:
     def handle(self, method: str, path: str, qs: str, headers: Mapping[str, str],
                body: bytes) -> Response:
         """Answer one request. ``headers`` keys are lower-case."""
-        if path == "/_emulator" or path.startswith("/_emulator/"):
+        if path in ("/_emulator", "/_emulator/") and method == "GET":
+            return self._admin(method, path, body)  # says what it is; changes and shows nothing
+        if path.startswith("/_emulator/"):  # faults and stats: the same Basic auth as /v1
             return self._check_auth(headers.get("authorization")) or self._admin(method, path, body)
         route, params = route_of(method, path)
         if route is None:
