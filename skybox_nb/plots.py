@@ -20,19 +20,18 @@ from matplotlib.patches import Circle, Rectangle
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
+from .palette import BAD as _BAD, OK as _OK
 from .panorama import Panorama, Source, to_uint8
 from .seams import BAND_MIN, SeamReport, seam_report
 
-if TYPE_CHECKING:  # pragma: no cover - sweep imports plots lazily; no cycle at run time
-    from .sweep import SweepResult
+if TYPE_CHECKING:  # pragma: no cover - sweeps imports plots lazily; no cycle at run time
+    from .sweeps import SweepResult
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
            "report_figure", "plot_scores"]
 
 # A panorama as the figures take it: a Panorama, or anything Panorama.load reads.
 PanoramaLike = Source
-
-_OK, _BAD = "#1a7f37", "#c62828"
 
 
 def _pano(src: PanoramaLike) -> Panorama:
