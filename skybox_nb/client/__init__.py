@@ -1,8 +1,8 @@
 """The Scenario client: `SkyboxClient` (blocking) and `AsyncSkyboxClient` over one core.
 
 Invariant: every decision lives in `_Core`, whose operations are generators that *yield*
-I/O effects (`_Send` an API call, `_Fetch` a CDN download into a file, `_Call` blocking
-local work, `_Sleep`) and get the outcome sent back; the two client classes only perform
+I/O effects (`Send` an API call, `Fetch` a CDN download into a file, `Call` blocking
+local work, `Sleep`) and get the outcome sent back; the two client classes only perform
 those effects, one with ``httpx.Client`` and ``time``, the other with
 ``httpx.AsyncClient`` and ``asyncio``. So both behave identically by construction. The
 paid generate POST is sent only after its intent is committed to the ledger, and resent
@@ -24,15 +24,15 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import httpx
 from PIL import Image
 
-from . import __version__
-from .config import Credentials, Settings, resolve_settings
-from .contract import SCENARIO_API_URL, SKYBOX_FLUX_MODEL_ID
-from .errors import (
+from .. import __version__
+from ..config import Credentials, Settings, resolve_settings
+from ..contract import SCENARIO_API_URL, SKYBOX_FLUX_MODEL_ID
+from ..errors import (
     InvalidError,
     JobFailedError,
     ModeratedError,
@@ -44,7 +44,7 @@ from .errors import (
     error_from_response,
     is_moderation_text,
 )
-from .files import (
+from ..files import (
     IMAGE_EXTENSIONS,
     finalize_image,
     png_bytes,
@@ -54,8 +54,8 @@ from .files import (
     temp_path,
     write_json_atomic,
 )
-from .ledger import DEFAULT_LIBRARY, Generation, Ledger
-from .models import (
+from ..ledger import DEFAULT_LIBRARY, Generation, Ledger
+from ..models import (
     Asset,
     Job,
     RunResult,
@@ -65,7 +65,8 @@ from .models import (
     parse_job,
     parse_job_list,
 )
-from .retry import PollSchedule, RetryPolicy, may_resend_paid
+from ..retry import PollSchedule, RetryPolicy, may_resend_paid
+from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 
 __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
            "ReconcileOutcome", "UPLOAD_MAX_SIDE", "UPLOAD_MAX_BYTES"]
@@ -84,55 +85,6 @@ RECONCILE_WINDOW = 300.0
 # Server clocks may run a little behind ours.
 RECONCILE_SKEW = 30.0
 _EMULATOR_ANNOUNCED = False
-
-
-# -- effects: what the core asks the I/O layer to do -----------------------------------
-
-@dataclass(frozen=True)
-class _Send:
-    """An API call (relative path, with auth). The answer comes back as an
-    ``httpx.Response`` that has been read; a transport failure is thrown back in."""
-
-    method: str
-    path: str
-    json: Any = None
-    params: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class _Fetch:
-    """Stream ``url`` (no auth) into the file ``into``; answers a `_Fetched`."""
-
-    url: str
-    into: Path
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    status: int
-    headers: Mapping[str, str]
-    written: int
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
-class _Call:
-    """Blocking local work (decode, fsync, rename): done inline by the blocking client, in
-    a worker thread by the async one so the event loop never stalls on a disk."""
-
-    fn: Callable[..., Any]
-    args: tuple = ()
-
-
-@dataclass(frozen=True)
-class _Sleep:
-    """Wait ``seconds``, or less once ``wake()`` is true. Honours cancellation."""
-
-    seconds: float
-    wake: Callable[[], bool] | None = None
-
-
-Op = Generator[Any, Any, T]
 
 
 @dataclass(frozen=True)
@@ -291,7 +243,7 @@ class _Core:
                     f"a base URL is set ({settings.base_url}) but no API key and secret: set "
                     "SCENARIO_SDK_API_KEY and SCENARIO_SDK_API_SECRET, or unset "
                     "SCENARIO_BASE_URL to use the built-in offline emulator")
-            from .emulator import DEFAULT_JOB_DURATION, Emulator
+            from ..emulator import DEFAULT_JOB_DURATION, Emulator
 
             # A few seconds per job, as `skybox-nb emulator` runs it, so progress shows.
             emulator = self.emulator = Emulator(job_duration=DEFAULT_JOB_DURATION,
@@ -355,7 +307,7 @@ class _Core:
         retry_index = 0
         while True:
             try:
-                resp = yield _Send(method, path, json, params)
+                resp = yield Send(method, path, json, params)
             except httpx.HTTPError as e:
                 err = _transport_error(e, paid=False)
             else:
@@ -367,7 +319,7 @@ class _Core:
             if delay is None:
                 raise err
             log.info("%s failed (%s); retrying in %.2fs", what, err.kind, delay)
-            yield _Sleep(delay)
+            yield Sleep(delay)
             retry_index += 1
 
     def _post_paid(self, model_id: str, body: Mapping[str, Any]) -> Op[tuple[Job, float | None]]:
@@ -377,7 +329,7 @@ class _Core:
         retry_index = slot_waits = 0
         while True:
             try:
-                resp = yield _Send("POST", path, dict(body))
+                resp = yield Send("POST", path, dict(body))
             except httpx.HTTPError as e:
                 err = _transport_error(e, paid=True)
             else:
@@ -405,7 +357,7 @@ class _Core:
                 with self._lock:
                     self._waiters += 1
                 try:
-                    yield _Sleep(max(pause, 0.5), wake=self._take_slot)
+                    yield Sleep(max(pause, 0.5), wake=self._take_slot)
                 finally:
                     with self._lock:
                         self._waiters -= 1
@@ -417,7 +369,7 @@ class _Core:
                 raise err
             log.info("generate was refused before starting (%s); resending in %.2fs",
                      err.kind, delay)
-            yield _Sleep(delay)
+            yield Sleep(delay)
             retry_index += 1
 
     # -- the public operations, as generators -----------------------------------------
@@ -432,7 +384,7 @@ class _Core:
         this caller from the moment it exists, so no concurrent run() resumes it too."""
         body, model_id = request.to_body(), request.model_id
         # An fsynced commit: off the event loop for the async client.
-        intent_id = yield _Call(self.ledger.record_intent, (model_id, body, request.fingerprint))
+        intent_id = yield Call(self.ledger.record_intent, (model_id, body, request.fingerprint))
         if claim:
             self._claim(intent_id)
         try:
@@ -447,7 +399,7 @@ class _Core:
                                          f"interrupted while sending ({type(e).__name__})")
             self._release(intent_id)
             raise
-        yield _Call(self.ledger.attach_job, (intent_id, job, cost))
+        yield Call(self.ledger.attach_job, (intent_id, job, cost))
         return job, intent_id
 
     def _take_slot(self) -> bool:
@@ -493,7 +445,7 @@ class _Core:
         data = yield from self.call("POST", f"/jobs/{_job_id(job)}/action", "cancel",
                                     json={"action": "cancel"})
         new = parse_job(data)
-        yield _Call(self._record, (new,))
+        yield Call(self._record, (new,))
         return new
 
     def upload(self, image: Any) -> Op[str]:
@@ -505,7 +457,7 @@ class _Core:
         return parse_asset(answer).id
 
     def _record(self, job: Job) -> None:
-        """Store a job's news in its intent's row (blocking: run it as a `_Call`)."""
+        """Store a job's news in its intent's row (blocking: run it as a `Call`)."""
         rec = self.ledger.by_job(job.id)
         if rec is not None and rec.status in ("running", "unknown"):
             self.ledger.update_job(rec.intent_id, job)
@@ -520,7 +472,7 @@ class _Core:
         while True:
             if (current.status, current.progress) != seen:
                 seen = (current.status, current.progress)
-                yield _Call(self._record, (current,))
+                yield Call(self._record, (current,))
                 if on_progress is not None:
                     on_progress(current)
             if current.done:
@@ -537,7 +489,7 @@ class _Core:
                         hint="it keeps running and stays in the ledger: call wait() again "
                              "or client.resume() later", ambiguous=False)
                 delay = min(delay, left)
-            yield _Sleep(delay)
+            yield Sleep(delay)
             current = yield from self.job(current.id)
 
     @staticmethod
@@ -562,10 +514,10 @@ class _Core:
             tmp = temp_path(dest)
             try:
                 try:
-                    got = yield _Fetch(asset.url, tmp)
+                    got = yield Fetch(asset.url, tmp)
                     err = self._check_fetch(got)
                     if err is None:
-                        return (yield _Call(finalize_image, (tmp, dest))), asset
+                        return (yield Call(finalize_image, (tmp, dest))), asset
                 except httpx.HTTPError as e:
                     err = _transport_error(e, paid=False)
                 except ProtocolError as e:  # not a complete image: worth fetching again
@@ -582,11 +534,11 @@ class _Core:
             if delay is None:
                 raise err
             log.info("download of %s failed (%s); retrying in %.2fs", asset.id, err.kind, delay)
-            yield _Sleep(delay)
+            yield Sleep(delay)
             retry_index += 1
 
     @staticmethod
-    def _check_fetch(got: _Fetched) -> SkyboxError | None:
+    def _check_fetch(got: Fetched) -> SkyboxError | None:
         if got.status >= 300:
             return error_from_response(got.status, got.body, got.headers)
         expected = got.headers.get("content-length")
@@ -685,7 +637,7 @@ class _Core:
     @staticmethod
     def _request_of(rec: Generation) -> Any:
         if rec.model_id == SKYBOX_FLUX_MODEL_ID:
-            from .request import SkyboxRequest
+            from ..request import SkyboxRequest
 
             try:
                 with warnings.catch_warnings():
@@ -708,18 +660,18 @@ class _Core:
             body = request.to_body() if hasattr(request, "to_body") else dict(request)
             files, assets = [], []
             stem = slug(_prompt_of(body))
-            rec = yield _Call(self.ledger.get, (intent_id,))
+            rec = yield Call(self.ledger.get, (intent_id,))
             for i, aid in enumerate(job.asset_ids):
                 dest = self.ledger.library / f"{job.id}-{i}-{stem}.png"
                 path, asset = yield from self.download(aid, dest)
                 yield from self._sidecar(path, rec, body, job, asset, i)
                 files.append(path)
                 assets.append(asset)
-            yield _Call(self.ledger.mark_done, (intent_id, files))
+            yield Call(self.ledger.mark_done, (intent_id, files))
             return RunResult(job=job, request=request, files=files, assets=assets,
                              cu_cost=job.cu_cost, intent_id=intent_id)
         except SkyboxError as e:
-            yield _Call(self.ledger.set_error, (intent_id, str(e)))
+            yield Call(self.ledger.set_error, (intent_id, str(e)))
             raise
         finally:
             self._release(intent_id)
@@ -728,7 +680,7 @@ class _Core:
                  asset: Asset, index: int) -> Op[None]:
         raw_job = job.raw
         meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
-        yield _Call(write_json_atomic, (path.with_suffix(".json"), {
+        yield Call(write_json_atomic, (path.with_suffix(".json"), {
             "file": path.name,
             "request": dict(body),
             "model_id": rec.model_id,
@@ -750,16 +702,6 @@ class _Core:
 
 
 # -- the blocking client ----------------------------------------------------------------
-
-def _advance(op: Op[Any], outcome: tuple[Any, Exception | None]) -> tuple[bool, Any]:
-    """Hand the last effect's outcome (value, or failure) to the core operation; returns
-    (True, its result) when it has finished, else (False, the next effect to perform)."""
-    value, error = outcome
-    try:
-        return False, (op.throw(error) if error is not None else op.send(value))
-    except StopIteration as stop:
-        return True, stop.value
-
 
 def _from_core(name: str, doc: str) -> Any:
     """A read-only property of the clients that reads the same attribute of their core."""
@@ -833,7 +775,7 @@ class SkyboxClient(_Base):
     def _drive(self, op: Op[T], cancel: threading.Event | None = None) -> T:
         outcome: tuple[Any, Exception | None] = (None, None)
         while True:
-            finished, item = _advance(op, outcome)
+            finished, item = advance(op, outcome)
             if finished:
                 return item
             try:
@@ -845,22 +787,22 @@ class SkyboxClient(_Base):
                 raise
 
     def _perform(self, effect: Any, cancel: threading.Event | None) -> Any:
-        if isinstance(effect, _Send):
+        if isinstance(effect, Send):
             return self._http.request(effect.method, effect.path, json=effect.json,
                                       params=effect.params)
-        if isinstance(effect, _Fetch):
+        if isinstance(effect, Fetch):
             with self._cdn.stream("GET", effect.url) as r:
                 if r.status_code >= 300:
-                    return _Fetched(r.status_code, r.headers, 0, r.read())
+                    return Fetched(r.status_code, r.headers, 0, r.read())
                 n = 0
                 with open(effect.into, "wb") as f:
                     for chunk in r.iter_bytes(1 << 16):
                         f.write(chunk)
                         n += len(chunk)
-                return _Fetched(r.status_code, r.headers, n)
-        if isinstance(effect, _Call):
+                return Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, Call):
             return effect.fn(*effect.args)
-        if isinstance(effect, _Sleep):
+        if isinstance(effect, Sleep):
             end = time.monotonic() + effect.seconds
             while True:
                 left = end - time.monotonic()
@@ -1011,7 +953,7 @@ class AsyncSkyboxClient(_Base):
     async def _drive(self, op: Op[T]) -> T:
         outcome: tuple[Any, Exception | None] = (None, None)
         while True:
-            finished, item = _advance(op, outcome)
+            finished, item = advance(op, outcome)
             if finished:
                 return item
             try:
@@ -1023,23 +965,23 @@ class AsyncSkyboxClient(_Base):
                 raise
 
     async def _perform(self, effect: Any) -> Any:
-        if isinstance(effect, _Send):
+        if isinstance(effect, Send):
             return await self._http.request(effect.method, effect.path, json=effect.json,
                                             params=effect.params)
-        if isinstance(effect, _Fetch):
+        if isinstance(effect, Fetch):
             async with self._cdn.stream("GET", effect.url) as r:
                 if r.status_code >= 300:
-                    return _Fetched(r.status_code, r.headers, 0, await r.aread())
+                    return Fetched(r.status_code, r.headers, 0, await r.aread())
                 n = 0
                 with open(effect.into, "wb") as f:
                     async for chunk in r.aiter_bytes(1 << 16):
                         f.write(chunk)
                         n += len(chunk)
-                return _Fetched(r.status_code, r.headers, n)
-        if isinstance(effect, _Call):
+                return Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, Call):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._disk, lambda: effect.fn(*effect.args))
-        if isinstance(effect, _Sleep):
+        if isinstance(effect, Sleep):
             if effect.wake is None:
                 await asyncio.sleep(effect.seconds)
                 return None
