@@ -307,7 +307,7 @@ def test_async_client_against_the_emulator(emu, tmp_path):
 
 
 def test_without_credentials_an_emulator_starts_and_says_so(monkeypatch, tmp_path, caplog):
-    import skybox_nb.client as mod
+    import skybox_nb.client.backend as mod
 
     for v in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):
         monkeypatch.delenv(v, raising=False)

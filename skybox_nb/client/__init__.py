@@ -30,8 +30,8 @@ import httpx
 from PIL import Image
 
 from .. import __version__
-from ..config import Credentials, Settings, resolve_settings
-from ..contract import SCENARIO_API_URL, SKYBOX_FLUX_MODEL_ID
+from ..config import Settings, resolve_settings
+from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import (
     InvalidError,
     JobFailedError,
@@ -66,6 +66,7 @@ from ..models import (
     parse_job_list,
 )
 from ..retry import PollSchedule, RetryPolicy, may_resend_paid
+from .backend import Backend, report_leftovers
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 
 __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
@@ -84,7 +85,6 @@ UPLOAD_MAX_BYTES = 30 * 1024 * 1024
 RECONCILE_WINDOW = 300.0
 # Server clocks may run a little behind ours.
 RECONCILE_SKEW = 30.0
-_EMULATOR_ANNOUNCED = False
 
 
 @dataclass(frozen=True)
@@ -234,33 +234,13 @@ class _Core:
         retry: RetryPolicy | None,
         poll: Callable[[], PollSchedule] | None,
     ) -> None:
-        self.emulator = emulator
-        self.owns_emulator = False
-        creds = settings.credentials
-        if emulator is None and creds is None:
-            if settings.base_url is not None:
-                raise ValueError(
-                    f"a base URL is set ({settings.base_url}) but no API key and secret: set "
-                    "SCENARIO_SDK_API_KEY and SCENARIO_SDK_API_SECRET, or unset "
-                    "SCENARIO_BASE_URL to use the built-in offline emulator")
-            from ..emulator import DEFAULT_JOB_DURATION, Emulator
-
-            # A few seconds per job, as `skybox-nb emulator` runs it, so progress shows.
-            emulator = self.emulator = Emulator(job_duration=DEFAULT_JOB_DURATION,
-                                                quiet=True).start()
-            self.owns_emulator = True
-        if emulator is not None:
-            self.base_url = str(emulator.base_url).rstrip("/")
-            if creds is None:
-                key = getattr(emulator, "api_key", None) or "offline-emulator"
-                secret = getattr(emulator, "api_secret", None) or "offline-emulator"
-                creds = Credentials(key, secret)
-            self.backend = f"offline emulator at {self.base_url.rsplit('/v1', 1)[0]}"
-        else:
-            self.base_url = settings.base_url or SCENARIO_API_URL
-            self.backend = f"Scenario API ({settings.host})"
-        self._creds = creds
-        self.is_emulator = emulator is not None
+        self.where = Backend(settings, emulator)
+        self.emulator = self.where.emulator
+        self.owns_emulator = self.where.owns_emulator
+        self.base_url = self.where.base_url
+        self.backend = self.where.label
+        self.is_emulator = self.where.is_emulator
+        self.auth_headers = self.where.auth_headers
         self.ledger = Ledger(library)
         remove_stale_temps(self.ledger.library)  # a killed process's half downloads
         self.retry = retry or RetryPolicy()
@@ -269,35 +249,8 @@ class _Core:
         self._waiters = 0           # generates waiting out a parallel-jobs 429
         self._free_slots = 0        # jobs that ended while someone waited
         self._attached: set[str] = set()   # intents being driven by this client now
-        if self.owns_emulator:
-            self._announce()
-        elif self.is_emulator:
-            log.info("skybox_nb: using the %s", self.backend)
-        self._report_leftovers()
-
-    def _report_leftovers(self) -> None:
-        """Say once, at start, what an earlier session left for this one to settle."""
-        active, unknown = len(self.ledger.active()), len(self.ledger.unresolved())
-        if active:
-            log.warning("skybox_nb: %d job(s) of an earlier session are not downloaded yet: "
-                        "client.resume() finishes them (no new request is sent)", active)
-        if unknown:
-            log.warning("skybox_nb: %d request(s) in the ledger may have started jobs whose "
-                        "answers were lost: client.reconcile() matches them to Scenario's "
-                        "jobs (identical requests are blocked until then)", unknown)
-
-    def _announce(self) -> None:
-        global _EMULATOR_ANNOUNCED
-        if not _EMULATOR_ANNOUNCED:  # once per process: one clear line, not a stream
-            _EMULATOR_ANNOUNCED = True
-            log.warning("skybox_nb: no Scenario credentials set, so requests go to the %s "
-                        "(procedural images, not Skybox Flux.1's)", self.backend)
-
-    def auth_headers(self) -> dict[str, str]:
-        """The API client's default headers (the only place the credentials go)."""
-        assert self._creds is not None
-        return {"Authorization": self._creds.authorization(),
-                "User-Agent": f"skybox-nb/{__version__}", "Accept": "application/json"}
+        self.where.announce()
+        report_leftovers(self.ledger)
 
     # -- calls with retries -------------------------------------------------------------
 
