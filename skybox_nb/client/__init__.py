@@ -37,7 +37,6 @@ from ..errors import (
     JobFailedError,
     ModeratedError,
     ProtocolError,
-    RateLimitError,
     SkyboxError,
     TimeoutError,
     TransportError,
@@ -61,12 +60,12 @@ from ..models import (
     RunResult,
     parse_asset,
     parse_estimate,
-    parse_generate,
     parse_job,
     parse_job_list,
 )
-from ..retry import PollSchedule, RetryPolicy, may_resend_paid
+from ..retry import PollSchedule, RetryPolicy
 from .backend import Backend, report_leftovers
+from .calls import SlotGate, call, post_paid, transport_error
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 
 __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
@@ -95,27 +94,6 @@ class ReconcileOutcome:
     job_id: str | None
     candidates: int
     note: str
-
-
-def _transport_error(exc: httpx.HTTPError, *, paid: bool) -> SkyboxError:
-    """Map an httpx failure to our error. Only a refused connection (nothing was sent)
-    is unambiguous for the paid call; anything later may have reached Scenario."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
-        return TimeoutError(f"could not connect in time ({name})", ambiguous=False)
-    if isinstance(exc, httpx.ConnectError):
-        return TransportError(f"could not connect: {exc}", ambiguous=False)
-    if isinstance(exc, httpx.TimeoutException):
-        return TimeoutError(f"no answer in time ({name})", ambiguous=paid)
-    return TransportError(f"the connection failed ({name}: {exc})", ambiguous=paid)
-
-
-def _json(resp: httpx.Response, what: str) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        raise ProtocolError(f"{what}: the answer (HTTP {resp.status_code}) is not JSON",
-                            status=resp.status_code) from None
 
 
 def _parse_time(text: str) -> float | None:
@@ -246,84 +224,10 @@ class _Core:
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollSchedule
         self._lock = threading.Lock()
-        self._waiters = 0           # generates waiting out a parallel-jobs 429
-        self._free_slots = 0        # jobs that ended while someone waited
+        self.gate = SlotGate()
         self._attached: set[str] = set()   # intents being driven by this client now
         self.where.announce()
         report_leftovers(self.ledger)
-
-    # -- calls with retries -------------------------------------------------------------
-
-    def call(self, method: str, path: str, what: str, *, json: Any = None,
-             params: Mapping[str, str] | None = None) -> Op[Any]:
-        """A non-paid API call, retried with backoff on retryable errors; returns JSON."""
-        retry_index = 0
-        while True:
-            try:
-                resp = yield Send(method, path, json, params)
-            except httpx.HTTPError as e:
-                err = _transport_error(e, paid=False)
-            else:
-                log.debug("%s %s -> %s", method, path, resp.status_code)
-                if resp.status_code < 300:
-                    return _json(resp, what)
-                err = error_from_response(resp.status_code, resp.content, resp.headers)
-            delay = self.retry.delay(err, retry_index)
-            if delay is None:
-                raise err
-            log.info("%s failed (%s); retrying in %.2fs", what, err.kind, delay)
-            yield Sleep(delay)
-            retry_index += 1
-
-    def _post_paid(self, model_id: str, body: Mapping[str, Any]) -> Op[tuple[Job, float | None]]:
-        """The paid POST. Resent only after a 429 or a refused connection; a concurrency
-        429 waits for one of this client's jobs to finish (or the server's delay)."""
-        path = f"/generate/custom/{model_id}"
-        retry_index = slot_waits = 0
-        while True:
-            try:
-                resp = yield Send("POST", path, dict(body))
-            except httpx.HTTPError as e:
-                err = _transport_error(e, paid=True)
-            else:
-                log.debug("POST %s -> %s", path, resp.status_code)
-                if resp.status_code < 300:
-                    try:
-                        return parse_generate(_json(resp, "generate"))
-                    except ProtocolError as e:
-                        # A 2xx means a job was probably created: we just cannot read it.
-                        raise ProtocolError(e.message, status=resp.status_code,
-                                            ambiguous=True) from None
-                err = error_from_response(resp.status_code, resp.content, resp.headers,
-                                          paid=True)
-            if not may_resend_paid(err):
-                raise err
-            if isinstance(err, RateLimitError) and err.is_concurrency_limit:
-                # Like any 429, a server asking for more than our patience is not waited for.
-                if slot_waits >= 400 or (err.retry_after or 0) > self.retry.max_retry_after:
-                    raise err
-                # Each of our jobs that ends frees a slot for ONE waiter (no stampede);
-                # when the slots are held by others' jobs, wait the server's delay or a
-                # growing pause.
-                pause = err.retry_after or min(10.0, 1.0 * 1.25 ** slot_waits)
-                slot_waits += 1
-                with self._lock:
-                    self._waiters += 1
-                try:
-                    yield Sleep(max(pause, 0.5), wake=self._take_slot)
-                finally:
-                    with self._lock:
-                        self._waiters -= 1
-                        if self._waiters == 0:
-                            self._free_slots = 0
-                continue
-            delay = self.retry.delay(err, retry_index)
-            if delay is None:
-                raise err
-            log.info("generate was refused before starting (%s); resending in %.2fs",
-                     err.kind, delay)
-            yield Sleep(delay)
-            retry_index += 1
 
     # -- the public operations, as generators -----------------------------------------
 
@@ -341,7 +245,7 @@ class _Core:
         if claim:
             self._claim(intent_id)
         try:
-            job, cost = yield from self._post_paid(model_id, body)
+            job, cost = yield from post_paid(self.retry, self.gate, model_id, body)
         except BaseException as e:
             if isinstance(e, SkyboxError) and not e.ambiguous:
                 self.ledger.mark_refused(intent_id, str(e))
@@ -354,14 +258,6 @@ class _Core:
             raise
         yield Call(self.ledger.attach_job, (intent_id, job, cost))
         return job, intent_id
-
-    def _take_slot(self) -> bool:
-        """True (once per freed slot) when one of our jobs ended while we waited."""
-        with self._lock:
-            if self._free_slots > 0:
-                self._free_slots -= 1
-                return True
-            return False
 
     def _claim(self, intent_id: str) -> bool:
         """Mark an intent as driven by one caller of this client; False if it already is."""
@@ -377,25 +273,25 @@ class _Core:
 
     def estimate(self, request: Any) -> Op[float]:
         """A dry run (HTTP 269): the CU cost, nothing started or billed."""
-        data = yield from self.call("POST", f"/generate/custom/{request.model_id}",
+        data = yield from call(self.retry, "POST", f"/generate/custom/{request.model_id}",
                                     "estimate", json=request.to_body(),
                                     params={"dryRun": "true"})
         return parse_estimate(data)
 
     def job(self, job: Job | str) -> Op[Job]:
         """``GET /jobs/{id}``."""
-        data = yield from self.call("GET", f"/jobs/{_job_id(job)}", "job")
+        data = yield from call(self.retry, "GET", f"/jobs/{_job_id(job)}", "job")
         return parse_job(data)
 
     def asset(self, asset_id: Asset | str) -> Op[Asset]:
         """``GET /assets/{id}`` (also how a stale URL is renewed)."""
         aid = safe_id(asset_id.id if isinstance(asset_id, Asset) else asset_id, "asset")
-        data = yield from self.call("GET", f"/assets/{aid}", "asset")
+        data = yield from call(self.retry, "GET", f"/assets/{aid}", "asset")
         return parse_asset(data)
 
     def cancel(self, job: Job | str) -> Op[Job]:
         """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome."""
-        data = yield from self.call("POST", f"/jobs/{_job_id(job)}/action", "cancel",
+        data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
                                     json={"action": "cancel"})
         new = parse_job(data)
         yield Call(self._record, (new,))
@@ -405,7 +301,7 @@ class _Core:
         """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
         data, name = _image_to_png(image)
         url = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        answer = yield from self.call("POST", "/assets", "upload",
+        answer = yield from call(self.retry, "POST", "/assets", "upload",
                                       json={"image": url, "name": name})
         return parse_asset(answer).id
 
@@ -429,9 +325,7 @@ class _Core:
                 if on_progress is not None:
                     on_progress(current)
             if current.done:
-                with self._lock:
-                    if self._waiters:
-                        self._free_slots += 1
+                self.gate.job_ended()
                 return current
             delay = schedule.next_delay(time.monotonic(), current.progress)
             if timeout is not None:
@@ -472,7 +366,7 @@ class _Core:
                     if err is None:
                         return (yield Call(finalize_image, (tmp, dest))), asset
                 except httpx.HTTPError as e:
-                    err = _transport_error(e, paid=False)
+                    err = transport_error(e, paid=False)
                 except ProtocolError as e:  # not a complete image: worth fetching again
                     err = ProtocolError(f"download of {asset.id}: {e.message}", retryable=True)
             finally:
@@ -507,7 +401,7 @@ class _Core:
             params = {"pageSize": "100", "createdAfter": _iso(created_after)}
             if token:
                 params["paginationToken"] = token
-            data = yield from self.call("GET", "/jobs", "list jobs", params=params)
+            data = yield from call(self.retry, "GET", "/jobs", "list jobs", params=params)
             page, token = parse_job_list(data)
             jobs += page
             if token is None:
