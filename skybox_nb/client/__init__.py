@@ -14,9 +14,7 @@ another host).
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
-import io
 import logging
 import threading
 import time
@@ -27,46 +25,26 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import httpx
-from PIL import Image
 
 from .. import __version__
 from ..config import Settings, resolve_settings
 from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import (
-    InvalidError,
     JobFailedError,
     ModeratedError,
-    ProtocolError,
     SkyboxError,
     TimeoutError,
-    TransportError,
-    error_from_response,
     is_moderation_text,
 )
-from ..files import (
-    IMAGE_EXTENSIONS,
-    finalize_image,
-    png_bytes,
-    remove_stale_temps,
-    safe_id,
-    slug,
-    temp_path,
-    write_json_atomic,
-)
+from ..files import remove_stale_temps, safe_id, slug, write_json_atomic
 from ..ledger import DEFAULT_LIBRARY, Generation, Ledger
-from ..models import (
-    Asset,
-    Job,
-    RunResult,
-    parse_asset,
-    parse_estimate,
-    parse_job,
-    parse_job_list,
-)
+from ..models import Asset, Job, RunResult, parse_estimate, parse_job, parse_job_list
 from ..retry import PollSchedule, RetryPolicy
 from .backend import Backend, report_leftovers
-from .calls import SlotGate, call, post_paid, transport_error
+from .calls import SlotGate, call, post_paid
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .transfer import (UPLOAD_MAX_BYTES, UPLOAD_MAX_SIDE, download, download_dest, get_asset,
+                       upload)
 
 __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
            "ReconcileOutcome", "UPLOAD_MAX_SIDE", "UPLOAD_MAX_BYTES"]
@@ -75,11 +53,6 @@ log = logging.getLogger("skybox_nb.client")
 T = TypeVar("T")
 ProgressFn = Callable[[Job], Any]
 
-# Upload limits: the JSON data-URL route is for ordinary images; larger ones would need
-# the multipart POST /uploads flow.
-UPLOAD_MAX_SIDE = 8192
-UPLOAD_MIN_SIDE = 16
-UPLOAD_MAX_BYTES = 30 * 1024 * 1024
 # How long after an intent a job found in GET /jobs may have been created by it.
 RECONCILE_WINDOW = 300.0
 # Server clocks may run a little behind ours.
@@ -123,82 +96,6 @@ def _same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _image_to_png(image: Any) -> tuple[bytes, str]:
-    """Check an upload and encode it as PNG; returns (png bytes, file name).
-
-    Accepts a path, bytes, a PIL image or an array (HxW, HxWx3 or HxWx4; uint8, or
-    floats in 0..1). Raises ``InvalidError`` naming the problem before anything is sent.
-    """
-    name = "image.png"
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise InvalidError(f"image: got {str(path)!r}; expected an existing image file")
-        if path.stat().st_size > UPLOAD_MAX_BYTES:
-            raise InvalidError(f"image: {path.name} is {path.stat().st_size} bytes; at most "
-                               f"{UPLOAD_MAX_BYTES} bytes can be uploaded")
-        name = slug(path.stem) + ".png"
-        image = path.read_bytes()
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        try:
-            pil = Image.open(io.BytesIO(bytes(image)))
-            _check_upload_size(*pil.size)  # from the header: never decode a bomb's pixels
-            pil.load()
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise InvalidError(f"image: the bytes are not a readable image ({e}); expected "
-                               f"{', '.join(IMAGE_EXTENSIONS)}") from None
-        if pil.format not in IMAGE_EXTENSIONS:
-            raise InvalidError(f"image: got a {pil.format} image; expected one of "
-                               f"{', '.join(IMAGE_EXTENSIONS)}")
-    elif isinstance(image, Image.Image):
-        pil = image
-    elif hasattr(image, "__array_interface__") or type(image).__module__ == "numpy":
-        pil = _array_to_pil(image)
-    else:
-        raise InvalidError(f"image: got {type(image).__name__}; expected a file path, "
-                           "bytes, a PIL image or a numpy array")
-    _check_upload_size(*pil.size)
-    if pil.mode not in ("RGB", "RGBA", "L"):
-        try:
-            pil = pil.convert("RGBA" if "A" in pil.getbands() else "RGB")
-        except ValueError as e:  # modes Pillow cannot convert, e.g. "La"
-            raise InvalidError(f"image: got a {pil.mode!r} image, which cannot be "
-                               f"converted to RGB ({e}); expected RGB, RGBA or L") from None
-    data = png_bytes(pil)
-    if len(data) > UPLOAD_MAX_BYTES:
-        raise InvalidError(f"image: {len(data)} bytes as PNG; at most {UPLOAD_MAX_BYTES} "
-                           "(downscale it first)")
-    return data, name
-
-
-def _check_upload_size(w: int, h: int) -> None:
-    if not (UPLOAD_MIN_SIDE <= w <= UPLOAD_MAX_SIDE and UPLOAD_MIN_SIDE <= h <= UPLOAD_MAX_SIDE):
-        raise InvalidError(f"image: got {w}x{h} pixels; each side must be from "
-                           f"{UPLOAD_MIN_SIDE} to {UPLOAD_MAX_SIDE}")
-
-
-def _array_to_pil(arr: Any) -> Image.Image:
-    import numpy as np
-
-    a = np.asarray(arr)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
-        raise InvalidError(f"image: got an array of shape {a.shape}; expected HxW, HxWx3 "
-                           "or HxWx4")
-    # Before any pixel work: an empty array has nothing for min()/max() to reduce, and a
-    # huge one should not be scanned only to be refused.
-    _check_upload_size(a.shape[1], a.shape[0])
-    if a.dtype == np.uint8:
-        return Image.fromarray(a)
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise InvalidError("image: a float array must hold finite values from 0 to 1")
-        return Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
-    raise InvalidError(f"image: got an array of dtype {a.dtype}; expected uint8, or floats "
-                       "from 0 to 1")
-
-
 # -- the core ---------------------------------------------------------------------------
 
 class _Core:
@@ -230,6 +127,20 @@ class _Core:
         report_leftovers(self.ledger)
 
     # -- the public operations, as generators -----------------------------------------
+
+    def asset(self, asset_id: Asset | str) -> Op[Asset]:
+        """``GET /assets/{id}`` (also how a stale URL is renewed)."""
+        return get_asset(self.retry, asset_id)
+
+    def upload(self, image: Any) -> Op[str]:
+        """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
+        return upload(self.retry, image)
+
+    def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
+        """Download ``asset`` to ``dest`` (see `transfer.download`)."""
+        return download(self.retry, asset, dest)
+
+    download_dest = staticmethod(download_dest)
 
     def generate(self, request: Any) -> Op[Job]:
         """Record the intent, send the paid POST, record the job; returns the job."""
@@ -283,12 +194,6 @@ class _Core:
         data = yield from call(self.retry, "GET", f"/jobs/{_job_id(job)}", "job")
         return parse_job(data)
 
-    def asset(self, asset_id: Asset | str) -> Op[Asset]:
-        """``GET /assets/{id}`` (also how a stale URL is renewed)."""
-        aid = safe_id(asset_id.id if isinstance(asset_id, Asset) else asset_id, "asset")
-        data = yield from call(self.retry, "GET", f"/assets/{aid}", "asset")
-        return parse_asset(data)
-
     def cancel(self, job: Job | str) -> Op[Job]:
         """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome."""
         data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
@@ -296,14 +201,6 @@ class _Core:
         new = parse_job(data)
         yield Call(self._record, (new,))
         return new
-
-    def upload(self, image: Any) -> Op[str]:
-        """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
-        data, name = _image_to_png(image)
-        url = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        answer = yield from call(self.retry, "POST", "/assets", "upload",
-                                      json={"image": url, "name": name})
-        return parse_asset(answer).id
 
     def _record(self, job: Job) -> None:
         """Store a job's news in its intent's row (blocking: run it as a `Call`)."""
@@ -339,59 +236,10 @@ class _Core:
             yield Sleep(delay)
             current = yield from self.job(current.id)
 
-    @staticmethod
-    def download_dest(asset: Asset | str, dest_dir: str | Path, name: str | None) -> Path:
-        """Where ``download(asset, dest_dir, name)`` saves (the extension may change)."""
-        aid = safe_id(asset.id if isinstance(asset, Asset) else asset, "asset")
-        return Path(dest_dir) / f"{slug(name, 80) if name else aid}.png"
-
     def resumable(self) -> list[Generation]:
         """Active ledger intents no caller of this client is driving now, oldest first."""
         with self._lock:
             return [r for r in self.ledger.active() if r.intent_id not in self._attached]
-
-    def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
-        """Stream an asset into a temp file beside ``dest``, prove it decodes, rename it
-        to ``dest`` with the right extension. Renews a stale URL; retries a cut transfer.
-        Returns (final path, the asset as last fetched)."""
-        if not isinstance(asset, Asset):
-            asset = yield from self.asset(asset)
-        renewals = retry_index = 0
-        while True:
-            tmp = temp_path(dest)
-            try:
-                try:
-                    got = yield Fetch(asset.url, tmp)
-                    err = self._check_fetch(got)
-                    if err is None:
-                        return (yield Call(finalize_image, (tmp, dest))), asset
-                except httpx.HTTPError as e:
-                    err = transport_error(e, paid=False)
-                except ProtocolError as e:  # not a complete image: worth fetching again
-                    err = ProtocolError(f"download of {asset.id}: {e.message}", retryable=True)
-            finally:
-                tmp.unlink(missing_ok=True)
-            if err.status in (401, 403, 410) and renewals < 3:
-                # The presigned URL expired: a fresh asset read gives a new one.
-                log.info("asset %s URL refused (%s); renewing it", asset.id, err.status)
-                renewals += 1
-                asset = yield from self.asset(asset.id)
-                continue
-            delay = self.retry.delay(err, retry_index)
-            if delay is None:
-                raise err
-            log.info("download of %s failed (%s); retrying in %.2fs", asset.id, err.kind, delay)
-            yield Sleep(delay)
-            retry_index += 1
-
-    @staticmethod
-    def _check_fetch(got: Fetched) -> SkyboxError | None:
-        if got.status >= 300:
-            return error_from_response(got.status, got.body, got.headers)
-        expected = got.headers.get("content-length")
-        if expected is not None and expected.isdigit() and int(expected) != got.written:
-            return TransportError(f"download cut short: {got.written} of {expected} bytes")
-        return None
 
     def list_jobs(self, created_after: float) -> Op[list[Job]]:
         """Every job created after ``created_after`` (Unix time), all pages."""
