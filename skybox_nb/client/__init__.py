@@ -19,8 +19,6 @@ import logging
 import threading
 import time
 import warnings
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
@@ -38,11 +36,12 @@ from ..errors import (
 )
 from ..files import remove_stale_temps, safe_id, slug, write_json_atomic
 from ..ledger import DEFAULT_LIBRARY, Generation, Ledger
-from ..models import Asset, Job, RunResult, parse_estimate, parse_job, parse_job_list
+from ..models import Asset, Job, RunResult, parse_estimate, parse_job
 from ..retry import PollSchedule, RetryPolicy
 from .backend import Backend, report_leftovers
 from .calls import SlotGate, call, post_paid
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .reconcile import ReconcileOutcome, adopt, iso, reconcile
 from .transfer import (UPLOAD_MAX_BYTES, UPLOAD_MAX_SIDE, download, download_dest, get_asset,
                        upload)
 
@@ -53,34 +52,6 @@ log = logging.getLogger("skybox_nb.client")
 T = TypeVar("T")
 ProgressFn = Callable[[Job], Any]
 
-# How long after an intent a job found in GET /jobs may have been created by it.
-RECONCILE_WINDOW = 300.0
-# Server clocks may run a little behind ours.
-RECONCILE_SKEW = 30.0
-
-
-@dataclass(frozen=True)
-class ReconcileOutcome:
-    """What ``reconcile()`` concluded for one "unknown" intent."""
-
-    intent_id: str
-    job_id: str | None
-    candidates: int
-    note: str
-
-
-def _parse_time(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        return None
-
-
-def _iso(ts: float) -> str:
-    text = datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def _job_id(job: Job | str) -> str:
     return safe_id(job.id if isinstance(job, Job) else job, "job")
 
@@ -88,12 +59,6 @@ def _job_id(job: Job | str) -> str:
 def _prompt_of(body: Mapping[str, Any]) -> str:
     p = body.get("prompt")
     return p if isinstance(p, str) else "skybox"
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) < 1e-9
-    return a == b
 
 
 # -- the core ---------------------------------------------------------------------------
@@ -236,78 +201,18 @@ class _Core:
             yield Sleep(delay)
             current = yield from self.job(current.id)
 
+    def reconcile(self) -> Op[list[ReconcileOutcome]]:
+        """Match "unknown" intents to Scenario's jobs (see `reconcile.reconcile`)."""
+        return reconcile(self.retry, self.ledger)
+
+    def adopt(self, intent_id: str, job: Job | str) -> Op[Job]:
+        """Settle an "unknown" intent by hand: it did start ``job``. Returns the job."""
+        return adopt(self.ledger, intent_id, self.job(job))
+
     def resumable(self) -> list[Generation]:
         """Active ledger intents no caller of this client is driving now, oldest first."""
         with self._lock:
             return [r for r in self.ledger.active() if r.intent_id not in self._attached]
-
-    def list_jobs(self, created_after: float) -> Op[list[Job]]:
-        """Every job created after ``created_after`` (Unix time), all pages."""
-        jobs: list[Job] = []
-        token: str | None = None
-        for _ in range(50):
-            params = {"pageSize": "100", "createdAfter": _iso(created_after)}
-            if token:
-                params["paginationToken"] = token
-            data = yield from call(self.retry, "GET", "/jobs", "list jobs", params=params)
-            page, token = parse_job_list(data)
-            jobs += page
-            if token is None:
-                break
-        return jobs
-
-    def reconcile(self) -> Op[list[ReconcileOutcome]]:
-        """Match each "unknown" intent to the one job of its model and inputs created
-        within a few minutes after it; adopt it when there is exactly one."""
-        unknown = self.ledger.unresolved()
-        if not unknown:
-            return []
-        jobs = yield from self.list_jobs(min(r.created_at for r in unknown) - RECONCILE_SKEW)
-        out = []
-        for rec in unknown:
-            cands = [j for j in jobs if self._could_be(rec, j)]
-            if len(cands) == 1:
-                self.ledger.attach_job(rec.intent_id, cands[0])
-                out.append(ReconcileOutcome(rec.intent_id, cands[0].id, 1,
-                                            "adopted: client.resume() fetches its outputs"))
-            elif cands:
-                ids = ", ".join(j.id for j in cands)
-                out.append(ReconcileOutcome(rec.intent_id, None, len(cands),
-                                            f"several jobs match ({ids}): pick one with "
-                                            "client.adopt(intent_id, job_id), or dismiss"))
-            else:
-                out.append(ReconcileOutcome(rec.intent_id, None, 0,
-                                            "no matching job; if none appears, dismiss it"))
-        return out
-
-    def adopt(self, intent_id: str, job: Job | str) -> Op[Job]:
-        """Settle an "unknown" intent by hand: it did start ``job``. Returns the job."""
-        rec = self.ledger.get(intent_id)
-        if rec.status != "unknown":
-            raise ValueError(f"intent {intent_id} is {rec.status!r}; only an 'unknown' "
-                             "intent can adopt a job")
-        found = yield from self.job(job)
-        owner = self.ledger.by_job(found.id)
-        if owner is not None:
-            raise ValueError(f"job {found.id} already belongs to intent {owner.intent_id}")
-        self.ledger.attach_job(intent_id, found)
-        return found
-
-    def _could_be(self, rec: Generation, job: Job) -> bool:
-        created = _parse_time(job.created_at)
-        if created is None or not (rec.created_at - RECONCILE_SKEW <= created
-                                   <= rec.created_at + RECONCILE_WINDOW):
-            return False
-        if job.model_id is not None and job.model_id != rec.model_id:
-            return False
-        jtype = job.raw.get("jobType")
-        if jtype is not None and jtype != "custom":
-            return False
-        inputs = job.inputs
-        if not all(_same_value(v, inputs[k]) for k, v in rec.request.items() if k in inputs):
-            return False
-        # Last, as it is a ledger query: not already the job of another intent.
-        return self.ledger.by_job(job.id) is None
 
     def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
         """Resume an active identical intent, else generate; wait; download; record."""
@@ -388,8 +293,8 @@ class _Core:
             "asset": {"id": asset.id, "mimeType": asset.mime_type, "width": asset.width,
                       "height": asset.height, "metadata": meta},
             "cu_cost": job.cu_cost,
-            "times": {"intent": _iso(rec.created_at),
-                      "job_created": job.created_at, "saved": _iso(time.time())},
+            "times": {"intent": iso(rec.created_at),
+                      "job_created": job.created_at, "saved": iso(time.time())},
             "intent_id": rec.intent_id,
             "backend": self.backend,
             "made_by": f"skybox_nb {__version__}",
