@@ -18,32 +18,19 @@ import concurrent.futures
 import logging
 import threading
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import httpx
 
-from .. import __version__
-from ..config import Settings, resolve_settings
-from ..contract import SKYBOX_FLUX_MODEL_ID
-from ..errors import (
-    JobFailedError,
-    ModeratedError,
-    SkyboxError,
-    TimeoutError,
-    is_moderation_text,
-)
-from ..files import remove_stale_temps, safe_id, slug, write_json_atomic
-from ..ledger import DEFAULT_LIBRARY, Generation, Ledger
-from ..models import Asset, Job, RunResult, parse_estimate, parse_job
+from ..config import resolve_settings
+from ..ledger import DEFAULT_LIBRARY, Ledger
+from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
-from .backend import Backend, report_leftovers
-from .calls import SlotGate, call, post_paid
+from .core import Core
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
-from .reconcile import ReconcileOutcome, adopt, iso, reconcile
-from .transfer import (UPLOAD_MAX_BYTES, UPLOAD_MAX_SIDE, download, download_dest, get_asset,
-                       upload)
+from .reconcile import ReconcileOutcome
+from .transfer import UPLOAD_MAX_BYTES, UPLOAD_MAX_SIDE
 
 __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
            "ReconcileOutcome", "UPLOAD_MAX_SIDE", "UPLOAD_MAX_BYTES"]
@@ -51,255 +38,6 @@ __all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
 log = logging.getLogger("skybox_nb.client")
 T = TypeVar("T")
 ProgressFn = Callable[[Job], Any]
-
-def _job_id(job: Job | str) -> str:
-    return safe_id(job.id if isinstance(job, Job) else job, "job")
-
-
-def _prompt_of(body: Mapping[str, Any]) -> str:
-    p = body.get("prompt")
-    return p if isinstance(p, str) else "skybox"
-
-
-# -- the core ---------------------------------------------------------------------------
-
-class _Core:
-    """Everything but I/O: builds calls, interprets answers, retries, keeps the ledger."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        library: str | Path,
-        emulator: Any,
-        retry: RetryPolicy | None,
-        poll: Callable[[], PollSchedule] | None,
-    ) -> None:
-        self.where = Backend(settings, emulator)
-        self.emulator = self.where.emulator
-        self.owns_emulator = self.where.owns_emulator
-        self.base_url = self.where.base_url
-        self.backend = self.where.label
-        self.is_emulator = self.where.is_emulator
-        self.auth_headers = self.where.auth_headers
-        self.ledger = Ledger(library)
-        remove_stale_temps(self.ledger.library)  # a killed process's half downloads
-        self.retry = retry or RetryPolicy()
-        self.poll = poll or PollSchedule
-        self._lock = threading.Lock()
-        self.gate = SlotGate()
-        self._attached: set[str] = set()   # intents being driven by this client now
-        self.where.announce()
-        report_leftovers(self.ledger)
-
-    # -- the public operations, as generators -----------------------------------------
-
-    def asset(self, asset_id: Asset | str) -> Op[Asset]:
-        """``GET /assets/{id}`` (also how a stale URL is renewed)."""
-        return get_asset(self.retry, asset_id)
-
-    def upload(self, image: Any) -> Op[str]:
-        """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
-        return upload(self.retry, image)
-
-    def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
-        """Download ``asset`` to ``dest`` (see `transfer.download`)."""
-        return download(self.retry, asset, dest)
-
-    download_dest = staticmethod(download_dest)
-
-    def generate(self, request: Any) -> Op[Job]:
-        """Record the intent, send the paid POST, record the job; returns the job."""
-        job, _ = yield from self._submit(request, claim=False)
-        return job
-
-    def _submit(self, request: Any, claim: bool) -> Op[tuple[Job, str]]:
-        """`generate`, returning (job, intent id); ``claim`` marks the intent as driven by
-        this caller from the moment it exists, so no concurrent run() resumes it too."""
-        body, model_id = request.to_body(), request.model_id
-        # An fsynced commit: off the event loop for the async client.
-        intent_id = yield Call(self.ledger.record_intent, (model_id, body, request.fingerprint))
-        if claim:
-            self._claim(intent_id)
-        try:
-            job, cost = yield from post_paid(self.retry, self.gate, model_id, body)
-        except BaseException as e:
-            if isinstance(e, SkyboxError) and not e.ambiguous:
-                self.ledger.mark_refused(intent_id, str(e))
-            elif isinstance(e, SkyboxError):
-                self.ledger.mark_unknown(intent_id, str(e))
-            else:  # cancelled or interrupted mid-POST: we cannot know
-                self.ledger.mark_unknown(intent_id,
-                                         f"interrupted while sending ({type(e).__name__})")
-            self._release(intent_id)
-            raise
-        yield Call(self.ledger.attach_job, (intent_id, job, cost))
-        return job, intent_id
-
-    def _claim(self, intent_id: str) -> bool:
-        """Mark an intent as driven by one caller of this client; False if it already is."""
-        with self._lock:
-            if intent_id in self._attached:
-                return False
-            self._attached.add(intent_id)
-            return True
-
-    def _release(self, intent_id: str) -> None:
-        with self._lock:
-            self._attached.discard(intent_id)
-
-    def estimate(self, request: Any) -> Op[float]:
-        """A dry run (HTTP 269): the CU cost, nothing started or billed."""
-        data = yield from call(self.retry, "POST", f"/generate/custom/{request.model_id}",
-                                    "estimate", json=request.to_body(),
-                                    params={"dryRun": "true"})
-        return parse_estimate(data)
-
-    def job(self, job: Job | str) -> Op[Job]:
-        """``GET /jobs/{id}``."""
-        data = yield from call(self.retry, "GET", f"/jobs/{_job_id(job)}", "job")
-        return parse_job(data)
-
-    def cancel(self, job: Job | str) -> Op[Job]:
-        """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome."""
-        data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
-                                    json={"action": "cancel"})
-        new = parse_job(data)
-        yield Call(self._record, (new,))
-        return new
-
-    def _record(self, job: Job) -> None:
-        """Store a job's news in its intent's row (blocking: run it as a `Call`)."""
-        rec = self.ledger.by_job(job.id)
-        if rec is not None and rec.status in ("running", "unknown"):
-            self.ledger.update_job(rec.intent_id, job)
-
-    def wait(self, job: Job | str, on_progress: ProgressFn | None,
-             timeout: float | None) -> Op[Job]:
-        """Poll until the job is final; calls ``on_progress`` on every change."""
-        current = job if isinstance(job, Job) else (yield from self.job(job))
-        schedule = self.poll()
-        start = time.monotonic()
-        seen: tuple[str, float] | None = None
-        while True:
-            if (current.status, current.progress) != seen:
-                seen = (current.status, current.progress)
-                yield Call(self._record, (current,))
-                if on_progress is not None:
-                    on_progress(current)
-            if current.done:
-                self.gate.job_ended()
-                return current
-            delay = schedule.next_delay(time.monotonic(), current.progress)
-            if timeout is not None:
-                left = start + timeout - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"job {current.id} is still {current.status} after {timeout:g}s",
-                        hint="it keeps running and stays in the ledger: call wait() again "
-                             "or client.resume() later", ambiguous=False)
-                delay = min(delay, left)
-            yield Sleep(delay)
-            current = yield from self.job(current.id)
-
-    def reconcile(self) -> Op[list[ReconcileOutcome]]:
-        """Match "unknown" intents to Scenario's jobs (see `reconcile.reconcile`)."""
-        return reconcile(self.retry, self.ledger)
-
-    def adopt(self, intent_id: str, job: Job | str) -> Op[Job]:
-        """Settle an "unknown" intent by hand: it did start ``job``. Returns the job."""
-        return adopt(self.ledger, intent_id, self.job(job))
-
-    def resumable(self) -> list[Generation]:
-        """Active ledger intents no caller of this client is driving now, oldest first."""
-        with self._lock:
-            return [r for r in self.ledger.active() if r.intent_id not in self._attached]
-
-    def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
-        """Resume an active identical intent, else generate; wait; download; record."""
-        rec = next((r for r in self.ledger.active(request.fingerprint)
-                    if self._claim(r.intent_id)), None)
-        if rec is not None:
-            log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
-            job: Job | str = rec.job_id or ""
-            intent_id = rec.intent_id
-        else:
-            job, intent_id = yield from self._submit(request, claim=True)
-        return (yield from self._follow(intent_id, job, request, on_progress))
-
-    def resume_one(self, rec: Generation, on_progress: ProgressFn | None) -> Op[RunResult | None]:
-        """Finish an active ledger intent: poll its job and fetch its outputs. Returns
-        None when another caller of this client is already doing so."""
-        if not self._claim(rec.intent_id):
-            return None
-        return (yield from self._follow(rec.intent_id, rec.job_id or "", self._request_of(rec),
-                                        on_progress))
-
-    @staticmethod
-    def _request_of(rec: Generation) -> Any:
-        if rec.model_id == SKYBOX_FLUX_MODEL_ID:
-            from ..request import SkyboxRequest
-
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return SkyboxRequest.from_body(rec.request)
-            except ValueError:
-                pass
-        return dict(rec.request)
-
-    def _follow(self, intent_id: str, job: Job | str, request: Any,
-                on_progress: ProgressFn | None) -> Op[RunResult]:
-        """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
-        try:
-            job = yield from self.wait(job, on_progress, None)
-            if job.status != "success":
-                text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
-                if is_moderation_text(job.error) or is_moderation_text(job.hint):
-                    raise ModeratedError(text, hint=job.hint)
-                raise JobFailedError(text, job_id=job.id, hint=job.hint)
-            body = request.to_body() if hasattr(request, "to_body") else dict(request)
-            files, assets = [], []
-            stem = slug(_prompt_of(body))
-            rec = yield Call(self.ledger.get, (intent_id,))
-            for i, aid in enumerate(job.asset_ids):
-                dest = self.ledger.library / f"{job.id}-{i}-{stem}.png"
-                path, asset = yield from self.download(aid, dest)
-                yield from self._sidecar(path, rec, body, job, asset, i)
-                files.append(path)
-                assets.append(asset)
-            yield Call(self.ledger.mark_done, (intent_id, files))
-            return RunResult(job=job, request=request, files=files, assets=assets,
-                             cu_cost=job.cu_cost, intent_id=intent_id)
-        except SkyboxError as e:
-            yield Call(self.ledger.set_error, (intent_id, str(e)))
-            raise
-        finally:
-            self._release(intent_id)
-
-    def _sidecar(self, path: Path, rec: Generation, body: Mapping[str, Any], job: Job,
-                 asset: Asset, index: int) -> Op[None]:
-        raw_job = job.raw
-        meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
-        yield Call(write_json_atomic, (path.with_suffix(".json"), {
-            "file": path.name,
-            "request": dict(body),
-            "model_id": rec.model_id,
-            "seed": asset.seed,
-            "output_index": index,
-            "job": {"id": job.id, "status": job.status, "createdAt": job.created_at,
-                    "updatedAt": raw_job.get("updatedAt"),
-                    "statusHistory": raw_job.get("statusHistory"),
-                    "billing": raw_job.get("billing")},
-            "asset": {"id": asset.id, "mimeType": asset.mime_type, "width": asset.width,
-                      "height": asset.height, "metadata": meta},
-            "cu_cost": job.cu_cost,
-            "times": {"intent": iso(rec.created_at),
-                      "job_created": job.created_at, "saved": iso(time.time())},
-            "intent_id": rec.intent_id,
-            "backend": self.backend,
-            "made_by": f"skybox_nb {__version__}",
-        }))
-
 
 # -- the blocking client ----------------------------------------------------------------
 
@@ -329,7 +67,7 @@ class _Base:
         settings = resolve_settings(api_key, api_secret, base_url,
                                     environ={} if emulator is not None else None)
         self._transport = transport
-        self._core = _Core(settings, library, emulator, retry, poll)
+        self._core = Core(settings, library, emulator, retry, poll)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
@@ -502,7 +240,7 @@ class SkyboxClient(_Base):
 
     def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """Finish every active job in the ledger (no new POST): poll, download, record."""
-        recs = self._core.resumable()
+        recs = self._drive(self._core.resumable())
         done = [self._drive(self._core.resume_one(r, on_progress)) for r in recs]
         return [r for r in done if r is not None]
 
@@ -512,9 +250,7 @@ class SkyboxClient(_Base):
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
         self._cdn.close()
-        self._core.ledger.close()
-        if self._core.owns_emulator:
-            self._core.emulator.stop()
+        self._core.close()
 
     def __enter__(self) -> "SkyboxClient":
         return self
@@ -654,7 +390,7 @@ class AsyncSkyboxClient(_Base):
 
     async def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
         """See ``SkyboxClient.resume``."""
-        recs = self._core.resumable()
+        recs = await self._drive(self._core.resumable())
         done = [await self._drive(self._core.resume_one(r, on_progress)) for r in recs]
         return [r for r in done if r is not None]
 
@@ -663,9 +399,7 @@ class AsyncSkyboxClient(_Base):
         await self._http.aclose()
         await self._cdn.aclose()
         self._disk.shutdown(wait=True)
-        self._core.ledger.close()
-        if self._core.owns_emulator:
-            self._core.emulator.stop()
+        self._core.close()
 
     close = aclose
 
