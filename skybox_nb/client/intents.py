@@ -14,7 +14,7 @@ import logging
 import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from .. import __version__
 from ..contract import SKYBOX_FLUX_MODEL_ID
@@ -22,18 +22,32 @@ from ..errors import JobFailedError, ModeratedError, SkyboxError, TimeoutError, 
 from ..files import slug, write_json_atomic
 from ..ledger import Generation, Ledger
 from ..models import Asset, Job, RunResult
-from .calls import post_paid
-from .effects import Call, Op, Sleep
+from ..retry import PollSchedule, RetryPolicy
+from .calls import SlotGate, post_paid
+from .effects import Call, Clock, Op, Sleep
 from .reconcile import iso
-
-if TYPE_CHECKING:
-    from .core import Core
 
 __all__ = ["Claims", "generate", "submit", "run", "resume_one", "follow", "wait",
            "ProgressFn"]
 
 log = logging.getLogger("skybox_nb.client")
 ProgressFn = Callable[[Job], Any]
+
+
+class Core(Protocol):
+    """What an intent needs of the client's core (`core.Core` is the one there is)."""
+
+    ledger: Ledger
+    retry: RetryPolicy
+    poll: Callable[[], PollSchedule]
+    clock: Clock
+    gate: SlotGate
+    claims: "Claims"
+    backend: str
+
+    def job(self, job: Job | str) -> Op[Job]: ...
+
+    def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]: ...
 
 
 class Claims:
