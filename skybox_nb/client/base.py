@@ -8,7 +8,7 @@ given, the environment's (real) credentials are never sent to it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import httpx
 
@@ -19,6 +19,8 @@ from .core import Core
 from .effects import Clock
 
 __all__ = ["ClientBase", "check_in_flight", "gather_results"]
+
+C = TypeVar("C", bound="ClientBase")
 
 
 def _from_core(name: str, doc: str) -> Any:
@@ -52,6 +54,39 @@ class ClientBase:
         self._core = Core(settings, library, emulator, retry, poll, clock)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+
+    @classmethod
+    def offline(
+        cls: type[C],
+        library: str | Path = DEFAULT_LIBRARY,
+        *,
+        job_duration: float = 0.0,
+        render_size: tuple[int, int] | None = None,
+        unless_credentials: bool = False,
+        **client_options: Any,
+    ) -> C:
+        """A client on an offline emulator of its own: started here with ``job_duration``
+        seconds per job and ``render_size`` images (width, height; None for the model's
+        size), stopped when the client is closed. Its images are procedural stand-ins.
+
+        With ``unless_credentials=True`` and Scenario credentials set in the environment
+        (``SCENARIO_SDK_API_KEY`` / ``SCENARIO_SDK_API_SECRET``), the client talks to the
+        real API instead (real jobs, real Creative Units): the one call a notebook's
+        first cell needs. ``client_options`` go to the client (``retry``, ``poll``,
+        ``timeout``...). Returns the client."""
+        if unless_credentials and resolve_settings().credentials is not None:
+            return cls(library=library, **client_options)
+        from ..emulator import Emulator
+
+        emulator = Emulator(job_duration=job_duration, render_size=render_size,
+                            quiet=True).start()
+        try:
+            client = cls(library=library, emulator=emulator, **client_options)
+        except BaseException:
+            emulator.stop()
+            raise
+        client._core.where.owns_emulator = True
+        return client
 
     def _http_settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Settings of the two httpx clients: the API one carries the credentials; the
