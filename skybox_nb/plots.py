@@ -16,12 +16,11 @@ from matplotlib.figure import Figure
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
+from .palette import BAD as _BAD, OK as _OK
 from .panorama import Panorama, to_uint8
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
            "report_figure"]
-
-_OK, _BAD = "#1a7f37", "#c62828"
 
 
 def _pano(src: Any) -> Panorama:

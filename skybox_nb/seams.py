@@ -61,6 +61,7 @@ import numpy as np
 
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
+from .palette import verdict_colour
 from .panorama import Panorama, _resize, _validate_array as _validate_image, as_array
 
 __all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "Poles", "CubeEdges",
@@ -254,7 +255,7 @@ class SeamReport:
             f"<tr><td>{html.escape(n)}</td><td style='text-align:right'>{v:.2f}</td>"
             f"<td style='text-align:right'>{lim:g}</td><td>{'ok' if v <= lim else '<b>over</b>'}"
             "</td></tr>" for n, v, lim in self.measures())
-        colour = "#1a7f37" if self.seamless else "#c62828"
+        colour = verdict_colour(self.seamless)
         verdict = "seamless" if self.seamless else "not seamless"
         defects = "".join(f"<li>{html.escape(d)}</li>" for d in self.defects)
         strip = _strip_png(self.preview)

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .palette import BAD_BACKGROUND
 from .request import SkyboxRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +105,7 @@ class ScoreTable:
         body = ""
         for r in self.rows:
             tds = "".join(f"<td>{html.escape(self._fmt(r[c]))}</td>" for c in self.columns)
-            colour = "" if r.get("seamless", True) else ' style="background:#fee2e2"'
+            colour = "" if r.get("seamless", True) else f' style="background:{BAD_BACKGROUND}"'
             body += f"<tr{colour}>{tds}</tr>"
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
