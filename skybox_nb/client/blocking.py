@@ -110,7 +110,7 @@ class SkyboxClient(ClientBase):
 
         Polls are adaptive: 0.5 s, then slower up to 2.5 s, aimed at the end the progress
         rate predicts. ``on_progress(job)`` is called on every status/progress change.
-        Raises ``TimeoutError`` after ``timeout`` seconds and
+        Raises ``DeadlineError`` after ``timeout`` seconds and
         ``concurrent.futures.CancelledError`` once ``cancel`` is set; the job itself keeps
         running and stays in the ledger."""
         return self._drive(self._core.wait(job, on_progress, timeout), cancel)

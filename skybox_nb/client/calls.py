@@ -16,10 +16,10 @@ from typing import Any, Mapping
 import httpx
 
 from ..errors import (
+    DeadlineError,
     ProtocolError,
     RateLimitError,
     SkyboxError,
-    TimeoutError,
     TransportError,
     error_from_response,
 )
@@ -37,11 +37,11 @@ def transport_error(exc: httpx.HTTPError, *, paid: bool) -> SkyboxError:
     is unambiguous for the paid call; anything later may have reached Scenario."""
     name = type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout):
-        return TimeoutError(f"could not connect in time ({name})", ambiguous=False)
+        return DeadlineError(f"could not connect in time ({name})", ambiguous=False)
     if isinstance(exc, httpx.ConnectError):
         return TransportError(f"could not connect: {exc}", ambiguous=False)
     if isinstance(exc, httpx.TimeoutException):
-        return TimeoutError(f"no answer in time ({name})", ambiguous=paid)
+        return DeadlineError(f"no answer in time ({name})", ambiguous=paid)
     return TransportError(f"the connection failed ({name}: {exc})", ambiguous=paid)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from .. import __version__
 from ..contract import SKYBOX_FLUX_MODEL_ID
-from ..errors import JobFailedError, ModeratedError, SkyboxError, TimeoutError, is_moderation_text
+from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
 from ..files import slug, write_json_atomic
 from ..ledger import Generation, Ledger
 from ..models import Asset, Job, RunResult
@@ -149,7 +149,7 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
         if timeout is not None:
             left = start + timeout - core.clock.monotonic()
             if left <= 0:
-                raise TimeoutError(
+                raise DeadlineError(
                     f"job {current.id} is still {current.status} after {timeout:g}s",
                     hint="it keeps running and stays in the ledger: call wait() again "
                          "or client.resume() later", ambiguous=False)

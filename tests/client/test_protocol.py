@@ -229,7 +229,7 @@ def test_wait_polls_adaptively_aiming_at_the_predicted_end(lib):
 def test_wait_times_out_on_the_injected_clock(lib):
     script = Script(*[job_answer("in-progress", 0.1)] * 50)
     core = core_for(script, lib, poll=lambda: PollSchedule(first=1.0, factor=2.0, cap=4.0))
-    with pytest.raises(errors.TimeoutError) as info:
+    with pytest.raises(errors.DeadlineError) as info:
         script.drive(core.wait("job_1", None, 10.0))
     assert not info.value.ambiguous
     assert script.now == pytest.approx(1010.0)  # the last sleep is cut to the deadline
