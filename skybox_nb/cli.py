@@ -39,6 +39,17 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a number of seconds > 0")
+    return value
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -49,7 +60,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .request import SkyboxRequest
 
     try:
-        with SkyboxClient(library=args.out) as client:
+        with SkyboxClient(library=args.out, timeout=args.call_timeout) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
             image = args.image
             if image is not None and Path(image).is_file():  # a path: upload it first
@@ -74,7 +85,7 @@ def _generate(args: argparse.Namespace) -> int:
                     bar.update(round(job.progress * 100) - bar.n)
                     bar.set_postfix_str(f"{job.status} {job.id}")
 
-                result = client.run(request, on_progress=on_progress)
+                result = client.run(request, on_progress=on_progress, timeout=args.timeout)
             cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
             print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
                   f"{client.ledger.library.resolve()}:")
@@ -182,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--out", default="skybox-library", help="library folder")
     g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
+    g.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="give up waiting after this long (the job keeps running; "
+                        "`skybox-nb ledger resume` fetches it later); default: no limit")
+    g.add_argument("--call-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="the longest one API call may take, all of it (default: 30)")
     g.set_defaults(func=_generate)
 
     c = sub.add_parser("cubemap", help="convert a panorama to cubemap faces")

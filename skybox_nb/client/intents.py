@@ -151,15 +151,22 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
             if left <= 0:
                 raise DeadlineError(
                     f"job {current.id} is still {current.status} after {timeout:g}s",
-                    hint="it keeps running and stays in the ledger: call wait() again "
-                         "or client.resume() later", ambiguous=False)
+                    hint="it may still finish (and is billed when it does); it stays in "
+                         "the ledger: call wait() again, or client.resume() (or "
+                         "`skybox-nb ledger resume`) fetches its outputs later",
+                    ambiguous=False)
             delay = min(delay, left)
         yield Sleep(delay)
         current = yield from core.job(current.id)
 
 
-def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
-    """Resume an active identical intent, else generate; wait; download; record."""
+def run(core: Core, request: Any, on_progress: ProgressFn | None,
+        timeout: float | None = None) -> Op[RunResult]:
+    """Resume an active identical intent, else generate; wait; download; record.
+    With ``timeout``, a `DeadlineError` once that many seconds have passed (each call
+    and download has its own deadline too): it names the job, which keeps running (and
+    is billed); ``resume()`` fetches its outputs later."""
+    until = None if timeout is None else core.clock.monotonic() + timeout
     active = yield Call(core.ledger.active, (request.fingerprint,))
     rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
     if rec is not None:
@@ -168,7 +175,7 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
         intent_id = rec.intent_id
     else:
         job, intent_id = yield from submit(core, request, claim=True)
-    return (yield from follow(core, intent_id, job, request, on_progress))
+    return (yield from follow(core, intent_id, job, request, on_progress, until))
 
 
 def resumable(core: Core) -> Op[list[Generation]]:
@@ -207,11 +214,24 @@ def _prompt_of(body: Mapping[str, Any]) -> str:
     return p if isinstance(p, str) else "skybox"
 
 
+def _past(core: Core, until: float | None, what: str) -> None:
+    """Raise the overall deadline's `DeadlineError` when ``until`` has passed."""
+    if until is not None and core.clock.monotonic() >= until:
+        raise DeadlineError(
+            f"{what}; the run's time limit has passed", ambiguous=False,
+            hint="the job keeps running on the service and is billed when it finishes: "
+                 "client.resume() (or `skybox-nb ledger resume`) fetches its outputs "
+                 "without a new request")
+
+
 def follow(core: Core, intent_id: str, job: Job | str, request: Any,
-           on_progress: ProgressFn | None) -> Op[RunResult]:
-    """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
+           on_progress: ProgressFn | None, until: float | None = None) -> Op[RunResult]:
+    """Wait for a claimed intent's job, fetch its outputs, record; then release it.
+    ``until`` (the core clock's time) ends the waiting and the downloads with a
+    `DeadlineError`."""
     try:
-        job = yield from wait(core, job, on_progress, None)
+        left = None if until is None else max(0.0, until - core.clock.monotonic())
+        job = yield from wait(core, job, on_progress, left)
         if job.status != "success":
             text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
             if is_moderation_text(job.error) or is_moderation_text(job.hint):
@@ -222,6 +242,8 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
         stem = slug(_prompt_of(body))
         rec = yield Call(core.ledger.get, (intent_id,))
         for i, aid in enumerate(job.asset_ids):
+            _past(core, until, f"job {job.id} succeeded but only {i} of its "
+                               f"{len(job.asset_ids)} outputs were downloaded")
             dest = core.ledger.library / f"{job.id}-{i}-{stem}.png"
             path, asset = yield from core.download(aid, dest)
             yield from _sidecar(core, path, rec, body, job, asset, i)
