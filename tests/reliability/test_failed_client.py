@@ -34,7 +34,7 @@ def _boom(*a: Any, **k: Any) -> Any:
 @pytest.mark.parametrize("how", ["library is a file", "ledger report fails",
                                  "http client fails"])
 def test_a_failed_client_leaks_no_emulator(cls: type, how: str, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                           monkeypatch: pytest.MonkeyPatch, tally) -> None:  # type: ignore[no-untyped-def]
     for var in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     library: Path = tmp_path / "lib"
@@ -53,6 +53,9 @@ def test_a_failed_client_leaks_no_emulator(cls: type, how: str, tmp_path: Path,
     assert not after_folders - folders, f"emulator folders left: {after_folders - folders}"
     extra = {t for t in after_threads - threads if not t.startswith("asyncio")}
     assert not extra, f"threads left running: {extra}"
+    tally.add(AREA, "a client failing to start (library is a file, ledger report "
+              "raises, HTTP client raises), blocking and async", 1,
+              "no emulator thread, temp folder or open ledger left")
 
 
 def test_an_invalid_timeout_is_refused_before_anything_starts(tmp_path: Path) -> None:

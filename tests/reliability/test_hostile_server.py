@@ -33,7 +33,7 @@ def _client(url: str, lib: Path, **kw: object) -> SkyboxClient:
 
 @pytest.mark.parametrize("status", [400, 401, 404, 429, 500])
 def test_an_echoed_authorization_header_reaches_no_error_log_or_ledger(
-        status: int, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        status: int, tmp_path: Path, caplog: pytest.LogCaptureFixture, tally) -> None:  # type: ignore[no-untyped-def]
     """The server quotes the Authorization header (raw and base64-decoded) in every
     field of its error body, on every route; the key, the secret and the token are in
     no exception text, repr, hint or details, no log line, no ledger byte."""
@@ -58,6 +58,10 @@ def test_an_echoed_authorization_header_reaches_no_error_log_or_ledger(
     assert_clean("the log", caplog.text)
     for path, data in library_bytes(lib).items():
         assert_clean(path, data)
+    tally.add(AREA, "a server echoing the Authorization header (raw and decoded) in "
+              "every field of 400/401/404/429/500 answers", len(seen),
+              "key, secret and token in no exception, repr, hint, details, log line or "
+              "ledger byte: '[redacted]' (was: in the exception and the ledger's error column)")
 
 
 def test_the_async_client_scrubs_echoed_credentials_too(tmp_path: Path) -> None:
@@ -92,7 +96,7 @@ def _trickle_body(srv: HostileServer):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("shape", [_trickle_headers, _trickle_body])
-def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(shape, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(shape, tmp_path: Path, tally) -> None:  # type: ignore[no-untyped-def]
     """One byte every 50 ms keeps every read under httpx's per-read timeout; the call as
     a whole still ends at its 1 s deadline, as a timeout error (blocking client)."""
     srv = HostileServer(lambda c, h: None)
@@ -105,6 +109,9 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(shape, tmp_path
     # 1 s per attempt, 2 attempts (reads are retried) plus the backoff; never minutes.
     assert took < 3.5, f"the call took {took:.1f}s"
     assert "time" in str(info.value)
+    tally.add(AREA, f"a server trickling one byte per 50 ms ({shape.__name__[1:]}), "
+              "client timeout=1", 1, "DeadlineError after the call's 1 s deadline (2 "
+              "attempts) instead of minutes", seconds=round(took, 2))
 
 
 def test_the_async_client_ends_a_trickled_call_at_its_deadline(tmp_path: Path) -> None:
@@ -150,7 +157,7 @@ def test_a_trickled_download_ends_at_the_download_deadline(tmp_path: Path) -> No
     assert not out.exists() or not list(out.iterdir()), "a partial download was left"
 
 
-def test_run_with_a_timeout_names_the_job_that_keeps_running(tmp_path: Path) -> None:
+def test_run_with_a_timeout_names_the_job_that_keeps_running(tmp_path: Path, tally) -> None:  # type: ignore[no-untyped-def]
     """run(timeout=...) on a job that takes longer: a DeadlineError naming the job and
     how to fetch it later; the ledger still holds the job as running (resume finds it)."""
     from fast import emulator
@@ -165,6 +172,8 @@ def test_run_with_a_timeout_names_the_job_that_keeps_running(tmp_path: Path) -> 
             text = str(info.value)
             assert "job_" in text and "resume" in text and "billed" in text
             assert [r.status for r in client.ledger.active()] == ["running"]
+    tally.add(AREA, "run(timeout=0.5) on a 30 s job", 1, "DeadlineError naming the job, "
+              "that it is billed, and resume; the ledger row stays 'running'")
 
 
 def test_run_many_sends_nothing_once_its_time_is_up(tmp_path: Path) -> None:
@@ -198,9 +207,11 @@ def test_the_cli_timeout_says_what_still_runs(tmp_path: Path, capsys: pytest.Cap
 
 @pytest.mark.parametrize("url", ["http://api.cloud.scenario.com/v1", "http://10.1.2.3:80/v1",
                                  "http://example.com"])
-def test_plain_http_to_another_machine_is_refused_with_credentials(url: str) -> None:
+def test_plain_http_to_another_machine_is_refused_with_credentials(url: str, tally) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="clear text"):
         resolve_settings(KEY, SECRET, url, environ={})
+    tally.add(AREA, "plain http:// to a non-loopback host with credentials", 1,
+              "ValueError saying the credentials would travel in clear text")
     resolve_settings(None, None, url, environ={})  # no credentials: nothing to leak
 
 
@@ -215,7 +226,7 @@ def test_loopback_http_and_any_https_are_allowed(url: str) -> None:
                                  "http://u:pa55word-XYZ@127.0.0.1:9/v1"])
 def test_a_base_url_with_userinfo_is_refused_and_never_shown(
         url: str, tmp_path: Path, capsys: pytest.CaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tally) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError) as info:
         SkyboxClient(api_key=KEY, api_secret=SECRET, base_url=url, library=tmp_path / "l")
     assert "pa55word" not in str(info.value) and "user name or password" in str(info.value)
@@ -226,3 +237,5 @@ def test_a_base_url_with_userinfo_is_refused_and_never_shown(
     out = capsys.readouterr()
     assert "pa55word" not in out.out + out.err and "user name or password" in out.err
     assert not (tmp_path / "l").exists() or not list((tmp_path / "l").rglob("*.json"))
+    tally.add(AREA, "base URLs with user:password@ (argument, environment, CLI)", 2,
+              "ValueError that shows ***@host, never the password; nothing written")
