@@ -16,16 +16,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from .. import __version__
+from .. import sidecar
 from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
-from ..files import slug, write_json_atomic
+from ..files import slug
 from ..ledger import Generation, Ledger
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
 from .effects import Call, Clock, Op, Sleep
-from .reconcile import iso
 
 __all__ = ["Claims", "generate", "submit", "run", "resume_one", "follow", "wait",
            "ProgressFn"]
@@ -212,7 +211,7 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
     """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
     try:
         job = yield from wait(core, job, on_progress, None)
-        if job.status != "success":
+        if not job.succeeded:
             text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
             if is_moderation_text(job.error) or is_moderation_text(job.hint):
                 raise ModeratedError(text, hint=job.hint)
@@ -239,24 +238,7 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
 
 def _sidecar(core: Core, path: Path, rec: Generation, body: Mapping[str, Any], job: Job,
              asset: Asset, index: int) -> Op[None]:
-    raw_job = job.raw
-    meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
-    yield Call(write_json_atomic, (path.with_suffix(".json"), {
-        "file": path.name,
-        "request": dict(body),
-        "model_id": rec.model_id,
-        "seed": asset.seed,
-        "output_index": index,
-        "job": {"id": job.id, "status": job.status, "createdAt": job.created_at,
-                "updatedAt": raw_job.get("updatedAt"),
-                "statusHistory": raw_job.get("statusHistory"),
-                "billing": raw_job.get("billing")},
-        "asset": {"id": asset.id, "mimeType": asset.mime_type, "width": asset.width,
-                  "height": asset.height, "metadata": meta},
-        "cu_cost": job.cu_cost,
-        "times": {"intent": iso(rec.created_at),
-                  "job_created": job.created_at, "saved": iso(core.clock.wall())},
-        "intent_id": rec.intent_id,
-        "backend": core.backend,
-        "made_by": f"skybox_nb {__version__}",
-    }))
+    data = sidecar.generation(path, body=body, model_id=rec.model_id, intent_id=rec.intent_id,
+                              intent_created=rec.created_at, job=job, asset=asset, index=index,
+                              saved=core.clock.wall(), backend=core.backend)
+    yield Call(sidecar.write, (path, data))

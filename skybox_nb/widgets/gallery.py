@@ -23,7 +23,8 @@ import ipywidgets as W
 from ..contract import SKYBOX_FLUX, style_label
 from ..conventions import CONVENTIONS, LAYOUT_NAMES
 from ..formats import by_suffix
-from ..panorama import Panorama, _sidecar
+from .. import sidecar
+from ..panorama import Panorama
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
@@ -117,7 +118,7 @@ class GalleryItem:
         for i, path in enumerate(record.files):
             if not Path(path).is_file():
                 continue
-            side = _sidecar(Path(path))  # the metadata Panorama.load reads
+            side = sidecar.read(Path(path))  # the metadata Panorama.load reads
             items.append(cls(
                 path=path,
                 seed=_seed_int(side.get("seed", body.get("seed"))),
