@@ -423,8 +423,8 @@ class GeneratorForm:
 
     def generate(self) -> RunRow | None:
         """Start a generation of the current request on a background thread and return
-        its `RunRow` (call ``.result()`` to wait; ``.run`` is the client's handle). An invalid form returns None
-        and shows why inline, instead of raising."""
+        its `RunRow` (``.result()`` waits; ``.run`` is the client's `Run` handle). An
+        invalid form returns None and shows why inline, instead of raising."""
         try:
             req = self.request()
         except ValidationError as err:
