@@ -28,7 +28,7 @@ from .errors import DuplicateIntentError
 from .files import pid_alive as _pid_alive
 from .models import Job
 
-__all__ = ["Ledger", "Generation", "DEFAULT_LIBRARY", "INTENT_STATUSES"]
+__all__ = ["Ledger", "IntentRecord", "DEFAULT_LIBRARY", "INTENT_STATUSES"]
 
 DEFAULT_LIBRARY = "skybox-library"
 INTENT_STATUSES = ("submitting", "unknown", "refused", "running", "done", "failed",
@@ -61,7 +61,7 @@ CREATE INDEX IF NOT EXISTS intents_job ON intents (job_id);
 
 
 @dataclass(frozen=True)
-class Generation:
+class IntentRecord:
     """One ledger row. ``request`` is the JSON body sent; times are Unix seconds."""
 
     intent_id: str
@@ -124,8 +124,8 @@ class Ledger:
                       (*cols.values(), intent_id))
 
     @staticmethod
-    def _record(row: sqlite3.Row) -> Generation:
-        return Generation(
+    def _from_row(row: sqlite3.Row) -> IntentRecord:
+        return IntentRecord(
             intent_id=row["intent_id"],
             fingerprint=row["fingerprint"],
             model_id=row["model_id"],
@@ -142,12 +142,12 @@ class Ledger:
             updated_at=row["updated_at"],
         )
 
-    def _select(self, where: str = "1", args: tuple = ()) -> list[Generation]:
+    def _select(self, where: str = "1", args: tuple = ()) -> list[IntentRecord]:
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT * FROM intents WHERE {where} ORDER BY created_at DESC, rowid DESC",
                 args).fetchall()
-        return [self._record(r) for r in rows]
+        return [self._from_row(r) for r in rows]
 
     # -- writing an intent and its job ------------------------------------------------
 
@@ -217,7 +217,7 @@ class Ledger:
         """Note the last error of an intent without changing its status."""
         self._update(intent_id, error=error)
 
-    def dismiss(self, intent_id: str) -> Generation:
+    def dismiss(self, intent_id: str) -> IntentRecord:
         """Give up on an "unknown" (or "submitting") intent, unblocking identical
         requests: use it when you know no job was started (e.g. none in Scenario's
         job list). Returns the updated record; raises ``KeyError`` for an unknown id and
@@ -246,19 +246,19 @@ class Ledger:
 
     # -- reading ----------------------------------------------------------------------
 
-    def get(self, intent_id: str) -> Generation:
+    def get(self, intent_id: str) -> IntentRecord:
         """The record of one intent; raises ``KeyError`` when there is none."""
         recs = self._select("intent_id = ?", (intent_id,))
         if not recs:
             raise KeyError(f"no intent {intent_id!r} in {self.path}")
         return recs[0]
 
-    def by_job(self, job_id: str) -> Generation | None:
+    def by_job(self, job_id: str) -> IntentRecord | None:
         """The intent that started ``job_id``, if the ledger knows it."""
         recs = self._select("job_id = ?", (job_id,))
         return recs[0] if recs else None
 
-    def generations(self, status: str | None = None, limit: int | None = None) -> list[Generation]:
+    def generations(self, status: str | None = None, limit: int | None = None) -> list[IntentRecord]:
         """Every record, newest first (optionally only those with ``status``)."""
         if status is not None and status not in INTENT_STATUSES:
             raise ValueError(f"status: got {status!r}; expected one of "
@@ -266,7 +266,7 @@ class Ledger:
         recs = self._select("status = ?", (status,)) if status else self._select()
         return recs if limit is None else recs[:limit]
 
-    def active(self, fingerprint: str | None = None) -> list[Generation]:
+    def active(self, fingerprint: str | None = None) -> list[IntentRecord]:
         """Running intents (a job exists, outputs not all on disk), oldest first."""
         if fingerprint is None:
             recs = self._select("status = 'running'")
@@ -274,11 +274,11 @@ class Ledger:
             recs = self._select("status = 'running' AND fingerprint = ?", (fingerprint,))
         return recs[::-1]
 
-    def unresolved(self) -> list[Generation]:
+    def unresolved(self) -> list[IntentRecord]:
         """Intents whose POST may or may not have started a job, oldest first."""
         return self._select("status = 'unknown'")[::-1]
 
-    def __iter__(self) -> Iterator[Generation]:
+    def __iter__(self) -> Iterator[IntentRecord]:
         return iter(self.generations())
 
     def __len__(self) -> int:

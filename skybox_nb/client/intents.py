@@ -20,7 +20,7 @@ from .. import sidecar
 from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
 from ..files import slug
-from ..ledger import Generation, Ledger
+from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
@@ -69,7 +69,7 @@ class Claims:
         with self._lock:
             self._held.discard(intent_id)
 
-    def unclaimed(self, recs: list[Generation]) -> list[Generation]:
+    def unclaimed(self, recs: list[IntentRecord]) -> list[IntentRecord]:
         """The records of ``recs`` nobody drives now."""
         with self._lock:
             return [r for r in recs if r.intent_id not in self._held]
@@ -120,7 +120,7 @@ def generate(core: Core, request: Any) -> Op[Job]:
     return job
 
 
-def record(ledger: Ledger, job: Job) -> None:
+def note_job(ledger: Ledger, job: Job) -> None:
     """Store a job's news in its intent's row (blocking: run it as a `Call`)."""
     rec = ledger.by_job(job.id)
     if rec is not None and rec.status in ("running", "unknown"):
@@ -138,7 +138,7 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
     while True:
         if (current.status, current.progress) != seen:
             seen = (current.status, current.progress)
-            yield Call(record, (core.ledger, current))
+            yield Call(note_job, (core.ledger, current))
             if on_progress is not None:
                 on_progress(current)
         if current.done:
@@ -170,13 +170,13 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
     return (yield from follow(core, intent_id, job, request, on_progress))
 
 
-def resumable(core: Core) -> Op[list[Generation]]:
+def resumable(core: Core) -> Op[list[IntentRecord]]:
     """Active ledger intents no caller of this client is driving now, oldest first."""
     active = yield Call(core.ledger.active)
     return core.claims.unclaimed(active)
 
 
-def resume_one(core: Core, rec: Generation,
+def resume_one(core: Core, rec: IntentRecord,
                on_progress: ProgressFn | None) -> Op[RunResult | None]:
     """Finish an active ledger intent: poll its job and fetch its outputs. Returns
     None when another caller of this client is already doing so."""
@@ -186,7 +186,7 @@ def resume_one(core: Core, rec: Generation,
                               on_progress))
 
 
-def request_of(rec: Generation) -> Any:
+def request_of(rec: IntentRecord) -> Any:
     """The request an intent was made from: a `SkyboxRequest` when it reads as one,
     else its body as a dict."""
     if rec.model_id == SKYBOX_FLUX_MODEL_ID:
@@ -236,7 +236,7 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
         core.claims.release(intent_id)
 
 
-def _sidecar(core: Core, path: Path, rec: Generation, body: Mapping[str, Any], job: Job,
+def _sidecar(core: Core, path: Path, rec: IntentRecord, body: Mapping[str, Any], job: Job,
              asset: Asset, index: int) -> Op[None]:
     data = sidecar.generation(path, body=body, model_id=rec.model_id, intent_id=rec.intent_id,
                               intent_created=rec.created_at, job=job, asset=asset, index=index,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..isotime import iso, parse_iso
-from ..ledger import Generation, Ledger
+from ..ledger import IntentRecord, Ledger
 from ..models import Job, parse_job_list
 from ..retry import RetryPolicy
 from .calls import call
@@ -44,7 +44,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def could_be(rec: Generation, job: Job) -> bool:
+def could_be(rec: IntentRecord, job: Job) -> bool:
     """True when ``job`` may have been started by the intent ``rec``: created within the
     window after it, same model, a custom job, every input the job reports equal to the
     request's. (Whether another intent owns the job is the caller's question.)"""

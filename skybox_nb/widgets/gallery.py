@@ -109,7 +109,7 @@ class GalleryItem:
 
     @classmethod
     def from_record(cls, record: Any) -> list["GalleryItem"]:
-        """One item per existing file of a ``ledger.Generation`` record. The seed comes
+        """One item per existing file of a ``ledger.IntentRecord`` record. The seed comes
         from each file's JSON sidecar when there is one, else from the request."""
         body = dict(record.request)
         asset_ids = list(record.asset_ids)
