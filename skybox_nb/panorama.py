@@ -463,10 +463,13 @@ class Panorama:
     def save(self, path: str | os.PathLike, quality: int = 95,
              sidecar: bool = True) -> Path:
         """Write the image with GPano XMP (png, jpg, webp; tif without XMP) and, when
-        there is metadata and ``sidecar``, a ``<stem>.json`` next to it. Returns the
-        image path."""
+        there is metadata and ``sidecar``, a ``<stem>.json`` next to it, replacing the
+        one of a file saved there before (an old sidecar with no metadata to replace it
+        is removed: it described the old image). Returns the image path."""
         out = write_image(self._array, path, xmp=gpano_xmp(self.width, self.height),
                           quality=quality)
         if sidecar and self.metadata:
             sidecars.write_metadata(out, self.metadata)
+        else:
+            sidecars.remove_if_describes(out)
         return out

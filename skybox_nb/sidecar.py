@@ -21,7 +21,8 @@ from .isotime import iso
 if TYPE_CHECKING:  # pragma: no cover
     from .models import Asset, Job
 
-__all__ = ["path_for", "generation", "write", "write_metadata", "read"]
+__all__ = ["path_for", "generation", "write", "write_metadata", "remove_if_describes",
+           "load", "is_generation", "is_generation_file", "read"]
 
 # The request fields a sidecar's reader lifts into the metadata.
 _REQUEST_KEYS = ("prompt", "style", "seed", "negativePrompt", "geometryEnforcement",
@@ -67,13 +68,46 @@ def write(image: Path, data: Mapping[str, Any]) -> Path:
     return write_json_atomic(path_for(image), dict(data))
 
 
-def write_metadata(image: Path, metadata: Mapping[str, Any]) -> Path | None:
-    """Give a saved panorama its metadata as a sidecar, unless it has one already (a
-    generation's sidecar says more). Returns the path written, or None."""
+def write_metadata(image: Path, metadata: Mapping[str, Any]) -> Path:
+    """Give a saved panorama its metadata as a sidecar, replacing the sidecar of a file
+    saved there before. Returns the sidecar's path."""
+    return write_json_atomic(path_for(image),
+                             {"file": Path(image).name, "metadata": dict(metadata)})
+
+
+def remove_if_describes(image: Path) -> bool:
+    """Remove the sidecar beside ``image`` if it says it describes a file of that name
+    (an image saved there before, now replaced); returns True if one was removed."""
     side = path_for(image)
-    if side.exists():
-        return None
-    return write_json_atomic(side, {"file": Path(image).name, "metadata": dict(metadata)})
+    try:
+        data = load(side)
+    except (OSError, ValueError):
+        return False
+    if isinstance(data, dict) and data.get("file") == Path(image).name:
+        side.unlink(missing_ok=True)
+        return True
+    return False
+
+
+def load(side: Path) -> Any:
+    """The JSON of the sidecar file ``side`` as written; raises OSError or ValueError
+    when it cannot be read as JSON."""
+    return json.loads(Path(side).read_text(encoding="utf-8"))
+
+
+def is_generation(data: Any) -> bool:
+    """True for a generation's sidecar (written by the client: it names its request and
+    job), False for a saved panorama's or anything else."""
+    return (isinstance(data, dict) and isinstance(data.get("job"), dict)
+            and isinstance(data.get("request"), dict))
+
+
+def is_generation_file(side: Path) -> bool:
+    """True when the file ``side`` is a readable generation's sidecar."""
+    try:
+        return is_generation(load(side))
+    except (OSError, ValueError):
+        return False
 
 
 def read(image: Path) -> dict[str, Any]:
@@ -82,7 +116,7 @@ def read(image: Path) -> dict[str, Any]:
     if not side.is_file() or side == Path(image):
         return {}
     try:
-        data = json.loads(side.read_text(encoding="utf-8"))
+        data = load(side)
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
