@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from . import sidecar
 from .errors import DuplicateIntentError
 from .files import pid_alive as _pid_alive
 from .ledger_states import INTENT_STATUSES, LedgerStateError, next_status
@@ -497,21 +498,12 @@ def _damaged(path: Path, what: str, intent_id: str | None = None) -> LedgerDamag
 def _refuse_if_history(path: Path) -> None:
     """Refuse to start an empty ledger (a 0-byte, missing or table-less file) in a folder
     whose sidecars show generations were recorded there."""
-    n = sum(1 for side in path.parent.glob("*.json") if _is_generation_sidecar(side))
+    n = sum(1 for side in path.parent.glob("*.json") if sidecar.is_generation_file(side))
     if n:
         raise _damaged(path, f"it is {'empty' if path.exists() else 'missing'} (or has no "
                        f"table of intents) but {n} sidecar(s) in {path.parent} record "
                        "generations; a new empty ledger would forget what they and any "
                        "running or unknown request cost")
-
-
-def _is_generation_sidecar(side: Path) -> bool:
-    """True for the JSON a client writes beside a downloaded output (it names its job)."""
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("job"), dict) and "request" in data
 
 
 def _sqlite_error(path: Path, e: sqlite3.Error) -> OSError:
