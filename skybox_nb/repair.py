@@ -206,8 +206,11 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
     left, right = strip[:, :half], strip[:, half:]
     a = np.concatenate([left, left[:, ::-1]], axis=1)   # the left side, continued
     b = np.concatenate([right[:, ::-1], right], axis=1)  # the right side, continued
-    step = np.zeros(2 * half, np.float32)
-    step[:half] = 1.0
+    # The weight of the left side: a step at the seam softened over a few pixels, so even
+    # the finest level crosses over a ramp rather than at one column pair.
+    soft = max(2, half // 16)
+    x = np.arange(2 * half, dtype=np.float32) - (half - 0.5)
+    step = np.clip(0.5 - x / (2 * soft), 0, 1)
     levels = max(1, min(6, int(math.log2(max(2, half))) - 1))
     blended = _pyramid_blend(a, b, np.repeat(step[None, :], len(ys), axis=0), levels)
     x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
