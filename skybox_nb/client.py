@@ -18,6 +18,7 @@ import base64
 import concurrent.futures
 import io
 import logging
+import re
 import threading
 import time
 import warnings
@@ -33,9 +34,11 @@ from . import __version__
 from .config import Credentials, Settings, resolve_settings
 from .contract import SCENARIO_API_URL, SKYBOX_FLUX_MODEL_ID
 from .errors import (
+    ForbiddenError,
     InvalidError,
     JobFailedError,
     ModeratedError,
+    NotFoundError,
     ProtocolError,
     RateLimitError,
     SkyboxError,
@@ -54,6 +57,8 @@ from .files import (
     temp_path,
     write_json_atomic,
 )
+from .account import Account, parse_limits, pick_team
+from .contract import ModelSpec
 from .ledger import DEFAULT_LIBRARY, Generation, Ledger
 from .models import (
     Asset,
@@ -308,6 +313,7 @@ class _Core:
             self.base_url = settings.base_url or SCENARIO_API_URL
             self.backend = f"Scenario API ({settings.host})"
         self._creds = creds
+        self.specs: dict[str, ModelSpec] = {}  # GET /models/{id}, read once per client
         self.is_emulator = emulator is not None
         self.ledger = Ledger(library)
         remove_stale_temps(self.ledger.library)  # a killed process's half downloads
@@ -476,6 +482,25 @@ class _Core:
                                     "estimate", json=request.to_body(),
                                     params={"dryRun": "true"})
         return parse_estimate(data)
+
+    def model_spec(self, model_id: str) -> Op[ModelSpec]:
+        """``GET /models/{id}``: the model's inputs as a `ModelSpec` (cached per id)."""
+        mid = _path_id(model_id, "model_id")
+        if mid not in self.specs:
+            data = yield from self.call("GET", f"/models/{mid}", "model")
+            try:
+                self.specs[mid] = ModelSpec.from_api(data)
+            except ValueError as e:
+                raise ProtocolError(f"GET /models/{mid}: {e}") from None
+        return self.specs[mid]
+
+    def account(self, team_id: str | None = None) -> Op[Account]:
+        """``GET /teams`` (when no ``team_id``), then ``GET /teams/{id}/limits``."""
+        if team_id is None:
+            team_id = pick_team((yield from self.call("GET", "/teams", "teams")))
+        tid = _path_id(team_id, "team_id")
+        data = yield from self.call("GET", f"/teams/{tid}/limits", "limits")
+        return parse_limits(tid, data)
 
     def job(self, job: Job | str) -> Op[Job]:
         """``GET /jobs/{id}``."""
@@ -936,14 +961,43 @@ class SkyboxClient(_Base):
                 self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="skybox")
             return self._pool.submit(self.run, request, on_progress)
 
+    def model_spec(self, model_id: str) -> ModelSpec:
+        """The inputs ``model_id`` accepts, read from ``GET /models/{id}`` (once per
+        client), ready for ``ModelRequest(spec, {...})`` and ``ModelForm``."""
+        return self._drive(self._core.model_spec(model_id))
+
+    def account(self, team_id: str | None = None, refresh: bool = False) -> Account | None:
+        """The team's creative units left and parallel-jobs limit (``GET /teams/{id}/
+        limits``; the team from ``GET /teams`` when not given), or None when the key may
+        not read them (403/404). Kept once read; ``refresh=True`` reads again. The
+        batch runner caps its jobs in flight at the limit once it is known."""
+        if refresh or not hasattr(self, "_account"):
+            try:
+                self._account = self._drive(self._core.account(team_id))
+            except (ForbiddenError, NotFoundError, ProtocolError):
+                self._account = None
+        return self._account
+
+    def upscale(self, source: Any, factor: int = 2, strength: float | None = None,
+                **kwargs: Any) -> Any:
+        """Upscale a result, panorama, file or asset id with the skybox upscaler: upload
+        if needed, quote (a dry run) first, run, download, re-check the seam. See
+        `skybox_nb.upscale.upscale` for the options; returns an ``Upscale``."""
+        from .upscale import FAITHFUL_STRENGTH, upscale
+
+        return upscale(self, source, factor,
+                       FAITHFUL_STRENGTH if strength is None else strength, **kwargs)
+
     def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
                  on_progress: ProgressFn | None = None,
                  return_exceptions: bool = False) -> list[RunResult]:
-        """Run several requests with at most ``max_in_flight`` at once; results in order.
+        """Run several requests with at most ``max_in_flight`` at once (fewer when the
+        account's parallel-jobs limit is known, see ``account``); results in order.
         Every run is seen to its end before the first error (if any) is raised, unless
         ``return_exceptions`` puts errors in the list instead."""
         reqs = list(requests)
         _check_in_flight(max_in_flight)
+        max_in_flight = _within_limit(max_in_flight, getattr(self, "_account", None))
         with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
                                                    thread_name_prefix="skybox-batch") as ex:
             futs = [ex.submit(self.run, r, on_progress) for r in reqs]
@@ -979,6 +1033,24 @@ class SkyboxClient(_Base):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_PATH_ID = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
+
+
+def _path_id(value: Any, name: str) -> str:
+    """``value`` when it can be one segment of an API path (a model or team id); raises
+    ``ValueError`` naming ``name`` otherwise, so no id can add a separator to a URL."""
+    if not isinstance(value, str) or not _PATH_ID.fullmatch(value) or value in (".", ".."):
+        raise ValueError(f"{name}: got {value!r}; allowed: letters, digits, '_', '-' and '.' "
+                         "such as 'model_scenario-skybox-gpt'")
+    return value
+
+
+def _within_limit(n: int, account: Account | None) -> int:
+    """``n`` jobs in flight, at most the account's parallel-jobs limit when known."""
+    limit = account.parallel_jobs if account is not None else None
+    return n if limit is None else max(1, min(n, limit))
 
 
 def _check_in_flight(n: int) -> None:
