@@ -46,9 +46,8 @@ def _field(spec: InputSpec) -> W.Widget:
     """The widget for one input: a dropdown for allowed values, a slider for a bounded
     number, a checkbox for a boolean, text for the rest (asset ids, lists, seeds)."""
     desc = _label(spec) + (" *" if spec.required else "")
-    common = dict(description=desc, style=_DESC, description_tooltip=spec.description or None)
+    common = dict(description=desc, style=_DESC, tooltip=spec.description or None)
     if spec.allowed is not None:
-        options = [("(service default)" if spec.default is None else str(a), a) for a in ()]
         options = [(str(a), a) for a in spec.allowed]
         if spec.default is None:
             options.insert(0, ("(not set)", None))
@@ -110,6 +109,13 @@ def _show(spec: InputSpec, value: Any) -> Any:
     return value
 
 
+def _same(value: Any, default: Any) -> bool:
+    """True when ``value`` is the default (0.0 is 0; True is not 1)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    return value == default
+
+
 class ModelForm:
     """A generation form for any model: ``ModelForm(client, "model_scenario-skybox-gpt")``.
 
@@ -165,7 +171,7 @@ class ModelForm:
             else:
                 rows.append(w)
             if spec.cost_impact:
-                w.description_tooltip = (w.description_tooltip or "") + " (changes the cost)"
+                w.tooltip = (w.tooltip or "") + " (changes the cost)"
         self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
         self.cost = W.HTML("Estimate: …")
         self.validation = W.HTML()
@@ -206,8 +212,7 @@ class ModelForm:
         out = {}
         for name, spec in self.spec.inputs.items():
             v = _read(spec, self.fields[name])
-            if v is None or (v == spec.default and not spec.required
-                             and type(v) is type(spec.default)):
+            if v is None or (not spec.required and _same(v, spec.default)):
                 continue
             out[name] = v
         return out
