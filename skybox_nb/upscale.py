@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from .contract import ModelSpec
 from .errors import NotFoundError, SkyboxError
+from .files import commit_file, temp_path
 from .panorama import Panorama
 from .request import ModelRequest
 from .seams import SeamReport, seam_report
@@ -152,8 +153,12 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
         dest = Path(out_dir)
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / file.name
-        if target.resolve() != file.resolve():
-            shutil.copyfile(file, target)  # the library keeps its own copy
+        if target.resolve() != file.resolve():  # the library keeps its own copy
+            for src, dst in ((file, target), (file.with_suffix(".json"), target.with_suffix(".json"))):
+                if src.is_file():  # the sidecar too: it names the asset for the next step
+                    tmp = temp_path(dst)
+                    shutil.copyfile(src, tmp)
+                    commit_file(tmp, dst)
         file = target
     before = seam_report(source_file) if source_file is not None and source_file.is_file() else None
     result = Upscale(quote=quote, request=request, run=run, file=file,
