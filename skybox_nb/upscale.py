@@ -25,7 +25,7 @@ from .request import ModelRequest
 from .seams import SeamReport, seam_report
 
 __all__ = ["UPSCALER_ID", "FAITHFUL_STRENGTH", "Upscale", "UpscaleRefused", "upscale",
-           "resolve_source"]
+           "quote", "resolve_source"]
 
 UPSCALER_ID = "model_sc-upscale-flux-skybox"
 # The model's own default strength (0.6) invents detail; lower stays faithful to the
@@ -122,6 +122,19 @@ def resolve_source(client: Any, source: Any, index: int = 0) -> tuple[str, Path 
     return client.upload(path), path
 
 
+def quote(client: Any, source: Any, factor: int = 2, strength: float = FAITHFUL_STRENGTH,
+          *, index: int = 0, spec: ModelSpec | None = None,
+          **inputs: Any) -> tuple[float, ModelRequest, Path | None]:
+    """What upscaling ``source`` would cost, before anything is paid: finds or uploads the
+    input (the upscaler's dry run needs it uploaded), validates the request against the
+    model's spec and asks for a dry run. Returns ``(CU, request, local source file)``."""
+    spec = spec or client.model_spec(UPSCALER_ID)
+    asset_id, source_file = resolve_source(client, source, index)
+    body = {"image": asset_id, "upscaleFactor": factor, "strength": strength, **inputs}
+    request = ModelRequest(spec, body)
+    return float(client.estimate(request)), request, source_file
+
+
 def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFUL_STRENGTH,
             *, out_dir: str | Path | None = None, repair: bool = False,
             confirm: Callable[[float, ModelRequest], bool] | None = None,
@@ -137,16 +150,13 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
     copy of the result; ``repair=True`` mends a wrap the upscaler broke into
     ``<name>-repaired.png`` beside it. Returns an `Upscale`.
     """
-    spec = spec or client.model_spec(UPSCALER_ID)
-    asset_id, source_file = resolve_source(client, source, index)
-    body = {"image": asset_id, "upscaleFactor": factor, "strength": strength, **inputs}
-    request = ModelRequest(spec, body)
-    quote = float(client.estimate(request))
-    if max_cost is not None and quote > max_cost:
-        raise UpscaleRefused(f"the upscale costs {quote:g} CU, over max_cost={max_cost:g}; "
+    cost, request, source_file = quote(client, source, factor, strength, index=index,
+                                       spec=spec, **inputs)
+    if max_cost is not None and cost > max_cost:
+        raise UpscaleRefused(f"the upscale costs {cost:g} CU, over max_cost={max_cost:g}; "
                              "nothing was run")
-    if confirm is not None and not confirm(quote, request):
-        raise UpscaleRefused(f"the quote of {quote:g} CU was declined; nothing was run")
+    if confirm is not None and not confirm(cost, request):
+        raise UpscaleRefused(f"the quote of {cost:g} CU was declined; nothing was run")
     run = client.run(request, on_progress=on_progress)
     file = Path(run.files[0])
     if out_dir is not None:
@@ -161,8 +171,8 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
                     commit_file(tmp, dst)
         file = target
     before = seam_report(source_file) if source_file is not None and source_file.is_file() else None
-    result = Upscale(quote=quote, request=request, run=run, file=file,
-                     report=seam_report(file), source_asset=asset_id,
+    result = Upscale(quote=cost, request=request, run=run, file=file,
+                     report=seam_report(file), source_asset=request.inputs["image"],
                      source_file=source_file, before=before)
     if repair and result.wrap_broke:
         try:

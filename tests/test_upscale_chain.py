@@ -147,3 +147,25 @@ def test_cli_generate_any_model_validated_by_its_spec(cli_env, capsys):
     assert (made.width, made.height) == (512, 256)
     assert main(["generate", "--model", "model_scenario-skybox-gpt", "--set", "width"]) == 1
     assert "--set: got 'width'" in capsys.readouterr().err
+
+
+def test_gallery_upscale_shows_the_quote_before_it_runs(emu, client):
+    from skybox_nb.widgets import Gallery
+
+    gallery = Gallery(client)
+    gallery.add(_generated(client))
+    card = gallery.cards.children[0]
+    posts = emu.stats()["generate_posts"]
+    card.buttons["Upscale"].click()
+    shown = gallery.output.outputs[0]["text"]
+    assert "CU" in shown and "Nothing is paid" in shown
+    assert emu.stats()["generate_posts"] == posts  # only the dry run so far
+    assert gallery.upscale_button.description.startswith("Run upscale (")
+    gallery.upscale_button.click()
+    done = gallery._upscale_pool.submit(lambda: None)  # queued after the upscale
+    done.result(60)
+    assert emu.stats()["generate_posts"] == posts + 1
+    assert len(gallery) == 2 and gallery.items[0].path.name.endswith(".png")
+    big = Panorama.load(gallery.items[0].path)
+    assert (big.width, big.height) == (2 * SIZE[0], 2 * SIZE[1])
+    assert "Seam: seamless" in gallery.output.outputs[0]["text"]
