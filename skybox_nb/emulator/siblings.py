@@ -108,7 +108,9 @@ def upscale(pixels: np.ndarray, factor: int, strength: float, seed: int,
         grain = rng.standard_normal((gh, gw)).astype(F32)
         grain = _wrap_resize(np.repeat(((grain * 40 + 128).clip(0, 255)).astype(np.uint8)[..., None],
                                        3, axis=2), out_w, out_h, Image.BILINEAR)[..., :1]
-        big += (grain.astype(F32) - F32(128)) * F32(0.6 * s) * lat_w
+        # Grain is drawn in the panorama's grid, whose columns crowd together toward the
+        # poles: it fades out faster there than the sharpening, or it would converge on them.
+        big += (grain.astype(F32) - F32(128)) * F32(0.6 * s) * lat_w ** 3
     if s > FAITHFUL_STRENGTH:
         _break_wrap(big, (s - FAITHFUL_STRENGTH) / (1 - FAITHFUL_STRENGTH), seed)
     return _u8(big)
