@@ -59,7 +59,7 @@ def test_generate_upscale_recheck_and_the_chain_in_the_ledger(emu, client, tmp_p
     assert up.report.seamless and up.before.seamless and not up.wrap_broke
     assert up.verdict() == "seamless"
     # The chain: the child's request names the parent's asset; the ledger links them.
-    ledger = client.ledger if hasattr(client, "ledger") else client._core.ledger
+    ledger = client.ledger
     child = ledger.by_job(up.run.job.id)
     root = ledger.by_job(parent.job.id)
     assert child.model_id == UPSCALER_ID
@@ -169,3 +169,19 @@ def test_gallery_upscale_shows_the_quote_before_it_runs(emu, client):
     big = Panorama.load(gallery.items[0].path)
     assert (big.width, big.height) == (2 * SIZE[0], 2 * SIZE[1])
     assert "Seam: seamless" in gallery.output.outputs[0]["text"]
+
+
+def test_the_async_client_reads_specs_and_limits_too(emu, tmp_path):
+    import asyncio
+
+    from skybox_nb.client import AsyncSkyboxClient
+
+    async def go():
+        async with AsyncSkyboxClient(emulator=emu, library=str(tmp_path / "alib")) as c:
+            spec = await c.model_spec(UPSCALER_ID)
+            acct = await c.account()
+            return spec, acct
+
+    spec, acct = asyncio.run(go())
+    assert spec["upscaleFactor"].maximum == 8 and acct.parallel_jobs == 10
+    assert acct.creative_units_left is not None and acct.creative_units_left <= 10000

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-import skybox_nb.client as client_module
+import skybox_nb.client.blocking as client_module
 import skybox_nb.files as files_module
 from reliability_support import SIZE, check_library, make_client, wait_until
 from skybox_nb import errors
