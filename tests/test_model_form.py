@@ -181,3 +181,17 @@ def test_the_batch_runner_stays_within_the_known_limit(emu, client):
     assert len(results) == 6
     assert emu.stats()["max_running_jobs"] <= max(before, 3)
     assert emu.stats()["requests"].get("generate", 0) >= 6
+
+
+def test_a_sweep_reads_the_limit_and_stays_within_it(tmp_path):
+    from skybox_nb import sweep
+    from skybox_nb.request import SkyboxRequest as R
+
+    with Emulator(render_size=(128, 64), max_parallel_jobs=2, job_duration=0.3) as emu, \
+            SkyboxClient(emulator=emu, library=str(tmp_path / "s")) as c:
+        result = sweep(R("a canyon", num_outputs=1), seed=[1, 2, 3, 4, 5], client=c,
+                       max_in_flight=5)
+        stats = emu.stats()
+    assert len(result.rows()) == 5
+    assert stats["max_running_jobs"] <= 2
+    assert stats["requests"]["generate"] == 5  # no 429 retried: the limit was known
