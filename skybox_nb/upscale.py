@@ -179,7 +179,7 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
             from .repair import repair as mend  # the seam repair module
         except ImportError:  # a version without it: the verdict still flags the wrap
             return result
-        fixed = mend(Panorama.load(file), wrap=True, poles=False)
+        fixed = mend(Panorama.load(file))  # where the check failed: the wrap, and poles its band reached
         result.repaired = fixed.panorama.save(file.with_name(f"{file.stem}-repaired.png"))
         result.repair = fixed
     return result

@@ -25,7 +25,7 @@ from ..errors import ValidationError
 from ..request import ModelRequest
 from ..validation import validate_inputs
 from .badge import account_badge
-from .form import ESTIMATE_DELAY, Generation, _error_html
+from .form import ESTIMATE_DELAY, RunRow, _error_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import SkyboxClient
@@ -137,7 +137,7 @@ class ModelForm:
         self.spec = model if isinstance(model, ModelSpec) else client.model_spec(model)
         self.model_id = self.spec.model_id
         self.gallery = gallery
-        self.runs: list[Generation] = []
+        self.runs: list[RunRow] = []
         self.last_result: Any = None
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-model-form")
         self._estimate_delay = estimate_delay
@@ -294,26 +294,37 @@ class ModelForm:
 
     # ---- actions --------------------------------------------------------------------
 
-    def generate(self) -> Generation | None:
-        """Run the current request in the background; returns its `Generation` (call
-        ``.result()`` to wait), or None when the form is invalid (shown inline)."""
+    def generate(self) -> RunRow | None:
+        """Run the current request in the background; returns its `RunRow` (call
+        ``.result()`` to wait; ``.run`` is the client's `Run` handle), or None when the
+        form is invalid (shown inline)."""
         try:
             req = self.request()
         except ValidationError as err:
             self.validation.value = _error_html(err)
             return None
         self.error.value = ""
-        gen = Generation(req, self.client)
+        from ..client import Run
+
+        gen = RunRow(Run(self.client, req))
         self.runs.append(gen)
         self.jobs.children = (*self.jobs.children, gen.row)
         self._pool.submit(self._run, gen)
         return gen
 
-    def _run(self, gen: Generation) -> None:
+    def _run(self, gen: RunRow) -> None:
+        run = gen.run
+        if not run.set_running_or_notify_cancel():  # cancelled before it started
+            from concurrent.futures import CancelledError
+
+            gen.finish(error=CancelledError("canceled before it was sent"))
+            return
         try:
-            result = self.client.run(gen.request, on_progress=gen.on_progress)
+            result = run.execute()
         except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
-            self.error.value = _error_html(err)
+            if not gen.canceled:
+                self.error.value = _error_html(err)
+            run.set_exception(err)
             gen.finish(error=err)
         else:
             self.last_result = result
@@ -322,6 +333,7 @@ class ModelForm:
                     self.gallery.add(result)
                 except Exception as err:  # noqa: BLE001
                     self.error.value = _error_html(err)
+            run.set_result(result)
             gen.finish(result)
 
     def upload_into(self, name: str, image: Any) -> str:
