@@ -75,8 +75,8 @@ class Upscale:
             return "seamless"
         what = "; ".join(self.report.defects) or "not seamless"
         if self.wrap_broke:
-            mended = (f" Repaired copy: {self.repaired}" if self.repaired and self.repair is not None
-                      and self.repair.after.wrap.ok else "")
+            mended = (" A repaired copy holds (see .repaired)." if self.repaired
+                      and self.repair is not None and self.repair.after.wrap.ok else "")
             return (f"the upscaler broke the wrap seam ({what}); lower the strength "
                     f"(faithful: {FAITHFUL_STRENGTH}) or repair it.{mended}")
         return f"not seamless ({what})"
