@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
 
+    from .engine_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
+
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")
     n.add_argument("dest", nargs="?", default="skybox-notebooks",

@@ -244,6 +244,7 @@ radiance_size = 3
 [resource]
 background_mode = 2
 sky = SubResource("Sky_1")
+sky_rotation = Vector3(0, 3.14159, 0)
 ambient_light_source = 3
 reflected_light_source = 2
 tonemap_mode = 3
@@ -270,8 +271,10 @@ in your scene, or give your WorldEnvironment node `sky_environment.tres`.
 - Import setting for the panorama: in the Import dock keep Mipmaps on and set
   Compress > Mode to "Lossless" or "VRAM Uncompressed" for HDR.
 
-Orientation: Godot maps the panorama's centre to -Z... rotate the WorldEnvironment's
-sky with `Environment.sky_rotation` (radians) to turn it.
+Orientation: Godot's sky shader puts a panorama's centre at world +Z, behind a default
+camera (which looks along -Z), its right-hand side towards -X, not mirrored. The
+environment turns the sky half a turn (`sky_rotation = Vector3(0, PI, 0)`), so a
+default camera faces the panorama's centre; change the Y angle (radians) to turn it.
 """))
     return files
 
@@ -306,8 +309,9 @@ it imports as a TextureCube.
    imported texture (it adds a Sky Light using the same cube). Size 150 m and a
    Projection Center at camera height (1.7 m) suit a ground-level scene.
 
-Orientation: a long-lat cube puts the panorama's centre along the actor's +X; turn the
-backdrop actor (or the Sky Light's Source Cubemap Angle) to turn the sky.
+Orientation: not checked in Unreal (no Unreal on our test machines): turn the backdrop
+actor about Z (or the Sky Light's Source Cubemap Angle) until the panorama's centre
+faces where you want it; nothing needs mirroring.
 """))
     return files
 
@@ -381,8 +385,8 @@ def _blender(ldr: np.ndarray, est: HdrPanorama | None, out: Path,
 Mapping node turned {BLENDER_ROTATION_Z:g} degrees about Z): open it in the Text Editor
 and Run Script, or `blender -P blender_world.py yourfile.blend`.
 
-The panorama's centre faces +Y (the Front view looks that way), its right-hand side +X,
-up is +Z. Checked by rendering: Cycles views along +-X, +-Y, +-Z match the panorama's
+Orientation: the panorama's centre faces +Y (the Front view looks that way), its
+right-hand side +X, up is +Z. Checked by rendering: Cycles views along +-X, +-Y, +-Z match the panorama's
 perspective views (tests/test_engine_renders.py).
 """), image, script]
 
@@ -395,8 +399,8 @@ _THREE_PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>skybox</title>
 <style>html, body {{ margin: 0; height: 100%; overflow: hidden; background: #000; }}</style>
-<!-- "three" must resolve to three.module.js: copy it here (node_modules/three/build/)
-     or point this map at your copy. -->
+<!-- "three" must resolve to three.module.js: copy it and three.core.js here (from
+     node_modules/three/build/) or point this map at your copy. -->
 <script type="importmap">{{"imports": {{"three": "./three.module.js"}}}}</script>
 </head>
 <body>
@@ -444,8 +448,8 @@ def _threejs(ldr: np.ndarray, est: HdrPanorama | None, out: Path,
 # three.js skybox
 
 `px nx py ny pz nz.png` in the order `CubeTextureLoader` takes; `index.html` shows them
-as `scene.background` (copy `three.module.js` beside it, or edit its import map, and
-serve the folder: `python -m http.server`). The core of it:
+as `scene.background` (copy `three.module.js` and `three.core.js` beside it, or edit its
+import map, and serve the folder: `python -m http.server`). The core of it:
 
 ```js
 const texture = new THREE.CubeTextureLoader().load(
@@ -456,7 +460,7 @@ scene.background = texture;
 
 Orientation: the same sky as the panorama used as an equirect texture: its centre at
 world +X, its right-hand side +Z, up +Y. `index.html?dir=0,0,-1` looks along -Z.
-{hdr_line}Checked by rendering in headless Chromium (tests/test_engine_renders.py).
+{hdr_line}Checked by rendering in headless Chromium (tests/browser/test_threejs_export.py).
 """))
     return files
 
