@@ -189,13 +189,13 @@ def _expand_highlights(lin: np.ndarray, threshold: float, boost: float
 
 
 def _find_sun(lum: np.ndarray, max_solid_angle: float, min_contrast: float,
-              ) -> tuple[np.ndarray, float] | None:
+              above_horizon: bool = True) -> tuple[np.ndarray, float] | None:
     """(soft mask of the sun region at ``lum``'s size, its solid angle) or None.
 
     Candidates are the connected regions at >= 90% of the peak of a slightly blurred
     luminance; a region counts when it covers at most ``max_solid_angle`` and its peak
     is ``min_contrast`` times the sky's median. The one with the most energy (sum of
-    luminance x solid angle) wins."""
+    luminance x solid angle) wins, if it holds half the area of all the candidates."""
     import cv2
 
     h, w = lum.shape
@@ -203,10 +203,13 @@ def _find_sun(lum: np.ndarray, max_solid_angle: float, min_contrast: float,
     small = _resize(lum[:, :, None], sw, sw // 2)[..., 0] if sw < w else lum
     sh = small.shape[0]
     blur = cv2.GaussianBlur(small, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    if above_horizon:  # a white roof or sand below the horizon is not the sun
+        blur[sh // 2 + 1:] = 0.0
     peak_col = int(np.argmax(blur.max(axis=0)))
     shift = sw // 2 - peak_col  # roll the peak to the middle: no region is cut by the wrap
     blur = np.roll(blur, shift, axis=1)
-    peak, median = float(blur.max()), float(np.median(blur))
+    peak = float(blur.max())
+    median = float(np.median(blur[: sh // 2] if above_horizon else blur))
     if peak <= 0 or peak < min_contrast * max(median, 1e-6):
         return None
     n, labels = cv2.connectedComponents((blur >= 0.9 * peak).astype(np.uint8), connectivity=8)
@@ -221,8 +224,9 @@ def _find_sun(lum: np.ndarray, max_solid_angle: float, min_contrast: float,
         energy = float(energy_map[sel].sum())
         if best is None or energy > best[0]:
             best = (energy, lab, area)
-    if best is None:
-        return None
+    hot_area = float((np.broadcast_to(dom, labels.shape)[labels > 0]).sum())
+    if best is None or best[2] < 0.5 * hot_area:
+        return None  # no single region stands out: many similar patches (clipped clouds)
     mask = (labels == best[1]).astype(np.float32)
     # a soft edge two search pixels wide, so the scaled region has no hard rim
     mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)), (0, 0), 1.0)
@@ -234,7 +238,8 @@ def _find_sun(lum: np.ndarray, max_solid_angle: float, min_contrast: float,
 
 def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
            highlight_threshold: float = 0.8, highlight_boost: float = 4.0,
-           max_sun_solid_angle: float = 0.1, min_sun_contrast: float = 2.0) -> HdrPanorama:
+           max_sun_solid_angle: float = 0.1, min_sun_contrast: float = 2.0,
+           sun_above_horizon: bool = True) -> HdrPanorama:
     """Estimate a linear HDR panorama from an 8-bit (sRGB) skybox.
 
     Steps, each an assumption written into the result's ``assumptions``:
@@ -243,9 +248,10 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
     2. near-white pixels were clipped: luminance above ``highlight_threshold`` (linear,
        0..1) is expanded smoothly, up to ``highlight_boost`` times at pure white;
     3. the sun is the brightest compact region: at most ``max_sun_solid_angle``
-       steradians (0.1 sr is a disc about 10 degrees across, glow included) and at
-       least ``min_sun_contrast`` times the median sky; its energy is each pixel's
-       luminance times its solid angle;
+       steradians (0.1 sr is a disc about 10 degrees across, glow included), at
+       least ``min_sun_contrast`` times the median sky, and (``sun_above_horizon``)
+       in the upper half of the image; its energy is each pixel's luminance times its
+       solid angle. Indoors the "sun" is the brightest window or lamp;
     4. that region is scaled so that (its energy) / (the rest's energy) = ``sun_to_sky``
        (None keeps it as expanded). Clear days give about 3 to 8 (direct sun against
        the sky's radiance integrated over the sphere); a hazy sun 1 to 2;
@@ -268,7 +274,7 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
         lum = luminance(lin)
     else:
         lin, lum = _expand_highlights(lin, highlight_threshold, highlight_boost)
-    found = _find_sun(lum, max_sun_solid_angle, min_sun_contrast)
+    found = _find_sun(lum, max_sun_solid_angle, min_sun_contrast, bool(sun_above_horizon))
     sun = None
     if found is not None:
         mask, area = found
@@ -305,6 +311,7 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
         "input": "already linear HDR" if already else "sRGB display values",
         "highlight_threshold": highlight_threshold, "highlight_boost": highlight_boost,
         "max_sun_solid_angle_sr": max_sun_solid_angle, "min_sun_contrast": min_sun_contrast,
+        "sun_above_horizon": bool(sun_above_horizon),
         "sun_to_sky": sun_to_sky, "exposure_stops": exposure,
         "note": "an estimate from an 8-bit image: the sun's true brightness was not recorded",
     }

@@ -39,12 +39,12 @@ from . import remap
 from .conventions import Convention, get_convention
 from .cubemap import face_directions, to_faces
 from .files import write_json_atomic
-from .hdr import HdrPanorama, solid_angles, to_hdr, tonemap
+from .hdr import HdrPanorama, luminance, solid_angles, to_hdr, tonemap
 from .panorama import _resize
 
 __all__ = ["sh_basis", "sh_project", "sh_irradiance", "irradiance_brute", "prefilter_specular",
            "ggx_reference", "brdf_lut", "LightingPack", "lighting_pack", "sample_cube",
-           "render_spheres", "SH_BANDS"]
+           "render_spheres", "preview", "SH_BANDS"]
 
 SH_BANDS = (math.pi, 2 * math.pi / 3, 2 * math.pi / 3, 2 * math.pi / 3,
             math.pi / 4, math.pi / 4, math.pi / 4, math.pi / 4, math.pi / 4)
@@ -429,9 +429,12 @@ def lighting_pack(hdr: Any, out_dir: str | os.PathLike | None = None, size: int 
 
 # ---------------------------------------------------------------- preview
 
-def _sphere(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sphere(size: int, yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask, normals, reflection directions) of a sphere seen by an orthographic camera
-    looking along +z (the panorama's centre), x right, y up."""
+    looking ``yaw`` degrees right of the panorama's centre, level; directions in the
+    panorama frame."""
+    from .cubemap import _rotation
+
     c = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     x, y = np.meshgrid(c, -c)
     r2 = x * x + y * y
@@ -440,21 +443,34 @@ def _sphere(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = np.stack([x, y, z], axis=-1)
     v = np.array([0, 0, 1], np.float32)  # view direction
     refl = v - 2 * (n @ v)[..., None] * n
-    return mask, n, refl
+    turn = _rotation(yaw, 0.0, 0.0).astype(np.float32).T
+    return mask, n @ turn, refl @ turn
 
 
-def render_spheres(pack: LightingPack, hdr: Any, size: int = 256,
-                   exposure: float = 0.0) -> np.ndarray:
+def _rotation_dir(yaw: float) -> np.ndarray:
+    r = math.radians(yaw)
+    return np.array([math.sin(r), 0.0, math.cos(r)], np.float32)
+
+
+def render_spheres(pack: LightingPack, hdr: Any, size: int = 256, exposure: float = 0.0,
+                   view_yaw: float | None = None) -> np.ndarray:
     """A uint8 picture: the tone-mapped sky, then a white diffuse sphere (SH irradiance),
     a rough metal sphere (roughness 0.5 from the mips, split-sum) and a chrome sphere
-    (the sky itself), all lit by the pack and drawn in numpy; size = sphere diameter."""
+    (the sky itself), all lit by the pack and drawn in numpy; size = sphere diameter.
+    The camera looks ``view_yaw`` degrees right of the panorama's centre (default: away
+    from the sun found by `to_hdr`, so the spheres are lit from the front).
+    The spheres share one exposure, set so the diffuse sphere averages 0.3 (linear)."""
     arr = _hdr_array(hdr)
-    mask, n, refl = _sphere(size)
+    sun = getattr(hdr, "sun", None)
+    if view_yaw is None:  # the sun behind the viewer, a little to one side: shape shows
+        view_yaw = sun.yaw + 180.0 - 35.0 if sun is not None else 0.0
+    mask, n, refl = _sphere(size, view_yaw)
+    view = _rotation_dir(view_yaw)
     bg = np.full((size, size, 3), 0.18, np.float32)  # mid grey behind the spheres
     diffuse = 0.8 * sh_irradiance(pack.sh, n) / math.pi
     conv = pack.convention
     lv = min(len(pack.specular) - 1, round(0.5 * (len(pack.specular) - 1)))
-    nov = np.clip(-n[..., 2], 0, 1)
+    nov = np.clip(-(n @ view), 0, 1)
     lut_n = pack.brdf.shape[0]
     col = np.clip((nov * lut_n).astype(int), 0, lut_n - 1)
     row = min(lut_n - 1, int(pack.roughness[lv] * lut_n))
@@ -462,8 +478,42 @@ def render_spheres(pack: LightingPack, hdr: Any, size: int = 256,
     f0 = np.array([0.95, 0.93, 0.88], np.float32)
     rough = sample_cube(pack.specular[lv], refl, conv) * (f0 * ab[..., :1] + ab[..., 1:])
     chrome = _lookup(_small(arr, 2048), refl) * 0.95
-    tiles = [np.where(mask[..., None], img, bg) for img in (diffuse, rough, chrome)]
+    # the spheres get their own exposure (the diffuse one's mean at 0.3): a sun many
+    # times the sky would otherwise turn them white while the sky tile looks right
+    k = 0.3 / max(float(luminance(diffuse[mask]).mean()), 1e-6)
+    tiles = [np.where(mask[..., None], img * np.float32(k), bg)
+             for img in (diffuse, rough, chrome)]
     sky = _small(arr, 2 * size)
     sky = _resize(sky, 2 * size, size) if sky.shape[1] != 2 * size else sky
     return tonemap(np.concatenate([sky, *tiles], axis=1), exposure)
 
+
+
+def preview(pano: Any, sphere_size: int = 192, pack_size: int = 64,
+            sun_to_sky: float | None = 4.0) -> tuple[np.ndarray, str]:
+    """(labelled uint8 picture, one-line caption) of a skybox's light: its HDR estimate
+    (`to_hdr`) tone-mapped beside a diffuse, a rough metal and a chrome sphere lit by a
+    small lighting pack. For reports and notebooks: a picture, not numbers."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    hdr = pano if isinstance(pano, HdrPanorama) else to_hdr(pano, sun_to_sky=sun_to_sky)
+    pack = lighting_pack(hdr, size=pack_size, lut_size=32)
+    pic = render_spheres(pack, hdr, sphere_size)
+    im = Image.new("RGB", (pic.shape[1], pic.shape[0] + 22), (255, 255, 255))
+    im.paste(Image.fromarray(pic), (0, 22))
+    draw = ImageDraw.Draw(im)
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow before 10.1 has only the small bitmap font
+        font = ImageFont.load_default()
+    s = sphere_size
+    labels = (("sky: HDR estimate, tone-mapped", 0), ("diffuse (SH)", 2 * s),
+              (f"metal, roughness {pack.roughness[len(pack.roughness) // 2]:.2g}", 3 * s),
+              ("chrome", 4 * s))
+    for text, x in labels:
+        draw.text((x + 4, 4), text, fill=(0, 0, 0), font=font)
+    sun = hdr.sun
+    caption = ("no compact bright region: no sun scaled" if sun is None else
+               f"sun found at yaw {sun.yaw:.0f}, pitch {sun.pitch:.0f} degrees, scaled "
+               f"x{sun.scale:.0f} to a sun/sky energy ratio of {sun.sun_to_sky:.1f}")
+    return np.asarray(im), caption + " (an estimate from the 8-bit image)"

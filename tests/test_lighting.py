@@ -166,8 +166,27 @@ def test_pack_writes_every_file_and_the_preview_is_lit_from_the_sun(tmp_path) ->
     assert json.loads((tmp_path / "pack" / "specular.json").read_text())["roughness"] == \
         pack.roughness
     assert len(read_ktx2(pack.files["specular.ktx2"]).levels) == len(pack.specular) == 4
-    pic = L.render_spheres(pack, hdr, size=64)
+    pic = L.render_spheres(pack, hdr, size=64, view_yaw=0.0)
     assert pic.shape == (64, 64 * 5, 3) and pic.dtype == np.uint8
     diffuse = pic[:, 128:192].astype(float).sum(axis=2)
     # the sun is up and to the right: the diffuse sphere's upper right is its brightest part
     assert diffuse[8:28, 36:56].mean() > diffuse[36:56, 8:28].mean() + 40
+
+
+def test_the_preview_faces_away_from_the_sun_so_the_spheres_are_lit_in_front() -> None:
+    hdr = to_hdr(sunny_sky(512, sun_yaw=60, sun_pitch=30))
+    pack = L.lighting_pack(hdr, size=32, lut_size=16)
+    pic = L.render_spheres(pack, hdr, size=64).astype(float).sum(axis=2)
+    behind = L.render_spheres(pack, hdr, size=64, view_yaw=60.0).astype(float).sum(axis=2)
+    c = (np.arange(64) + 0.5) / 32 - 1
+    r = np.hypot(*np.meshgrid(c, c))
+    centre, rim = r < 0.5, (r > 0.75) & (r < 0.95)
+
+    def centre_over_rim(img: np.ndarray) -> float:
+        d = img[:, 128:192]  # the diffuse sphere
+        return d[centre].mean() / d[rim].mean()
+
+    assert centre_over_rim(pic) > 1.1  # lit from the front: the middle is brightest
+    assert centre_over_rim(behind) < centre_over_rim(pic) - 0.15  # into the sun: rim-lit
+    img, caption = L.preview(hdr, sphere_size=48, pack_size=16)
+    assert img.shape == (48 + 22, 48 * 5, 3) and "yaw 60, pitch 30" in caption
