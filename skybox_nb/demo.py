@@ -242,7 +242,8 @@ def _fmt(v: Any) -> str:
 
 
 def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
-    """HTML for one panorama: the image, perspective views, seam check, the six cube faces."""
+    """HTML for one panorama: the image, perspective views, seam check, the six cube faces,
+    and its light (spheres lit by the lighting pack of its HDR estimate)."""
     from .cubemap import perspective, to_faces
     from .panorama import write_image
     from .seams import seam_report
@@ -267,6 +268,10 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
         write_image(face, images / fname, quality=90)
         faces.append(f'<figure><img src="images/{fname}" alt="face {name}">'
                      f'<figcaption>{FACE_NAMES.get(name, name)}</figcaption></figure>')
+    from .lighting import preview
+
+    light, light_note = preview(pano, sphere_size=160)
+    write_image(light, images / f"{pre}-lighting.png")
     req = item.request
     facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
              ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
@@ -287,6 +292,9 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
 <details><summary>all seam numbers</summary><table class="facts">{rows}</table></details>
 <h3>Cube faces</h3>
 <div class="views">{''.join(faces)}</div>
+<h3>Light (HDR estimate and spheres lit by its lighting pack)</h3>
+<img src="images/{pre}-lighting.png" alt="lighting preview">
+<p>{esc(light_note)}</p>
 </section>"""
 
 
