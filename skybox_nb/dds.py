@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .files import commit_file, temp_path
-from .ktx2 import check_levels
+from .ktx2 import check_levels, texel_levels
 
 __all__ = ["write_dds", "read_dds", "DXGI_FORMATS"]
 
@@ -42,18 +42,8 @@ def write_dds(levels: Sequence[np.ndarray], path: str | os.PathLike,
     faces, c = check_levels(levels)
     if c not in (2, 3, 4):
         raise ValueError(f"levels: {c} channels; allowed: 2, 3 or 4")
+    arrays, stored = texel_levels(levels, dtype)
     char = np.dtype(dtype).char
-    if char not in ("e", "f"):
-        raise ValueError(f"dtype: got {dtype!r}; allowed: numpy.float16 or numpy.float32")
-    stored = 4 if c == 3 else c
-    arrays = []
-    for lv in levels:
-        a = np.asarray(lv, np.float32)
-        if c == 3:
-            a = np.concatenate([a, np.ones((*a.shape[:3], 1), np.float32)], axis=3)
-        if not np.isfinite(a).all():
-            raise ValueError("levels: NaN or infinite values; allowed: finite numbers")
-        arrays.append(a.astype(f"<{char}"))
     _, h, w, _ = np.shape(levels[0])
     n = len(levels)
     caps = _CAPS_TEXTURE | (_CAPS_COMPLEX | _CAPS_MIPMAP if n > 1 else 0)

@@ -30,7 +30,7 @@ import numpy as np
 from .files import commit_file, temp_path
 
 __all__ = ["write_ktx2", "read_ktx2", "Ktx2Texture", "IDENTIFIER", "VK_FORMATS",
-           "check_levels"]
+           "check_levels", "texel_levels"]
 
 IDENTIFIER = b"\xabKTX 20\xbb\r\n\x1a\n"
 # (dtype char, channels) -> vkFormat
@@ -62,6 +62,25 @@ def check_levels(levels: Sequence[np.ndarray], what: str = "levels") -> tuple[in
     return faces, c
 
 
+def texel_levels(levels: Sequence[np.ndarray], dtype: type) -> tuple[list[np.ndarray], int]:
+    """The checked mip chain as little-endian ``dtype`` arrays (float16 or float32), RGB
+    given alpha 1 (GPUs have no 3-channel float formats worth using); returns (arrays,
+    stored channels). Shared by the KTX2 and DDS writers."""
+    _, c = check_levels(levels)
+    char = np.dtype(dtype).char
+    if char not in ("e", "f"):
+        raise ValueError(f"dtype: got {dtype!r}; allowed: numpy.float16 or numpy.float32")
+    out = []
+    for lv in levels:
+        a = np.asarray(lv, np.float32)
+        if c == 3:
+            a = np.concatenate([a, np.ones((*a.shape[:3], 1), np.float32)], axis=3)
+        if not np.isfinite(a).all():
+            raise ValueError("levels: NaN or infinite values; allowed: finite numbers")
+        out.append(np.ascontiguousarray(a.astype(f"<{char}")))
+    return out, out[0].shape[3]
+
+
 def _dfd(bytes_per_texel: int, channels: int, bits: int) -> bytes:
     samples = b"".join(
         struct.pack("<HBBI2I", i * bits, bits - 1, ch | 0x80 | 0x40, 0, _FLOAT_LOWER,
@@ -88,22 +107,13 @@ def write_ktx2(levels: Sequence[np.ndarray], path: str | os.PathLike,
     """Write a cube map (each level (6, S, S, C), faces +X -X +Y -Y +Z -Z) or an image
     (each level (1, H, W, C)) with its mip levels to a KTX 2.0 file; RGB gets alpha 1.
     ``dtype`` np.float16 (default) or np.float32. Atomic; returns the path."""
-    faces, c = check_levels(levels)
+    faces, _ = check_levels(levels)
+    arrays, stored = texel_levels(levels, dtype)
     char = np.dtype(dtype).char
-    if char not in ("e", "f"):
-        raise ValueError(f"dtype: got {dtype!r}; allowed: numpy.float16 or numpy.float32")
-    stored = 4 if c == 3 else c
     vk = VK_FORMATS[(char, stored)]
     size = np.dtype(dtype).itemsize
     texel = size * stored
-    data: list[bytes] = []
-    for lv in levels:
-        a = np.asarray(lv, np.float32)
-        if c == 3:
-            a = np.concatenate([a, np.ones((*a.shape[:3], 1), np.float32)], axis=3)
-        if not np.isfinite(a).all():
-            raise ValueError("levels: NaN or infinite values; allowed: finite numbers")
-        data.append(np.ascontiguousarray(a.astype(dtype).astype(f"<{char}")).tobytes())
+    data = [a.tobytes() for a in arrays]
     n = len(levels)
     dfd = _dfd(texel, stored, 8 * size)
     kvd = _kvd({"KTXwriter": writer, "KTXorientation": "rd"})

@@ -27,6 +27,8 @@ scene.render.engine = "CYCLES"
 scene.cycles.device = "CPU"
 scene.cycles.samples = 4
 scene.cycles.use_denoising = False
+scene.cycles.max_bounces = 0  # nothing but the world: camera rays only
+scene.world.cycles.sampling_method = "NONE"  # no importance map of the world to build
 scene.render.threads_mode = "FIXED"
 scene.render.threads = 2
 scene.render.resolution_x = scene.render.resolution_y = int(size)

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from PIL import Image
 
 from skybox_nb.cubemap import perspective
 from skybox_nb.engines import export_engine
-from skybox_nb.hdr import read_hdr, tonemap
+from skybox_nb.hdr import linear_to_srgb, read_hdr
 from tests.synthetic import render, textured
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -33,6 +34,25 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     b = b.astype(np.float64).mean(axis=2)
     a, b = a - a.mean(), b - b.mean()
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def check_views(shot: Callable[[str], Image.Image], source: np.ndarray,
+                views: Iterable[tuple], size: int, out: Path) -> dict[str, float]:
+    """Compare an engine's render of each view (name, yaw, pitch, ...) with
+    `perspective()` of ``source``: NCC >= 0.9 each, while the view turned half a turn or
+    mirrored must not match (so the check can fail). Keeps the expected pictures and the
+    scores beside the renders in ``out``."""
+    scores = {}
+    for name, yaw, pitch, *_ in views:
+        got = np.asarray(shot(name).convert("RGB"))
+        want = perspective(source, yaw, pitch, 90, (size, size))
+        Image.fromarray(want).save(out / f"expected_{name}.png")
+        scores[name] = ncc(got, want)
+        assert ncc(got, perspective(source, yaw + 180, pitch, 90, (size, size))) < 0.5, name
+        assert ncc(got[:, ::-1], want) < 0.7, name
+    (out / "scores.json").write_text(json.dumps(scores, indent=1))
+    assert min(scores.values()) >= 0.9, scores
+    return scores
 
 
 def _blender() -> str:
@@ -60,15 +80,7 @@ def test_blender_renders_the_exported_world_the_right_way_round(tmp_path, hdr) -
         capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     # what Blender shows is compared with the image it was given (for --hdr, the .exr)
-    source = tonemap(read_hdr(folder / "panorama.exr").array) if hdr else pano
-    scores = {}
-    for name, yaw, pitch in VIEWS:
-        got = np.asarray(Image.open(out / f"view_{name}.png").convert("RGB"))
-        want = perspective(source, yaw, pitch, 90, (SIZE, SIZE))
-        Image.fromarray(want).save(out / f"expected_{name}.png")
-        scores[name] = ncc(got, want)
-        # the check can fail: the view turned half a turn, or mirrored, does not match
-        assert ncc(got, perspective(source, yaw + 180, pitch, 90, (SIZE, SIZE))) < 0.5
-        assert ncc(got[:, ::-1], want) < 0.7
-    (out / "scores.json").write_text(json.dumps(scores, indent=1))
-    assert min(scores.values()) >= 0.9, scores
+    # (Blender's Standard view: the linear values encoded to sRGB and clipped)
+    source = (linear_to_srgb(read_hdr(folder / "panorama.exr").array) * 255).astype(np.uint8) \
+        if hdr else pano
+    check_views(lambda name: Image.open(out / f"view_{name}.png"), source, VIEWS, SIZE, out)
