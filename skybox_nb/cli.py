@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from . import cli_ledger
 from .contract import STYLES
 
 
@@ -47,6 +48,15 @@ def _generate(args: argparse.Namespace) -> int:
     from .errors import SkyboxError
     from .request import SkyboxRequest
 
+    if args.model is not None or args.set:  # any model, checked by its own spec
+        from .cli_family import generate_model
+
+        if args.model is None:
+            args.model = "model_scenario-skybox-flux"
+        return generate_model(args)
+    if args.prompt is None:
+        print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
+        return 2
     try:
         with SkyboxClient(library=args.out) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
@@ -169,7 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_emulator)
 
     g = sub.add_parser("generate", help="generate skyboxes and save them")
-    g.add_argument("prompt")
+    g.add_argument("prompt", nargs="?", default=None)
+    g.add_argument("--model", default=None, help="any model id, e.g. model_scenario-skybox-gpt; "
+                   "its inputs come from --set and are checked by its spec")
+    g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input of --model by its API name, e.g. width=1024 (repeatable)")
     g.add_argument("--style", choices=STYLES, default=None)
     g.add_argument("--negative-prompt", default=None)
     g.add_argument("--negative-prompt-strength", type=float, default=None)
@@ -198,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
     s.set_defaults(func=_seams)
 
+    from .repair_cli import add_parser as add_repair
+
+    add_repair(sub)
+
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
                        "when no credentials are set)")
     d.add_argument("--headless", action="store_true",
@@ -211,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(sub)
 
+    from .cli_family import add_upscale_parser
+
+    add_upscale_parser(sub)
+
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")
     n.add_argument("dest", nargs="?", default="skybox-notebooks",
@@ -218,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--overwrite", action="store_true",
                    help="replace notebooks already in the folder (default: keep them)")
     n.set_defaults(func=_notebooks)
+
+    cli_ledger.add_parser(sub)
     return p
 
 

@@ -52,7 +52,7 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     try:
         f = float(value)
     except OverflowError:  # an integer beyond any float (10**400): no range allows it
-        return value, Problem(spec.name, value, allowed, "out of range")
+        return value, Problem(spec.name, _short(value), allowed, "out of range")
     if not math.isfinite(f):
         return value, Problem(spec.name, value, allowed, "not a finite number")
     if spec.integer:
@@ -67,7 +67,29 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
         spec.maximum is not None and f > spec.maximum
     ):
         return value, Problem(spec.name, value, allowed, "out of range")
+    step = spec.multiple_of
+    if step and value % step:
+        near = round(value / step) * step
+        return value, Problem(spec.name, value, allowed, f"not a multiple of {step}; try {near}")
     return value, None
+
+
+def _short(value: Any) -> Any:
+    """``value``, or a shortened text of it when its repr would flood a message."""
+    text = repr(value)
+    return value if len(text) <= 60 else f"{text[:28]}...{text[-28:]} ({len(text)} chars)"
+
+
+def _unencodable(value: str) -> str | None:
+    """Why ``value`` cannot be sent as UTF-8 JSON (a lone surrogate, as bad bytes on a
+    command line decode to), or None when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (f"character {e.start} ({value[e.start]!r}) is a lone surrogate, not text; "
+                "the text probably came from bytes in another encoding: retype it or "
+                "decode it as UTF-8")
+    return None
 
 
 def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
@@ -81,6 +103,9 @@ def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     if spec.type in ("string", "file"):
         if not isinstance(value, str):
             return value, Problem(spec.name, value, allowed, f"expected a string, got {type(value).__name__}")
+        bad = _unencodable(value)
+        if bad:
+            return value, Problem(spec.name, value, allowed, bad)
         if spec.required and not value.strip():
             return value, Problem(spec.name, value, allowed, "must not be empty")
         if spec.type == "file" and not value.strip():
@@ -102,6 +127,9 @@ def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
         item_type = {"file_array": str, "string_array": str}.get(spec.type)
         if item_type and not all(isinstance(v, item_type) for v in value):
             return value, Problem(spec.name, value, allowed, "every item must be a string")
+        bad = next((b for v in value if isinstance(v, str) for b in [_unencodable(v)] if b), None)
+        if bad:
+            return value, Problem(spec.name, value, allowed, bad)
         return list(value), None
     return value, None  # other API types (model, inputs_array): passed through as given
 
@@ -144,4 +172,10 @@ def validate_inputs(
         if not nps:
             notes.append("negativePrompt is set but negativePromptStrength is 0: the "
                          "negative prompt is ignored until its strength is above 0 (try 1 to 4).")
+    if "width" in spec.inputs and "height" in spec.inputs and ("width" in body or "height" in body):
+        w = body.get("width", spec["width"].default)
+        h = body.get("height", spec["height"].default)
+        if isinstance(w, int) and isinstance(h, int) and w != 2 * h:
+            notes.append(f"width x height is {w}x{h}, not 2:1: the result will not be an "
+                         f"equirectangular panorama (try {2 * h}x{h}).")
     return body, problems, notes
