@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+from .figure import Figure
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
@@ -197,7 +197,7 @@ def cube_net(pano: Any, report: Any = None, face_size: int | None = None) -> Fig
 
         report = seam_report(p)
     size = face_size or max(8, min(256, p.width // 4))
-    fig = Figure(figsize=(8, 6.3), layout="constrained")
+    fig = Figure(figsize=(8, 6.3), layout="constrained", display_format="jpeg")
     _draw_net(fig.add_subplot(), p, report, size)
     return fig
 
@@ -218,7 +218,8 @@ def contact_sheet(panos: Sequence[Any], reports: Sequence[Any] | None = None,
                          "allowed: one report per panorama")
     ncols = max(1, min(int(ncols), len(items)))
     nrows = -(-len(items) // ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained")
+    fig = Figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained",
+                 display_format="jpeg")  # photographs: JPEG keeps saved notebooks small
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= len(items):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from .request import SkyboxRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from .figure import Figure
 
     from .models import RunResult
     from .seams import SeamReport
@@ -166,7 +166,7 @@ class SweepResult:
         """Each score against ``param``, one line per combination of the other axes
         (e.g. one per seed), the verdict marked (filled: seamless; hollow: not) and the
         seam check's limit dotted where the score has one."""
-        from matplotlib.figure import Figure
+        from .figure import Figure
 
         if param not in self.axes:
             raise ValueError(f"plot_scores: param {param!r} is not an axis of this sweep; "
