@@ -122,6 +122,7 @@ def _seams(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
+    demo.interrupt_on_sigterm()  # a service manager's stop must not orphan lab or kernels
     if not args.headless:
         return demo.open_lab(port=args.port, open_browser=not args.no_browser)
     print(f"executing {demo.QUICKSTART} ({demo.backend_note()}) ...", flush=True)

@@ -15,6 +15,7 @@ import html
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +74,23 @@ def backend_note(env: dict[str, str] | None = None) -> str:
         return f"Scenario API: credentials found in {ENV_API_KEY} / {ENV_API_SECRET} (jobs cost CU)"
     return ("offline emulator: no Scenario credentials set, so the notebook generates "
             "procedural stand-in images on a built-in emulator of the API (nothing is billed)")
+
+
+_STOP_SIGNALS: list[int] = []  # the signals that asked this process to stop
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (and SIGHUP) stop the demo the way Ctrl-C does, by raising
+    KeyboardInterrupt: JupyterLab is then stopped (it shuts its kernels down) and a
+    headless run's kernel is shut down (nbclient's own handler, while it runs a notebook),
+    instead of both being orphaned. Main thread only."""
+    def _interrupt(signum: int, frame: Any) -> None:
+        _STOP_SIGNALS.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _interrupt)
 
 
 def _port_free(port: int) -> bool:
@@ -182,7 +200,14 @@ def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
                                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(cwd)}})
-        client.execute()
+        try:
+            client.execute()
+        except BaseException:
+            # A stop signal surfaces as whatever it interrupted (a cancelled start, or
+            # "kernel died" once nbclient's own handler shut the kernel down): say stopped.
+            if _STOP_SIGNALS or getattr(client, "_async_cleanup_kernel_future", None):
+                raise KeyboardInterrupt("stopped by a signal") from None
+            raise
     return nb
 
 
