@@ -225,7 +225,7 @@ class Gallery:
         caption = W.HTML(f'<span title="{tip}">{html.escape(item.caption)}</span>')
         actions = [
             ("Seed", "repeat", "reuse this seed in the form", self.reuse_seed),
-            ("Init", "image", "use as the form's init image (uploads it)", self.use_as_init),
+            ("Init", "image", "use as the form's init image", self.use_as_init),
             ("Seams", "search", "seam check: report and plots", self.seam_check),
             ("Cube", "cube", "cubemap faces, exported in the chosen convention", self.cubemap),
             ("360", "eye", "open in the 360 viewer", self.view),
@@ -273,12 +273,14 @@ class Gallery:
         return self.form.reuse_seed(it.seed)
 
     def use_as_init(self, item: GalleryItem | int) -> str:
-        """Upload this panorama (``client.upload``) and set it as the form's init image.
-        Returns the new asset id."""
+        """Set this panorama as the form's init image: its own asset id when the result
+        has one (nothing is uploaded again), else the file, uploaded. Returns the id."""
         it = self._item(item)
         if self.form is not None:
+            if it.asset_id:
+                return self.form.set_init_image(it.asset_id, preview=it.path)
             return self.form.set_init_image(it.path)
-        return self.client.upload(it.path)
+        return it.asset_id or self.client.upload(it.path)
 
     def panorama(self, item: GalleryItem | int) -> Any:
         """The full-resolution ``Panorama`` of an item (loaded from disk)."""
