@@ -299,7 +299,12 @@ def test_generate_click_fills_the_gallery_with_small_previews(client):
         im = Image.open(io.BytesIO(card.children[0].value))
         assert im.format == "JPEG" and im.width <= 160
         caption = card.children[1].value
-        assert f"seed {item.seed}" in caption and "Space" in caption and "CU" in caption
+        assert f"seed {item.seed}" in caption and "Space" in caption
+        assert "geometry style default" in caption and "256x128" in caption
+    captions = [card.children[1].value for card in gallery.cards.children]
+    cost = f"job {res.cu_cost:g} CU for 3 outputs"
+    assert sum(cost in c for c in captions) == 1  # the job's cost once, not once per output
+    assert sum("same job" in c for c in captions) == 2
     assert [it.path for it in gallery.items] == list(res.files)
     assert len(gallery.cards.children[0].children[0].value) < res.files[0].stat().st_size
     form.close()
@@ -366,7 +371,8 @@ def test_gallery_actions(client, tmp_path):
     report = gallery.seam_check(item)
     assert isinstance(report.seamless, bool)
     outs = gallery.output.outputs
-    assert outs[0]["text"].startswith("Seam check") and len(outs) == 3
+    assert outs[0]["text"].startswith("Card 1 (seed 77") and "seam check" in outs[0]["text"]
+    assert len(outs) == 3 and card.layout.border == "2px solid #2563eb"  # names its card
     assert "text/html" in outs[1]["data"] and "image/png" in outs[2]["data"]
 
     gallery.convention.value = "threejs"
