@@ -72,12 +72,12 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
         raise UsageProblem(f"{path}: is a folder; give an image file (a 2:1 equirectangular "
                            "panorama)")
     if not p.is_file():
-        raise UsageProblem(f"{path}: no such file")
+        raise UsageProblem(f"cannot read {path}: no such file")
     try:
         with Image.open(p) as im:
             w, h = im.size
     except OSError as e:
-        raise UsageProblem(f"{path}: not an image Pillow can read ({e})") from None
+        raise UsageProblem(f"cannot read {path}: not an image ({e})") from None
     off = abs(w / h - 2.0) > 1e-9
     if off and stretch:
         mode = "stretch"
@@ -95,7 +95,7 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
         try:
             return Panorama.load(p, ratio=mode)
         except (OSError, ValueError) as e:
-            raise UsageProblem(f"{path}: {e}") from None
+            raise UsageProblem(f"cannot read {path}: {e}") from None
 
 
 def face_size_note(pano: Any, face_size: int | None) -> str | None:
