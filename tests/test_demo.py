@@ -15,6 +15,7 @@ from typing import Iterable
 
 import nbformat
 import pytest
+from PIL import Image
 
 from skybox_nb import demo
 
@@ -171,6 +172,15 @@ def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path:
     assert len(srcs) == 2 * (1 + 6 + 1 + 6) + 1
     for s in srcs:
         assert not s.startswith(("/", "file:", "http")) and (index.parent / s).is_file(), s
+    # each panorama links its full-resolution file and the Unity faces exported from it
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert len(hrefs) == 2 * (1 + 6)
+    for h in hrefs:
+        assert not h.startswith(("/", "file:", "http")) and (index.parent / h).is_file(), h
+    full = Image.open(index.parent / hrefs[0])
+    assert full.size == (256, 128)  # the file itself, not the preview
+    # every figure is labelled
+    assert page.count("<figure>") == page.count("<figcaption>") >= 2 * (1 + 6 + 1 + 6) + 1
     for machine_path in (str(tmp_path), str(Path.home()), os.getcwd()):
         assert machine_path not in page
     assert "<th>seed</th><td>7</td>" in page
