@@ -54,7 +54,7 @@ class ChildEmulator:
         self._proc.join(10)
 
     def stats(self) -> dict[str, Any]:
-        return httpx.get(self.admin_url + "/stats", timeout=10).json()
+        return httpx.get(self.admin_url + "/stats", auth=("bench", "bench"), timeout=10).json()
 
 
 def _serve_child(conn: Any, job_duration: float, render_size: tuple[int, int]) -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from . import remap
-from .conventions import LAYOUTS, Convention, get_convention
+from .conventions import LAYOUT_NAMES, LAYOUTS, Convention, get_convention
+from .formats import FORMATS, by_suffix
 from .panorama import as_array, write_image
 
 __all__ = ["to_faces", "from_faces", "perspective", "export", "assemble", "LAYOUT_NAMES",
            "face_directions"]
 
-LAYOUT_NAMES = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 def _grid(size: int) -> np.ndarray:
@@ -228,8 +228,8 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
     if layout not in LAYOUT_NAMES:
         raise ValueError(f"layout: got {layout!r}; allowed: {', '.join(LAYOUT_NAMES)}")
     fmt = str(fmt).lower().lstrip(".")
-    if fmt not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
-        raise ValueError(f"fmt: got {fmt!r}; allowed: png, jpg, webp, tif")
+    if by_suffix(fmt) is None:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: {', '.join(f.suffix[1:] for f in FORMATS)}")
     if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
         raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
     conv = get_convention(convention)

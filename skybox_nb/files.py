@@ -20,6 +20,8 @@ from typing import Any
 from PIL import Image
 
 from .errors import ProtocolError
+from .formats import API_FORMATS
+from .processes import pid_alive
 
 __all__ = [
     "safe_id",
@@ -36,8 +38,8 @@ __all__ = [
 ]
 
 _ID_RE = re.compile(r"(job|asset)_[A-Za-z0-9]+")
-# Pillow format name -> file extension.
-IMAGE_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+# Pillow format name -> file extension, of the formats Scenario serves.
+IMAGE_EXTENSIONS = {f.pillow: f.suffix for f in API_FORMATS}
 
 
 def safe_id(value: Any, kind: str | None = None) -> str:
@@ -77,21 +79,6 @@ def temp_path(dest: Path) -> Path:
 
 
 _TEMP_RE = re.compile(r"\.(\d+)\.[A-Za-z0-9_]+\.part$")
-
-
-def pid_alive(pid: int) -> bool:
-    """True when process ``pid`` exists (ours included)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def remove_stale_temps(directory: Path) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from .files import commit_file, temp_path, write_json_atomic
+from .formats import FORMATS, by_suffix
 
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
            "gpano_xmp", "MAX_PIXELS", "MIN_HEIGHT"]
@@ -333,21 +334,18 @@ def gpano_xmp(width: int, height: int) -> str:
     )
 
 
-_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF",
-            "tiff": "TIFF"}
-
-
 def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None,
                 quality: int = 95) -> Path:
     """Write ``arr`` to ``path`` (format from the suffix: png, jpg, webp, tif), with the
     XMP packet when given. 16-bit and float images are written as 8 bits. Returns the
     path."""
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower().lstrip("."))
-    if fmt is None:
+    kind = by_suffix(path.suffix)
+    if kind is None:
         raise PanoramaError(
             f"path: suffix {path.suffix!r} is not supported; allowed: "
-            + ", ".join(f".{k}" for k in _FORMATS))
+            + ", ".join(s for f in FORMATS for s in f.suffixes))
+    fmt = kind.pillow
     a = to_uint8(_validate_array(arr, "array")) if arr.dtype != np.uint8 else arr
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]

@@ -89,7 +89,7 @@ def test_every_method(emu, tmp_path):
         canceled = c.cancel(other)
         assert canceled.status == "canceled"
         assert c.ledger.by_job(other.id).status == "canceled"
-        with pytest.raises(errors.TimeoutError):
+        with pytest.raises(errors.DeadlineError):
             c.wait(c.generate(SkyboxRequest("timeout", num_outputs=1)), timeout=0.2)
         # resume() finishes, oldest first, every job whose outputs are not on disk yet:
         # the first one (waited for, never downloaded) and the one that timed out.
@@ -259,7 +259,7 @@ def test_error_kinds_from_the_emulator(emu, tmp_path):
     # timeout: the server answers too slowly, every time
     emu.inject("slow", route="job", delay=0.6, count=None)
     t = make(emu, tmp_path / "c", timeout=0.2)
-    with pytest.raises(errors.TimeoutError) as info:
+    with pytest.raises(errors.DeadlineError) as info:
         t.job("job_AAAAAAAAAAAAAAAAAAAAAAAA")
     assert not info.value.ambiguous
     t.close()

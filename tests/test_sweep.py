@@ -11,7 +11,7 @@ from skybox_nb.emulator import Emulator
 from skybox_nb.errors import ValidationError
 from skybox_nb.request import SkyboxRequest
 from skybox_nb.seams import THRESHOLDS
-from skybox_nb.sweep import ScoreTable, grid, sweep
+from skybox_nb.sweeps import ScoreTable, grid, sweep
 
 BASE = SkyboxRequest("a rocky canyon at dusk", style="photo", num_outputs=1)
 

@@ -22,12 +22,12 @@ import ipywidgets as W
 from PIL import Image
 
 from ..contract import SKYBOX_FLUX, style_label
+from ..conventions import CONVENTIONS, LAYOUT_NAMES
+from ..formats import by_suffix
 from ..panorama import Panorama, _sidecar
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
-CONVENTIONS = ("unity", "threejs", "generic")
-LAYOUTS = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 def preview_jpeg(path: str | Path, max_width: int = 320) -> bytes:
@@ -189,8 +189,8 @@ class Gallery:
         self.thumb_width = thumb_width
         self.items: list[GalleryItem] = []
         self._lock = threading.Lock()
-        self.convention = W.Dropdown(options=CONVENTIONS, value="unity", description="Convention")
-        self.layout = W.Dropdown(options=LAYOUTS, value="six", description="Layout")
+        self.convention = W.Dropdown(options=list(CONVENTIONS), value="unity", description="Convention")
+        self.layout = W.Dropdown(options=LAYOUT_NAMES, value="six", description="Layout")
         if out_dir is None:
             out_dir = Path(client.ledger.library) / "exports"
         self.out_dir = W.Text(value=str(out_dir), description="Export to")
@@ -374,7 +374,8 @@ class Gallery:
         file name; default the export folder). Returns the path written."""
         it = self._item(item)
         target = Path(dest or self.out_dir.value)
-        if target.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        kind = by_suffix(target.suffix)
+        if kind is None or not kind.xmp:  # a folder, or a format without the 360 metadata
             target = target / it.path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         self.panorama(it).save(target)
