@@ -61,3 +61,16 @@ def test_executed_notebook_draws_every_figure_as_an_image(name: str, tmp_path: P
     drawn = figure_cells(json.loads(json.dumps(executed)))
     # the same cells draw, in the same format, as in the saved notebook
     assert drawn == figure_cells(saved)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_notebook_opens_unmodified(name: str) -> None:
+    """JupyterLab rewrites a kernelspec that differs from the kernel's own (and so marks
+    the notebook modified on opening); saved widget state is never restored, only weight."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    meta = json.loads(notebooks.path(name).read_text(encoding="utf-8"))["metadata"]
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert meta["kernelspec"] == {"display_name": spec.display_name, "language": spec.language,
+                                  "name": "python3"}
+    assert "widgets" not in meta

@@ -346,7 +346,10 @@ class GeneratorForm:
         self.clear_image_button.on_click(lambda _b: self.clear_init_image())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):  # what a saved notebook shows before it is run
+            bundle["text/plain"] = 'GeneratorForm: the Skybox Flux.1 form. Run this cell to use it (widgets need a running kernel).'
+        return bundle
 
     # ---- the request ----------------------------------------------------------------
 

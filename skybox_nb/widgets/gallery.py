@@ -211,7 +211,10 @@ class Gallery:
             self.load_history()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):  # what a saved notebook shows before it is run
+            bundle["text/plain"] = 'Gallery: the results as cards. Run this cell to see them (widgets need a running kernel).'
+        return bundle
 
     def __len__(self) -> int:
         return len(self.items)
