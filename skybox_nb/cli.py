@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from . import cli_ledger
 from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
 
 
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--overwrite", action="store_true",
                    help="replace notebooks already in the folder (default: keep them)")
     n.set_defaults(func=_notebooks)
+
+    cli_ledger.add_parser(sub)
     return p
 
 

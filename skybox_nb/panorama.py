@@ -306,6 +306,15 @@ def _sidecar(path: Path) -> dict[str, Any]:
     return out
 
 
+def _sidecar_file_name(side: Path) -> str | None:
+    """The image a sidecar says it describes (its "file"), or None."""
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("file") if isinstance(data, dict) else None
+
+
 # ---------------------------------------------------------------- XMP
 
 def gpano_xmp(width: int, height: int) -> str:
@@ -502,12 +511,14 @@ class Panorama:
     def save(self, path: str | os.PathLike, quality: int = 95,
              sidecar: bool = True) -> Path:
         """Write the image with GPano XMP (png, jpg, webp; tif without XMP) and, when
-        there is metadata and ``sidecar``, a ``<stem>.json`` next to it. Returns the
-        image path."""
+        there is metadata and ``sidecar``, a ``<stem>.json`` next to it, replacing the
+        one of a file saved there before (an old sidecar with no metadata to replace it
+        is removed: it described the old image). Returns the image path."""
         out = write_image(self._array, path, xmp=gpano_xmp(self.width, self.height),
                           quality=quality)
+        side = out.with_suffix(".json")
         if sidecar and self.metadata:
-            side = out.with_suffix(".json")
-            if not side.exists():
-                write_json_atomic(side, {"file": out.name, "metadata": self.metadata})
+            write_json_atomic(side, {"file": out.name, "metadata": self.metadata})
+        elif side.is_file() and _sidecar_file_name(side) == out.name:
+            side.unlink()
         return out

@@ -391,7 +391,9 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
     k = max(1, math.ceil(w / max_width))
     small = _resize(np.ascontiguousarray(rgb), w // k, h // k) if k > 1 else rgb
-    out = np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
+    # Always a copy (np.array copies; ascontiguousarray returned a float32 grey input
+    # itself), as it is scaled in place below: the caller's pixels are never written.
+    out = np.array(small.transpose(2, 0, 1), dtype=np.float32, order="C")
     if arr.dtype == np.uint16:
         out *= np.float32(255.0 / 65535.0)
     elif arr.dtype == np.float32:

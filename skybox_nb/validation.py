@@ -52,7 +52,7 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     try:
         f = float(value)
     except OverflowError:  # an integer beyond any float (10**400): no range allows it
-        return value, Problem(spec.name, value, allowed, "out of range")
+        return value, Problem(spec.name, _short(value), allowed, "out of range")
     if not math.isfinite(f):
         return value, Problem(spec.name, value, allowed, "not a finite number")
     if spec.integer:
@@ -70,6 +70,24 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     return value, None
 
 
+def _short(value: Any) -> Any:
+    """``value``, or a shortened text of it when its repr would flood a message."""
+    text = repr(value)
+    return value if len(text) <= 60 else f"{text[:28]}...{text[-28:]} ({len(text)} chars)"
+
+
+def _unencodable(value: str) -> str | None:
+    """Why ``value`` cannot be sent as UTF-8 JSON (a lone surrogate, as bad bytes on a
+    command line decode to), or None when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (f"character {e.start} ({value[e.start]!r}) is a lone surrogate, not text; "
+                "the text probably came from bytes in another encoding: retype it or "
+                "decode it as UTF-8")
+    return None
+
+
 def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     """Validate and normalise one value; returns (normalised value, problem or None)."""
     allowed = spec.describe_allowed()
@@ -81,6 +99,9 @@ def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
     if spec.type in ("string", "file"):
         if not isinstance(value, str):
             return value, Problem(spec.name, value, allowed, f"expected a string, got {type(value).__name__}")
+        bad = _unencodable(value)
+        if bad:
+            return value, Problem(spec.name, value, allowed, bad)
         if spec.required and not value.strip():
             return value, Problem(spec.name, value, allowed, "must not be empty")
         if spec.type == "file" and not value.strip():
@@ -102,6 +123,9 @@ def _check_one(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
         item_type = {"file_array": str, "string_array": str}.get(spec.type)
         if item_type and not all(isinstance(v, item_type) for v in value):
             return value, Problem(spec.name, value, allowed, "every item must be a string")
+        bad = next((b for v in value if isinstance(v, str) for b in [_unencodable(v)] if b), None)
+        if bad:
+            return value, Problem(spec.name, value, allowed, bad)
         return list(value), None
     return value, None  # other API types (model, inputs_array): passed through as given
 

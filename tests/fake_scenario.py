@@ -150,18 +150,6 @@ def after_accept(exc: Exception) -> Exception:
     return exc
 
 
-def fast_poll() -> Any:
-    from skybox_nb.retry import PollSchedule
-
-    return PollSchedule(first=0.01, factor=1.5, cap=0.05)
-
-
-def fast_retry() -> Any:
-    from skybox_nb.retry import RetryPolicy
-
-    return RetryPolicy(attempts=4, base=0.01, max_delay=0.05)
-
-
 def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from PIL import Image
 
-from fake_scenario import fast_poll, fast_retry
+from fast import SIZE, fast_poll, fast_retry
 from skybox_nb import errors
 from skybox_nb.cli import main as cli_main
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
@@ -22,15 +22,6 @@ from skybox_nb.contract import SKYBOX_FLUX, InputSpec, ModelSpec
 from skybox_nb.emulator import DEFAULT_JOB_DURATION, Emulator
 from skybox_nb.ledger import Ledger
 from skybox_nb.request import ModelRequest, SkyboxRequest
-
-SIZE = (64, 32)
-
-
-@pytest.fixture
-def emu():
-    with Emulator(job_duration=0.0, render_size=SIZE) as e:
-        yield e
-
 
 def make(emu, lib, **kw):
     kw.setdefault("retry", fast_retry())
@@ -307,7 +298,7 @@ def test_async_client_against_the_emulator(emu, tmp_path):
 
 
 def test_without_credentials_an_emulator_starts_and_says_so(monkeypatch, tmp_path, caplog):
-    import skybox_nb.client as mod
+    import skybox_nb.client.backend as mod
 
     for v in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):
         monkeypatch.delenv(v, raising=False)

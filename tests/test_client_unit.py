@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake_scenario import API, FakeScenario, after_accept, fast_poll, fast_retry
+from fake_scenario import API, FakeScenario, after_accept
+from fast import fast_poll, fast_retry
 from skybox_nb import errors
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
 from skybox_nb.config import Credentials, resolve_settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from matplotlib.figure import Figure
 
+from fast import emulator
 from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
 from skybox_nb.errors import ValidationError
@@ -18,7 +19,7 @@ BASE = SkyboxRequest("a rocky canyon at dusk", style="photo", num_outputs=1)
 
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator(job_duration=0.0, render_size=(256, 128)) as e:
+    with emulator(render_size=(256, 128)) as e:
         yield e
 
 
