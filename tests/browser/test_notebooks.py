@@ -126,7 +126,7 @@ def test_notebook_shows_its_figures_opened_and_run(name: str, lab: Any, page: An
                            f"'.jp-OutputArea-output.jp-RenderedImage img')]"
                            f".filter(i => i.complete && i.naturalWidth > 50).length >= {expected}",
                            timeout=60_000)
-    assert _images(page) == expected
+    assert _images(page) >= expected  # (widgets' output areas may draw more, e.g. a seam check)
     assert _figure_texts(page) == []
     _shoot(page, artifacts, f"{stem}-run")
     page.evaluate("() => window.jupyterapp.commands.execute('kernelmenu:shutdown')")
