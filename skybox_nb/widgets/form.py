@@ -473,6 +473,8 @@ class GeneratorForm:
         timer.start()
 
     def _estimate_quietly(self) -> None:
+        if self._init_problem is not None:  # the form says what to fix; no price yet
+            return
         try:
             self.estimate()
         except ValidationError:
@@ -651,7 +653,8 @@ class GeneratorForm:
             text, colour = busy, "#555"
         else:
             text, colour = warning, "#92400e"
-        self.init_note.value = (f'<div style="{_NOTE}color:{colour};white-space:normal">'
+        self.init_note.value = (f'<div style="{_NOTE}color:{colour};white-space:normal;'
+                                f'line-height:1.35">'
                                 f"{html.escape(text)}</div>" if text else "")
         if thumb:
             self.init_preview.value = thumb
