@@ -46,6 +46,15 @@ def _generate(args: argparse.Namespace) -> int:
     from .errors import SkyboxError
     from .request import SkyboxRequest
 
+    if args.model is not None or args.set:  # any model, checked by its own spec
+        from .cli_family import generate_model
+
+        if args.model is None:
+            args.model = "model_scenario-skybox-flux"
+        return generate_model(args)
+    if args.prompt is None:
+        print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
+        return 2
     try:
         with SkyboxClient(library=args.out) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
@@ -167,9 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_emulator)
 
     g = sub.add_parser("generate", help="generate skyboxes and save them",
-                       description="Generate skyboxes with Skybox Flux.1 and save them in the "
-                       "library. Options left out use the service's defaults.")
-    g.add_argument("prompt", help="what is all around you, e.g. 'a misty pine forest at dawn'")
+                       description="Generate skyboxes with Skybox Flux.1 (or --model) and save "
+                       "them in the library. Options left out use the service's defaults.")
+    g.add_argument("prompt", nargs="?", default=None,
+                   help="what is all around you, e.g. 'a misty pine forest at dawn'")
+    g.add_argument("--model", default=None, help="any model id, e.g. model_scenario-skybox-gpt; "
+                   "its inputs come from --set and are checked by its spec")
+    g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input of --model by its API name, e.g. width=1024 (repeatable)")
     g.add_argument("--style", type=style_arg, default=None, metavar="STYLE",
                    help=spec_help("style", "a style or its label, e.g. 'oil painting'"))
     g.add_argument("--negative-prompt", default=None, help="what to avoid (needs a strength)")
@@ -217,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resize an image that is not 2:1 to 2:1 first (default: check it as it is)")
     s.set_defaults(func=_seams)
 
+    from .repair_cli import add_parser as add_repair
+
+    add_repair(sub)
+
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
                        "when no credentials are set)")
     d.add_argument("--headless", action="store_true",
@@ -225,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    from .cli_family import add_upscale_parser
+
+    add_upscale_parser(sub)
 
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")

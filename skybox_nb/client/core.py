@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..files import remove_stale_temps, safe_id
-from ..ledger import Generation, Ledger
+from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult, parse_estimate, parse_job
 from ..retry import PollSchedule, RetryPolicy
-from . import intents, reconcile, transfer
+from . import intents, reads, reconcile, transfer
 from .backend import Backend, report_leftovers
 from .calls import SlotGate, call
 from .effects import SYSTEM_CLOCK, Call, Clock, Op
@@ -55,6 +55,8 @@ class Core:
         self.clock = clock or SYSTEM_CLOCK
         self.gate = SlotGate()
         self.claims = Claims()
+        self.specs: dict[str, Any] = {}  # GET /models/{id}, read once per client
+        self.account: Any = None  # what the account allows, once read (None: unknown)
         self.where.announce()
         report_leftovers(self.ledger)
 
@@ -92,6 +94,15 @@ class Core:
                                "estimate", json=request.to_body(), params={"dryRun": "true"})
         return parse_estimate(data)
 
+    def model_spec(self, model_id: str) -> Op[Any]:
+        """``GET /models/{id}``: the model's inputs as a `ModelSpec` (kept per id)."""
+        return reads.model_spec(self.retry, self.specs, model_id)
+
+    def read_account(self, team_id: str | None = None) -> Op[Any]:
+        """The team's limits (``GET /teams/{id}/limits``), kept; None when not readable."""
+        self.account = yield from reads.account(self.retry, team_id)
+        return self.account
+
     def job(self, job: Job | str) -> Op[Job]:
         """``GET /jobs/{id}``."""
         data = yield from call(self.retry, "GET", f"/jobs/{_job_id(job)}", "job")
@@ -102,7 +113,7 @@ class Core:
         data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
                                json={"action": "cancel"})
         new = parse_job(data)
-        yield Call(intents.record, (self.ledger, new))
+        yield Call(intents.note_job, (self.ledger, new))
         return new
 
     def asset(self, asset_id: Asset | str) -> Op[Asset]:
@@ -134,11 +145,11 @@ class Core:
         """Resume an active identical intent, else generate; wait; download; record."""
         return intents.run(self, request, on_progress)
 
-    def resumable(self) -> Op[list[Generation]]:
+    def resumable(self) -> Op[list[IntentRecord]]:
         """Active ledger intents nobody of this client drives now, oldest first."""
         return intents.resumable(self)
 
-    def resume_one(self, rec: Generation,
+    def resume_one(self, rec: IntentRecord,
                    on_progress: ProgressFn | None) -> Op[RunResult | None]:
         """Finish one active intent (None when another caller already does)."""
         return intents.resume_one(self, rec, on_progress)
