@@ -408,6 +408,7 @@ def repair_figure(result: Repair, size: int = 200) -> Figure:
     fig.suptitle(f"repair: {'; '.join(result.steps) or 'nothing to do'} "
                  f"({100 * result.changed:.1f}% of pixels changed, the rest bit-identical)",
                  fontsize=9, wrap=True)
+    return fig
 
 
 def exported_faces(paths: Sequence[str | Path], ncols: int = 6) -> Figure:
