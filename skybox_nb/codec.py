@@ -8,14 +8,14 @@ back to Pillow only where OpenCV has no writer or the file needs Pillow's care (
 CMYK, grey+alpha). An XMP packet, when given, is carried in the file exactly as Pillow
 would put it: an iTXt chunk in PNG, an APP1 segment in JPEG, Pillow's own writer for WebP.
 
-Why OpenCV's PNG writer with the run-length strategy, measured on six faces of 8K real
-panoramas on the project's 2-core machine (2 threads): Pillow at its default level 6
-6-19 s; OpenCV level 1 1.3-4.4 s; OpenCV level 1 + Z_RLE 1.2-1.5 s and files as small
-as Pillow's level 6 (20.0 vs 20.0 MB; 12.5 vs 14.5 MB at level 1 default strategy);
-imagecodecs level 1 0.7-1.2 s, same size as OpenCV level 1, but a 30 MB dependency;
-fpng 0.1-0.4 s but files 35 % larger, 8-bit RGB(A) only, and one 0.1.0 release of its
-binding. JPEG: OpenCV, Pillow and simplejpeg all wrap libjpeg-turbo (0.06-0.16 s for
-six 2048 faces at quality 95); OpenCV is already here.
+Why OpenCV's PNG writer with one filter (Paeth) and the run-length strategy: six 1536
+faces of a real 6144x3072 panorama, 2 threads, on the project's loaded 2-core machine:
+OpenCV level 1 (libpng's adaptive filters, default strategy) 1.69 s, 14.5 MB; level 1
+with Paeth + run-length 0.72 s, 12.5 MB (as small as Pillow's default level 6, which
+takes about 10x as long); imagecodecs level 1 1.35 s, 14.5 MB, and a 30 MB wheel; fpng
+0.33 s but 16.8 MB, 8-bit RGB(A) only, one 0.1.0 release of its binding. JPEG: OpenCV,
+Pillow and simplejpeg all wrap libjpeg-turbo (0.06-0.16 s for six 2048 faces at quality
+95); OpenCV is already here.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ def encode(arr: np.ndarray, fmt: str, *, quality: int = DEFAULT_QUALITY,
            compression: int = DEFAULT_COMPRESSION, xmp: str | None = None) -> bytes:
     """The bytes of a ``fmt`` file ("png", "jpg", "webp", "tif") of the 8-bit RGB(A) or
     grey array ``arr``, with the XMP packet when given. ``quality`` (1..100) is for jpg
-    and webp, ``compression`` (0..9) for png: 1..5 use deflate's run-length strategy
-    (fast, and as small as level 6 of the default strategy on skies), 6..9 the default
-    strategy. JPEG drops an alpha channel."""
+    and webp, ``compression`` (0..9) for png: 1..5 use the Paeth filter on every row and
+    deflate's run-length strategy (fast, and smaller than level 1 of the default
+    strategy on skies), 6..9 libpng's adaptive filters and the default strategy
+    (smallest, slowest). JPEG drops an alpha channel."""
     fmt = FORMATS.get(fmt.lower().lstrip("."), fmt)
     if arr.dtype != np.uint8:
         raise ValueError(f"array: dtype {arr.dtype}; the encoder takes uint8")
@@ -112,8 +113,9 @@ def encode(arr: np.ndarray, fmt: str, *, quality: int = DEFAULT_QUALITY,
     if fmt == "png":
         level = check_compression(compression)
         params = [_cv2.IMWRITE_PNG_COMPRESSION, level]
-        if 1 <= level <= 5:
-            params += [_cv2.IMWRITE_PNG_STRATEGY, _cv2.IMWRITE_PNG_STRATEGY_RLE]
+        if 1 <= level <= 5:  # one filter for every row, run-length deflate
+            params += [_cv2.IMWRITE_PNG_STRATEGY, _cv2.IMWRITE_PNG_STRATEGY_RLE,
+                       _cv2.IMWRITE_PNG_FILTER, _cv2.IMWRITE_PNG_FILTER_PAETH]
         ok, buf = _cv2.imencode(".png", img, params)
         data = buf.tobytes() if ok else b""
         return _png_with_xmp(data, xmp) if xmp and ok else data

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,6 +21,8 @@ import numpy as np
 
 from . import remap
 from .conventions import LAYOUTS, Convention, get_convention
+from .codec import (DEFAULT_COMPRESSION, DEFAULT_QUALITY, FORMATS, check_compression,
+                    check_quality)
 from .panorama import as_array, write_image
 
 __all__ = ["to_faces", "iter_faces", "from_faces", "perspective", "export", "assemble", "LAYOUT_NAMES",
@@ -342,25 +346,55 @@ def assemble(faces: dict[str, np.ndarray], layout: str,
 
 def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
            layout: str = "six", face_size: int | None = None, fmt: str = "png",
-           prefix: str = "", yaw: float = 0.0) -> list[Path]:
+           prefix: str = "", yaw: float = 0.0, *, quality: int = DEFAULT_QUALITY,
+           compression: int = DEFAULT_COMPRESSION, threads: int | None = None) -> list[Path]:
     """Write the cubemap of ``pano`` into ``out_dir`` for an engine and return the paths.
 
     ``layout`` "six" writes one file per face named after the convention's faces
     (``front.png`` ... for unity, ``px.png`` ... for threejs/opengl, ``F.png`` ... for
     generic); the other layouts write one ``<layout>.<fmt>`` file. ``fmt``: png, jpg,
-    webp or tif. ``prefix`` is put before every file name.
+    webp or tif; ``quality`` (1..100) is for jpg and webp, ``compression`` (0..9) for png
+    (the default is fast and about as small as Pillow's default). ``prefix`` is put
+    before every file name.
+
+    Six faces are sampled one at a time and encoded on ``threads`` threads (default:
+    one per CPU) while the next is sampled; at most that many faces are held at once,
+    so a 16K panorama's export needs little more memory than the panorama itself.
     """
     if layout not in LAYOUT_NAMES:
         raise ValueError(f"layout: got {layout!r}; allowed: {', '.join(LAYOUT_NAMES)}")
     fmt = str(fmt).lower().lstrip(".")
-    if fmt not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
+    if fmt not in FORMATS:
         raise ValueError(f"fmt: got {fmt!r}; allowed: png, jpg, webp, tif")
     if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
         raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
+    check_quality(quality)
+    check_compression(compression)
+    workers = _check_size("threads", threads if threads is not None else os.cpu_count() or 1,
+                          1, 256)
     conv = get_convention(convention)
-    faces = to_faces(pano, face_size, conv, yaw=yaw)
+    arr = as_array(pano)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if layout == "six":
-        return [write_image(img, out / f"{prefix}{name}.{fmt}") for name, img in faces.items()]
-    return [write_image(assemble(faces, layout, conv), out / f"{prefix}{layout}.{fmt}")]
+    options = {"quality": quality, "compression": compression}
+    if layout != "six":
+        faces = to_faces(arr, face_size, conv, yaw=yaw)
+        return [write_image(assemble(faces, layout, conv), out / f"{prefix}{layout}.{fmt}",
+                            **options)]
+    paths: list[Path] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="skybox-encode") as pool:
+        pending: deque[Future[Path]] = deque()
+        try:
+            for name, face in iter_faces(arr, face_size, conv, yaw=yaw):
+                while len(pending) >= workers:  # bounded: a face sampled per free encoder
+                    paths.append(pending.popleft().result())
+                pending.append(pool.submit(write_image, face, out / f"{prefix}{name}.{fmt}",
+                                           **options))
+                del face
+            while pending:
+                paths.append(pending.popleft().result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+    return paths
