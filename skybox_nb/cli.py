@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from .batch import add_jobs
+from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
 from .contract import STYLES
 
 
@@ -86,37 +88,65 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _cubemap(args: argparse.Namespace) -> int:
-    from .cubemap import export
-    from .panorama import Panorama
+    from functools import partial
 
+    from .batch import cli_batch
+    from .cubemap import check_export_options, export_to
+
+    options = dict(convention=args.convention, layout=args.layout, face_size=args.face_size,
+                   fmt=args.fmt, quality=args.quality, compression=args.compression)
     try:
-        pano = Panorama.load(args.input)
-        paths = export(pano, args.out, convention=args.convention, layout=args.layout,
-                       face_size=args.face_size, fmt=args.fmt)
-    except (OSError, ValueError) as e:  # PanoramaError and bad options are ValueErrors
+        check_export_options(**options)
+    except ValueError as e:
         print(f"skybox-nb cubemap: {e}", file=sys.stderr)
         return 2
-    for path in paths:
-        print(path)
-    return 0
+    return cli_batch("cubemap", lambda many: partial(export_to, out_root=args.out,
+                                                     nested=many, **options),
+                     args.input, workers=args.jobs,
+                     on_result=lambda o, many: print("\n".join(map(str, o.value))))
 
 
-def _seams(args: argparse.Namespace) -> int:
-    import json
+def _seams_one(path, plot: str | None, many: bool):  # type: ignore[no-untyped-def]
+    """One panorama's seam report as (text, dict), its figure saved when asked."""
+    from pathlib import Path
 
     from .panorama import Panorama
     from .seams import seam_report
 
     try:  # a wrong ratio only warns here: the check still says what it sees
-        pano = Panorama.load(args.input, ratio="warn")
+        pano = Panorama.load(path, ratio="warn")
     except (OSError, ValueError) as e:
-        print(f"skybox-nb seams: cannot read {args.input}: {e}", file=sys.stderr)
-        return 2
+        kind = OSError if isinstance(e, OSError) else ValueError
+        raise kind(f"cannot read {path}: {e}") from None
     report = seam_report(pano)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
-    if args.plot:
-        report.plot().savefig(args.plot, dpi=100)
-    return 0  # a seam is a finding, not a failure
+    if plot:
+        dest = Path(plot) / f"{Path(path).stem}.png" if many else Path(plot)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        report.plot().savefig(dest, dpi=100)
+    return str(report), report.to_dict()
+
+
+def _seams(args: argparse.Namespace) -> int:
+    import json
+    from functools import partial
+
+    from .batch import cli_batch
+
+    found: dict[str, object] = {}
+
+    def show(o, many):  # type: ignore[no-untyped-def]
+        text, data = o.value
+        if args.json:
+            found[str(o.path)] = data
+        else:
+            print(f"== {o.path}\n{text}\n" if many else text)
+
+    rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many),
+                   args.input, workers=args.jobs, on_result=show)
+    if args.json and found:  # one file: its report; several: {path: report}
+        print(json.dumps(next(iter(found.values())) if len(found) == 1 and
+                         len(args.input) == 1 and rc == 0 else found, indent=2))
+    return rc  # a seam is a finding, not a failure; an unreadable file is
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -168,19 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
     g.set_defaults(func=_generate)
 
-    c = sub.add_parser("cubemap", help="convert a panorama to cubemap faces")
-    c.add_argument("input")
+    c = sub.add_parser("cubemap", help="convert panoramas to cubemap faces")
+    c.add_argument("input", nargs="+", help="panorama files and folders of them")
     c.add_argument("--face-size", type=int, default=None)
     c.add_argument("--layout", default="six")
     c.add_argument("--convention", default="generic")
-    c.add_argument("--format", dest="fmt", default="png")
-    c.add_argument("--out", default="cubemap")
+    c.add_argument("--format", dest="fmt", default="png", help="png, jpg, webp or tif")
+    c.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                   help=f"jpg/webp quality 1-100 (default {DEFAULT_QUALITY})")
+    c.add_argument("--compression", type=int, default=DEFAULT_COMPRESSION,
+                   help=f"png compression 0-9 (default {DEFAULT_COMPRESSION}: fast)")
+    c.add_argument("--out", default="cubemap",
+                   help="folder (with several inputs, one subfolder per panorama)")
+    add_jobs(c)
     c.set_defaults(func=_cubemap)
 
     s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
-    s.add_argument("input")
+    s.add_argument("input", nargs="+", help="panorama files and folders of them")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
-    s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
+    s.add_argument("--plot", default=None, help="also save the seam figure to this PNG "
+                   "(with several inputs: a folder, one <name>.png each)")
+    add_jobs(s)
     s.set_defaults(func=_seams)
 
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "

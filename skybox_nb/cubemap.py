@@ -344,6 +344,37 @@ def assemble(faces: dict[str, np.ndarray], layout: str,
     return out
 
 
+def check_export_options(convention: str = "unity", layout: str = "six",
+                         face_size: int | None = None, fmt: str = "png", prefix: str = "",
+                         quality: int = DEFAULT_QUALITY,
+                         compression: int = DEFAULT_COMPRESSION) -> str:
+    """Check `export`'s options without touching an image (a batch checks them once,
+    before any file); returns the format's canonical name. Raises ValueError naming the
+    option, the value and what is allowed."""
+    get_convention(convention)
+    if layout not in LAYOUT_NAMES:
+        raise ValueError(f"layout: got {layout!r}; allowed: {', '.join(LAYOUT_NAMES)}")
+    if face_size is not None:
+        _check_size("face_size", face_size)
+    name = str(fmt).lower().lstrip(".")
+    if name not in FORMATS:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: png, jpg, webp, tif")
+    if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
+        raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
+    check_quality(quality)
+    check_compression(compression)
+    return name
+
+
+def export_to(path: str | os.PathLike, out_root: str | os.PathLike, nested: bool = False,
+              **options: Any) -> list[Path]:
+    """`export` of the panorama file ``path`` into ``out_root`` (``out_root/<stem>`` when
+    ``nested``, for batches); a picklable job for `batch.map_panoramas`."""
+    from .batch import out_dir_for
+
+    return export(Path(path), out_dir_for(Path(path), out_root, nested), **options)
+
+
 def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
            layout: str = "six", face_size: int | None = None, fmt: str = "png",
            prefix: str = "", yaw: float = 0.0, *, quality: int = DEFAULT_QUALITY,
@@ -361,15 +392,7 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
     one per CPU) while the next is sampled; at most that many faces are held at once,
     so a 16K panorama's export needs little more memory than the panorama itself.
     """
-    if layout not in LAYOUT_NAMES:
-        raise ValueError(f"layout: got {layout!r}; allowed: {', '.join(LAYOUT_NAMES)}")
-    fmt = str(fmt).lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt: got {fmt!r}; allowed: png, jpg, webp, tif")
-    if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
-        raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
-    check_quality(quality)
-    check_compression(compression)
+    fmt = check_export_options(convention, layout, face_size, fmt, prefix, quality, compression)
     workers = _check_size("threads", threads if threads is not None else os.cpu_count() or 1,
                           1, 256)
     conv = get_convention(convention)
