@@ -26,7 +26,12 @@ _EXPORTS = {
     "SeamReport": "seams",
     "seam_report": "seams",
     "Emulator": "emulator",
-    "sweep": "sweep",
+    "sweep": "sweeps",
+    # the errors a caller catches (all are SkyboxError; see skybox_nb.errors)
+    **{name: "errors" for name in (
+        "SkyboxError", "AuthError", "ForbiddenError", "QuotaError", "ModeratedError",
+        "RateLimitError", "InvalidError", "ValidationError", "NotFoundError", "TransportError",
+        "DeadlineError", "ServerError", "ProtocolError", "JobFailedError", "DuplicateIntentError")},
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from . import cli_ledger
 from .batch import add_jobs
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
 from .contract import STYLES
@@ -160,6 +161,21 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks(args: argparse.Namespace) -> int:
+    from . import notebooks
+
+    try:
+        copies = notebooks.copy_to(args.dest, overwrite=args.overwrite)
+    except OSError as e:
+        print(f"skybox-nb notebooks: {e}", file=sys.stderr)
+        return 2
+    for path, written in copies:
+        print(f"{'copied' if written else 'kept (yours)'}  {path}")
+    if not all(w for _, w in copies):
+        print("notebooks already there were kept; --overwrite replaces them", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = argparse.ArgumentParser(
@@ -221,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs(s)
     s.set_defaults(func=_seams)
 
+    from .repair_cli import add_parser as add_repair
+
+    add_repair(sub)
+
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
                        "when no credentials are set)")
     d.add_argument("--headless", action="store_true",
@@ -229,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
+                       "folder, to open them in Jupyter")
+    n.add_argument("dest", nargs="?", default="skybox-notebooks",
+                   help="folder to copy them into (default: %(default)s)")
+    n.add_argument("--overwrite", action="store_true",
+                   help="replace notebooks already in the folder (default: keep them)")
+    n.set_defaults(func=_notebooks)
+
+    cli_ledger.add_parser(sub)
     return p
 
 

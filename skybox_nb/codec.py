@@ -26,17 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from .formats import FORMATS, by_suffix
+
 try:
     import cv2 as _cv2
 except ImportError:  # pragma: no cover - platforms without OpenCV wheels
     _cv2 = None
 
-__all__ = ["FORMATS", "DEFAULT_QUALITY", "DEFAULT_COMPRESSION", "encode", "decode_opencv",
+__all__ = ["DEFAULT_QUALITY", "DEFAULT_COMPRESSION", "encode", "decode_opencv",
            "check_quality", "check_compression"]
 
-# suffix -> canonical format name
-FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "tif": "tif",
-           "tiff": "tif"}
 DEFAULT_QUALITY = 95  # jpg and webp: visually lossless for skies
 DEFAULT_COMPRESSION = 1  # png: fast (run-length deflate, see the module docstring)
 _XMP_JPEG_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -102,7 +101,11 @@ def encode(arr: np.ndarray, fmt: str, *, quality: int = DEFAULT_QUALITY,
     deflate's run-length strategy (fast, and smaller than level 1 of the default
     strategy on skies), 6..9 libpng's adaptive filters and the default strategy
     (smallest, slowest). JPEG drops an alpha channel."""
-    fmt = FORMATS.get(fmt.lower().lstrip("."), fmt)
+    kind = by_suffix(fmt)
+    if kind is None:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: "
+                         + ", ".join(f.suffix[1:] for f in FORMATS))
+    fmt = kind.suffix[1:]  # png, jpg, webp, tif
     if arr.dtype != np.uint8:
         raise ValueError(f"array: dtype {arr.dtype}; the encoder takes uint8")
     if fmt == "jpg" and arr.ndim == 3 and arr.shape[2] == 4:
@@ -129,7 +132,7 @@ def encode(arr: np.ndarray, fmt: str, *, quality: int = DEFAULT_QUALITY,
         if ok:
             return buf.tobytes()
         return _encode_pillow(arr, fmt, quality, compression, xmp)
-    raise ValueError(f"fmt: got {fmt!r}; allowed: {', '.join(sorted(set(FORMATS.values())))}")
+    raise AssertionError(f"no encoder for {fmt}")  # pragma: no cover - formats.py grew
 
 
 def _encode_pillow(arr: np.ndarray, fmt: str, quality: int, compression: int,

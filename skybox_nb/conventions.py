@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Convention", "CONVENTIONS", "FACE_BASIS", "get_convention", "LAYOUTS"]
+__all__ = ["Convention", "CONVENTIONS", "FACE_BASIS", "get_convention", "LAYOUTS", "LAYOUT_NAMES"]
 
 # Pixel (a, b) of a face, a = -1..1 left to right, b = -1..1 top to bottom (pixel centres
 # at (2j+1)/S - 1), looks along n + a*u + b*v in cube space. Same numbers as the OpenGL
@@ -64,6 +64,9 @@ LAYOUTS: dict[str, tuple[tuple[int, int], tuple[tuple[int, int, str, int], ...]]
     "vcross": ((4, 3), ((0, 1, "+Y", 0), (1, 0, "-X", 0), (1, 1, "+Z", 0),
                         (1, 2, "+X", 0), (2, 1, "-Y", 0), (3, 1, "-Z", 2))),
 }
+# Every layout an export can write: six files, the two crosses above, and the 6:1 and 1:6
+# strips in each convention's strip order.
+LAYOUT_NAMES = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,14 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import remap
-from .conventions import LAYOUTS, Convention, get_convention
-from .codec import (DEFAULT_COMPRESSION, DEFAULT_QUALITY, FORMATS, check_compression,
-                    check_quality)
+from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, check_compression, check_quality
+from .conventions import LAYOUT_NAMES, LAYOUTS, Convention, get_convention
+from .formats import FORMATS, by_suffix
 from .panorama import as_array, write_image
 
 __all__ = ["to_faces", "iter_faces", "from_faces", "perspective", "export", "assemble", "LAYOUT_NAMES",
            "face_directions"]
 
-LAYOUT_NAMES = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 def _grid(size: int) -> np.ndarray:
@@ -356,14 +355,14 @@ def check_export_options(convention: str = "unity", layout: str = "six",
         raise ValueError(f"layout: got {layout!r}; allowed: {', '.join(LAYOUT_NAMES)}")
     if face_size is not None:
         _check_size("face_size", face_size)
-    name = str(fmt).lower().lstrip(".")
-    if name not in FORMATS:
-        raise ValueError(f"fmt: got {fmt!r}; allowed: png, jpg, webp, tif")
+    kind = by_suffix(str(fmt))
+    if kind is None:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: {', '.join(f.suffix[1:] for f in FORMATS)}")
     if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
         raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
     check_quality(quality)
     check_compression(compression)
-    return name
+    return str(fmt).lower().lstrip(".")
 
 
 def export_to(path: str | os.PathLike, out_root: str | os.PathLike, nested: bool = False,

@@ -1,9 +1,10 @@
-"""`skybox-nb demo`: the quickstart notebook, opened in JupyterLab or executed into a report.
+"""`skybox-nb demo`: the notebooks opened in JupyterLab (on the quickstart), or the
+quickstart executed into a report.
 
-Invariant: the repository's notebook is never modified. The interactive demo works on a
-copy in a working folder (``skybox-demo/`` by default; an existing copy is kept, with
-the user's edits and runs, until they delete it), and the headless demo executes a copy
-in a temporary folder. The HTML report links only to files inside its own folder and
+Invariant: the notebooks shipped in the package are never modified. The interactive demo
+works on copies of all of them in a working folder (``skybox-demo/`` by default; a copy
+already there is kept, with the user's edits and runs, until they delete it), and the
+headless demo executes a copy in a temporary folder. The HTML report links only to files inside its own folder and
 holds no credential and no absolute path of this machine (checked before it is written).
 Without Scenario credentials everything runs on the offline emulator, and says so.
 """
@@ -25,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import notebooks
 from .contract import ENV_API_KEY, ENV_API_SECRET
 
 __all__ = ["QUICKSTART", "ReportItem", "find_notebook", "prepare_workdir", "open_lab", "run_headless",
            "execute_notebook", "write_report"]
 
-QUICKSTART = "01_quickstart.ipynb"
+QUICKSTART = notebooks.QUICKSTART
 DEFAULT_WORKDIR = "skybox-demo"
 MAX_REPORT_PANORAMAS = 4
 # (label, yaw, pitch) of the perspective views in the report
@@ -40,29 +42,27 @@ FACE_NAMES = {"F": "front", "R": "right", "B": "back", "L": "left", "U": "up", "
 
 
 def find_notebook(name: str = QUICKSTART) -> Path:
-    """The path of one of the project's notebooks (``notebooks/`` next to the package)."""
-    path = Path(__file__).resolve().parent.parent / "notebooks" / name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"notebook {name!r} not found in {path.parent.name}/ next to the skybox_nb package; "
-            "the demo runs from a checkout of the repository (./dev demo)")
-    return path
+    """The path of one of the notebooks shipped in the package."""
+    return notebooks.path(name)
 
 
 def prepare_workdir(workdir: str | os.PathLike[str] = DEFAULT_WORKDIR,
                     notebook: Path | None = None) -> tuple[Path, bool]:
-    """Copy the quickstart into ``workdir`` unless a copy is already there.
+    """Copy the shipped notebooks (or only ``notebook``) into ``workdir``, each unless a
+    copy is already there.
 
-    Returns (the copy's path, whether it was copied now). An existing copy is left alone:
-    it holds the user's own edits and outputs.
+    Returns (the quickstart's or ``notebook``'s copy, whether it was copied now). An
+    existing copy is left alone: it holds the user's own edits and outputs.
     """
-    src = notebook or find_notebook()
     folder = Path(workdir)
+    if notebook is None:
+        copies = notebooks.copy_to(folder)
+        return next((c for c in copies if c[0].name == QUICKSTART), copies[0])
     folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / src.name
+    dest = folder / notebook.name
     if dest.exists():
         return dest, False
-    shutil.copy2(src, dest)
+    shutil.copy2(notebook, dest)
     return dest, True
 
 
@@ -115,7 +115,8 @@ def lab_command(root: Path, port: int, token: str) -> list[str]:
 def open_lab(port: int = 8888, open_browser: bool = True,
              workdir: str | os.PathLike[str] = DEFAULT_WORKDIR,
              notebook: Path | None = None) -> int:
-    """Serve a copy of the quickstart (or ``notebook``) with JupyterLab on loopback until Ctrl-C.
+    """Serve copies of the notebooks with JupyterLab on loopback, opening the quickstart (or
+    only ``notebook``), until Ctrl-C.
 
     Prints the link (with a fresh token) and opens it unless ``open_browser`` is False;
     port 0, or a busy port, means any free one. Returns JupyterLab's exit code.
@@ -133,9 +134,10 @@ def open_lab(port: int = 8888, open_browser: bool = True,
         port = new
     token = secrets.token_hex(16)
     if copied:
-        print(f"copied the quickstart to {nb} (your runs and edits stay in that copy)")
+        print(f"copied the notebooks to {root} (your runs and edits stay in those copies)")
     else:
-        print(f"using your copy of the quickstart: {nb} (delete it to start afresh)")
+        print(f"using your copies of the notebooks in {root} (delete a notebook to get it "
+              "afresh)")
     print(f"backend: {backend_note()}")
     proc = subprocess.Popen(lab_command(root, port, token), cwd=root)
     try:

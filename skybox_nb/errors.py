@@ -14,8 +14,9 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping
+
+from .validation import Problem
 
 __all__ = [
     "SkyboxError",
@@ -29,7 +30,7 @@ __all__ = [
     "Problem",
     "NotFoundError",
     "TransportError",
-    "TimeoutError",
+    "DeadlineError",
     "ServerError",
     "ProtocolError",
     "JobFailedError",
@@ -142,20 +143,6 @@ class InvalidError(SkyboxError):
     kind = "invalid"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: the field, the value received, what is allowed."""
-
-    field: str
-    value: Any
-    allowed: str
-    message: str = ""
-
-    def __str__(self) -> str:
-        msg = f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
-        return msg + (f" ({self.message})" if self.message else "")
-
-
 class ValidationError(InvalidError, ValueError):
     """A request refused locally, before anything was sent. Lists every problem at once."""
 
@@ -186,8 +173,9 @@ class TransportError(SkyboxError):
     retryable = True
 
 
-class TimeoutError(SkyboxError):  # noqa: A001 - deliberate: skybox_nb.errors.TimeoutError
-    """No answer in time (a call, or waiting for a job). A timed-out paid call is ambiguous."""
+class DeadlineError(SkyboxError):
+    """No answer in time (a call, or waiting for a job). A timed-out paid call is ambiguous.
+    (Named apart from Python's built-in ``TimeoutError``, which it used to shadow.)"""
 
     kind = "timeout"
     retryable = True
@@ -326,3 +314,14 @@ def error_from_response(
     if status >= 500:
         return ServerError(message, ambiguous=paid, **kw)
     return ProtocolError(f"unexpected HTTP {status}: {message}", **kw)
+
+
+def __getattr__(name: str) -> Any:
+    """``errors.TimeoutError``: the old name of `DeadlineError`, kept with a warning."""
+    if name == "TimeoutError":
+        import warnings
+
+        warnings.warn("skybox_nb.errors.TimeoutError is now DeadlineError (the old name "
+                      "shadowed the built-in TimeoutError)", DeprecationWarning, stacklevel=2)
+        return DeadlineError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

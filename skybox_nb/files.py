@@ -3,7 +3,9 @@
 Invariant: a path under the library is built only from validated ids (`safe_id`), output
 indexes and `slug()` text, never from a raw server string; a file appears at its final
 name only after it was fully written, fsynced and (for images) decoded by Pillow, so a
-crash or a cut download never leaves a partial file under a real name.
+crash or a cut download never leaves a partial file under a real name. A file written
+this way gets the permissions the umask allows, as ``open()`` would give it (``mkstemp``
+alone makes it private, 0600).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 from PIL import Image
 
 from .errors import ProtocolError
+from .formats import API_FORMATS
+from .processes import pid_alive
 
 __all__ = [
     "safe_id",
@@ -36,8 +40,8 @@ __all__ = [
 ]
 
 _ID_RE = re.compile(r"(job|asset)_[A-Za-z0-9]+")
-# Pillow format name -> file extension.
-IMAGE_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+# Pillow format name -> file extension, of the formats Scenario serves.
+IMAGE_EXTENSIONS = {f.pillow: f.suffix for f in API_FORMATS}
 
 
 def safe_id(value: Any, kind: str | None = None) -> str:
@@ -72,26 +76,32 @@ def temp_path(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".part",
                                 dir=dest.parent)
-    os.close(fd)
+    try:  # mkstemp makes it 0600; the final file gets what open() would have given it
+        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError:  # a file system without modes (some network mounts): keep mkstemp's
+        pass
+    finally:
+        os.close(fd)
     return Path(name)
 
 
-_TEMP_RE = re.compile(r"\.(\d+)\.[A-Za-z0-9_]+\.part$")
-
-
-def pid_alive(pid: int) -> bool:
-    """True when process ``pid`` exists (ours included)."""
-    if pid == os.getpid():
-        return True
+def _umask() -> int:
+    """The process umask, read where the kernel shows it (Linux); elsewhere by setting
+    it and setting it back at once (a thread creating a file in that instant would get
+    0o077, stricter, never looser)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+_TEMP_RE = re.compile(r"\.(\d+)\.[A-Za-z0-9_]+\.part$")
 
 
 def remove_stale_temps(directory: Path) -> int:

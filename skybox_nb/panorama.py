@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -22,8 +21,10 @@ from typing import Any, Mapping, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, FORMATS, decode_opencv, encode
-from .files import commit_file, temp_path, write_json_atomic
+from . import sidecar as sidecars
+from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, decode_opencv, encode
+from .files import commit_file, temp_path
+from .formats import FORMATS, by_suffix
 
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
            "gpano_xmp", "MAX_PIXELS", "MIN_HEIGHT"]
@@ -294,45 +295,6 @@ def _file_info(im: Image.Image) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- metadata
 
-_SIDE_KEYS = ("prompt", "style", "seed", "negativePrompt", "geometryEnforcement",
-              "numInferenceSteps", "strength")
-
-
-def _sidecar(path: Path) -> dict[str, Any]:
-    """Metadata from the client's JSON sidecar next to ``path`` (``<stem>.json``)."""
-    side = path.with_suffix(".json")
-    if not side.is_file() or side == path:
-        return {}
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    req = data.get("request") if isinstance(data.get("request"), dict) else {}
-    out: dict[str, Any] = {k: req[k] for k in _SIDE_KEYS if k in req}
-    if isinstance(data.get("metadata"), dict):  # written by Panorama.save
-        out.update(data["metadata"])
-    if data.get("seed") is not None:
-        out["seed"] = data["seed"]
-    job = data.get("job")
-    if isinstance(job, dict) and job.get("id"):
-        out["job_id"] = job["id"]
-    asset = data.get("asset")
-    if isinstance(asset, dict) and asset.get("id"):
-        out["asset_id"] = asset["id"]
-    for k in ("model_id", "cu_cost", "backend"):
-        if data.get(k) is not None:
-            out[k] = data[k]
-    backend = str(data.get("backend") or "")
-    meta = asset.get("metadata") if isinstance(asset, dict) else None
-    if "emulator" in backend.lower() or "emulator" in json.dumps(meta or {}).lower():
-        out["source"] = "emulator"
-    elif backend:
-        out["source"] = "scenario"
-    return out
-
-
 # ---------------------------------------------------------------- XMP
 
 def gpano_xmp(width: int, height: int) -> str:
@@ -368,14 +330,14 @@ def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None
     ``quality`` 1..100 is for jpg and webp, ``compression`` 0..9 for png (`codec.encode`:
     OpenCV's encoders; the default PNG level is fast and small). Returns the path."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower().lstrip("."))
-    if fmt is None:
+    kind = by_suffix(path.suffix)
+    if kind is None:
         raise PanoramaError(
             f"path: suffix {path.suffix!r} is not supported; allowed: "
-            + ", ".join(f".{k}" for k in FORMATS))
+            + ", ".join(s for f in FORMATS for s in f.suffixes))
     a = to_uint8(_validate_array(arr, "array")) if arr.dtype != np.uint8 else arr
-    data = encode(a, fmt, quality=quality, compression=compression,
-                  xmp=xmp if fmt != "tif" else None)
+    data = encode(a, kind.suffix, quality=quality, compression=compression,
+                  xmp=xmp if kind.xmp else None)
     # Written beside the target and renamed into place: an export interrupted halfway
     # (full disk, killed kernel) never leaves a half-written image under the real name.
     tmp = temp_path(path)
@@ -440,7 +402,7 @@ class Panorama:
                 raise FileNotFoundError(f"panorama: no such file: {path}")
             arr, info = _open(path)
             meta.update(info)
-            meta.update(_sidecar(path))
+            meta.update(sidecars.read(path))
             meta.setdefault("file", path.name)
         else:
             raise PanoramaError(
@@ -516,12 +478,13 @@ class Panorama:
     def save(self, path: str | os.PathLike, quality: int = 95,
              sidecar: bool = True) -> Path:
         """Write the image with GPano XMP (png, jpg, webp; tif without XMP) and, when
-        there is metadata and ``sidecar``, a ``<stem>.json`` next to it. Returns the
-        image path."""
+        there is metadata and ``sidecar``, a ``<stem>.json`` next to it, replacing the
+        one of a file saved there before (an old sidecar with no metadata to replace it
+        is removed: it described the old image). Returns the image path."""
         out = write_image(self._array, path, xmp=gpano_xmp(self.width, self.height),
                           quality=quality)
         if sidecar and self.metadata:
-            side = out.with_suffix(".json")
-            if not side.exists():
-                write_json_atomic(side, {"file": out.name, "metadata": self.metadata})
+            sidecars.write_metadata(out, self.metadata)
+        else:
+            sidecars.remove_if_describes(out)
         return out

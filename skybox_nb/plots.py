@@ -9,22 +9,33 @@ drawn from downscaled copies (or small full-resolution crops), never the whole p
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.gridspec import SubplotSpec
+from matplotlib.patches import Circle, Rectangle
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
-from .panorama import Panorama, to_uint8
+from .palette import BAD as _BAD, OK as _OK
+from .panorama import Panorama, Source, to_uint8
+from .seams import BAND_MIN, SeamReport, seam_report
+
+if TYPE_CHECKING:  # pragma: no cover - these import plots lazily; no cycle at run time
+    from .repair import Repair
+    from .sweeps import SweepResult
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
-           "report_figure"]
+           "report_figure", "plot_scores", "repair_figure"]
 
-_OK, _BAD = "#1a7f37", "#c62828"
+# A panorama as the figures take it: a Panorama, or anything Panorama.load reads.
+PanoramaLike = Source
 
 
-def _pano(src: Any) -> Panorama:
+def _pano(src: PanoramaLike) -> Panorama:
     return src if isinstance(src, Panorama) else Panorama.load(src)  # keeps a sidecar's metadata
 
 
@@ -32,7 +43,7 @@ def _small(pano: Panorama, max_width: int) -> np.ndarray:
     return np.asarray(pano.thumbnail(max_width))
 
 
-def _show(ax: Any, img: np.ndarray, **kw: Any) -> None:
+def _show(ax: Axes, img: np.ndarray, **kw: Any) -> None:
     img = to_uint8(img)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -44,25 +55,34 @@ def _show(ax: Any, img: np.ndarray, **kw: Any) -> None:
     ax.set_yticks([])
 
 
-def _worst_rows(report: Any, scale: float = 1.0) -> tuple[int, int] | None:
-    """The longest flagged row range of a report, in pixels of an image ``scale`` times
-    the report's size."""
-    if report is None or not report.wrap.rows:
+def _worst_rows(report: SeamReport | None, scale: float = 1.0) -> tuple[int, int] | None:
+    """The longest failing band (or else flagged row range) of a report, in pixels of an
+    image ``scale`` times the report's size."""
+    if report is None or not (report.wrap.bands or report.wrap.rows):
         return None
-    a, b = max(report.wrap.rows, key=lambda r: r[1] - r[0])
+    a, b = max(report.wrap.bands or report.wrap.rows, key=lambda r: r[1] - r[0])
     return int(a * scale), int(b * scale)
 
 
-def _draw_strip(fig: Figure, spec: Any, pano: Panorama, focus: tuple[int, int] | None,
-                zoom: int) -> None:
+def _draw_strip(fig: Figure, spec: SubplotSpec, pano: Panorama, focus: tuple[int, int] | None,
+                zoom: int, report: SeamReport | None = None) -> None:
     """Rolled panorama on top, three zoomed crops around the seam below; the middle crop
-    is centred on the ``focus`` rows when given."""
+    is centred on the ``focus`` rows when given. The bands that fail the wrap (from
+    ``report``) are boxed in red on the seam line."""
     sub = spec.subgridspec(2, 3, height_ratios=[1.1, 1.0])
     top = fig.add_subplot(sub[0, :])
     small = _small(pano, 1024)
     _show(top, np.roll(small, small.shape[1] // 2, axis=1))
     top.axvline(small.shape[1] / 2 - 0.5, color="yellow", lw=0.8, ls="--")
-    top.set_title("rolled half a turn: the wrap seam is on the dashed line", fontsize=9)
+    title = "rolled half a turn: the wrap seam is on the dashed line"
+    if report is not None and report.wrap.bands:
+        k = small.shape[0] / report.size[1]
+        for a, b in report.wrap.bands:
+            top.add_patch(Rectangle((small.shape[1] / 2 - 0.04 * small.shape[1], a * k),
+                                    0.08 * small.shape[1], (b - a) * k, fill=False,
+                                    edgecolor=_BAD, lw=1.5))
+        title += "; red boxes: the rows where it fails"
+    top.set_title(title, fontsize=9)
     arr = pano.array
     h, w = arr.shape[:2]
     half = max(4, min(zoom, w // 4, h // 4))
@@ -79,16 +99,36 @@ def _draw_strip(fig: Figure, spec: Any, pano: Panorama, focus: tuple[int, int] |
         ax.set_title(f"rows {y0}-{y0 + 2 * half - 1}", fontsize=8)
 
 
-def seam_strip(pano: Any, report: Any = None, zoom: int = 32) -> Figure:
+def seam_strip(pano: PanoramaLike, report: SeamReport | None = None, zoom: int = 32) -> Figure:
     """The panorama rolled half a turn (the wrap seam in the middle) with three crops
     of ``2*zoom`` pixels around the seam at full resolution (top, middle or worst rows,
-    bottom). Returns a Figure."""
+    bottom), the failing bands boxed when ``report`` is given. Returns a Figure."""
     fig = Figure(figsize=(10, 6.2), layout="constrained")
-    _draw_strip(fig, fig.add_gridspec(1, 1)[0], _pano(pano), _worst_rows(report), zoom)
+    p = _pano(pano)
+    _draw_strip(fig, fig.add_gridspec(1, 1)[0], p, _worst_rows(report, p.height / report.size[1])
+                if report is not None else None, zoom, report)
     return fig
 
 
-def _draw_profile(ax: Any, report: Any) -> None:
+def _wrap_verdict(report: SeamReport) -> str:
+    """The wrap's verdict in words, naming the rule it used: never "ok" over a profile
+    that crosses the limit without saying why that is not a seam."""
+    w = report.wrap
+    share = 100 * w.band_share
+    if w.ok:
+        if share > 0:
+            return (f"ok: runs over the limit are short (longest {share:.0f}% of the height; "
+                    f"a seam needs {100 * BAND_MIN:.0f}%), median {w.score:.2f}")
+        return f"ok: under the limit on every row, median {w.score:.2f}"
+    why = {"median": f"median over rows {w.score:.2f} > {w.threshold:g}",
+           "band": "band of " + ", ".join(
+               f"rows {a}-{b - 1}" for a, b in w.bands[:3]) + f" over the limit "
+               f"(>= {100 * BAND_MIN:.0f}% of the height)",
+           "ds": f"DS {w.ds:.2f} > {w.ds_threshold:g}"}
+    return "FAILS: " + "; ".join(why[r] for r in w.rules)
+
+
+def _draw_profile(ax: Axes, report: SeamReport) -> None:
     prof = np.asarray(report.wrap.profile)
     k = report.size[1] / max(1, prof.size)
     rows = (np.arange(prof.size) + 0.5) * k
@@ -97,18 +137,17 @@ def _draw_profile(ax: Any, report: Any) -> None:
     ax.axhline(lim, color=_BAD, ls="--", lw=1, label=f"limit {lim:g}")
     ax.axhline(1.0, color="grey", ls=":", lw=1, label="ordinary column")
     for a, b in report.wrap.rows:
-        ax.axvspan(a, b, color=_BAD, alpha=0.15)
+        ax.axvspan(a, b, color=_BAD, alpha=0.35 if (a, b) in report.wrap.bands else 0.12)
     ax.set_xlim(0, report.size[1])
     ax.set_xlabel("row (0 = north pole)")
     ax.set_ylabel("jump / ordinary column")
     ok = report.wrap.ok
-    ax.set_title(f"wrap seam per row: score {report.wrap.score:.2f} "
-                 f"({'ok' if ok else 'over the limit'})", fontsize=9,
+    ax.set_title(f"wrap seam per row: {_wrap_verdict(report)}", fontsize=9,
                  color=_OK if ok else _BAD)
     ax.legend(fontsize=7, loc="upper right")
 
 
-def row_profile(report: Any) -> Figure:
+def row_profile(report: SeamReport) -> Figure:
     """The per-row wrap-seam profile of a `SeamReport`: how much bigger the jump across
     the border is than across an ordinary column, row by row, with the limit and the
     flagged rows shaded. Returns a Figure."""
@@ -117,7 +156,8 @@ def row_profile(report: Any) -> Figure:
     return fig
 
 
-def _draw_poles(axes: Sequence[Any], pano: Panorama, report: Any, fov: float, size: int) -> None:
+def _draw_poles(axes: Sequence[Axes], pano: Panorama, report: SeamReport | None, fov: float,
+                size: int) -> None:
     src = Panorama(_small(pano, 2048), ratio="ignore") if pano.width > 2048 else pano
     for ax, name, pitch in zip(axes, ("north", "south"), (90.0, -90.0)):
         view = perspective(src, pitch=pitch, fov=fov, size=(size, size))
@@ -125,15 +165,25 @@ def _draw_poles(axes: Sequence[Any], pano: Panorama, report: Any, fov: float, si
         title = f"{name} pole (looking {'up' if pitch > 0 else 'down'})"
         colour = "black"
         if report is not None:
-            p = getattr(report.poles, name)
-            title += f"\nuniformity {p.uniformity:.2f}, smear {p.smear:.2f}"
+            p = report.poles.north if name == "north" else report.poles.south
+            pinch = "" if math.isnan(p.pinch) else f", pinch {p.pinch:.2f}"
+            title += f"\nuniformity {p.uniformity:.2f}, smear {p.smear:.2f}{pinch}"
+            title += "\nFAILS: " + ", ".join(p.rules) if p.rules else "\nok"
             colour = _OK if p.ok else _BAD
+            if "pinch" in p.rules:  # the ring where edges converge on the pole
+                c = (size - 1) / 2
+                focal = size / 2 / math.tan(math.radians(fov) / 2)
+                for deg in p.pinch_deg:
+                    ax.add_patch(Circle((c, c), focal * math.tan(math.radians(deg)),
+                                        fill=False, edgecolor=_BAD, lw=1.2, ls="--"))
         ax.set_title(title, fontsize=8, color=colour)
 
 
-def pole_views(pano: Any, report: Any = None, fov: float = 90.0, size: int = 256) -> Figure:
-    """The views straight up and straight down (where a pinch, swirl or radial smear
-    shows), titled with the pole scores when ``report`` is given. Returns a Figure."""
+def pole_views(pano: PanoramaLike, report: SeamReport | None = None, fov: float = 90.0,
+               size: int = 256) -> Figure:
+    """The views straight up and straight down (where a pinch, star, kaleidoscope or
+    radial smear shows), titled with the pole scores and the rules that fired when
+    ``report`` is given; a pinch's ring is drawn dashed in red. Returns a Figure."""
     fig = Figure(figsize=(6.5, 3.6), layout="constrained")
     _draw_poles(fig.subplots(1, 2), _pano(pano), report, fov, size)
     return fig
@@ -150,7 +200,7 @@ def _side_neighbours(axis: str) -> dict[str, str]:
     return out
 
 
-def _draw_net(ax: Any, pano: Panorama, report: Any, face_size: int) -> None:
+def _draw_net(ax: Axes, pano: Panorama, report: SeamReport | None, face_size: int) -> None:
     conv = get_convention("generic")
     faces = to_faces(pano, face_size, conv)
     (rows, cols), cells = LAYOUTS["hcross"]
@@ -187,14 +237,13 @@ def _draw_net(ax: Any, pano: Panorama, report: Any, face_size: int) -> None:
         ax.set_title("cube net (generic F R B L U D)", fontsize=8)
 
 
-def cube_net(pano: Any, report: Any = None, face_size: int | None = None) -> Figure:
+def cube_net(pano: PanoramaLike, report: SeamReport | None = None,
+             face_size: int | None = None) -> Figure:
     """The six generic faces unfolded as a horizontal cross, each edge labelled with its
     Discontinuity Score (green under the limit, red over) - from ``report`` or from a
     fresh `seams.seam_report`. Returns a Figure."""
     p = _pano(pano)
     if report is None:
-        from .seams import seam_report
-
         report = seam_report(p)
     size = face_size or max(8, min(256, p.width // 4))
     fig = Figure(figsize=(8, 6.3), layout="constrained")
@@ -202,7 +251,7 @@ def cube_net(pano: Any, report: Any = None, face_size: int | None = None) -> Fig
     return fig
 
 
-def contact_sheet(panos: Sequence[Any], reports: Sequence[Any] | None = None,
+def contact_sheet(panos: Sequence[PanoramaLike], reports: Sequence[SeamReport] | None = None,
                   titles: Sequence[str] | None = None, ncols: int = 3) -> Figure:
     """Many panoramas side by side, each titled with its verdict and seam scores (from
     ``reports``, computed when not given). Returns a Figure."""
@@ -210,8 +259,6 @@ def contact_sheet(panos: Sequence[Any], reports: Sequence[Any] | None = None,
     if not items:
         raise ValueError("panos: got an empty sequence; allowed: one or more panoramas")
     if reports is None:
-        from .seams import seam_report
-
         reports = [seam_report(p) for p in items]
     if len(reports) != len(items):
         raise ValueError(f"reports: got {len(reports)} for {len(items)} panoramas; "
@@ -245,14 +292,15 @@ def _label(p: Panorama, i: int) -> str:
     return " ".join(bits)
 
 
-def report_figure(report: Any) -> Figure:
+def report_figure(report: SeamReport) -> Figure:
     """Everything about one `SeamReport` in one Figure: the rolled strip with zoomed
     crops, the per-row profile, both pole views and the cube net with edge scores,
     drawn from the report's downscaled copy."""
     pano = Panorama(report.preview, ratio="ignore")
     fig = Figure(figsize=(11, 12), layout="constrained")
     grid = fig.add_gridspec(3, 1, height_ratios=[1.6, 0.7, 1.3])
-    _draw_strip(fig, grid[0], pano, _worst_rows(report, pano.height / report.size[1]), zoom=24)
+    _draw_strip(fig, grid[0], pano, _worst_rows(report, pano.height / report.size[1]), zoom=24,
+                report=report)
     _draw_profile(fig.add_subplot(grid[1]), report)
     bottom = grid[2].subgridspec(1, 3, width_ratios=[1, 1, 2])
     _draw_poles([fig.add_subplot(bottom[0, 0]), fig.add_subplot(bottom[0, 1])], pano, report,
@@ -262,4 +310,99 @@ def report_figure(report: Any) -> Figure:
     fig.suptitle(f"{verdict} - " + ("; ".join(report.defects) if report.defects else
                                     "wrap seam, poles and cube edges within their limits"),
                  fontsize=9, color=_OK if report.seamless else _BAD, wrap=True)
+    return fig
+
+
+# The limit of each sweep score, and whether a report's part passes (by every rule of the
+# check, so a marker says what the verdict used, not only the score drawn).
+_SCORE_LIMIT = {"wrap": "wrap", "ds": "ds", "cube_edges": "cube_edge"}
+_PART_OK = {"wrap": lambda r: r.wrap.ok, "ds": lambda r: r.ds <= r.thresholds["ds"],
+            "poles": lambda r: r.poles.ok, "cube_edges": lambda r: r.cube_edges.ok}
+
+
+def _score_of(report: SeamReport, score: str) -> float:
+    value = getattr(report, score)
+    return float(value.score if hasattr(value, "score") else value)
+
+
+def plot_scores(result: SweepResult, param: str = "geometry_enforcement",
+                scores: Sequence[str] = ("wrap", "poles", "ds")) -> Figure:
+    """Each seam score of a sweep against ``param``, one line per combination of the
+    other axes (e.g. one per seed) and output. A filled marker: that part passes the
+    check by every rule (a hollow one under the limit line failed by another rule, e.g.
+    a partial wrap seam's band); the limit is dotted where the score has one (the poles'
+    score is the worst measure over its limit, so its limit is 1). Returns a Figure."""
+    if param not in result.axes:
+        raise ValueError(f"plot_scores: param {param!r} is not an axis of this sweep; "
+                         f"axes: {', '.join(result.axes)}")
+    unknown = [s for s in scores if s not in _PART_OK]
+    if unknown:
+        raise ValueError(f"plot_scores: scores {unknown!r}; allowed: {', '.join(_PART_OK)}")
+    values = list(result.axes[param])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    xs = {v: (v if numeric else i) for i, v in enumerate(values)}
+    others = [a for a in result.axes if a != param]
+    groups: dict[tuple[Any, ...], list[tuple[Any, SeamReport]]] = {}
+    for cell in result.cells:
+        for i, rep in enumerate(cell.reports):
+            key = tuple(cell.params[a] for a in others) + (i,)
+            groups.setdefault(key, []).append((cell.params[param], rep))
+    thresholds = dict(result.cells[0].reports[0].thresholds) if result.cells else {}
+    fig = Figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
+    axs = fig.subplots(1, len(scores), squeeze=False)[0]
+    for ax, score in zip(axs, scores):
+        for key, items in groups.items():
+            label = ", ".join(f"{a}={k}" for a, k in zip([*others, "output"], key))
+            pts = sorted(((xs[v], _score_of(r, score), _PART_OK[score](r)) for v, r in items),
+                         key=lambda t: t[0])
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=label)
+            for x, y, ok in pts:
+                ax.plot([x], [y], "o", color=line.get_color(),
+                        markerfacecolor=line.get_color() if ok else "none")
+        limit = 1.0 if score == "poles" else thresholds.get(_SCORE_LIMIT.get(score, score))
+        if limit is not None:
+            ax.axhline(limit, ls=":", color="grey", lw=1)
+            ax.annotate("limit", (0, limit), xycoords=("axes fraction", "data"),
+                        fontsize=7, color="grey", va="bottom")
+        ax.set_title(score)
+        ax.set_xlabel(param)
+        if not numeric:
+            ax.set_xticks(list(xs.values()), [str(v) for v in values], rotation=45, ha="right")
+        ax.grid(alpha=0.3)
+    if len(groups) <= 8:
+        axs[0].legend(fontsize=7)
+    fig.suptitle(f"Seam scores vs {param} (filled marker: that part passes by every rule)")
+    return fig
+
+
+def repair_figure(result: Repair, size: int = 200) -> Figure:
+    """A repair before and after, side by side: each column the panorama rolled half a
+    turn (the wrap seam in the middle) and the views straight up and down, titled with
+    its verdict and defects; the after column outlines the changed pixels in yellow.
+    Returns a Figure."""
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    cols = fig.add_gridspec(1, 2)
+    for i, (label, arr, report) in enumerate((("before", result.source, result.before),
+                                              ("after", result.panorama.array, result.after))):
+        sub = cols[i].subgridspec(2, 2, height_ratios=[1.0, 1.0])
+        top = fig.add_subplot(sub[0, :])
+        pano = Panorama(arr, ratio="ignore")
+        small = _small(pano, 1024)
+        _show(top, np.roll(small, small.shape[1] // 2, axis=1))
+        top.axvline(small.shape[1] / 2 - 0.5, color="yellow", lw=0.6, ls="--")
+        if label == "after" and result.mask.any():
+            h, w = small.shape[:2]
+            m = np.asarray(result.mask)[:: max(1, result.mask.shape[0] // h),
+                                        :: max(1, result.mask.shape[1] // w)][:h, :w]
+            top.contour(np.roll(m, m.shape[1] // 2, axis=1).astype(float), levels=[0.5],
+                        colors="yellow", linewidths=0.8)
+        verdict = "seamless" if report.seamless else "NOT seamless"
+        defects = "; ".join(d.split(":")[0] for d in report.defects)
+        top.set_title(f"{label}: {verdict}" + (f" ({defects})" if defects else ""),
+                      fontsize=9, color=_OK if report.seamless else _BAD, wrap=True)
+        _draw_poles([fig.add_subplot(sub[1, 0]), fig.add_subplot(sub[1, 1])], pano, report,
+                    90.0, size)
+    fig.suptitle(f"repair: {'; '.join(result.steps) or 'nothing to do'} "
+                 f"({100 * result.changed:.1f}% of pixels changed, the rest bit-identical)",
+                 fontsize=9, wrap=True)
     return fig

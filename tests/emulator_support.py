@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fast import emulator
 from skybox_nb.emulator import Emulator
 from skybox_nb.files import png_bytes
 
@@ -21,7 +22,7 @@ SMALL = (128, 64)
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    with Emulator(render_size=SMALL) as e:
+    with emulator(render_size=SMALL) as e:
         yield e
 
 

@@ -1,31 +1,31 @@
-"""A tiny scripted Scenario API for client unit tests (httpx.MockTransport).
+"""A scripted Scenario API for client unit tests: the emulator's answers, in-process.
 
-It answers the documented shapes (the official SDK's JobRetrieveResponse etc.) and lets a
-test queue answers or exceptions per route, so each client rule can be checked in
-isolation. The full behaviour is tested against the real emulator elsewhere.
+Every answer a test does not script comes from the emulator's own `Api` through its
+in-process httpx transport, so its JSON has the shapes the official SDK's models are
+checked against (tests/test_sdk_contract.py). What this module adds is only scripting:
+jobs move on when they are polled (finished after ``polls`` GETs) rather than with time,
+each route's next answers can be queued, and prices are a round 3 CU per output.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-import json
 import time
 from collections import defaultdict, deque
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import httpx
 import numpy as np
 from PIL import Image
 
+from skybox_nb.contract import SKYBOX_FLUX_MODEL_ID
+from skybox_nb.emulator.faults import Faults
+from skybox_nb.emulator.routes import Api, ApiSettings, route_of
+from skybox_nb.emulator.store import JobRecord, Store
+from skybox_nb.emulator.transport import InProcessTransport
+
 API = "https://api.test/v1"
 CDN = "https://cdn.test"
-_ids = itertools.count(1)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{next(_ids):024d}".replace("0", "A")
 
 
 def png(w: int = 64, h: int = 32, value: int = 90) -> bytes:
@@ -36,8 +36,11 @@ def png(w: int = 64, h: int = 32, value: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Polled:
+    """The runner of a scripted API: a created job stays queued until it is polled."""
+
+    def start(self, job: JobRecord, failure: Any = None) -> None:
+        pass
 
 
 class FakeScenario:
@@ -47,13 +50,23 @@ class FakeScenario:
 
     def __init__(self, polls: int = 2) -> None:
         self.polls = polls
-        self.jobs: dict[str, dict[str, Any]] = {}
+        self.store = Store()
+        self.api = Api(self.store, Faults(), _Polled(),
+                       ApiSettings(origin=CDN, price=lambda inputs: 3.0 * int(inputs["numOutputs"])))
+        self.emulator = InProcessTransport(self.api)
         self.gets: dict[str, int] = defaultdict(int)
-        self.assets: dict[str, dict[str, Any]] = {}
         self.script: dict[str, deque] = defaultdict(deque)
         self.log: list[httpx.Request] = []
-        self.generate_posts = 0
-        self.url_version = 0
+
+    @property
+    def jobs(self) -> dict[str, JobRecord]:
+        """The emulator's jobs by id."""
+        return self.store.jobs
+
+    @property
+    def generate_posts(self) -> int:
+        """Paid generate POSTs the emulator received (scripted answers excluded)."""
+        return self.store.generate_posts
 
     def queue(self, route: str, *answers: Any) -> None:
         self.script[route].extend(answers)
@@ -61,23 +74,10 @@ class FakeScenario:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
-    def route_of(self, req: httpx.Request) -> str:
-        p = req.url.path
-        if req.url.host == "cdn.test":
-            return "cdn"
-        if p.startswith("/v1/generate/custom/"):
-            return "generate"
-        if p.endswith("/action"):
-            return "cancel"
-        if p == "/v1/jobs":
-            return "jobs"
-        if p.startswith("/v1/jobs/"):
-            return "job"
-        if p == "/v1/assets" and req.method == "POST":
-            return "upload"
-        if p.startswith("/v1/assets/"):
-            return "asset"
-        return "other"
+    @staticmethod
+    def route_of(req: httpx.Request) -> str:
+        route = route_of(req.method, req.url.path)[0]
+        return "cdn" if route == "download" else route or "other"
 
     def handle(self, req: httpx.Request) -> httpx.Response:
         self.log.append(req)
@@ -86,117 +86,68 @@ class FakeScenario:
             ans = self.script[route].popleft()
             if isinstance(ans, Exception):
                 if route == "generate" and getattr(ans, "_after_accept", False):
-                    self._generate(req)
+                    self.answer(req)  # the job exists; the answer is lost
                 raise ans
             if callable(ans):
                 return ans(req)
             return ans
-        return getattr(self, "_" + route)(req)
+        return self.answer(req)
 
-    # -- default behaviour ------------------------------------------------------------
+    def answer(self, req: httpx.Request) -> httpx.Response:
+        """The emulator's answer; a poll of a job first moves it one step on."""
+        if self.route_of(req) == "job":
+            job = self.store.get_job(req.url.path.rsplit("/", 1)[1])
+            if job is not None and not job.done:
+                self.gets[job.id] += 1
+                k = self.gets[job.id]
+                if k >= self.polls:
+                    self.finish(job.id)
+                else:
+                    self.store.advance(job, "in-progress", progress=k / self.polls)
+        return self.emulator.handle_request(req)
 
-    def job_json(self, jid: str) -> dict[str, Any]:
-        return self.jobs[jid]
+    # -- scripting ------------------------------------------------------------------------
 
-    def _generate(self, req: httpx.Request) -> httpx.Response:
-        body = json.loads(req.content)
-        n = int(body.get("numOutputs", 2))
-        if req.url.params.get("dryRun") == "true":
-            return httpx.Response(269, json={"creativeUnitsCost": 3.0 * n})
-        self.generate_posts += 1
-        jid = new_id("job")
-        t = now_iso()
-        self.jobs[jid] = {
-            "jobId": jid, "jobType": "custom", "status": "queued", "progress": 0,
-            "statusHistory": [{"status": "queued", "date": t}], "createdAt": t,
-            "updatedAt": t, "metadata": {"input": body, "assetIds": []},
-            "billing": {"cuCost": 3.0 * n, "cuDiscount": 0}, "_n": n,
-        }
-        return httpx.Response(200, json={"job": self._public(jid), "creativeUnitsCost": 3.0 * n})
-
-    def _public(self, jid: str) -> dict[str, Any]:
-        return {k: v for k, v in self.jobs[jid].items() if not k.startswith("_")}
-
-    def _job(self, req: httpx.Request) -> httpx.Response:
-        jid = req.url.path.rsplit("/", 1)[1]
-        if jid not in self.jobs:
-            return httpx.Response(404, json={"message": f"job {jid} not found"})
-        self.gets[jid] += 1
-        j = self.jobs[jid]
-        if j["status"] not in ("success", "failure", "canceled"):
-            k = self.gets[jid]
-            if k >= self.polls:
-                self.finish(jid)
-            else:
-                j["status"], j["progress"] = "in-progress", k / self.polls
-        return httpx.Response(200, json={"job": self._public(jid)})
+    def add_job(self, inputs: dict[str, Any]) -> str:
+        """A queued job with exactly these inputs (no defaults filled in); its id."""
+        n = int(inputs.get("numOutputs", 2))
+        return self.store.add_job(SKYBOX_FLUX_MODEL_ID, inputs, n, 3.0 * n).id
 
     def finish(self, jid: str, status: str = "success", error: str | None = None,
                hint: str | None = None) -> None:
-        j = self.jobs[jid]
-        j["status"], j["progress"] = status, 1.0
-        if status == "success":
-            ids = []
-            for i in range(j["_n"]):
-                aid = new_id("asset")
-                self.assets[aid] = {"index": i, "seed": str(1000 + i), "bytes": png(value=20 * i)}
-                ids.append(aid)
-            j["metadata"]["assetIds"] = ids
-        else:
-            j["metadata"]["error"], j["metadata"]["hint"] = error, hint
+        """End a job: ``success`` with 64x32 outputs seeded 1000, 1001, ...; or ``status``
+        with the server's ``error`` and ``hint``."""
+        job = self.store.jobs[jid]
+        if status != "success":
+            self.store.advance(job, status, progress=1.0, error=error, hint=hint)
+            return
+        ids = [self.store.add_asset(png(value=20 * i), mime_type="image/png", width=64, height=32,
+                                    origin="generated",
+                                    metadata={"type": "inference-txt2img", "seed": str(1000 + i),
+                                              "outputIndex": i}).id
+               for i in range(job.num_outputs)]
+        self.store.advance(job, "success", progress=1.0, asset_ids=ids)
 
-    def _jobs(self, req: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"jobs": [self._public(j) for j in self.jobs]})
+    def asset_bytes(self, aid: str) -> bytes:
+        return self.store.assets[aid].path.read_bytes()
 
-    def _cancel(self, req: httpx.Request) -> httpx.Response:
-        jid = req.url.path.split("/")[3]
-        self.jobs[jid]["status"] = "canceled"
-        return httpx.Response(200, json={"job": self._public(jid)})
+    # -- the emulator's shapes --------------------------------------------------------------
+
+    def generate_json(self, jid: str) -> dict[str, Any]:
+        job = self.store.jobs[jid]
+        return self.api.generate_json(job, job.cu_cost)
+
+    def job_json(self, jid: str) -> dict[str, Any]:
+        return self.api.job_json(self.store.jobs[jid])
 
     def asset_json(self, aid: str) -> dict[str, Any]:
-        a = self.assets[aid]
-        return {"id": aid, "url": f"{CDN}/{aid}.png?sig=v{self.url_version}",
-                "mimeType": "image/png", "kind": "image",
-                "metadata": {"kind": "image", "type": "inference-txt2img", "width": 64,
-                             "height": 32, "seed": a["seed"], "outputIndex": a["index"]}}
-
-    def _asset(self, req: httpx.Request) -> httpx.Response:
-        aid = req.url.path.rsplit("/", 1)[1]
-        if aid not in self.assets:
-            return httpx.Response(404, json={"message": "asset not found"})
-        return httpx.Response(200, json={"asset": self.asset_json(aid)})
-
-    def _upload(self, req: httpx.Request) -> httpx.Response:
-        body = json.loads(req.content)
-        aid = new_id("asset")
-        self.assets[aid] = {"index": 0, "seed": None, "bytes": b"", "upload": body}
-        return httpx.Response(200, json={"asset": self.asset_json(aid)})
-
-    def _cdn(self, req: httpx.Request) -> httpx.Response:
-        aid = req.url.path.strip("/").split(".")[0]
-        return httpx.Response(200, content=self.assets[aid]["bytes"],
-                              headers={"content-type": "image/png"})
-
-    def _other(self, req: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, json={"message": "no such route"})
+        return self.api.asset_json(self.store.assets[aid])
 
 
 def after_accept(exc: Exception) -> Exception:
     """Mark a generate exception as happening after the job was created."""
     exc._after_accept = True  # type: ignore[attr-defined]
     return exc
-
-
-def fast_poll() -> Any:
-    from skybox_nb.retry import PollSchedule
-
-    return PollSchedule(first=0.01, factor=1.5, cap=0.05)
-
-
-def fast_retry() -> Any:
-    from skybox_nb.retry import RetryPolicy
-
-    return RetryPolicy(attempts=4, base=0.01, max_delay=0.05)
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -125,3 +125,105 @@ def not_wrapping(width: int = 256, height: int = 128, squeeze: float = 0.8) -> n
     lon = lon * squeeze
     d2 = np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)], -1)
     return np.clip(np.rint(textured(d2)), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ real AI defect kinds
+# Each reproduces a defect seen on real AI skyboxes (../shared/realpanos-dev/): the seam
+# check must flag it; the last two reproduce what real cameras do and must pass.
+
+def partial_seam(img: np.ndarray, top: float = 0.25, bottom: float = 0.35,
+                 step: float = 40.0) -> np.ndarray:
+    """A brightness step at the wrap border over rows ``top``..``bottom`` (shares of the
+    height), the rest continuous: the left eighth of those rows brightened by ``step``
+    grey levels at column 0, fading to nothing inwards (a cloud lit differently on each
+    side of the seam)."""
+    out = img.astype(np.float64)
+    h, w = img.shape[:2]
+    a, b = int(top * h), int(bottom * h)
+    ramp = np.clip(1 - np.arange(w // 8) / (w // 8), 0, 1)
+    out[a:b, : w // 8] += step * ramp[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _cap_rows(h: int, cap_deg: float) -> int:
+    return max(2, int(round(h * cap_deg / 180.0)))
+
+
+def _into_cap(img: np.ndarray, cap: np.ndarray, north: bool) -> np.ndarray:
+    """``cap`` (n rows, pole row first) blended over the polar cap of ``img``, fully at
+    the pole and fading out over its outer third."""
+    out = img.astype(np.float64)
+    n = cap.shape[0]
+    t = np.clip((n - np.arange(n)) / (n / 3), 0, 1)[:, None, None]
+    if north:
+        out[:n] = cap * t + out[:n] * (1 - t)
+    else:
+        out[-n:] = (cap * t + out[-n:][::-1] * (1 - t))[::-1]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def pinch_pole(img: np.ndarray, north: bool = True, cap_deg: float = 15.0) -> np.ndarray:
+    """A star pinch: the polar cap painted with rows from the equator, at their own
+    horizontal scale, as a model that treats the cap like any other rows does; on the
+    sphere their features converge on the pole."""
+    h = img.shape[0]
+    n = _cap_rows(h, cap_deg)
+    mid = h // 2 - n // 2
+    return _into_cap(img, img[mid:mid + n].astype(np.float64), north)
+
+
+def kaleidoscope_pole(img: np.ndarray, north: bool = False, folds: int = 4,
+                      cap_deg: float = 15.0) -> np.ndarray:
+    """A nadir (or zenith) mirrored ``folds``-fold like a kaleidoscope: the cap's rows,
+    taken from the equator as in `pinch_pole`, repeat one wedge of 360/folds degrees
+    mirrored into every other."""
+    h, w = img.shape[:2]
+    n = _cap_rows(h, cap_deg)
+    mid = h // 2 - n // 2
+    src = img[mid:mid + n].astype(np.float64)
+    wedge = w // (2 * folds)
+    j = np.arange(w) % (2 * wedge)
+    j = np.where(j < wedge, j, 2 * wedge - 1 - j)
+    return _into_cap(img, src[:, j], north)
+
+
+def radial_streaks(img: np.ndarray, north: bool = True, k: int = 24,
+                   cap_deg: float = 12.0, amount: float = 60.0) -> np.ndarray:
+    """Radial "tunnel" streaks: the cap overlaid with a pattern periodic in longitude
+    (``k`` streaks), as strong at the pole as at the cap's edge."""
+    h, w = img.shape[:2]
+    n = _cap_rows(h, cap_deg)
+    lon = (np.arange(w) + 0.5) / w * 2 * np.pi
+    streak = amount * np.sign(np.sin(k * lon + 0.7))[None, :, None]
+    src = img[:n] if north else img[::-1][:n]
+    return _into_cap(img, src.astype(np.float64) + streak, north)
+
+
+def vertical_edge(img: np.ndarray, column: int, top: float = 0.3, bottom: float = 0.75,
+                  width: int | None = None) -> np.ndarray:
+    """A real straight vertical edge: a dark tower with lit windows, ``width`` columns
+    wide from ``column``, over rows ``top``..``bottom`` of the height. Content, not a
+    seam: it has structure on both sides and stops short of the poles."""
+    out = img.copy()
+    h, w = img.shape[:2]
+    width = width or max(4, w // 16)
+    a, b = int(top * h), int(bottom * h)
+    y, x = np.mgrid[a:b, 0:width]
+    windows = ((y // 6) % 2 == 0) & ((x // 4) % 2 == 0)
+    tower = np.where(windows[..., None], [200, 190, 120], [30, 32, 40])
+    out[a:b, column:column + width] = tower
+    return out
+
+
+def blurred_cap(img: np.ndarray, fraction: float = 0.01) -> np.ndarray:
+    """A stitched photo's last ``fraction`` of rows blurred along the row (the stitcher's
+    patch under the tripod) while the view straight down stays crisp: not a defect."""
+    out = img.copy()
+    n = max(1, int(round(img.shape[0] * fraction)))
+    k = max(3, img.shape[1] // 64)
+    kernel = np.ones(k) / k
+    for y in range(img.shape[0] - n, img.shape[0]):
+        for c in range(img.shape[2]):
+            row = np.concatenate([img[y, -k:, c], img[y, :, c], img[y, :k, c]]).astype(float)
+            out[y, :, c] = np.rint(np.convolve(row, kernel, mode="same")[k:-k])
+    return out

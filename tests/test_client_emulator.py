@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from PIL import Image
 
-from fake_scenario import fast_poll, fast_retry
+from fast import SIZE, fast_poll, fast_retry
 from skybox_nb import errors
 from skybox_nb.cli import main as cli_main
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
@@ -22,15 +22,6 @@ from skybox_nb.contract import SKYBOX_FLUX, InputSpec, ModelSpec
 from skybox_nb.emulator import DEFAULT_JOB_DURATION, Emulator
 from skybox_nb.ledger import Ledger
 from skybox_nb.request import ModelRequest, SkyboxRequest
-
-SIZE = (64, 32)
-
-
-@pytest.fixture
-def emu():
-    with Emulator(job_duration=0.0, render_size=SIZE) as e:
-        yield e
-
 
 def make(emu, lib, **kw):
     kw.setdefault("retry", fast_retry())
@@ -89,7 +80,7 @@ def test_every_method(emu, tmp_path):
         canceled = c.cancel(other)
         assert canceled.status == "canceled"
         assert c.ledger.by_job(other.id).status == "canceled"
-        with pytest.raises(errors.TimeoutError):
+        with pytest.raises(errors.DeadlineError):
             c.wait(c.generate(SkyboxRequest("timeout", num_outputs=1)), timeout=0.2)
         # resume() finishes, oldest first, every job whose outputs are not on disk yet:
         # the first one (waited for, never downloaded) and the one that timed out.
@@ -259,7 +250,7 @@ def test_error_kinds_from_the_emulator(emu, tmp_path):
     # timeout: the server answers too slowly, every time
     emu.inject("slow", route="job", delay=0.6, count=None)
     t = make(emu, tmp_path / "c", timeout=0.2)
-    with pytest.raises(errors.TimeoutError) as info:
+    with pytest.raises(errors.DeadlineError) as info:
         t.job("job_AAAAAAAAAAAAAAAAAAAAAAAA")
     assert not info.value.ambiguous
     t.close()
@@ -307,7 +298,7 @@ def test_async_client_against_the_emulator(emu, tmp_path):
 
 
 def test_without_credentials_an_emulator_starts_and_says_so(monkeypatch, tmp_path, caplog):
-    import skybox_nb.client as mod
+    import skybox_nb.client.backend as mod
 
     for v in ("SCENARIO_SDK_API_KEY", "SCENARIO_SDK_API_SECRET", "SCENARIO_BASE_URL"):
         monkeypatch.delenv(v, raising=False)

@@ -45,7 +45,7 @@ def test_only_a_429_or_a_refused_connection_may_resend_the_paid_post():
     assert may_resend_paid(errors.TransportError("refused", ambiguous=False))
     assert not may_resend_paid(errors.TransportError("dropped", ambiguous=True))
     assert not may_resend_paid(errors.ServerError("x", status=500, ambiguous=True))
-    assert not may_resend_paid(errors.TimeoutError("x", ambiguous=True))
+    assert not may_resend_paid(errors.DeadlineError("x", ambiguous=True))
     assert not may_resend_paid(errors.InvalidError("x", status=400))
 
 
@@ -118,12 +118,10 @@ def test_atomic_files(tmp_path):
 
 def _job_answer():
     fake = FakeScenario(polls=1)
-    req = __import__("httpx").Request("POST", "https://api.test/v1/generate/custom/m",
-                                      json={"prompt": "x", "numOutputs": 2})
-    gen = fake._generate(req).json()
-    jid = gen["job"]["jobId"]
+    jid = fake.add_job({"prompt": "x", "numOutputs": 2})
+    gen = fake.generate_json(jid)
     fake.finish(jid)
-    return gen, {"job": fake._public(jid)}, fake
+    return gen, {"job": fake.job_json(jid)}, fake
 
 
 def test_answers_the_sdk_accepts_parse():

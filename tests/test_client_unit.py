@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake_scenario import API, FakeScenario, after_accept, fast_poll, fast_retry
+from fake_scenario import API, FakeScenario, after_accept
+from fast import fast_poll, fast_retry
 from skybox_nb import errors
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
 from skybox_nb.config import Credentials, resolve_settings
@@ -98,7 +99,7 @@ def test_generate_records_the_intent_before_posting(client, fake):
 
     def check(request):
         seen.append([g.status for g in client.ledger.generations()])
-        return fake._generate(request)
+        return fake.answer(request)
 
     fake.queue("generate", check)
     job = client.generate(req(seed=3))
@@ -124,7 +125,7 @@ def test_paid_post_resent_only_when_it_never_reached_scenario(client, fake, firs
 @pytest.mark.parametrize("failure,kind", [
     (httpx.Response(500, json={"message": "internal"}), errors.ServerError),
     (httpx.Response(503, text="<html>bad gateway</html>"), errors.ServerError),
-    (httpx.ReadTimeout("read timed out"), errors.TimeoutError),
+    (httpx.ReadTimeout("read timed out"), errors.DeadlineError),
     (after_accept(httpx.RemoteProtocolError("server disconnected")), errors.TransportError),
     (httpx.Response(200, json={"job": {"jobId": "nope"}}), errors.ProtocolError),
 ])
@@ -204,7 +205,7 @@ def test_wait_reports_progress_and_honours_timeout_and_cancel(client, fake):
     assert [p for _, p in events] == sorted(p for _, p in events)
     fake.polls = 10**6
     slow = client.generate(req("slow"))
-    with pytest.raises(errors.TimeoutError) as info:
+    with pytest.raises(errors.DeadlineError) as info:
         client.wait(slow, timeout=0.1)
     assert not info.value.ambiguous
     assert client.ledger.by_job(slow.id).status == "running"  # job left intact
@@ -218,7 +219,7 @@ def _fail_next_poll(fake, error, hint):
     """The next GET /jobs/{id} finds the job ended in failure with this error and hint."""
     def answer(request):
         fake.finish(request.url.path.rsplit("/", 1)[1], "failure", error, hint)
-        return fake._job(request)
+        return fake.answer(request)
 
     fake.queue("job", answer)
 
@@ -253,7 +254,7 @@ def test_download_renews_expired_url_and_retries_cut_transfer(client, fake, tmp_
     job = client.wait(client.generate(req(num_outputs=1)))
     aid = job.asset_ids[0]
     fake.queue("cdn", httpx.Response(403, text="Request has expired"))
-    fake.queue("cdn", httpx.Response(200, content=fake.assets[aid]["bytes"][:50],
+    fake.queue("cdn", httpx.Response(200, content=fake.asset_bytes(aid)[:50],
                                      headers={"content-length": "4000"}))
     fake.queue("cdn", httpx.Response(200, content=b"not an image at all"))
     path = client.download(client.asset(aid), tmp_path / "dl")
@@ -365,7 +366,7 @@ def test_several_candidates_are_left_to_the_user_then_adopted(client, fake):
             client.generate(req("same", num_outputs=1 if seed == 31 else 2))
     # Make both lost jobs look like the first intent's inputs: two candidates for it.
     for j in fake.jobs.values():
-        j["metadata"]["input"] = {"prompt": "same", "numOutputs": 1}
+        j.input = {"prompt": "same", "numOutputs": 1}
     first, second = client.ledger.unresolved()
     out = {o.intent_id: o for o in client.reconcile()}
     assert out[first.intent_id].candidates == 2 and out[first.intent_id].job_id is None

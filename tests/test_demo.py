@@ -45,6 +45,43 @@ def test_find_notebook_names_what_is_missing() -> None:
         demo.find_notebook("no_such.ipynb")
 
 
+def test_notebooks_ship_in_the_package_and_copy_into_a_folder(tmp_path: Path) -> None:
+    from skybox_nb import notebooks
+
+    shipped = notebooks.names()
+    assert shipped[0] == "01_quickstart.ipynb" and len(shipped) >= 4
+    assert notebooks.FOLDER == Path(demo.__file__).parent / "notebooks"
+    dest = tmp_path / "mine"
+    assert all(written for _, written in notebooks.copy_to(dest))
+    assert sorted(p.name for p in dest.iterdir()) == shipped  # no temp file left
+    (dest / shipped[0]).write_text("my edits")
+    again = dict(notebooks.copy_to(dest))
+    assert again[dest / shipped[0]] is False and (dest / shipped[0]).read_text() == "my edits"
+    notebooks.copy_to(dest, overwrite=True)
+    assert (dest / shipped[0]).read_bytes() == notebooks.path(shipped[0]).read_bytes()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="a-file: is a file"):
+        notebooks.copy_to(tmp_path / "a-file")
+
+
+def test_cli_notebooks_copies_them_all(tmp_path: Path) -> None:
+    from skybox_nb import notebooks
+    from skybox_nb.cli import main
+
+    assert main(["notebooks", str(tmp_path / "nb")]) == 0
+    assert sorted(p.name for p in (tmp_path / "nb").iterdir()) == notebooks.names()
+    (tmp_path / "f").write_text("x")
+    assert main(["notebooks", str(tmp_path / "f")]) == 2
+
+
+def test_workdir_for_the_lab_gets_every_notebook(tmp_path: Path) -> None:
+    from skybox_nb import notebooks
+
+    quick, copied = demo.prepare_workdir(tmp_path / "work")
+    assert copied and quick == tmp_path / "work" / "01_quickstart.ipynb"
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == notebooks.names()
+
+
 def test_backend_note_never_shows_credentials() -> None:
     env = {"SCENARIO_SDK_API_KEY": "key-AAAA1111", "SCENARIO_SDK_API_SECRET": "sec-BBBB2222"}
     note = demo.backend_note(env)

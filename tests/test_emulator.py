@@ -16,6 +16,7 @@ from skybox_nb.emulator.ids import BASE62
 from skybox_nb.errors import error_from_response
 
 pytestmark = pytest.mark.timeout(120)
+ADMIN = ("k", "s")  # the emulator's own routes take the same Basic credentials
 
 
 def test_generate_poll_download(http, emu):
@@ -273,18 +274,18 @@ def test_loopback_only_unless_allowed():
 
 
 def test_admin_routes_and_stats(emu, http):
-    r = httpx.post(emu.admin_url + "/faults", json={"kind": "server_error", "route": "model", "status": 503})
+    r = httpx.post(emu.admin_url + "/faults", auth=ADMIN, json={"kind": "server_error", "route": "model", "status": 503})
     assert r.status_code == 200 and r.json()["fault"]["status"] == 503
     assert http.get("/models/model_scenario-skybox-flux").status_code == 503
     assert http.get("/models/model_scenario-skybox-flux").status_code == 200  # count was 1
-    bad = httpx.post(emu.admin_url + "/faults", json={"kind": "server_error", "status": 404})
+    bad = httpx.post(emu.admin_url + "/faults", auth=ADMIN, json={"kind": "server_error", "status": 404})
     assert bad.status_code == 400 and "500 to 599" in bad.json()["message"]
-    httpx.post(emu.admin_url + "/faults", json={"kind": "rate_limit", "count": None})
-    assert len(httpx.get(emu.admin_url + "/faults").json()["faults"]) == 1
-    assert httpx.delete(emu.admin_url + "/faults").json() == {"faults": []}
-    stats = httpx.get(emu.admin_url + "/stats").json()
+    httpx.post(emu.admin_url + "/faults", auth=ADMIN, json={"kind": "rate_limit", "count": None})
+    assert len(httpx.get(emu.admin_url + "/faults", auth=ADMIN).json()["faults"]) == 1
+    assert httpx.delete(emu.admin_url + "/faults", auth=ADMIN).json() == {"faults": []}
+    stats = httpx.get(emu.admin_url + "/stats", auth=ADMIN).json()
     assert stats["requests"]["model"] == 2 and stats["faults"] == []
-    assert httpx.get(emu.admin_url + "/nope").status_code == 404
+    assert httpx.get(emu.admin_url + "/nope", auth=ADMIN).status_code == 404
 
 
 def test_an_internal_error_answers_500_rather_than_hanging_up(emu, http, monkeypatch):

@@ -1,5 +1,5 @@
-"""The four notebooks as saved in git: executed top to bottom, their checked outputs real,
-and nothing in them a secret or a path of the machine that ran them. (``pytest notebooks
+"""The notebooks as saved in git: executed top to bottom, their checked outputs real,
+and nothing in them a secret or a path of the machine that ran them. (``pytest skybox_nb/notebooks
 --nbval`` runs them again and compares the checked outputs.)"""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["01_quickstart.ipynb", "02_prompt_lab.ipynb", "03_geometry_enforcement.ipynb",
-         "04_cubemap_export.ipynb"]
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "skybox_nb" / "notebooks"
+NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 # A saved output must not hold any of these: absolute paths of this machine or any other
 # user's home / temp folders, the venv, a credential header, or a credential assignment.

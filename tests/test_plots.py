@@ -18,7 +18,8 @@ from skybox_nb import plots  # noqa: E402
 from skybox_nb.panorama import Panorama  # noqa: E402
 from skybox_nb.seams import seam_report  # noqa: E402
 
-from synthetic import render, shift_half, smear_pole, stretched_photo, textured  # noqa: E402
+from synthetic import (partial_seam, pinch_pole, render, shift_half, smear_pole,  # noqa: E402
+                       stretched_photo, textured)
 
 W, H = 256, 128
 
@@ -74,13 +75,44 @@ def test_row_profile_shows_limit_and_flagged_rows(bad, good):
     r = seam_report(bad)
     fig = plots.row_profile(r)
     ax = fig.axes[0]
-    assert "over the limit" in ax.get_title()
+    assert "FAILS" in ax.get_title() and "median" in ax.get_title()
     ys = ax.lines[0].get_ydata()
     assert len(ys) == H and max(ys) > r.wrap.threshold
     assert any(line.get_ydata()[0] == r.wrap.threshold for line in ax.lines[1:])
     assert len(ax.patches) == len(r.wrap.rows)
     ok = plots.row_profile(seam_report(good))
-    assert "(ok)" in ok.axes[0].get_title() and not ok.axes[0].patches
+    assert "ok: under the limit on every row" in ok.axes[0].get_title()
+    assert not ok.axes[0].patches
+    _renders(fig)
+
+
+def test_no_ok_title_over_a_profile_that_crosses_the_limit():
+    """The title names the rule the verdict used: a partial seam fails by its band, and a
+    short run over the limit is called short, never a bare "ok"."""
+    partial = partial_seam(render(textured, 512, 256), 0.25, 0.35, 40)
+    r = seam_report(partial)
+    assert r.wrap.score < r.wrap.threshold  # the median alone would have said ok
+    title = plots.row_profile(r).axes[0].get_title()
+    assert "FAILS" in title and "band of rows" in title
+    fig = plots.seam_strip(partial, r, zoom=16)
+    (box,) = fig.axes[0].patches  # the failing band boxed on the seam line
+    scale = fig.axes[0].images[0].get_array().shape[0] / 256
+    assert abs(box.get_y() - r.wrap.bands[0][0] * scale) < 1
+    assert "red boxes" in fig.axes[0].get_title()
+    short = seam_report(partial_seam(render(textured, 512, 256), 0.5, 0.53, 40))
+    assert short.wrap.ok and short.wrap.band_share > 0
+    assert "short" in plots.row_profile(short).axes[0].get_title()
+    _renders(fig)
+
+
+def test_pole_views_mark_a_pinch_and_say_which_rule_fired():
+    img = pinch_pole(render(textured, 512, 256), north=True)
+    r = seam_report(img)
+    fig = plots.pole_views(img, r, size=96)
+    north, south = fig.axes
+    assert "FAILS" in north.get_title() and "pinch" in north.get_title()
+    assert len(north.patches) == 2  # the ring where edges converge
+    assert south.get_title().endswith("ok") and not south.patches
     _renders(fig)
 
 

@@ -16,8 +16,9 @@ from skybox_nb.emulator.render import render as emulator_render
 from skybox_nb.panorama import Panorama
 from skybox_nb.seams import THRESHOLDS, SeamReport, discontinuity_score, seam_report
 
-from synthetic import (colour_field, jpeg, not_wrapping, render, rolled, shift_half,
-                       smear_pole, stretched_photo, textured)
+from synthetic import (blurred_cap, colour_field, jpeg, kaleidoscope_pole, not_wrapping,
+                       partial_seam, pinch_pole, radial_streaks, render, rolled, shift_half,
+                       smear_pole, stretched_photo, textured, vertical_edge)
 
 W, H = 256, 128
 
@@ -188,3 +189,79 @@ def test_a_cubemap_is_checked_on_its_own_edges():
     assert any(d.startswith("cube edges") for d in r.defects)
     with pytest.raises(ValueError, match="missing up"):
         seam_report({k: v for k, v in faces.items() if k != "up"}, convention="unity")
+
+
+# ------------------------------------------------------------------ real AI defect kinds
+
+def test_a_partial_wrap_seam_fails_by_its_band_and_names_it():
+    good = render(textured, 512, 256)
+    img = partial_seam(good, 0.25, 0.35, 40)
+    r = seam_report(img)
+    assert seam_report(good).wrap.ok
+    assert r.wrap.score <= THRESHOLDS["wrap"]  # the median over rows does not see it...
+    assert not r.seamless and r.wrap.rules == ["band"]  # ...the band rule does
+    (a, b), = r.wrap.bands
+    assert abs(a - 64) <= 6 and abs(b - 90) <= 6  # rows 25-35% of 256
+    top, bottom = r.wrap.latitudes((a, b))
+    assert 24 < bottom < top < 47
+    assert r.wrap.band_ds > 2 * r.ds  # DS over the band, not diluted by the whole height
+    (d,) = r.defects
+    assert d.startswith("partial wrap seam") and f"{a}-{b - 1}" in d and "latitude" in d
+    assert r.to_dict()["wrap"]["bands"][0]["rows"] == [a, b]
+    # a band under BAND_MIN of the height is texture, not a seam
+    assert seam_report(partial_seam(good, 0.5, 0.53, 40)).wrap.ok
+
+
+@pytest.mark.parametrize("make,pole", [
+    (lambda i: pinch_pole(i, north=True), "north"),
+    (lambda i: pinch_pole(i, north=False), "south"),
+    (lambda i: kaleidoscope_pole(i, north=False, folds=4), "south"),
+    (lambda i: kaleidoscope_pole(i, north=True, folds=2), "north"),
+    (lambda i: radial_streaks(i, north=True), "north"),
+    (lambda i: radial_streaks(i, north=False), "south"),
+])
+@pytest.mark.parametrize("base", ["texture", "texture, JPEG", "colour field"])
+def test_pole_artefacts_of_real_kinds_are_flagged_at_their_pole(make, pole, base):
+    img = {"texture": lambda: render(textured, 512, 256),
+           "texture, JPEG": lambda: jpeg(render(textured, 512, 256), 85),
+           "colour field": lambda: render(colour_field, 512, 256)}[base]()
+    r = seam_report(make(img))
+    assert r.poles.bad == [pole], (r.defects, base)
+    assert r.wrap.ok and r.wrap.interior_ok
+    assert any(d.startswith(f"{pole} pole") for d in r.defects)
+
+
+def test_converging_structure_is_measured_by_the_pinch_view():
+    good = render(textured, 512, 256)
+    clean = seam_report(good)
+    assert max(clean.poles.north.pinch, clean.poles.south.pinch) < 0.8 * THRESHOLDS["pole_pinch"]
+    r = seam_report(pinch_pole(good, north=True))
+    assert r.poles.north.pinch > 2 * THRESHOLDS["pole_pinch"]
+    assert "pinch" in r.poles.north.rules
+    assert any("converging on the pole" in d for d in r.defects)
+    lo, hi = r.poles.north.pinch_deg
+    assert 2 < lo < hi < 13
+
+
+def test_a_blurred_stitcher_cap_is_not_a_defect():
+    for img in (render(textured, 512, 256), jpeg(render(textured, 512, 256), 85)):
+        r = seam_report(blurred_cap(img, 0.01))
+        assert r.seamless, r.defects
+
+
+def test_a_real_vertical_edge_is_not_an_interior_seam():
+    good = render(textured, 512, 256)
+    tower = vertical_edge(good, 512 // 5, 0.2, 0.8)
+    r = seam_report(tower)
+    assert r.wrap.interior > THRESHOLDS["interior"]  # a strong straight edge...
+    assert r.wrap.interior_cover < 7 and r.wrap.interior_ok  # ...that stops short of the poles
+    assert r.seamless, r.defects
+    seam = seam_report(rolled(not_wrapping(512, 256), 512 // 3))  # cuts everything at once
+    assert seam.wrap.interior_cover == 8 and not seam.wrap.interior_ok
+
+
+def test_no_measure_is_shown_ok_while_the_verdict_used_it():
+    r = seam_report(partial_seam(render(textured, 512, 256)))
+    failed = {name for name, _, _, bad in r.measures() if bad}
+    assert failed == {"wrap: longest band, % height"}
+    assert "FAILS" in str(r) and "<b>fails</b>" in r._repr_html_()

@@ -6,19 +6,20 @@ from __future__ import annotations
 import pytest
 from matplotlib.figure import Figure
 
+from fast import emulator
 from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
 from skybox_nb.errors import ValidationError
 from skybox_nb.request import SkyboxRequest
 from skybox_nb.seams import THRESHOLDS
-from skybox_nb.sweep import ScoreTable, grid, sweep
+from skybox_nb.sweeps import ScoreTable, grid, sweep
 
 BASE = SkyboxRequest("a rocky canyon at dusk", style="photo", num_outputs=1)
 
 
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator(job_duration=0.0, render_size=(256, 128)) as e:
+    with emulator(render_size=(256, 128)) as e:
         yield e
 
 

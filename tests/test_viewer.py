@@ -201,3 +201,18 @@ def test_every_control_can_be_driven_from_python() -> None:
     np.testing.assert_array_equal(np.asarray(_decode(v.image).convert("RGB")), _pano(128, 64))
     with pytest.raises(ViewerInputError, match="image_format: got 'webp'"):
         v.image_format = "webp"
+
+
+def test_the_cube_net_layout_comes_from_python() -> None:
+    from skybox_nb.conventions import LAYOUTS, get_convention
+
+    v = Viewer360(_pano())
+    net = v.get_state()["net"]
+    (rows, cols), cells = LAYOUTS["hcross"]
+    generic = get_convention("generic")
+    assert (net["rows"], net["cols"]) == (rows, cols)
+    assert [(c["row"], c["col"], generic.names[c["face"]]) for c in net["cells"]] == [
+        (r, c, generic.name_of(axis)) for r, c, axis, _ in cells]
+    esm = v._esm if isinstance(v._esm, str) else str(v._esm)
+    assert '"front"' not in esm and "vec2(4.0, 3.0)" not in esm  # no copy of the layout in JS
+    assert 'model.get("net")' in esm

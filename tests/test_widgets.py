@@ -12,6 +12,7 @@ import ipywidgets as W
 import pytest
 from PIL import Image
 
+from fast import emulator
 from skybox_nb.client import SkyboxClient
 from skybox_nb.contract import STYLE_LABELS, STYLES
 from skybox_nb.emulator import Emulator
@@ -35,7 +36,7 @@ def wait_until(cond, timeout=15.0, step=0.02):
 
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator(job_duration=0.0, render_size=(256, 128)) as e:
+    with emulator(render_size=(256, 128)) as e:  # shared by the module: widgets only read
         yield e
 
 

@@ -21,33 +21,38 @@ import math
 import re
 import secrets
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import parse_qs
 
 from PIL import Image
 
 from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID
-from ..errors import Problem
-from ..request import validate_inputs
+from ..formats import API_FORMATS, by_pillow, listed
+from ..validation import Problem, validate_inputs
+from .faults import Fault, Faults
 from .ids import ID_LENGTH
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
-from .store import SUFFIXES, AssetRecord, JobRecord, iso
+from .store import AssetRecord, JobRecord, Store, iso, suffix_of
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import Emulator
-
-__all__ = ["Response", "Api", "EMULATOR_HEADER", "route_of"]
+__all__ = ["Response", "Api", "ApiSettings", "EMULATOR_HEADER", "route_of",
+           "DEFAULT_UPLOAD_LIMIT", "MAX_UPLOAD_PIXELS"]
 
 EMULATOR_HEADER = ("X-Scenario-Emulator", "offline")
 AUTHOR_ID = "emulator0000000000000000000000000"
 OWNER_ID = "team_emulator000000000000000"
 GENERATE_BODY_LIMIT = 1 << 20  # a generate body is a few hundred bytes; 1 MiB is generous
+DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes of JSON body on POST /v1/assets (413 beyond)
+# Decoded pixels of an uploaded image: a 640 KB PNG can announce 13000x13000 (169 Mpx,
+# 2.9 GB at the job's peak). 8192x4096 is twice the largest panorama the model returns.
+MAX_UPLOAD_PIXELS = 8192 * 4096
 
 _MODELS = {SKYBOX_FLUX_MODEL_ID: SKYBOX_FLUX}
 _ID = r"[A-Za-z0-9_.\-]{1,200}"
+_EXTS = "|".join(f.suffix[1:] for f in API_FORMATS)
 _PATTERNS = [
     ("POST", re.compile(rf"^/v1/generate/custom/(?P<model>{_ID})$"), "generate"),
     ("GET", re.compile(r"^/v1/jobs/?$"), "jobs"),
@@ -56,10 +61,11 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/assets/(?P<id>{_ID})$"), "asset"),
     ("POST", re.compile(r"^/v1/assets/?$"), "upload"),
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
-    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>png|jpg|webp|bin)$"),
+    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>{_EXTS}|bin)$"),
      "download"),
 ]
-_DATA_URL = re.compile(r"^data:(?P<mime>image/(?:png|jpeg|webp));base64,(?P<data>.*)$", re.S)
+_DATA_URL = re.compile(rf"^data:(?P<mime>{'|'.join(re.escape(f.mime) for f in API_FORMATS)});"
+                       r"base64,(?P<data>.*)$", re.S)
 
 
 @dataclass
@@ -104,26 +110,73 @@ def _query(qs: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
 
 
-class Api:
-    """Answers requests for one `Emulator` (its store, faults, runner and settings)."""
+class JobStarter(Protocol):
+    """What the Api needs of a runner: start a created job (``failure``: end it so)."""
 
-    def __init__(self, emulator: "Emulator") -> None:
-        self.emu = emulator
+    def start(self, job: JobRecord, failure: Fault | None = None) -> None: ...
+
+
+@dataclass
+class ApiSettings:
+    """The configuration the Api answers by. ``origin`` is where CDN URLs point (the
+    server sets it once bound); ``price`` turns resolved inputs into Creative Units."""
+
+    origin: str = "http://127.0.0.1"
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    max_parallel_jobs: int | None = None
+    url_ttl: float = 300.0
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
+    max_upload_pixels: int = MAX_UPLOAD_PIXELS
+    job_duration: float = 0.0
+    started_at: float = field(default_factory=time.time)
+    price: Callable[[Mapping[str, Any]], float] = cu_cost
+
+
+class Api:
+    """Answers requests from its collaborators alone: the ``store`` of jobs and assets,
+    the armed ``faults``, the ``runner`` that moves created jobs on, the ``settings``
+    and a ``log`` for one-line notes. It knows no socket: `server.py` and the in-process
+    `transport.py` both hand it requests."""
+
+    def __init__(self, store: Store, faults: Faults, runner: JobStarter,
+                 settings: ApiSettings, log: Callable[[str], None] = lambda _: None) -> None:
+        self.store = store
+        self.faults = faults
+        self.runner = runner
+        self.settings = settings
+        self.log = log
         self._url_key = secrets.token_bytes(32)  # signs this run's CDN URLs
 
     # ------------------------------------------------------------------ entry
     def body_limit(self, route: str | None) -> int:
         """The largest body accepted on ``route`` (413 beyond)."""
-        return self.emu.upload_limit if route == "upload" else GENERATE_BODY_LIMIT
+        return self.settings.upload_limit if route == "upload" else GENERATE_BODY_LIMIT
+
+    def too_large(self, method: str, path: str, length: int) -> Response | None:
+        """The 413 for a body of ``length`` bytes on this route, or None when it fits.
+        Asked before the body is read, so an announced 8 GiB is never reserved."""
+        limit = self.body_limit(route_of(method, path)[0])
+        if length <= limit:
+            return None
+        return error(413, f"Payload too large: {length} bytes; the limit is {limit} bytes.",
+                     details={"limit": limit, "received": length})
 
     def handle(self, method: str, path: str, qs: str, headers: Mapping[str, str],
                body: bytes) -> Response:
         """Answer one request. ``headers`` keys are lower-case."""
+        if path in ("/_emulator", "/_emulator/") and method == "GET":
+            return self._admin(method, path, body)  # says what it is; changes and shows nothing
+        if path.startswith("/_emulator/"):  # faults and stats: the same Basic auth as /v1
+            return self._check_auth(headers.get("authorization")) or self._admin(method, path, body)
         route, params = route_of(method, path)
         if route is None:
             return error(404, f"Not found: {method} {path}",
                          hint="The offline emulator serves the Scenario API under /v1.")
-        store = self.emu.store
+        refused = self.too_large(method, path, len(body))
+        if refused is not None:
+            return refused
+        store = self.store
         store.count_request(route)
         if route != "download":
             denied = self._check_auth(headers.get("authorization"))
@@ -134,12 +187,15 @@ class Api:
         if route == "generate" and not dry_run:
             store.count_generate_post()
         delay = 0.0
-        slow = self.emu.faults.take("slow", route)
+        slow = self.faults.take("slow", route)
         if slow is not None:
             delay = slow.params["delay"]
         answer = self._injected(route, dry_run)
         if answer is None:
-            answer = getattr(self, f"_{route}")(params, query, body, dry_run)
+            try:
+                answer = getattr(self, f"_{route}")(params, query, body, dry_run)
+            except RecursionError:  # a value nested too deeply to describe: refused, not a 500
+                answer = error(400, "The request body nests too deeply to be a request.")
         answer.delay += delay
         return answer
 
@@ -148,22 +204,59 @@ class Api:
                        headers={"WWW-Authenticate": 'Basic realm="Scenario API (offline emulator)"'})
         if not value or not value.startswith("Basic "):
             return denied
-        try:
+        try:  # ValueError too: a header with non-ASCII characters is no base64
             key, sep, secret = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):
             return denied
         if not sep or not key or not secret:
             return denied
-        want_key, want_secret = self.emu.api_key, self.emu.api_secret
+        want_key, want_secret = self.settings.api_key, self.settings.api_secret
         if want_key is not None and not hmac.compare_digest(key.encode(), want_key.encode()):
             return denied
         if want_secret is not None and not hmac.compare_digest(secret.encode(), want_secret.encode()):
             return denied
         return None
 
+    def stats(self) -> dict[str, Any]:
+        """The store's counters and the armed faults."""
+        return {**self.store.stats(), "faults": self.faults.active()}
+
+    def inject(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Arm a fault (see `faults.py`); returns it as a dict. Raises ValueError."""
+        fault = self.faults.add(kind, **params)
+        self.log(f"fault armed: {fault.to_dict()}")
+        return fault.to_dict()
+
+    def _admin(self, method: str, path: str, body: bytes) -> Response:
+        """The emulator's own routes (not Scenario's): faults and stats."""
+        if path in ("/_emulator", "/_emulator/") and method == "GET":
+            return json_response(200, {"emulator": "skybox_nb offline emulator",
+                                       "baseUrl": self.settings.origin + "/v1",
+                                       "jobDuration": self.settings.job_duration})
+        if path == "/_emulator/stats" and method == "GET":
+            return json_response(200, self.stats())
+        if path == "/_emulator/faults":
+            if method == "GET":
+                return json_response(200, {"faults": self.faults.active()})
+            if method == "DELETE":
+                self.faults.clear()
+                return json_response(200, {"faults": []})
+            if method == "POST":
+                spec = _json_object(body)
+                if isinstance(spec, Response) or not isinstance(spec.get("kind"), str):
+                    return error(400, "The fault must be a JSON object with a string 'kind': "
+                                 "{\"kind\": ..., ...}.")
+                kind = spec.pop("kind")
+                try:
+                    return json_response(200, {"fault": self.inject(kind, **spec)})
+                except (TypeError, ValueError) as exc:
+                    return error(400, str(exc))
+        return error(404, f"Not found: {method} {path}",
+                     hint="Emulator routes: GET /_emulator/stats, GET|POST|DELETE /_emulator/faults.")
+
     def _injected(self, route: str, dry_run: bool) -> Response | None:
         """The answer an armed fault imposes on this request, if any."""
-        faults = self.emu.faults
+        faults = self.faults
         f = faults.take("rate_limit", route)
         if f is not None:
             ra = f.params["retry_after"]
@@ -204,9 +297,9 @@ class Api:
     def asset_url(self, rec: AssetRecord, expired: bool = False) -> str:
         """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
         # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
-        expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.emu.url_ttl)
-        ext = SUFFIXES.get(rec.mime_type, ".bin")[1:]
-        return f"{self.emu.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
+        expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.settings.url_ttl)
+        ext = suffix_of(rec.mime_type)[1:]
+        return f"{self.settings.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
 
     def _sign(self, asset_id: str, expires: int) -> str:
         return hmac.new(self._url_key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
@@ -246,7 +339,7 @@ class Api:
     def model_json(self, model_id: str) -> dict[str, Any]:
         """A Model with its inputs, as ``GET /models/{id}`` returns it."""
         spec = _MODELS[model_id]
-        when = iso(self.emu.started_at)
+        when = iso(self.settings.started_at)
         return {
             "id": model_id,
             "name": spec.name,
@@ -279,44 +372,45 @@ class Api:
         if isinstance(data, Response):
             return data
         values, problems, _notes = validate_inputs(spec, data)
-        if "image" in values and self.emu.store.get_asset(values["image"]) is None:
+        if "image" in values and self.store.get_asset(values["image"]) is None:
             problems.append(Problem("image", values["image"], "an existing asset id (upload "
                                     "the image first with POST /v1/assets)", "no such asset"))
         if problems:
             return _invalid(problems)
         resolved = {**spec.defaults(), **values}
         resolved.setdefault("seed", random_seed())
-        cost = cu_cost(resolved)
-        store = self.emu.store
+        cost = self.settings.price(resolved)
+        store = self.store
         if dry_run:
             now = time.time()
             job = JobRecord(id="job_" + "0" * ID_LENGTH, model_id=model_id, input=resolved,
                             num_outputs=int(resolved["numOutputs"]), cu_cost=cost, created=now,
                             updated=now, history=[("queued", now)])
-            return json_response(269, self._cost_answer(job, cost))
-        limit = self.emu.max_parallel_jobs
+            return json_response(269, self.generate_json(job, cost))
+        limit = self.settings.max_parallel_jobs
         with store.lock:  # the check and the creation are one step
             if limit is not None and store.running_jobs() >= limit:
                 return error(429, f"Too many parallel custom jobs: the limit is {limit}. Wait "
                              "for running jobs to finish.",
                              details={"actionName": "parallel-custom-jobs", "actionLimit": limit})
             job = store.add_job(model_id, resolved, int(resolved["numOutputs"]), cost)
-            answer = json_response(200, self._cost_answer(job, cost))  # as created: queued
-        self.emu.runner.start(job, self.emu.faults.take("job_failure", None))
-        self.emu.log(f"job {job.id} created ({job.num_outputs} outputs, {cost:g} CU)")
-        if self.emu.faults.take("drop_after_accept", "generate"):
+            answer = json_response(200, self.generate_json(job, cost))  # as created: queued
+        self.runner.start(job, self.faults.take("job_failure", None))
+        self.log(f"job {job.id} created ({job.num_outputs} outputs, {cost:g} CU)")
+        if self.faults.take("drop_after_accept", "generate"):
             answer.action = "drop"
         return answer
 
-    def _cost_answer(self, job: JobRecord, cost: float) -> dict[str, Any]:
+    def generate_json(self, job: JobRecord, cost: float) -> dict[str, Any]:
+        """The answer to a generate (or its dry run): the job as created, and its cost."""
         return {"job": self.job_json(job), "creativeUnitsCost": cost, "creativeUnitsDiscount": 0,
                 "costDetails": {"custom-generation": cost}}
 
     def _job(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
-        job = self.emu.store.get_job(params["id"])
+        job = self.store.get_job(params["id"])
         if job is None:
             return error(404, f"Job not found: {params['id']}")
-        with self.emu.store.lock:
+        with self.store.lock:
             return json_response(200, {"job": self.job_json(job)})
 
     def _jobs(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
@@ -334,8 +428,8 @@ class Api:
                 start = int(base64.urlsafe_b64decode(token.encode()).decode())
             except (binascii.Error, ValueError, UnicodeDecodeError):
                 return _bad_field(Problem("paginationToken", token, "a token from a previous page"))
-        with self.emu.store.lock:
-            jobs = self.emu.store.list_jobs()
+        with self.store.lock:
+            jobs = self.store.list_jobs()
             if "status" in query:
                 jobs = [j for j in jobs if j.status == query["status"]]
             if query.get("type") not in (None, "custom"):
@@ -354,7 +448,7 @@ class Api:
         return json_response(200, out)
 
     def _cancel(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
-        store = self.emu.store
+        store = self.store
         job = store.get_job(params["id"])
         if job is None:
             return error(404, f"Job not found: {params['id']}")
@@ -369,18 +463,18 @@ class Api:
                 return error(400, f"Job {job.id} is already {job.status}; only a queued or "
                              "running job can be canceled.", details={"status": job.status})
             store.advance(job, "canceled")
-            self.emu.log(f"job {job.id} canceled")
+            self.log(f"job {job.id} canceled")
             return json_response(200, {"job": self.job_json(job)})
 
     def _asset(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
-        rec = self.emu.store.get_asset(params["id"])
+        rec = self.store.get_asset(params["id"])
         if rec is None:
             return error(404, f"Asset not found: {params['id']}")
-        expired = self.emu.faults.take("expire_urls", "asset") is not None
+        expired = self.faults.take("expire_urls", "asset") is not None
         return json_response(200, {"asset": self.asset_json(rec, expired)})
 
     def _download(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
-        rec = self.emu.store.get_asset(params["id"])  # a dict lookup; never a path join
+        rec = self.store.get_asset(params["id"])  # a dict lookup; never a path join
         try:
             expires = int(query.get("Expires", ""))
         except ValueError:
@@ -395,7 +489,7 @@ class Api:
         data = rec.path.read_bytes()
         answer = Response(200, data, {"Content-Type": rec.mime_type,
                                       "Cache-Control": "private, max-age=60"})
-        if self.emu.faults.take("cut_download", "download"):
+        if self.faults.take("cut_download", "download"):
             answer.action = "cut"
         return answer
 
@@ -415,21 +509,34 @@ class Api:
             return _invalid(problems)
         hit = _DATA_URL.match(image)
         raw_b64 = hit.group("data") if hit else image
+        cap = self.settings.max_upload_pixels
         try:
             raw = base64.b64decode(raw_b64, validate=True)
-            with Image.open(io.BytesIO(raw)) as im:
-                im.load()
-                width, height, fmt = im.width, im.height, im.format or ""
+            with warnings.catch_warnings():  # Pillow's bomb warning: the cap below decides
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(raw)) as im:
+                    width, height, fmt = im.width, im.height, im.format or ""
+                    if width * height <= cap:  # the header is read; decode only what fits
+                        im.load()
+        except Image.DecompressionBombError:  # beyond twice Pillow's own limit
+            return error(400, f"image: got more than {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels; "
+                         f"allowed: at most {cap} pixels (8192x4096); downscale it first",
+                         details={"field": "image", "limit": cap})
         except Exception:  # binascii.Error, PIL.UnidentifiedImageError, truncated files...
             return error(400, f"image: got {image[:40]!r}...; allowed: a base64 data URL of a "
                          "PNG, JPEG or WebP image", details={"field": "image"})
-        mime = Image.MIME.get(fmt)
-        if mime not in SUFFIXES:
-            return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: PNG, JPEG or WebP",
+        if width * height > cap:
+            return error(400, f"image: got {width}x{height} pixels; allowed: at most {cap} "
+                         "pixels (8192x4096); downscale it first",
+                         details={"field": "image", "limit": cap, "received": width * height})
+        kind = by_pillow(fmt)
+        if kind is None or not kind.api:
+            return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: {listed()}",
                          details={"field": "image"})
-        rec = self.emu.store.add_asset(raw, mime_type=mime, width=width, height=height,
+        mime = kind.mime
+        rec = self.store.add_asset(raw, mime_type=mime, width=width, height=height,
                                        origin="uploaded", metadata={"name": name, "type": "uploaded", "kind": "image"})
-        self.emu.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
+        self.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
         return json_response(200, {"asset": self.asset_json(rec)})
 
     def _model(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
@@ -455,6 +562,8 @@ def _json_object(body: bytes) -> dict[str, Any] | Response:
         data = json.loads(body.decode("utf-8")) if body else None
     except (UnicodeDecodeError, ValueError):
         return error(400, "The request body is not valid JSON.")
+    except RecursionError:  # thousands of nested brackets: refused, not a 500
+        return error(400, "The request body nests too deeply to be a request.")
     if not isinstance(data, dict):
         return error(400, f"The request body must be a JSON object, got {type(data).__name__}.")
     return data

@@ -9,8 +9,8 @@ they appear in no repr, log line or answer.
 
 from __future__ import annotations
 
+import io
 import ipaddress
-import json
 import math
 import socket
 import sys
@@ -21,14 +21,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .faults import Faults
-from .routes import EMULATOR_HEADER, Api, Response, error, json_response, route_of
+from .routes import DEFAULT_UPLOAD_LIMIT, EMULATOR_HEADER, Api, ApiSettings, Response, error
 from .runner import Runner
 from .store import Store
 
-__all__ = ["Emulator", "DEFAULT_JOB_DURATION", "DEFAULT_UPLOAD_LIMIT"]
+__all__ = ["Emulator", "DEFAULT_JOB_DURATION", "DEFAULT_UPLOAD_LIMIT", "DEFAULT_SOCKET_TIMEOUT"]
 
 DEFAULT_JOB_DURATION = 3.0  # what `skybox-nb emulator` uses: long enough to watch progress
-DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes of JSON body on POST /v1/assets (413 beyond)
+# Seconds a connection has to deliver each whole request (head and body), and that any one
+# read or write may block: a half-open or trickling client is then dropped, not held.
+DEFAULT_SOCKET_TIMEOUT = 10.0
 _LOG_PREFIX = "[skybox_nb OFFLINE EMULATOR]"
 
 
@@ -80,6 +82,7 @@ class Emulator:
         quiet: bool = True,
         render_size: tuple[int, int] | None = None,
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
     ) -> None:
         if isinstance(job_duration, bool) or not isinstance(job_duration, (int, float)) \
                 or not math.isfinite(job_duration) or job_duration < 0:
@@ -106,20 +109,24 @@ class Emulator:
                                  "(width, height) integers, at least (8, 4)")
         if isinstance(upload_limit, bool) or not isinstance(upload_limit, int) or upload_limit < 1024:
             raise ValueError(f"upload_limit: got {upload_limit!r}; allowed: bytes >= 1024")
+        if isinstance(socket_timeout, bool) or not isinstance(socket_timeout, (int, float)) \
+                or not 0 < socket_timeout <= 3600:
+            raise ValueError(f"socket_timeout: got {socket_timeout!r}; allowed: seconds from 0 to 3600")
         self.job_duration = float(job_duration)
         self.host = host
         self.port = port
-        self._credentials = (api_key, api_secret)
-        self.max_parallel_jobs = max_parallel_jobs
-        self.url_ttl = float(url_ttl)
         self.quiet = quiet
         self.render_size = tuple(render_size) if render_size else None
-        self.upload_limit = upload_limit
-        self.started_at = time.time()
+        self.socket_timeout = float(socket_timeout)
+        self.settings = ApiSettings(
+            origin=self.origin, api_key=api_key, api_secret=api_secret,
+            max_parallel_jobs=max_parallel_jobs, url_ttl=float(url_ttl),
+            upload_limit=upload_limit, job_duration=self.job_duration)
+        self.started_at = self.settings.started_at
         self.store = Store()
         self.faults = Faults()
         self.runner = Runner(self.store, self.job_duration, self.render_size)
-        self.api = Api(self)
+        self.api = Api(self.store, self.faults, self.runner, self.settings, self.log)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -133,6 +140,7 @@ class Emulator:
             server = cls((self.host, self.port), _Handler)
             server.emulator = self
             self.port = server.server_address[1]
+            self.settings.origin = self.origin  # CDN URLs point at the real port
             self._server = server
         return self
 
@@ -178,6 +186,13 @@ class Emulator:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def transport(self) -> Any:
+        """An httpx transport (sync and async) that hands requests to this emulator in
+        this process, with no socket: ``httpx.Client(transport=emu.transport())``."""
+        from .transport import InProcessTransport
+
+        return InProcessTransport(self.api)
+
     # ------------------------------------------------------------------ facts
     @property
     def origin(self) -> str:
@@ -198,12 +213,27 @@ class Emulator:
     @property
     def api_key(self) -> str | None:
         """The only key accepted, when one was configured (None: any key passes)."""
-        return self._credentials[0]
+        return self.settings.api_key
 
     @property
     def api_secret(self) -> str | None:
         """The only secret accepted, when one was configured (never shown in a repr)."""
-        return self._credentials[1]
+        return self.settings.api_secret
+
+    @property
+    def max_parallel_jobs(self) -> int | None:
+        """A generate while this many jobs run answers 429 (None: no limit)."""
+        return self.settings.max_parallel_jobs
+
+    @property
+    def url_ttl(self) -> float:
+        """Seconds an asset URL works."""
+        return self.settings.url_ttl
+
+    @property
+    def upload_limit(self) -> int:
+        """Bytes of JSON body accepted on POST /v1/assets."""
+        return self.settings.upload_limit
 
     def __repr__(self) -> str:
         state = "serving" if self._server is not None else "stopped"
@@ -217,9 +247,7 @@ class Emulator:
     # ------------------------------------------------------------------ faults & stats
     def inject(self, kind: str, **params: Any) -> dict[str, Any]:
         """Arm a fault (see `skybox_nb.emulator.faults`); returns it as a dict."""
-        fault = self.faults.add(kind, **params)
-        self.log(f"fault armed: {fault.to_dict()}")
-        return fault.to_dict()
+        return self.api.inject(kind, **params)
 
     def clear_faults(self) -> None:
         """Disarm every fault."""
@@ -228,7 +256,26 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         """Counters: generate_posts (paid POSTs received, dry runs excluded), jobs_created,
         max_running_jobs, running_jobs, requests per route, assets, and the armed faults."""
-        return {**self.store.stats(), "faults": self.faults.active()}
+        return self.api.stats()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes, refused once the request's deadline has passed: a per-read
+    timeout alone lets a client that trickles one byte a second hold a thread for hours."""
+
+    def __init__(self, sock: socket.socket, handler: "_Handler") -> None:
+        self._sock = sock
+        self._handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._handler.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("the request did not arrive in time")
+        self._sock.settimeout(min(left, self._handler.timeout))
+        return self._sock.recv_into(buffer)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -238,6 +285,21 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK add ~40 ms to every keep-alive answer.
     disable_nagle_algorithm = True
     server: _Server
+    deadline = 0.0
+
+    def setup(self) -> None:
+        self.timeout = self.server.emulator.socket_timeout  # every read and write
+        super().setup()
+        self.rfile.close()  # the plain socket file: replaced by one that keeps the deadline
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self), io.DEFAULT_BUFFER_SIZE)
+
+    def handle_one_request(self) -> None:
+        # Each request (head and body) must arrive within socket_timeout of the last answer.
+        self.deadline = time.monotonic() + self.timeout
+        try:
+            super().handle_one_request()
+        except (socket.timeout, TimeoutError):
+            self.close_connection = True  # half-open or too slow: dropped
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._serve()
@@ -254,6 +316,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         self.server.emulator.log(format % args)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (400 bad request line, 414, 431 header too large,
+        501...) as JSON like every other answer, never an HTML page."""
+        if code in (501, 505):  # an unknown method or HTTP version is the request's fault
+            code, explain = 405 if code == 501 else 400, None
+        reason = self.responses.get(code, ("Error", ""))[0]
+        text = f"{reason}: {message}" if message and message != reason else reason
+        self.log_error("code %d, message %s", code, text)
+        if self.request_version == "HTTP/0.9":  # a line too broken to tell: answer with a status line
+            self.request_version = "HTTP/1.0"
+        headers = {"Allow": "GET, POST, PUT, DELETE"} if code == 405 else None
+        self._send(error(code, text, hint=explain or None, headers=headers), close=True)
+
     def _serve(self) -> None:
         emu = self.server.emulator
         url = urlsplit(self.path)
@@ -267,15 +342,11 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0:
             self._send(error(400, "Content-Length: not a valid length."), close=True)
             return
-        if url.path.startswith("/_emulator"):
-            self._send(self._admin(emu, url.path, self.rfile.read(length) if length else b""))
-            return
-        route, _ = route_of(self.command, url.path)
-        limit = emu.api.body_limit(route)
-        if length > limit:
-            self._discard(length)
-            self._send(error(413, f"Payload too large: {length} bytes; the limit is {limit} bytes.",
-                             details={"limit": limit, "received": length}), close=True)
+        refused = emu.api.too_large(self.command, url.path, length)
+        if refused is not None:  # before reading: an announced 8 GiB is never reserved
+            self._send(refused, close=True)
+            self.wfile.flush()
+            self._discard(length)  # so a client still sending sees the 413, not a reset
             return
         body = self.rfile.read(length) if length else b""
         try:
@@ -294,13 +365,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _discard(self, length: int) -> None:
-        """Read and drop an oversized body (up to 64 MiB) so the client sees the 413."""
+        """Read and drop an oversized body (up to 64 MiB, within the request's deadline)
+        so the client sees the 413; a client that announced more than it sends is cut."""
         left = min(length, 64 * 1024 * 1024)
-        while left > 0:
-            chunk = self.rfile.read(min(left, 1 << 16))
-            if not chunk:
-                break
-            left -= len(chunk)
+        try:
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:  # the deadline passed, or the client hung up
+            pass
 
     def _send(self, resp: Response, close: bool = False) -> None:
         reason = "Dry Run" if resp.status == 269 else None
@@ -320,31 +395,3 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.command != "HEAD":
             self.wfile.write(resp.body)
-
-    def _admin(self, emu: Emulator, path: str, body: bytes) -> Response:
-        """The emulator's own routes (not Scenario's): faults and stats."""
-        if path in ("/_emulator", "/_emulator/") and self.command == "GET":
-            return json_response(200, {"emulator": "skybox_nb offline emulator", "baseUrl": emu.base_url,
-                                       "jobDuration": emu.job_duration})
-        if path == "/_emulator/stats" and self.command == "GET":
-            return json_response(200, emu.stats())
-        if path == "/_emulator/faults":
-            if self.command == "GET":
-                return json_response(200, {"faults": emu.faults.active()})
-            if self.command == "DELETE":
-                emu.clear_faults()
-                return json_response(200, {"faults": []})
-            if self.command == "POST":
-                try:
-                    spec = json.loads(body.decode("utf-8") or "null")
-                except (UnicodeDecodeError, ValueError):
-                    return error(400, "The fault must be a JSON object: {\"kind\": ..., ...}.")
-                if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-                    return error(400, "The fault must be a JSON object with a string 'kind'.")
-                kind = spec.pop("kind")
-                try:
-                    return json_response(200, {"fault": emu.inject(kind, **spec)})
-                except ValueError as exc:
-                    return error(400, str(exc))
-        return error(404, f"Not found: {self.command} {path}",
-                     hint="Emulator routes: GET /_emulator/stats, GET|POST|DELETE /_emulator/faults.")

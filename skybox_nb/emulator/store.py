@@ -19,14 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..files import pid_alive
+from ..formats import by_mime
+from ..processes import pid_alive
 from .ids import new_id
 
-__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "SUFFIXES", "iso"]
+__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "suffix_of", "iso"]
 
 FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
-# The image types the emulator stores and serves, with their file suffixes (".bin" otherwise).
-SUFFIXES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+def suffix_of(mime_type: str) -> str:
+    """The file suffix of an asset's type (".bin" for a type the API does not serve)."""
+    fmt = by_mime(mime_type)
+    return fmt.suffix if fmt is not None and fmt.api else ".bin"
 
 
 def iso(t: float) -> str:
@@ -169,7 +174,7 @@ class Store:
     def add_asset(self, data: bytes, *, mime_type: str, width: int, height: int, origin: str,
                   metadata: dict[str, Any] | None = None) -> AssetRecord:
         """Store a file and register it as an asset; returns the record."""
-        path = self.new_file(data, SUFFIXES.get(mime_type, ".bin"))
+        path = self.new_file(data, suffix_of(mime_type))
         rec = AssetRecord(id=new_id("asset"), path=path, mime_type=mime_type,
                           width=width, height=height, size=len(data), created=time.time(),
                           origin=origin, metadata=dict(metadata or {}))

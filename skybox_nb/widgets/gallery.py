@@ -21,12 +21,13 @@ from typing import Any, Iterable
 import ipywidgets as W
 
 from ..contract import SKYBOX_FLUX, style_label
-from ..panorama import Panorama, _sidecar
+from ..conventions import CONVENTIONS, LAYOUT_NAMES
+from ..formats import by_suffix
+from .. import sidecar
+from ..panorama import Panorama
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
-CONVENTIONS = ("unity", "threejs", "generic")
-LAYOUTS = ("six", "hcross", "vcross", "hstrip", "vstrip")
 
 
 def preview_jpeg(path: str | Path, max_width: int = 320) -> bytes:
@@ -108,7 +109,7 @@ class GalleryItem:
 
     @classmethod
     def from_record(cls, record: Any) -> list["GalleryItem"]:
-        """One item per existing file of a ``ledger.Generation`` record. The seed comes
+        """One item per existing file of a ``ledger.IntentRecord`` record. The seed comes
         from each file's JSON sidecar when there is one, else from the request."""
         body = dict(record.request)
         asset_ids = list(record.asset_ids)
@@ -117,7 +118,7 @@ class GalleryItem:
         for i, path in enumerate(record.files):
             if not Path(path).is_file():
                 continue
-            side = _sidecar(Path(path))  # the metadata Panorama.load reads
+            side = sidecar.read(Path(path))  # the metadata Panorama.load reads
             items.append(cls(
                 path=path,
                 seed=_seed_int(side.get("seed", body.get("seed"))),
@@ -157,8 +158,8 @@ class Gallery:
         self.thumb_width = thumb_width
         self.items: list[GalleryItem] = []
         self._lock = threading.Lock()
-        self.convention = W.Dropdown(options=CONVENTIONS, value="unity", description="Convention")
-        self.layout = W.Dropdown(options=LAYOUTS, value="six", description="Layout")
+        self.convention = W.Dropdown(options=list(CONVENTIONS), value="unity", description="Convention")
+        self.layout = W.Dropdown(options=LAYOUT_NAMES, value="six", description="Layout")
         if out_dir is None:
             out_dir = Path(client.ledger.library) / "exports"
         self.out_dir = W.Text(value=str(out_dir), description="Export to")
@@ -227,6 +228,8 @@ class Gallery:
             ("Seed", "repeat", "reuse this seed in the form", self.reuse_seed),
             ("Init", "image", "use as the form's init image (uploads it)", self.use_as_init),
             ("Seams", "search", "seam check: report and plots", self.seam_check),
+            ("Repair", "wrench", "mend the flagged wrap seam and poles (offline, free): "
+             "before/after", self.repair),
             ("Cube", "cube", "cubemap faces, exported in the chosen convention", self.cubemap),
             ("360", "eye", "open in the 360 viewer", self.view),
             ("Save", "save", "save with 360 metadata", self.save),
@@ -295,6 +298,21 @@ class Gallery:
         self.show(f"Seam check: {it.path.name}", report, fig)
         return report
 
+    def repair(self, item: GalleryItem | int) -> Any:
+        """Repair what the seam check flags in this panorama (``repair.repair``), save the
+        result beside it as ``<stem>-repaired.png`` (its sidecar names the source) and
+        show the before/after report and figure. Returns the ``Repair``."""
+        from ..repair import repair
+
+        it = self._item(item)
+        result = repair(self.panorama(it))
+        if result.steps:
+            out = result.panorama.save(it.path.with_name(f"{it.path.stem}-repaired.png"))
+            self.show(f"Repair: {it.path.name} -> {out.name}", result, result.plot())
+        else:
+            self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
+        return result
+
     def cubemap(self, item: GalleryItem | int, convention: str | None = None,
                 layout: str | None = None, out_dir: str | Path | None = None) -> list[Path]:
         """Export the cube faces of this panorama in ``convention`` and ``layout``
@@ -328,7 +346,8 @@ class Gallery:
         file name; default the export folder). Returns the path written."""
         it = self._item(item)
         target = Path(dest or self.out_dir.value)
-        if target.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        kind = by_suffix(target.suffix)
+        if kind is None or not kind.xmp:  # a folder, or a format without the 360 metadata
             target = target / it.path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         self.panorama(it).save(target)

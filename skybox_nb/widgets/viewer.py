@@ -25,6 +25,7 @@ import numpy as np
 import traitlets
 from PIL import Image
 
+from ..conventions import LAYOUTS, get_convention
 from ..errors import Problem
 from ..panorama import Panorama
 
@@ -38,6 +39,21 @@ MAX_WIDTH_RANGE = (64, 8192)
 HEIGHT_RANGE = (100, 2000)
 FACE_MAX = 512  # faces stay small: they are a preview of the export, not the export
 _STATIC = Path(__file__).parent / "static"
+_NET_LAYOUT = "hcross"  # the cube net the "net" mode draws, from conventions.LAYOUTS
+_FACE_WORDS = {"F": "front", "R": "right", "B": "back", "L": "left", "U": "up", "D": "down"}
+
+
+def _net() -> dict[str, Any]:
+    """The cube net as viewer.js draws it: the grid of `conventions.LAYOUTS` (hcross) with
+    each cell's face as its index in the faces strip (generic convention, F R B L U D),
+    its name and label. The shader holds up to 12 cells and turns no face."""
+    conv = get_convention("generic")
+    (rows, cols), cells = LAYOUTS[_NET_LAYOUT]
+    assert rows * cols <= 12 and all(turns == 0 for *_, turns in cells), _NET_LAYOUT
+    return {"rows": rows, "cols": cols, "cells": [
+        {"face": conv.names.index(conv.name_of(axis)), "name": conv.name_of(axis),
+         "label": _FACE_WORDS[conv.name_of(axis)], "row": row, "col": col}
+        for row, col, axis, _ in cells]}
 
 
 class _Shrinkable(Protocol):
@@ -114,7 +130,7 @@ def _faces_strip(img: Image.Image) -> tuple[np.ndarray, int]:
 
     face = max(8, min(FACE_MAX, img.size[0] // 4))
     faces = to_faces(np.asarray(img), face_size=face, convention="generic")
-    strip = np.concatenate([faces[k] for k in ("F", "R", "B", "L", "U", "D")], axis=1)
+    strip = np.concatenate(list(faces.values()), axis=1)  # in the convention's order
     return np.ascontiguousarray(strip), face
 
 
@@ -144,6 +160,8 @@ class Viewer360(anywidget.AnyWidget):
     mode = traitlets.Unicode("sphere").tag(sync=True)
     height = traitlets.Int(400).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
+    net = traitlets.Dict(_net(), help="the cube net's grid and faces (conventions.LAYOUTS)",
+                         read_only=True).tag(sync=True)
 
     _shown: Image.Image | None = None  # the downscaled image the browser has
 

@@ -25,7 +25,7 @@ from PIL import Image
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "notebooks" / "01_quickstart.ipynb"
+QUICKSTART = REPO / "skybox_nb" / "notebooks" / "01_quickstart.ipynb"
 
 # A 256x128 test panorama: colour from the view direction (continuous all round the
 # sphere, so no true seam) times a 16x8 checker (even counts: also continuous at the wrap).

@@ -1,5 +1,5 @@
-"""Fixtures for the reliability suite: a tiny, fast emulator and a client on a temporary
-library; the session tally is written to ``$SKYBOX_RELIABILITY_OUT`` (JSON) when set.
+"""Fixtures for the reliability suite: a client on the shared `emu` and `lib` fixtures
+(tests/conftest.py); the session tally is written to ``$SKYBOX_RELIABILITY_OUT`` (JSON) when set.
 
 Invariant: each test gets its own emulator and library, so no fault, job or file of one
 test can leak into another's counts.
@@ -15,22 +15,9 @@ from typing import Iterator
 
 import pytest
 
-from reliability_support import SIZE, TALLY, Tally, make_client
+from reliability_support import TALLY, Tally, make_client
 from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """An emulator with zero job duration and 64x32 images."""
-    with Emulator(job_duration=0.0, render_size=SIZE) as e:
-        yield e
-
-
-@pytest.fixture
-def lib(tmp_path: Path) -> Path:
-    """An empty library folder."""
-    return tmp_path / "library"
 
 
 @pytest.fixture

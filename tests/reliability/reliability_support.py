@@ -1,4 +1,4 @@
-"""Helpers of the reliability suite: fast client settings, and the checks every fault
+"""Helpers of the reliability suite: a client with fast settings, and the checks every fault
 scenario ends with, plus the tally of what was tried.
 
 Invariant: every scenario ends by proving the same three things with `check_library`:
@@ -17,22 +17,10 @@ from typing import Any, Callable
 
 from PIL import Image
 
+from fast import SIZE, fast_poll, fast_retry  # noqa: F401 (SIZE: every image here)
 from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
 from skybox_nb.ledger import Ledger
-from skybox_nb.retry import PollSchedule, RetryPolicy
-
-SIZE = (64, 32)  # every emulator image in this suite: small, so 200 jobs stay fast
-
-
-def fast_retry(attempts: int = 4) -> RetryPolicy:
-    """The client's backoff rules with millisecond delays, so faults cost no wall time."""
-    return RetryPolicy(attempts=attempts, base=0.01, max_delay=0.05)
-
-
-def fast_poll() -> PollSchedule:
-    """Polling every few tens of milliseconds (jobs here last 0 to 2 s)."""
-    return PollSchedule(first=0.01, factor=1.5, cap=0.05)
 
 
 def make_client(emu: Emulator, library: Path, **kw: Any) -> SkyboxClient:

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-import skybox_nb.client as client_module
+import skybox_nb.client.blocking as client_module
 import skybox_nb.files as files_module
 from reliability_support import SIZE, check_library, make_client, wait_until
 from skybox_nb import errors
@@ -86,7 +86,9 @@ def test_full_disk_inside_the_ledger(client, emu, lib, tally):
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     for i in range(1, 4):
-        big = SkyboxRequest("a sky " * 600 + str(i), num_outputs=1)  # a row that cannot fit
+        # a row larger than a page, so it needs new pages (600 words could still fit in
+        # the free space of a page, depending on how long the first row's paths are)
+        big = SkyboxRequest("a sky " * 1200 + str(i), num_outputs=1)
         with pytest.raises(OSError) as info:
             client.run(big)
         assert "disk is full" in str(info.value) and str(lib) in str(info.value)

@@ -71,7 +71,7 @@ def test_allow_remote_binds_all_interfaces_only_when_asked(tally):
         Emulator(host="0.0.0.0")
     with Emulator(host="0.0.0.0", allow_remote=True, render_size=(64, 32)) as emu:
         assert emu._server.server_address[0] == "0.0.0.0"
-        assert httpx.get(f"{emu.admin_url}/stats").status_code == 200
+        assert httpx.get(f"{emu.admin_url}/stats", auth=("k", "s")).status_code == 200
     with Emulator() as emu:
         assert emu._server.server_address[0] == "127.0.0.1"
     tally.add(AREA, "allow_remote=True", 1, "binds 0.0.0.0 only when asked; default 127.0.0.1")

@@ -149,7 +149,7 @@ def test_slow_answers_past_the_timeout(emu, lib, tally):
         assert counts(emu) == (ROUNDS, ROUNDS)
         # A slow answer to the paid POST: the job was created, the answer came too late.
         emu.inject("slow", route="generate", delay=1.5)
-        with pytest.raises(errors.TimeoutError) as info:
+        with pytest.raises(errors.DeadlineError) as info:
             c.run(req(50))
         assert info.value.ambiguous
         assert counts(emu) == (ROUNDS + 1, ROUNDS + 1)
@@ -165,7 +165,7 @@ def test_slow_answers_past_the_timeout(emu, lib, tally):
     tally.add(AREA, "slow reads (1.5 s) past a 0.6 s timeout", ROUNDS,
               "all succeeded after retries")
     tally.add(AREA, "slow answer to the paid generate (past the timeout)", 1,
-              "TimeoutError(ambiguous); blocked; reconcile adopted the one job; no 2nd POST")
+              "DeadlineError(ambiguous); blocked; reconcile adopted the one job; no 2nd POST")
 
 
 def test_dropped_connections_before_and_after_accept(client, emu, lib, tally):

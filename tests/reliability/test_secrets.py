@@ -31,7 +31,7 @@ from skybox_nb.request import SkyboxRequest
 AREA = "secrets"
 KEY = "canaryKey7Q2wX9mZ4vB8nL3k"
 SECRET = "canarySecret5Hf1Rt6Yp0Ud2Js"
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01_quickstart.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "skybox_nb" / "notebooks" / "01_quickstart.ipynb"
 
 
 def forms(key: str = KEY, secret: str = SECRET) -> list[str]:

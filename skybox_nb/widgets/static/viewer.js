@@ -23,6 +23,8 @@ uniform sampler2D u_faces;  // F R B L U D in a row: skybox_nb.cubemap's generic
 uniform float u_padW;       // width of u_equi in texels, padding included
 uniform float u_faceTexel;  // half a texel, in face units
 uniform int u_mode;         // 0 sphere, 1 cube, 2 net
+uniform float u_net[12];    // the net's cells row by row from the top: a face index, or -1
+uniform vec2 u_netSize;     // the net's columns and rows
 uniform vec3 u_fwd;
 uniform vec3 u_right;
 uniform vec3 u_up;
@@ -83,15 +85,16 @@ void main() {
   vec3 d;
   float pix = u_pix;
   if (u_mode == 2) {
-    // cross: U above F; L F R B in the middle row; D below F
-    float cell = min(u_res.x / 4.0, u_res.y / 3.0);
-    vec2 q = (gl_FragCoord.xy - 0.5 * (u_res - vec2(4.0, 3.0) * cell)) / cell;
-    q.y = 3.0 - q.y;  // rows from the top
+    // the net's grid comes from Python (skybox_nb.conventions.LAYOUTS)
+    float cell = min(u_res.x / u_netSize.x, u_res.y / u_netSize.y);
+    vec2 q = (gl_FragCoord.xy - 0.5 * (u_res - u_netSize * cell)) / cell;
+    q.y = u_netSize.y - q.y;  // rows from the top
     vec2 c = floor(q);
     float k = -1.0;
-    if (c.y == 1.0 && c.x >= 0.0 && c.x <= 3.0) k = c.x == 0.0 ? 3.0 : c.x - 1.0;
-    if (c.x == 1.0 && c.y == 0.0) k = 4.0;
-    if (c.x == 1.0 && c.y == 2.0) k = 5.0;
+    if (c.x >= 0.0 && c.y >= 0.0 && c.x < u_netSize.x && c.y < u_netSize.y) {
+      float at = c.y * u_netSize.x + c.x;
+      for (int i = 0; i < 12; i++) if (float(i) == at) k = u_net[i];  // constant-index loop: GLSL ES 1.0
+    }
     if (k < 0.0) { gl_FragColor = vec4(0.12, 0.12, 0.14, 1.0); return; }
     vec2 f = fract(q);
     vec2 ab = vec2(f.x - 0.5, 0.5 - f.y);
@@ -197,15 +200,16 @@ function render({ model, el }) {
   const caption = document.createElement("span");
   caption.className = "skybox-viewer-caption";
   bar.append(seamLabel, readout, caption);
-  // face names over the cube net (HTML, so they stay sharp at any size)
-  const NET = [["F", "front", 1, 1], ["R", "right", 2, 1], ["B", "back", 3, 1],
-               ["L", "left", 0, 1], ["U", "up", 1, 0], ["D", "down", 1, 2]];
+  // face names over the cube net (HTML, so they stay sharp at any size); the net's grid
+  // and faces come from Python
+  const net = model.get("net");
+  const NET = net.cells;
   const stage = document.createElement("div");
   stage.className = "skybox-viewer-stage";
-  const labels = NET.map(([k, name]) => {
+  const labels = NET.map(({ name, label }) => {
     const s = document.createElement("span");
     s.className = "skybox-viewer-face";
-    s.textContent = `${k} ${name}`;
+    s.textContent = `${name} ${label}`;
     stage.appendChild(s);
     return s;
   });
@@ -232,9 +236,13 @@ function render({ model, el }) {
   gl.vertexAttribPointer(aPos, 2, gl.FLOAT, false, 0, 0);
   const U = {};
   for (const n of ["u_equi", "u_faces", "u_padW", "u_faceTexel", "u_mode", "u_fwd", "u_right",
-                   "u_up", "u_tan", "u_res", "u_pix", "u_seams"]) U[n] = gl.getUniformLocation(prog, n);
+                   "u_up", "u_tan", "u_res", "u_pix", "u_seams", "u_net", "u_netSize"]) U[n] = gl.getUniformLocation(prog, n);
   gl.uniform1i(U.u_equi, 0);
   gl.uniform1i(U.u_faces, 1);
+  const cells = new Float32Array(12).fill(-1);
+  for (const { face, row, col } of NET) cells[row * net.cols + col] = face;
+  gl.uniform1fv(U.u_net, cells);
+  gl.uniform2f(U.u_netSize, net.cols, net.rows);
 
   let equi = null, faces = null, padW = 1, faceSize = 1, frame = 0, disposed = false;
   let imageSeq = 0, facesSeq = 0;
@@ -274,11 +282,11 @@ function render({ model, el }) {
       canvas.dataset.ready = "0";
     }
     canvas.dataset.mode = model.get("mode");
-    const cell = Math.min(cssW / 4, cssH / 3);
-    NET.forEach(([, , col, row], i) => {
+    const cell = Math.min(cssW / net.cols, cssH / net.rows);
+    NET.forEach(({ col, row }, i) => {
       labels[i].style.display = mode === 2 ? "block" : "none";
-      labels[i].style.left = `${(cssW - 4 * cell) / 2 + col * cell + 4}px`;
-      labels[i].style.top = `${(cssH - 3 * cell) / 2 + row * cell + 4}px`;
+      labels[i].style.left = `${(cssW - net.cols * cell) / 2 + col * cell + 4}px`;
+      labels[i].style.top = `${(cssH - net.rows * cell) / 2 + row * cell + 4}px`;
     });
     for (const [m, b] of Object.entries(buttons)) b.classList.toggle("active", m === model.get("mode"));
     seamBox.checked = !!model.get("show_seams");

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .palette import BAD_BACKGROUND
 from .request import SkyboxRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,8 +27,6 @@ __all__ = ["sweep", "grid", "SweepResult", "SweepCell", "ScoreTable", "SCORES"]
 
 # The seam scores a sweep reports for each output (attributes of ``SeamReport``).
 SCORES = ("wrap", "poles", "cube_edges", "ds")
-# The key of each score's limit in ``SeamReport.thresholds``, where it has a single one.
-_THRESHOLD_KEY = {"cube_edges": "cube_edge"}
 
 
 def grid(base: SkyboxRequest,
@@ -104,7 +103,7 @@ class ScoreTable:
         body = ""
         for r in self.rows:
             tds = "".join(f"<td>{html.escape(self._fmt(r[c]))}</td>" for c in self.columns)
-            colour = "" if r.get("seamless", True) else ' style="background:#fee2e2"'
+            colour = "" if r.get("seamless", True) else f' style="background:{BAD_BACKGROUND}"'
             body += f"<tr{colour}>{tds}</tr>"
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -163,48 +162,10 @@ class SweepResult:
 
     def plot_scores(self, param: str = "geometry_enforcement",
                     scores: Sequence[str] = ("wrap", "poles", "ds")) -> "Figure":
-        """Each score against ``param``, one line per combination of the other axes
-        (e.g. one per seed), the verdict marked (filled: seamless; hollow: not) and the
-        seam check's limit dotted where the score has one."""
-        from matplotlib.figure import Figure
+        """Each score against ``param`` (``plots.plot_scores``)."""
+        from .plots import plot_scores
 
-        if param not in self.axes:
-            raise ValueError(f"plot_scores: param {param!r} is not an axis of this sweep; "
-                             f"axes: {', '.join(self.axes)}")
-        values = list(self.axes[param])
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        xs = {v: (v if numeric else i) for i, v in enumerate(values)}
-        others = [a for a in self.axes if a != param]
-        thresholds = dict(getattr(self.cells[0].reports[0], "thresholds", {}) or {})
-        fig = Figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
-        axs = fig.subplots(1, len(scores), squeeze=False)[0]
-        groups: dict[tuple, list[dict[str, Any]]] = {}
-        for row in self.rows():
-            groups.setdefault(tuple(row[a] for a in others) + (row["output"],), []).append(row)
-        for ax, score in zip(axs, scores):
-            for key, rows in groups.items():
-                label = ", ".join(f"{a}={k}" for a, k in zip([*others, "output"], key))
-                pts = sorted(((xs[r[param]], r[score], r["seamless"]) for r in rows),
-                             key=lambda t: t[0])
-                line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=label)
-                for x, y, ok in pts:
-                    ax.plot([x], [y], "o", color=line.get_color(),
-                            markerfacecolor=line.get_color() if ok else "none")
-            limit = thresholds.get(_THRESHOLD_KEY.get(score, score))
-            if limit is not None:
-                ax.axhline(limit, ls=":", color="grey", lw=1)
-                ax.annotate("limit", (0, limit), xycoords=("axes fraction", "data"),
-                            fontsize=7, color="grey", va="bottom")
-            ax.set_title(score)
-            ax.set_xlabel(param)
-            if not numeric:
-                ax.set_xticks(list(xs.values()), [str(v) for v in values], rotation=45,
-                              ha="right")
-            ax.grid(alpha=0.3)
-        if len(groups) <= 8:
-            axs[0].legend(fontsize=7)
-        fig.suptitle(f"Seam scores vs {param} (filled marker: seamless)")
-        return fig
+        return plot_scores(self, param, scores)
 
     def seamless_at(self, param: str, value: Any) -> bool:
         """True when every output swept with ``param == value`` is seamless."""

@@ -1,0 +1,164 @@
+"""`AsyncSkyboxClient`: the same client for ``asyncio``, which performs the core's
+effects with ``httpx.AsyncClient``, a worker pool and ``asyncio.sleep``.
+
+Invariant: nothing blocking runs on the event loop: every `Call` effect (ledger commits,
+the upload's encode, decodes, fsyncs) runs in the client's worker pool; cancelling the
+task stops waiting and closes the operation (the job keeps running and stays in the
+ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import httpx
+
+from ..models import Asset, Job, RunResult
+from .base import ClientBase, check_in_flight, gather_results
+from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .intents import ProgressFn
+from .reconcile import ReconcileOutcome
+
+__all__ = ["AsyncSkyboxClient"]
+
+T = TypeVar("T")
+
+
+class AsyncSkyboxClient(ClientBase):
+    """The same client for ``asyncio``: every method is a coroutine. Cancelling the task
+    stops waiting (the job keeps running and stays in the ledger)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        api, cdn = self._http_settings()
+        self._http, self._cdn = httpx.AsyncClient(**api), httpx.AsyncClient(**cdn)
+        # Disk work of many concurrent runs (decode, fsync): asyncio's default pool has
+        # only cpu+4 threads, which made a 16-job batch queue its downloads behind it.
+        self._disk = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="skybox-disk")
+
+    async def _drive(self, op: Op[T]) -> T:
+        outcome: tuple[Any, Exception | None] = (None, None)
+        while True:
+            finished, item = advance(op, outcome)
+            if finished:
+                return item
+            try:
+                outcome = (await self._perform(item), None)
+            except Exception as e:  # the core decides what a failure means
+                outcome = (None, e)
+            except BaseException:  # cancelled: let the core clean up, then stop
+                op.close()
+                raise
+
+    async def _perform(self, effect: Any) -> Any:
+        if isinstance(effect, Send):
+            return await self._http.request(effect.method, effect.path, json=effect.json,
+                                            params=effect.params)
+        if isinstance(effect, Fetch):
+            async with self._cdn.stream("GET", effect.url) as r:
+                if r.status_code >= 300:
+                    return Fetched(r.status_code, r.headers, 0, await r.aread())
+                n = 0
+                with open(effect.into, "wb") as f:
+                    async for chunk in r.aiter_bytes(1 << 16):
+                        f.write(chunk)
+                        n += len(chunk)
+                return Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, Call):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._disk, lambda: effect.fn(*effect.args))
+        if isinstance(effect, Sleep):
+            if effect.wake is None:
+                await asyncio.sleep(effect.seconds)
+                return None
+            end = time.monotonic() + effect.seconds
+            while time.monotonic() < end and not effect.wake():
+                await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            return None
+        raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    async def generate(self, request: Any) -> Job:
+        """See ``SkyboxClient.generate``."""
+        return await self._drive(self._core.generate(request))
+
+    async def estimate(self, request: Any) -> float:
+        """See ``SkyboxClient.estimate``."""
+        return await self._drive(self._core.estimate(request))
+
+    async def job(self, job_id: Job | str) -> Job:
+        """See ``SkyboxClient.job``."""
+        return await self._drive(self._core.job(job_id))
+
+    async def wait(self, job: Job | str, on_progress: ProgressFn | None = None,
+                   timeout: float | None = None) -> Job:
+        """See ``SkyboxClient.wait``; cancel the task to stop waiting."""
+        return await self._drive(self._core.wait(job, on_progress, timeout))
+
+    async def cancel(self, job: Job | str) -> Job:
+        """See ``SkyboxClient.cancel``."""
+        return await self._drive(self._core.cancel(job))
+
+    async def asset(self, asset_id: str) -> Asset:
+        """See ``SkyboxClient.asset``."""
+        return await self._drive(self._core.asset(asset_id))
+
+    async def download(self, asset: Asset | str, dest_dir: str | Path = ".",
+                       name: str | None = None) -> Path:
+        """See ``SkyboxClient.download``."""
+        dest = self._core.download_dest(asset, dest_dir, name)
+        return (await self._drive(self._core.download(asset, dest)))[0]
+
+    async def upload(self, image: Any) -> str:
+        """See ``SkyboxClient.upload``."""
+        return await self._drive(self._core.upload(image))
+
+    async def run(self, request: Any, on_progress: ProgressFn | None = None) -> RunResult:
+        """See ``SkyboxClient.run``."""
+        return await self._drive(self._core.run(request, on_progress))
+
+    async def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
+                       on_progress: ProgressFn | None = None,
+                       return_exceptions: bool = False) -> list[RunResult]:
+        """See ``SkyboxClient.run_many``."""
+        check_in_flight(max_in_flight)
+        gate = asyncio.Semaphore(max_in_flight)
+
+        async def one(r: Any) -> RunResult:
+            async with gate:
+                return await self.run(r, on_progress)
+
+        outcomes = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        return gather_results(outcomes, return_exceptions)
+
+    async def reconcile(self) -> list[ReconcileOutcome]:
+        """See ``SkyboxClient.reconcile``."""
+        return await self._drive(self._core.reconcile())
+
+    async def adopt(self, intent_id: str, job: Job | str) -> Job:
+        """See ``SkyboxClient.adopt``."""
+        return await self._drive(self._core.adopt(intent_id, job))
+
+    async def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
+        """See ``SkyboxClient.resume``."""
+        recs = await self._drive(self._core.resumable())
+        done = [await self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        return [r for r in done if r is not None]
+
+    async def aclose(self) -> None:
+        """Close connections, the ledger and an emulator this client started."""
+        await self._http.aclose()
+        await self._cdn.aclose()
+        self._disk.shutdown(wait=True)
+        self._core.close()
+
+    close = aclose
+
+    async def __aenter__(self) -> "AsyncSkyboxClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

@@ -1,0 +1,199 @@
+"""`SkyboxClient`: the blocking client, which performs the core's effects with
+``httpx.Client``, threads and ``time``.
+
+Invariant: it decides nothing: each public method drives one core operation, performing
+every effect it yields and sending back the outcome (or throwing in the failure); a
+cancelled wait stops at the next sleep, and an interrupted operation is closed so the
+core can record what it knows.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import httpx
+
+from ..models import Asset, Job, RunResult
+from .base import ClientBase, check_in_flight, gather_results
+from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .handle import Run
+from .intents import ProgressFn
+from .reconcile import ReconcileOutcome
+
+__all__ = ["SkyboxClient"]
+
+T = TypeVar("T")
+
+
+class SkyboxClient(ClientBase):
+    """Blocking client. Use ``submit()`` (a Future) to keep a notebook kernel free.
+
+    Credentials come from the arguments or ``SCENARIO_SDK_API_KEY`` /
+    ``SCENARIO_SDK_API_SECRET`` (``SCENARIO_BASE_URL`` overrides the URL); without any,
+    an in-process offline emulator starts. Files and the ledger go to ``library``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        api, cdn = self._http_settings()
+        self._http, self._cdn = httpx.Client(**api), httpx.Client(**cdn)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    # The driver: perform each effect the core yields, send back the outcome.
+    def _drive(self, op: Op[T], cancel: threading.Event | None = None) -> T:
+        outcome: tuple[Any, Exception | None] = (None, None)
+        while True:
+            finished, item = advance(op, outcome)
+            if finished:
+                return item
+            try:
+                outcome = (self._perform(item, cancel), None)
+            except Exception as e:  # the core decides what a failure means
+                outcome = (None, e)
+            except BaseException:
+                op.close()
+                raise
+
+    def _perform(self, effect: Any, cancel: threading.Event | None) -> Any:
+        if isinstance(effect, Send):
+            return self._http.request(effect.method, effect.path, json=effect.json,
+                                      params=effect.params)
+        if isinstance(effect, Fetch):
+            with self._cdn.stream("GET", effect.url) as r:
+                if r.status_code >= 300:
+                    return Fetched(r.status_code, r.headers, 0, r.read())
+                n = 0
+                with open(effect.into, "wb") as f:
+                    for chunk in r.iter_bytes(1 << 16):
+                        f.write(chunk)
+                        n += len(chunk)
+                return Fetched(r.status_code, r.headers, n)
+        if isinstance(effect, Call):
+            return effect.fn(*effect.args)
+        if isinstance(effect, Sleep):
+            end = time.monotonic() + effect.seconds
+            while True:
+                left = end - time.monotonic()
+                if cancel is not None and cancel.is_set():
+                    raise concurrent.futures.CancelledError("wait cancelled")
+                if left <= 0 or (effect.wake is not None and effect.wake()):
+                    return None
+                step = left if effect.wake is None else min(left, 0.05)
+                if cancel is not None:
+                    cancel.wait(min(step, 0.1))
+                else:
+                    time.sleep(step)
+        raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    # -- public API -----------------------------------------------------------------
+
+    def generate(self, request: Any) -> Job:
+        """Start a job (the paid call; its intent is in the ledger first). Returns the job.
+        Raises ``DuplicateIntentError`` while an identical request is unresolved."""
+        return self._drive(self._core.generate(request))
+
+    def estimate(self, request: Any) -> float:
+        """The request's cost in Creative Units (a dry run; nothing is started)."""
+        return self._drive(self._core.estimate(request))
+
+    def job(self, job_id: Job | str) -> Job:
+        """The job as Scenario reports it now."""
+        return self._drive(self._core.job(job_id))
+
+    def wait(self, job: Job | str, on_progress: ProgressFn | None = None,
+             timeout: float | None = None, cancel: threading.Event | None = None) -> Job:
+        """Poll until the job ends and return it.
+
+        Polls are adaptive: 0.5 s, then slower up to 2.5 s, aimed at the end the progress
+        rate predicts. ``on_progress(job)`` is called on every status/progress change.
+        Raises ``DeadlineError`` after ``timeout`` seconds and
+        ``concurrent.futures.CancelledError`` once ``cancel`` is set; the job itself keeps
+        running and stays in the ledger."""
+        return self._drive(self._core.wait(job, on_progress, timeout), cancel)
+
+    def cancel(self, job: Job | str) -> Job:
+        """Ask Scenario to cancel the job; returns it as the server answered."""
+        return self._drive(self._core.cancel(job))
+
+    def asset(self, asset_id: str) -> Asset:
+        """The asset, with a fresh temporary URL."""
+        return self._drive(self._core.asset(asset_id))
+
+    def download(self, asset: Asset | str, dest_dir: str | Path = ".",
+                 name: str | None = None) -> Path:
+        """Save an asset into ``dest_dir`` (as ``name`` or its id, extension from the
+        image); atomic and verified. Returns the path."""
+        dest = self._core.download_dest(asset, dest_dir, name)
+        return self._drive(self._core.download(asset, dest))[0]
+
+    def upload(self, image: Any) -> str:
+        """Upload a path, bytes, PIL image or array (checked first); returns the asset id,
+        ready for ``SkyboxRequest(image=...)``."""
+        return self._drive(self._core.upload(image))
+
+    def run(self, request: Any, on_progress: ProgressFn | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Generate (or resume an identical active job), wait, download every output.
+        Returns the files, ready for ``Panorama.load``. A failed job raises
+        ``JobFailedError`` (``ModeratedError`` for moderation)."""
+        return self._drive(self._core.run(request, on_progress), cancel)
+
+    def submit(self, request: Any, on_progress: ProgressFn | None = None) -> Run:
+        """``run()`` in a background thread (the kernel stays free). Returns its `Run`:
+        a Future of the `RunResult` that also reports the job, its status and progress,
+        and whose ``cancel()`` cancels the job, even before its id is known."""
+        handle = Run(self, request, on_progress)
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="skybox")
+            task = self._pool.submit(handle.run_to_end)
+        # A task the closing pool drops never starts: its run ends cancelled, not pending.
+        task.add_done_callback(lambda t: t.cancelled() and concurrent.futures.Future.cancel(handle))
+        return handle
+
+    def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
+                 on_progress: ProgressFn | None = None,
+                 return_exceptions: bool = False) -> list[RunResult]:
+        """Run several requests with at most ``max_in_flight`` at once; results in order.
+        Every run is seen to its end before the first error (if any) is raised, unless
+        ``return_exceptions`` puts errors in the list instead."""
+        reqs = list(requests)
+        check_in_flight(max_in_flight)
+        with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
+                                                   thread_name_prefix="skybox-batch") as ex:
+            futs = [ex.submit(self.run, r, on_progress) for r in reqs]
+            concurrent.futures.wait(futs)
+        return gather_results([f.exception() or f.result() for f in futs], return_exceptions)
+
+    def reconcile(self) -> list[ReconcileOutcome]:
+        """Match "unknown" intents to jobs in ``GET /jobs``; adopt exact single matches."""
+        return self._drive(self._core.reconcile())
+
+    def adopt(self, intent_id: str, job: Job | str) -> Job:
+        """Settle an "unknown" intent by hand: it did start ``job`` (then ``resume()``)."""
+        return self._drive(self._core.adopt(intent_id, job))
+
+    def resume(self, on_progress: ProgressFn | None = None) -> list[RunResult]:
+        """Finish every active job in the ledger (no new POST): poll, download, record."""
+        recs = self._drive(self._core.resumable())
+        done = [self._drive(self._core.resume_one(r, on_progress)) for r in recs]
+        return [r for r in done if r is not None]
+
+    def close(self) -> None:
+        """Close connections, the ledger and an emulator this client started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+        self._cdn.close()
+        self._core.close()
+
+    def __enter__(self) -> "SkyboxClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

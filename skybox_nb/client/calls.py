@@ -1,0 +1,160 @@
+"""One API call with retries, the paid POST, and the gate of parallel-job slots.
+
+Invariant: a read is retried on a retryable failure after the policy's backoff, never
+sooner than the server's ``Retry-After``; the paid generate POST is resent only when
+`may_resend_paid` proves it never reached Scenario (a 429, or a connection that was
+never made), never after an ambiguous failure; a job of this client that ends while
+generates wait out a parallel-jobs 429 wakes exactly one of them (no stampede).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Mapping
+
+import httpx
+
+from ..errors import (
+    DeadlineError,
+    ProtocolError,
+    RateLimitError,
+    SkyboxError,
+    TransportError,
+    error_from_response,
+)
+from ..models import Job, parse_generate
+from ..retry import RetryPolicy, may_resend_paid
+from .effects import Op, Send, Sleep
+
+__all__ = ["call", "post_paid", "SlotGate", "transport_error", "read_json"]
+
+log = logging.getLogger("skybox_nb.client")
+
+
+def transport_error(exc: httpx.HTTPError, *, paid: bool) -> SkyboxError:
+    """Map an httpx failure to our error. Only a refused connection (nothing was sent)
+    is unambiguous for the paid call; anything later may have reached Scenario."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return DeadlineError(f"could not connect in time ({name})", ambiguous=False)
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError(f"could not connect: {exc}", ambiguous=False)
+    if isinstance(exc, httpx.TimeoutException):
+        return DeadlineError(f"no answer in time ({name})", ambiguous=paid)
+    return TransportError(f"the connection failed ({name}: {exc})", ambiguous=paid)
+
+
+def read_json(resp: httpx.Response, what: str) -> Any:
+    """The answer's JSON; a ``ProtocolError`` naming ``what`` when it is not JSON."""
+    try:
+        return resp.json()
+    except ValueError:
+        raise ProtocolError(f"{what}: the answer (HTTP {resp.status_code}) is not JSON",
+                            status=resp.status_code) from None
+
+
+def call(retry: RetryPolicy, method: str, path: str, what: str, *, json: Any = None,
+         params: Mapping[str, str] | None = None) -> Op[Any]:
+    """A non-paid API call, retried with backoff on retryable errors; returns JSON."""
+    retry_index = 0
+    while True:
+        try:
+            resp = yield Send(method, path, json, params)
+        except httpx.HTTPError as e:
+            err = transport_error(e, paid=False)
+        else:
+            log.debug("%s %s -> %s", method, path, resp.status_code)
+            if resp.status_code < 300:
+                return read_json(resp, what)
+            err = error_from_response(resp.status_code, resp.content, resp.headers)
+        delay = retry.delay(err, retry_index)
+        if delay is None:
+            raise err
+        log.info("%s failed (%s); retrying in %.2fs", what, err.kind, delay)
+        yield Sleep(delay)
+        retry_index += 1
+
+
+class SlotGate:
+    """Generates waiting out a parallel-jobs 429, and the slots this client's ending
+    jobs free for them: each ended job wakes ONE waiter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters = 0
+        self._free_slots = 0
+
+    def enter(self) -> None:
+        """One more generate waits for a slot."""
+        with self._lock:
+            self._waiters += 1
+
+    def leave(self) -> None:
+        """A waiter stops waiting; with none left, unclaimed slots are forgotten."""
+        with self._lock:
+            self._waiters -= 1
+            if self._waiters == 0:
+                self._free_slots = 0
+
+    def take(self) -> bool:
+        """True (once per freed slot) when one of our jobs ended while we waited."""
+        with self._lock:
+            if self._free_slots > 0:
+                self._free_slots -= 1
+                return True
+            return False
+
+    def job_ended(self) -> None:
+        """One of this client's jobs ended: a slot is free for one waiter, if any."""
+        with self._lock:
+            if self._waiters:
+                self._free_slots += 1
+
+
+def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
+              body: Mapping[str, Any]) -> Op[tuple[Job, float | None]]:
+    """The paid POST; returns (job, cost). Resent only after a 429 or a refused
+    connection; a concurrency 429 waits for one of this client's jobs to end (or the
+    server's delay)."""
+    path = f"/generate/custom/{model_id}"
+    retry_index = slot_waits = 0
+    while True:
+        try:
+            resp = yield Send("POST", path, dict(body))
+        except httpx.HTTPError as e:
+            err = transport_error(e, paid=True)
+        else:
+            log.debug("POST %s -> %s", path, resp.status_code)
+            if resp.status_code < 300:
+                try:
+                    return parse_generate(read_json(resp, "generate"))
+                except ProtocolError as e:
+                    # A 2xx means a job was probably created: we just cannot read it.
+                    raise ProtocolError(e.message, status=resp.status_code,
+                                        ambiguous=True) from None
+            err = error_from_response(resp.status_code, resp.content, resp.headers,
+                                      paid=True)
+        if not may_resend_paid(err):
+            raise err
+        if isinstance(err, RateLimitError) and err.is_concurrency_limit:
+            # Like any 429, a server asking for more than our patience is not waited for.
+            if slot_waits >= 400 or (err.retry_after or 0) > retry.max_retry_after:
+                raise err
+            # When the slots are held by others' jobs, wait the server's delay or a
+            # growing pause.
+            pause = err.retry_after or min(10.0, 1.0 * 1.25 ** slot_waits)
+            slot_waits += 1
+            gate.enter()
+            try:
+                yield Sleep(max(pause, 0.5), wake=gate.take)
+            finally:
+                gate.leave()
+            continue
+        delay = retry.delay(err, retry_index)
+        if delay is None:
+            raise err
+        log.info("generate was refused before starting (%s); resending in %.2fs",
+                 err.kind, delay)
+        yield Sleep(delay)
+        retry_index += 1

@@ -1,0 +1,152 @@
+"""The client's core: its state, and every public operation as a generator of effects.
+
+Invariant: everything but I/O is decided here (which call, how an answer reads, when to
+retry, what the ledger records), so the blocking and the asyncio clients, which only
+perform the effects, behave identically by construction. One core per client, shared
+by all of that client's threads or tasks; what they share (the slot gate, the claimed
+intents) is behind locks. The core reads the time only from the `Clock` it was given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import Settings
+from ..files import remove_stale_temps, safe_id
+from ..ledger import IntentRecord, Ledger
+from ..models import Asset, Job, RunResult, parse_estimate, parse_job
+from ..retry import PollSchedule, RetryPolicy
+from . import intents, reconcile, transfer
+from .backend import Backend, report_leftovers
+from .calls import SlotGate, call
+from .effects import SYSTEM_CLOCK, Call, Clock, Op
+from .intents import Claims, ProgressFn
+
+__all__ = ["Core"]
+
+
+def _job_id(job: Job | str) -> str:
+    return safe_id(job.id if isinstance(job, Job) else job, "job")
+
+
+class Core:
+    """Builds calls, interprets answers, retries, keeps the ledger; performs nothing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: str | Path,
+        emulator: Any = None,
+        retry: RetryPolicy | None = None,
+        poll: Callable[[], PollSchedule] | None = None,
+        clock: Clock | None = None,
+        owns_emulator: bool = False,
+    ) -> None:
+        self.where = Backend(settings, emulator, owns_emulator)
+        try:
+            self.ledger = Ledger(library)
+        except BaseException:
+            self.where.close()
+            raise
+        remove_stale_temps(self.ledger.library)  # a killed process's half downloads
+        self.retry = retry or RetryPolicy()
+        self.poll = poll or PollSchedule
+        self.clock = clock or SYSTEM_CLOCK
+        self.gate = SlotGate()
+        self.claims = Claims()
+        self.where.announce()
+        report_leftovers(self.ledger)
+
+    # Where requests go (read by the clients' properties).
+    @property
+    def backend(self) -> str:
+        return self.where.label
+
+    @property
+    def base_url(self) -> str:
+        return self.where.base_url
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.where.is_emulator
+
+    @property
+    def emulator(self) -> Any:
+        return self.where.emulator
+
+    def auth_headers(self) -> dict[str, str]:
+        """The API client's default headers (see `Backend.auth_headers`)."""
+        return self.where.auth_headers()
+
+    def close(self) -> None:
+        """Close the ledger and stop an emulator this core started."""
+        self.ledger.close()
+        self.where.close()
+
+    # -- single calls ------------------------------------------------------------------
+
+    def estimate(self, request: Any) -> Op[float]:
+        """A dry run (HTTP 269): the CU cost, nothing started or billed."""
+        data = yield from call(self.retry, "POST", f"/generate/custom/{request.model_id}",
+                               "estimate", json=request.to_body(), params={"dryRun": "true"})
+        return parse_estimate(data)
+
+    def job(self, job: Job | str) -> Op[Job]:
+        """``GET /jobs/{id}``."""
+        data = yield from call(self.retry, "GET", f"/jobs/{_job_id(job)}", "job")
+        return parse_job(data)
+
+    def cancel(self, job: Job | str) -> Op[Job]:
+        """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome."""
+        data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
+                               json={"action": "cancel"})
+        new = parse_job(data)
+        yield Call(intents.note_job, (self.ledger, new))
+        return new
+
+    def asset(self, asset_id: Asset | str) -> Op[Asset]:
+        """``GET /assets/{id}`` (also how a stale URL is renewed)."""
+        return transfer.get_asset(self.retry, asset_id)
+
+    def upload(self, image: Any) -> Op[str]:
+        """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
+        return transfer.upload(self.retry, image)
+
+    def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
+        """Download ``asset`` to ``dest`` (see `transfer.download`)."""
+        return transfer.download(self.retry, asset, dest)
+
+    download_dest = staticmethod(transfer.download_dest)
+
+    # -- intents -------------------------------------------------------------------------
+
+    def generate(self, request: Any) -> Op[Job]:
+        """Record the intent, send the paid POST, record the job; returns the job."""
+        return intents.generate(self, request)
+
+    def wait(self, job: Job | str, on_progress: ProgressFn | None,
+             timeout: float | None) -> Op[Job]:
+        """Poll until the job is final (see `intents.wait`)."""
+        return intents.wait(self, job, on_progress, timeout)
+
+    def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
+        """Resume an active identical intent, else generate; wait; download; record."""
+        return intents.run(self, request, on_progress)
+
+    def resumable(self) -> Op[list[IntentRecord]]:
+        """Active ledger intents nobody of this client drives now, oldest first."""
+        return intents.resumable(self)
+
+    def resume_one(self, rec: IntentRecord,
+                   on_progress: ProgressFn | None) -> Op[RunResult | None]:
+        """Finish one active intent (None when another caller already does)."""
+        return intents.resume_one(self, rec, on_progress)
+
+    def reconcile(self) -> Op[list[reconcile.ReconcileOutcome]]:
+        """Match "unknown" intents to Scenario's jobs (see `reconcile.reconcile`)."""
+        return reconcile.reconcile(self.retry, self.ledger)
+
+    def adopt(self, intent_id: str, job: Job | str) -> Op[Job]:
+        """Settle an "unknown" intent by hand: it did start ``job``. Returns the job."""
+        return reconcile.adopt(self.ledger, intent_id, self.job(job))

@@ -1,0 +1,183 @@
+"""Moving images: checking and encoding an upload, downloading an asset into a file.
+
+Invariant: an upload is checked (kind, size, pixel values) before a byte is sent and is
+refused with an ``InvalidError`` naming the problem; a download lands at its final path
+only complete and decodable (streamed to a temp file beside it, verified, renamed), with
+a stale presigned URL renewed and a cut transfer fetched again.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from ..errors import InvalidError, ProtocolError, SkyboxError, TransportError, error_from_response
+from ..files import IMAGE_EXTENSIONS, finalize_image, png_bytes, safe_id, slug, temp_path
+from ..models import Asset, parse_asset
+from ..retry import RetryPolicy
+from .calls import call, transport_error
+from .effects import Call, Fetch, Fetched, Op, Sleep
+
+__all__ = ["UPLOAD_MAX_SIDE", "UPLOAD_MIN_SIDE", "UPLOAD_MAX_BYTES", "encode_upload",
+           "upload_body", "get_asset", "download", "download_dest", "check_fetch"]
+
+log = logging.getLogger("skybox_nb.client")
+
+# Upload limits: the JSON data-URL route is for ordinary images; larger ones would need
+# the multipart POST /uploads flow.
+UPLOAD_MAX_SIDE = 8192
+UPLOAD_MIN_SIDE = 16
+UPLOAD_MAX_BYTES = 30 * 1024 * 1024
+
+
+def encode_upload(image: Any) -> tuple[bytes, str]:
+    """Check an upload and encode it as PNG; returns (png bytes, file name).
+
+    Accepts a path, bytes, a PIL image or an array (HxW, HxWx3 or HxWx4; uint8, or
+    floats in 0..1). Raises ``InvalidError`` naming the problem before anything is sent.
+    """
+    name = "image.png"
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise InvalidError(f"image: got {str(path)!r}; expected an existing image file")
+        if path.stat().st_size > UPLOAD_MAX_BYTES:
+            raise InvalidError(f"image: {path.name} is {path.stat().st_size} bytes; at most "
+                               f"{UPLOAD_MAX_BYTES} bytes can be uploaded")
+        name = slug(path.stem) + ".png"
+        image = path.read_bytes()
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        try:
+            pil = Image.open(io.BytesIO(bytes(image)))
+            check_upload_size(*pil.size)  # from the header: never decode a bomb's pixels
+            pil.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise InvalidError(f"image: the bytes are not a readable image ({e}); expected "
+                               f"{', '.join(IMAGE_EXTENSIONS)}") from None
+        if pil.format not in IMAGE_EXTENSIONS:
+            raise InvalidError(f"image: got a {pil.format} image; expected one of "
+                               f"{', '.join(IMAGE_EXTENSIONS)}")
+    elif isinstance(image, Image.Image):
+        pil = image
+    elif hasattr(image, "__array_interface__") or type(image).__module__ == "numpy":
+        pil = array_to_pil(image)
+    else:
+        raise InvalidError(f"image: got {type(image).__name__}; expected a file path, "
+                           "bytes, a PIL image or a numpy array")
+    check_upload_size(*pil.size)
+    if pil.mode not in ("RGB", "RGBA", "L"):
+        try:
+            pil = pil.convert("RGBA" if "A" in pil.getbands() else "RGB")
+        except ValueError as e:  # modes Pillow cannot convert, e.g. "La"
+            raise InvalidError(f"image: got a {pil.mode!r} image, which cannot be "
+                               f"converted to RGB ({e}); expected RGB, RGBA or L") from None
+    data = png_bytes(pil)
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise InvalidError(f"image: {len(data)} bytes as PNG; at most {UPLOAD_MAX_BYTES} "
+                           "(downscale it first)")
+    return data, name
+
+
+def check_upload_size(w: int, h: int) -> None:
+    if not (UPLOAD_MIN_SIDE <= w <= UPLOAD_MAX_SIDE and UPLOAD_MIN_SIDE <= h <= UPLOAD_MAX_SIDE):
+        raise InvalidError(f"image: got {w}x{h} pixels; each side must be from "
+                           f"{UPLOAD_MIN_SIDE} to {UPLOAD_MAX_SIDE}")
+
+
+def array_to_pil(arr: Any) -> Image.Image:
+    import numpy as np
+
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise InvalidError(f"image: got an array of shape {a.shape}; expected HxW, HxWx3 "
+                           "or HxWx4")
+    # Before any pixel work: an empty array has nothing for min()/max() to reduce, and a
+    # huge one should not be scanned only to be refused.
+    check_upload_size(a.shape[1], a.shape[0])
+    if a.dtype == np.uint8:
+        return Image.fromarray(a)
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise InvalidError("image: a float array must hold finite values from 0 to 1")
+        return Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
+    raise InvalidError(f"image: got an array of dtype {a.dtype}; expected uint8, or floats "
+                       "from 0 to 1")
+
+
+def upload_body(image: Any) -> dict[str, str]:
+    """Check and encode an upload: the JSON body of ``POST /assets`` (a PNG data URL)."""
+    data, name = encode_upload(image)
+    return {"image": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
+            "name": name}
+
+
+def upload(retry: RetryPolicy, image: Any) -> Op[str]:
+    """Check and upload an image; returns its asset id. The check and the PNG encode are
+    blocking work, so they run as a `Call` (off the event loop in the async client)."""
+    body = yield Call(upload_body, (image,))
+    answer = yield from call(retry, "POST", "/assets", "upload", json=body)
+    return parse_asset(answer).id
+
+
+def get_asset(retry: RetryPolicy, asset_id: Asset | str) -> Op[Asset]:
+    """``GET /assets/{id}`` (also how a stale URL is renewed)."""
+    aid = safe_id(asset_id.id if isinstance(asset_id, Asset) else asset_id, "asset")
+    data = yield from call(retry, "GET", f"/assets/{aid}", "asset")
+    return parse_asset(data)
+
+
+def download_dest(asset: Asset | str, dest_dir: str | Path, name: str | None) -> Path:
+    """Where ``download(asset, dest_dir, name)`` saves (the extension may change)."""
+    aid = safe_id(asset.id if isinstance(asset, Asset) else asset, "asset")
+    return Path(dest_dir) / f"{slug(name, 80) if name else aid}.png"
+
+
+def download(retry: RetryPolicy, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:
+    """Stream an asset into a temp file beside ``dest``, prove it decodes, rename it
+    to ``dest`` with the right extension. Renews a stale URL; retries a cut transfer.
+    Returns (final path, the asset as last fetched)."""
+    if not isinstance(asset, Asset):
+        asset = yield from get_asset(retry, asset)
+    renewals = retry_index = 0
+    while True:
+        tmp = temp_path(dest)
+        try:
+            try:
+                got = yield Fetch(asset.url, tmp)
+                err = check_fetch(got)
+                if err is None:
+                    return (yield Call(finalize_image, (tmp, dest))), asset
+            except httpx.HTTPError as e:
+                err = transport_error(e, paid=False)
+            except ProtocolError as e:  # not a complete image: worth fetching again
+                err = ProtocolError(f"download of {asset.id}: {e.message}", retryable=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if err.status in (401, 403, 410) and renewals < 3:
+            # The presigned URL expired: a fresh asset read gives a new one.
+            log.info("asset %s URL refused (%s); renewing it", asset.id, err.status)
+            renewals += 1
+            asset = yield from get_asset(retry, asset.id)
+            continue
+        delay = retry.delay(err, retry_index)
+        if delay is None:
+            raise err
+        log.info("download of %s failed (%s); retrying in %.2fs", asset.id, err.kind, delay)
+        yield Sleep(delay)
+        retry_index += 1
+
+def check_fetch(got: Fetched) -> SkyboxError | None:
+    if got.status >= 300:
+        return error_from_response(got.status, got.body, got.headers)
+    expected = got.headers.get("content-length")
+    if expected is not None and expected.isdigit() and int(expected) != got.written:
+        return TransportError(f"download cut short: {got.written} of {expected} bytes")
+    return None

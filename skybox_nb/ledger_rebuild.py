@@ -1,0 +1,191 @@
+"""Rebuilding a damaged, emptied or lost ledger from what the library still holds.
+
+Invariant: nothing is deleted. The old ledger file (with its -wal and -shm) is renamed
+aside, never removed; its rows that can still be read are kept as they were (so running
+and unknown intents are not forgotten and paid again), and every generation whose
+sidecar is on disk gets a row: "done" when all its outputs are there, "running" (so
+``client.resume()`` fetches the rest without a new POST) when some are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import sidecar
+from .isotime import parse_iso
+from .ledger import COLUMNS, LEDGER_NAME, Ledger
+from .request import SkyboxRequest, body_fingerprint
+
+__all__ = ["rebuild", "RebuildReport"]
+
+
+@dataclass
+class RebuildReport:
+    """What `rebuild` did: the new ledger, where the old file went, how many rows came
+    from it and from the sidecars, and the sidecars it could not use (with why)."""
+
+    ledger: Path
+    moved_aside: list[Path] = field(default_factory=list)
+    kept_rows: int = 0
+    from_sidecars: int = 0
+    incomplete: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"rebuilt {self.ledger}: {self.kept_rows} row(s) kept from the old file, "
+                 f"{self.from_sidecars} from sidecars"
+                 + (f" ({self.incomplete} with outputs missing: client.resume() fetches "
+                    "them)" if self.incomplete else "")]
+        lines += [f"  old file kept as {p}" for p in self.moved_aside]
+        lines += [f"  skipped {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def rebuild(library: str | Path) -> RebuildReport:
+    """Make a new ledger for ``library`` from its old ledger's readable rows and the
+    JSON sidecars of its saved outputs; the old file is renamed aside (never deleted).
+    Returns a `RebuildReport`."""
+    lib = Path(library)
+    if not lib.is_dir():
+        raise FileNotFoundError(f"library: no such folder: {lib}")
+    path = lib / LEDGER_NAME
+    kept = _salvage(path)
+    report = RebuildReport(ledger=path)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", "-wal", "-shm"):
+        old = lib / (LEDGER_NAME + suffix)
+        if old.exists():
+            aside = lib / f"{LEDGER_NAME}.old-{stamp}{suffix}"
+            old.rename(aside)
+            if suffix == "":
+                report.moved_aside.append(aside)
+    rows = {r["intent_id"]: r for r in kept}
+    for row in _rows_from_sidecars(lib, report.skipped):
+        old_row = rows.get(row["intent_id"])
+        if old_row is None or old_row["status"] != "done":
+            rows[row["intent_id"]] = row
+            report.from_sidecars += 1
+            report.incomplete += row["status"] == "running"
+    report.kept_rows = len(rows) - report.from_sidecars
+    ledger = Ledger(lib, start_empty=True)
+    try:
+        for row in rows.values():
+            ledger.restore(row)
+    finally:
+        ledger.close()
+    return report
+
+
+def _salvage(path: Path) -> list[dict[str, Any]]:
+    """The rows of the old ledger that still read as rows (none when it is unreadable)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    out: list[dict[str, Any]] = []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        conn.row_factory = sqlite3.Row
+        for r in conn.execute("SELECT * FROM intents"):
+            try:
+                row = {k: r[k] for k in COLUMNS if k in r.keys()}
+                row["body"] = json.loads(row["body"])
+                row["files"] = json.loads(row.get("files") or "[]")
+                row["asset_ids"] = json.loads(row.get("asset_ids") or "[]")
+                if isinstance(row["body"], dict) and isinstance(row["files"], list):
+                    row["files"] = [p if Path(p).is_absolute() else path.parent / Path(p).name
+                                    for p in row["files"]]
+                    out.append(row)
+            except (ValueError, TypeError, KeyError, IndexError):
+                continue  # a hand-damaged row: its generation comes back from sidecars
+    except sqlite3.Error:
+        pass  # a damaged page: keep the rows read before it
+    finally:
+        conn.close()
+    return out
+
+
+def _rows_from_sidecars(lib: Path, skipped: list[str]) -> list[dict[str, Any]]:
+    """One row per intent whose outputs' sidecars are in ``lib``."""
+    groups: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for side in sorted(lib.glob("*.json")):
+        try:
+            data = sidecar.load(side)
+        except (OSError, ValueError) as e:
+            skipped.append(f"{side.name}: not readable JSON ({e})")
+            continue
+        if not sidecar.is_generation(data):
+            continue  # not a generation's sidecar (Panorama.save writes others)
+        image = lib / str(data.get("file", ""))
+        if not data.get("file") or not image.is_file():
+            skipped.append(f"{side.name}: its image {data.get('file')!r} is not there")
+            continue
+        key = str(data.get("intent_id") or data["job"].get("id"))
+        groups.setdefault(key, []).append((image, data))
+    return [_row(key, sorted(g, key=lambda x: _index(x[1]))) for key, g in groups.items()]
+
+
+def _index(data: dict[str, Any]) -> int:
+    try:
+        return int(data.get("output_index") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _row(key: str, outputs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """A ledger row for one intent from its outputs' sidecars."""
+    first = outputs[0][1]
+    body = first["request"]
+    model_id = str(first.get("model_id") or SkyboxRequest.model_id)
+    job = first["job"]
+    expected = body.get("numOutputs") or _default_outputs(model_id, body)
+    complete = len(outputs) >= expected
+    created = parse_iso((first.get("times") or {}).get("intent")) or \
+        parse_iso(job.get("createdAt")) or outputs[0][0].stat().st_mtime
+    return {
+        "intent_id": key if key.startswith("intent_") else f"intent_rebuilt_{key}",
+        "fingerprint": _fingerprint(model_id, body),
+        "model_id": model_id,
+        "body": body,
+        "status": "done" if complete else "running",
+        "job_id": job.get("id"),
+        "job_status": job.get("status"),
+        "progress": 1.0,
+        "asset_ids": [str((d.get("asset") or {}).get("id") or "") for _, d in outputs],
+        "files": [p for p, _ in outputs] if complete else [],
+        "cu_cost": first.get("cu_cost"),
+        "error": None,
+        "created_at": created,
+        "updated_at": time.time(),
+        "pid": 0,
+    }
+
+
+def _skybox_request(model_id: str, body: dict[str, Any]) -> SkyboxRequest | None:
+    if model_id != SkyboxRequest.model_id:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SkyboxRequest.from_body(body)
+    except ValueError:
+        return None
+
+
+def _default_outputs(model_id: str, body: dict[str, Any]) -> int:
+    req = _skybox_request(model_id, body)
+    return req.num_outputs_effective if req is not None else 1
+
+
+def _fingerprint(model_id: str, body: dict[str, Any]) -> str:
+    """The fingerprint the client gave this request (its body with defaults filled in)."""
+    req = _skybox_request(model_id, body)
+    return req.fingerprint if req is not None else body_fingerprint(model_id, body)

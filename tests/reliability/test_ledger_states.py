@@ -1,0 +1,103 @@
+"""The ledger's transition table is the whole truth: every (status, event) pair, tried
+through the ledger's public methods, either makes exactly the move the table lists or
+raises `LedgerStateError` and leaves the row as it was.
+
+Found: status changes were plain UPDATEs spread over eight methods; nothing stopped a
+late "answer lost" from turning a finished generation back into "unknown" (blocking
+identical requests), or a dismissed intent from being adopted and resumed.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import skybox_nb.ledger as ledger_module
+from skybox_nb.ledger import Ledger
+from skybox_nb.ledger_states import (
+    EVENTS,
+    FINAL,
+    INTENT_STATUSES,
+    TRANSITIONS,
+    LedgerStateError,
+)
+from skybox_nb.models import Job
+
+AREA = "damaged state"
+JOB = "job_" + "B" * 24
+
+
+def _job(status: str) -> Job:
+    return Job(JOB, status, 0.5, ("asset_Q1",), "lost GPU" if status == "failure" else None,
+               None, 6.0, "2026-01-01T00:00:00.000Z")
+
+
+ACTIONS: dict[str, Callable[[Ledger, str, Path], object]] = {
+    "job_attached": lambda led, i, p: led.attach_job(i, _job("in-progress")),
+    "answer_lost": lambda led, i, p: led.mark_unknown(i, "connection dropped"),
+    "refused": lambda led, i, p: led.mark_refused(i, "[invalid 400] no"),
+    "dismissed": lambda led, i, p: led.dismiss(i),
+    "job_progress": lambda led, i, p: led.update_job(i, _job("in-progress")),
+    "job_failed": lambda led, i, p: led.update_job(i, _job("failure")),
+    "job_canceled": lambda led, i, p: led.update_job(i, _job("canceled")),
+    "files_saved": lambda led, i, p: led.mark_done(i, [p]),
+}
+
+
+def test_every_event_has_a_public_method():
+    assert set(ACTIONS) == set(EVENTS)
+    assert set(FINAL) == {"refused", "done", "failed", "canceled", "dismissed"}
+
+
+def test_every_status_and_event(tmp_path, tally):
+    led = Ledger(tmp_path / "lib")
+    image = tmp_path / "lib" / "x.png"
+    tried = legal = 0
+    try:
+        for status in INTENT_STATUSES:
+            for event in EVENTS:
+                iid = f"intent_{status}_{event}"
+                led.restore({"intent_id": iid, "fingerprint": iid, "model_id": "m",
+                             "body": {"prompt": "x"}, "status": status,
+                             "job_id": JOB if status in ("running", "done", "failed",
+                                                         "canceled") else None,
+                             "created_at": 1.0, "pid": 1})
+                before = led.get(iid)
+                want = TRANSITIONS.get((status, event))
+                if want is None:
+                    with pytest.raises(ValueError) as info:
+                        ACTIONS[event](led, iid, image)
+                    assert led.get(iid) == before, (status, event)
+                    if event != "dismissed":  # dismiss() says it in its own words
+                        assert isinstance(info.value, LedgerStateError)
+                        assert iid in str(info.value) and repr(status) in str(info.value)
+                else:
+                    ACTIONS[event](led, iid, image)
+                    assert led.get(iid).status == want, (status, event)
+                    legal += 1
+                tried += 1
+    finally:
+        led.close()
+    assert legal == len(TRANSITIONS)
+    tally.add(AREA, "ledger transitions: every status x every event", tried,
+              f"{legal} legal moves made as the table says; the other {tried - legal} "
+              "refused with LedgerStateError, the row unchanged")
+
+
+def test_no_status_is_written_outside_the_table():
+    """Every UPDATE of ``status`` in ledger.py goes through `Ledger._move`."""
+    tree = ast.parse(inspect.getsource(ledger_module))
+    offenders = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "_update":
+            if any(k.arg == "status" for k in node.keywords):
+                offenders.append(node.lineno)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value.upper()
+            if "UPDATE INTENTS" in text and "STATUS" in text and "{SETS}" not in text:
+                offenders.append(node.lineno)
+    assert not offenders, f"status written outside Ledger._move at lines {offenders}"
