@@ -50,6 +50,15 @@ def _generate(args: argparse.Namespace) -> int:
     from .errors import SkyboxError
     from .request import SkyboxRequest
 
+    if args.model is not None or args.set:  # any model, checked by its own spec
+        from .cli_family import generate_model
+
+        if args.model is None:
+            args.model = "model_scenario-skybox-flux"
+        return generate_model(args)
+    if args.prompt is None:
+        print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
+        return 2
     try:
         with SkyboxClient(library=args.out) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
@@ -200,7 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_emulator)
 
     g = sub.add_parser("generate", help="generate skyboxes and save them")
-    g.add_argument("prompt")
+    g.add_argument("prompt", nargs="?", default=None)
+    g.add_argument("--model", default=None, help="any model id, e.g. model_scenario-skybox-gpt; "
+                   "its inputs come from --set and are checked by its spec")
+    g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input of --model by its API name, e.g. width=1024 (repeatable)")
     g.add_argument("--style", choices=STYLES, default=None)
     g.add_argument("--negative-prompt", default=None)
     g.add_argument("--negative-prompt-strength", type=float, default=None)
@@ -249,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    from .cli_family import add_upscale_parser
+
+    add_upscale_parser(sub)
 
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")

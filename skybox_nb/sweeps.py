@@ -225,6 +225,8 @@ def sweep(
 
         client = SkyboxClient()
     try:
+        if callable(getattr(client, "account", None)):
+            client.account()  # the parallel-jobs limit, so run_many stays within it
         results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
                                   on_progress=on_progress)
     finally:

@@ -21,6 +21,7 @@ from ..models import Asset, Job, RunResult
 from .base import ClientBase, check_in_flight, gather_results
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 from .intents import ProgressFn
+from .reads import within_limit
 from .reconcile import ReconcileOutcome
 
 __all__ = ["AsyncSkyboxClient"]
@@ -125,7 +126,7 @@ class AsyncSkyboxClient(ClientBase):
                        return_exceptions: bool = False) -> list[RunResult]:
         """See ``SkyboxClient.run_many``."""
         check_in_flight(max_in_flight)
-        gate = asyncio.Semaphore(max_in_flight)
+        gate = asyncio.Semaphore(within_limit(max_in_flight, self._core.account))
 
         async def one(r: Any) -> RunResult:
             async with gate:
@@ -133,6 +134,16 @@ class AsyncSkyboxClient(ClientBase):
 
         outcomes = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         return gather_results(outcomes, return_exceptions)
+
+    async def model_spec(self, model_id: str) -> Any:
+        """See ``SkyboxClient.model_spec``."""
+        return await self._drive(self._core.model_spec(model_id))
+
+    async def account(self, team_id: str | None = None, refresh: bool = False) -> Any:
+        """See ``SkyboxClient.account``."""
+        if refresh or self._core.account is None:
+            await self._drive(self._core.read_account(team_id))
+        return self._core.account
 
     async def reconcile(self) -> list[ReconcileOutcome]:
         """See ``SkyboxClient.reconcile``."""

@@ -23,7 +23,7 @@ import ipywidgets as W
 from ..contract import SKYBOX_FLUX, STYLES, STYLE_LABELS, style_label
 from ..errors import SkyboxError, ValidationError
 from ..request import SkyboxRequest, validate_inputs
-from .badge import backend_badge
+from .badge import account_badge
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Run, RunResult, SkyboxClient
@@ -75,7 +75,7 @@ class RunRow:
         self.run = run
         self.error: BaseException | None = None
         self._shown: Future = Future()
-        prompt = run.request.prompt
+        prompt = getattr(run.request, "prompt", None) or run.request.model_id
         short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
         self.status = W.HTML("submitting…")
@@ -146,13 +146,28 @@ class GeneratorForm:
     are set). ``gallery``, when given, receives every finished result
     (``gallery.add(result)``) and can call back into the form (reuse seed, init image).
     Display the form by leaving it last in a cell.
+
+    ``model`` another than Skybox Flux.1 (``"model_scenario-skybox-gpt"``, the skybox
+    upscaler, any id) gives a `ModelForm` built from that model's ``GET /models/{id}``.
     """
+
+    def __new__(cls, client: "SkyboxClient | None" = None, gallery: Any = None, *,
+                model: str | None = None, **kwargs: Any) -> Any:
+        if model is None or model == SKYBOX_FLUX.model_id:
+            return super().__new__(cls)
+        from .model_form import ModelForm
+
+        prompt = kwargs.pop("prompt", "")
+        if prompt:
+            kwargs["values"] = {"prompt": prompt, **kwargs.get("values", {})}
+        return ModelForm(client, model, gallery, **kwargs)
 
     def __init__(
         self,
         client: "SkyboxClient | None" = None,
         gallery: Any = None,
         *,
+        model: str | None = None,
         prompt: str = "",
         max_workers: int = 4,
         estimate_delay: float = ESTIMATE_DELAY,
@@ -178,7 +193,7 @@ class GeneratorForm:
 
     def _build(self, prompt: str) -> None:
         spec = SKYBOX_FLUX
-        self.badge = backend_badge(self.client)
+        self.badge = account_badge(self.client)
         self.prompt = W.Textarea(value=prompt, description="Prompt", style=_DESC, layout=_WIDE,
                                  placeholder=spec["prompt"].description, rows=2)
         self.style = W.Dropdown(options=[(STYLE_LABELS[s], s) for s in STYLES],

@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -91,6 +92,7 @@ class GalleryItem:
         req = result.request
         default_style = SKYBOX_FLUX["style"].default
         style = req.effective("style") if hasattr(req, "effective") else default_style
+        style = style or ""  # a model without styles (Skybox GPT, the upscaler)
         assets = list(result.assets or [])
         items = []
         for i, path in enumerate(result.files):
@@ -233,6 +235,7 @@ class Gallery:
             ("Cube", "cube", "cubemap faces, exported in the chosen convention", self.cubemap),
             ("360", "eye", "open in the 360 viewer", self.view),
             ("Save", "save", "save with 360 metadata", self.save),
+            ("Upscale", "expand", "upscale x2 with the skybox upscaler: the quote first", self.upscale),
         ]
         buttons = []
         for label, icon, tooltip, method in actions:
@@ -353,3 +356,45 @@ class Gallery:
         self.panorama(it).save(target)
         self.show(f"saved {target}")
         return target
+
+    def upscale(self, item: GalleryItem | int, factor: int = 2, strength: float | None = None,
+                *, run: bool = False) -> Any:
+        """Upscale this panorama with the skybox upscaler, the quote first: without
+        ``run`` it shows what ``factor`` x costs (a dry run; nothing is paid) with a
+        "Run upscale" button, and returns the quote; with ``run`` (the button) the chain
+        runs in the background, at most that quote: the upscaled image joins the gallery
+        with its seam verdict. Returns the quote, or the Future of the ``Upscale``."""
+        from ..upscale import FAITHFUL_STRENGTH, quote, upscale
+
+        it = self._item(item)
+        strength = FAITHFUL_STRENGTH if strength is None else strength
+        source = it if it.asset_id else it.path
+        cost, _request, _file = quote(self.client, source, factor, strength)
+        if not run:
+            go = W.Button(description=f"Run upscale ({cost:g} CU)", icon="play",
+                          button_style="warning")
+            go.on_click(lambda _b: self._action(
+                lambda i: self.upscale(i, factor, strength, run=True), it))
+            self.show(f"Upscale x{factor} of {it.path.name} (strength {strength:g}): "
+                      f"{cost:g} CU. Nothing is paid until you run it.", go)
+            self.upscale_button = go
+            return cost
+        self.show(f"Upscaling {it.path.name} x{factor} for {cost:g} CU...")
+        pool = getattr(self, "_upscale_pool", None)
+        if pool is None:
+            pool = self._upscale_pool = ThreadPoolExecutor(1, thread_name_prefix="skybox-upscale")
+
+        def work() -> Any:
+            try:
+                done = upscale(self.client, source, factor, strength, max_cost=cost)
+            except Exception as err:  # noqa: BLE001 - shown in the output area
+                self.show(f"Upscale failed: {type(err).__name__}: {err}")
+                raise
+            self.add_items([GalleryItem(path=done.file, seed=_seed_int(done.run.assets[0].seed),
+                                        style=it.style, prompt=it.prompt, cu_cost=done.quote,
+                                        job_id=done.run.job.id, asset_id=done.run.assets[0].id)],
+                           newest=True)
+            self.show(f"Upscaled x{factor}: {done.file.name}. Seam: {done.verdict()}", done)
+            return done
+
+        return pool.submit(work)
