@@ -12,6 +12,7 @@ from typing import Sequence
 
 from . import cli_ledger
 from .batch import add_jobs
+from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
 from .contract import STYLES
 
@@ -43,8 +44,6 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from tqdm import tqdm
 
     from .client import SkyboxClient
     from .errors import SkyboxError
@@ -79,13 +78,9 @@ def _generate(args: argparse.Namespace) -> int:
             if args.dry_run:
                 print(f"estimated cost: {client.estimate(request):g} CU (nothing was started)")
                 return 0
-            with tqdm(total=100, unit="%", desc="generating", file=sys.stderr,
-                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
-                def on_progress(job):  # type: ignore[no-untyped-def]
-                    bar.update(round(job.progress * 100) - bar.n)
-                    bar.set_postfix_str(f"{job.status} {job.id}")
-
-                result = client.run(request, on_progress=on_progress)
+            with Progress("generating") as bar:  # a bar on a terminal, else plain lines
+                result = client.run(request, on_progress=lambda job: bar.update(
+                    job.status, job.progress, job.id))
             cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
             print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
                   f"{client.ledger.library.resolve()}:")
@@ -101,7 +96,7 @@ def _cubemap(args: argparse.Namespace) -> int:
     from functools import partial
 
     from .batch import cli_batch
-    from .cubemap import check_export_options, export_to
+    from .cubemap import check_export_options
 
     options = dict(convention=args.convention, layout=args.layout, face_size=args.face_size,
                    fmt=args.fmt, quality=args.quality, compression=args.compression)
@@ -110,24 +105,39 @@ def _cubemap(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"skybox-nb cubemap: {e}", file=sys.stderr)
         return 2
-    return cli_batch("cubemap", lambda many: partial(export_to, out_root=args.out,
-                                                     nested=many, **options),
+    return cli_batch("cubemap", lambda many: partial(_cubemap_one, out_root=args.out,
+                                                     many=many, stretch=args.stretch,
+                                                     **options),
                      args.input, workers=args.jobs,
                      on_result=lambda o, many: print("\n".join(map(str, o.value))))
 
 
-def _seams_one(path, plot: str | None, many: bool):  # type: ignore[no-untyped-def]
+def _cubemap_one(path, out_root: str, many: bool, stretch: bool,  # type: ignore[no-untyped-def]
+                 **options):
+    """One panorama's cube files (a job for `batch.cli_batch`)."""
+    from .cubemap import export_to
+
+    try:
+        pano = load_panorama(str(path), stretch=stretch)
+    except UsageProblem as e:  # its message names the file and what is wrong
+        raise ValueError(str(e)) from None
+    note = face_size_note(pano, options.get("face_size"))
+    if note:
+        print(note, file=sys.stderr)
+    return export_to(path, out_root, nested=many, pano=pano, **options)
+
+
+def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-def]
+               stretch: bool = False):
     """One panorama's seam report as (text, dict), its figure saved when asked."""
     from pathlib import Path
 
-    from .panorama import Panorama
     from .seams import seam_report
 
-    try:  # a wrong ratio only warns here: the check still says what it sees
-        pano = Panorama.load(path, ratio="warn")
-    except (OSError, ValueError) as e:
-        kind = OSError if isinstance(e, OSError) else ValueError
-        raise kind(f"cannot read {path}: {e}") from None
+    try:  # a wrong ratio is a one-line note here: the check still says what it sees
+        pano = load_panorama(str(path), stretch=stretch, strict=False)
+    except UsageProblem as e:  # its message names the file and what is wrong
+        raise ValueError(str(e)) from None
     report = seam_report(pano)
     if plot:
         dest = Path(plot) / f"{Path(path).stem}.png" if many else Path(plot)
@@ -151,7 +161,8 @@ def _seams(args: argparse.Namespace) -> int:
         else:
             print(f"== {o.path}\n{text}\n" if many else text)
 
-    rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many),
+    rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many,
+                                                 stretch=args.stretch),
                    args.input, workers=args.jobs, on_result=show)
     if args.json and found:  # one file: its report; several: {path: report}
         print(json.dumps(next(iter(found.values())) if len(found) == 1 and
@@ -162,6 +173,7 @@ def _seams(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
+    demo.interrupt_on_sigterm()  # a service manager's stop must not orphan lab or kernels
     if not args.headless:
         return demo.open_lab(port=args.port, open_browser=not args.no_browser)
     print(f"executing {demo.QUICKSTART} ({demo.backend_note()}) ...", flush=True)
@@ -208,45 +220,68 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable; see docs of skybox_nb.emulator.faults)")
     e.set_defaults(func=_emulator)
 
-    g = sub.add_parser("generate", help="generate skyboxes and save them")
-    g.add_argument("prompt", nargs="?", default=None)
+    g = sub.add_parser("generate", help="generate skyboxes and save them",
+                       description="Generate skyboxes with Skybox Flux.1 (or --model) and save "
+                       "them in the library. Options left out use the service's defaults.")
+    g.add_argument("prompt", nargs="?", default=None,
+                   help="what is all around you, e.g. 'a misty pine forest at dawn'")
     g.add_argument("--model", default=None, help="any model id, e.g. model_scenario-skybox-gpt; "
                    "its inputs come from --set and are checked by its spec")
     g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="an input of --model by its API name, e.g. width=1024 (repeatable)")
-    g.add_argument("--style", choices=STYLES, default=None)
-    g.add_argument("--negative-prompt", default=None)
-    g.add_argument("--negative-prompt-strength", type=float, default=None)
+    g.add_argument("--style", type=style_arg, default=None, metavar="STYLE",
+                   help=spec_help("style", "a style or its label, e.g. 'oil painting'"))
+    g.add_argument("--negative-prompt", default=None, help="what to avoid (needs a strength)")
+    g.add_argument("--negative-prompt-strength", type=float, default=None,
+                   help=spec_help("negativePromptStrength", "0 ignores the negative prompt"))
     g.add_argument("--image", default=None, help="init image: a file path or an asset id")
-    g.add_argument("--strength", type=float, default=None)
-    g.add_argument("--num-outputs", type=int, default=None)
-    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None)
-    g.add_argument("--geometry-enforcement", type=float, default=None)
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--out", default="skybox-library", help="library folder")
+    g.add_argument("--strength", type=float, default=None,
+                   help=spec_help("strength", "how far from the init image"))
+    g.add_argument("--num-outputs", type=int, default=None, help=spec_help("numOutputs"))
+    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None,
+                   help=spec_help("numInferenceSteps"))
+    g.add_argument("--geometry-enforcement", type=float, default=None,
+                   help=spec_help("geometryEnforcement", "0 = the style's own level"))
+    g.add_argument("--seed", type=int, default=None,
+                   help="the same seed and inputs give the same picture; allowed: 0 to "
+                   "2147483647 (default: random)")
+    g.add_argument("--out", default="skybox-library", help="library folder (default: %(default)s)")
     g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
     g.set_defaults(func=_generate)
 
+    from .conventions import CONVENTIONS
+    from .cubemap import LAYOUT_NAMES
+
     c = sub.add_parser("cubemap", help="convert panoramas to cubemap faces")
-    c.add_argument("input", nargs="+", help="panorama files and folders of them")
-    c.add_argument("--face-size", type=int, default=None)
-    c.add_argument("--layout", default="six")
-    c.add_argument("--convention", default="generic")
-    c.add_argument("--format", dest="fmt", default="png", help="png, jpg, webp or tif")
+    c.add_argument("input", nargs="+", help="2:1 equirectangular images, and folders of them")
+    c.add_argument("--face-size", type=int, default=None,
+                   help="pixels per face side (default: a quarter of the panorama's width)")
+    c.add_argument("--layout", default="six",
+                   help=f"one of {', '.join(LAYOUT_NAMES)}: six files, or one image in a "
+                   "cross or strip (default: %(default)s)")
+    c.add_argument("--convention", default="generic",
+                   help=f"face names and orientation: {', '.join(CONVENTIONS)} "
+                   "(default: %(default)s)")
+    c.add_argument("--format", dest="fmt", default="png",
+                   help="png, jpg, webp or tif (default: %(default)s)")
     c.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
-                   help=f"jpg/webp quality 1-100 (default {DEFAULT_QUALITY})")
+                   help="jpg/webp quality 1-100 (default: %(default)s)")
     c.add_argument("--compression", type=int, default=DEFAULT_COMPRESSION,
-                   help=f"png compression 0-9 (default {DEFAULT_COMPRESSION}: fast)")
-    c.add_argument("--out", default="cubemap",
-                   help="folder (with several inputs, one subfolder per panorama)")
+                   help="png compression 0-9 (default: %(default)s, fast)")
+    c.add_argument("--out", default="cubemap", help="output folder; with several inputs, "
+                   "one subfolder per panorama (default: %(default)s)")
+    c.add_argument("--stretch", action="store_true",
+                   help="resize an image that is not 2:1 to 2:1 instead of refusing it")
     add_jobs(c)
     c.set_defaults(func=_cubemap)
 
     s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
-    s.add_argument("input", nargs="+", help="panorama files and folders of them")
+    s.add_argument("input", nargs="+", help="2:1 equirectangular images, and folders of them")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--plot", default=None, help="also save the seam figure to this PNG "
                    "(with several inputs: a folder, one <name>.png each)")
+    s.add_argument("--stretch", action="store_true",
+                   help="resize an image that is not 2:1 to 2:1 first (default: check it as it is)")
     add_jobs(s)
     s.set_defaults(func=_seams)
 

@@ -366,12 +366,14 @@ def check_export_options(convention: str = "unity", layout: str = "six",
 
 
 def export_to(path: str | os.PathLike, out_root: str | os.PathLike, nested: bool = False,
-              **options: Any) -> list[Path]:
-    """`export` of the panorama file ``path`` into ``out_root`` (``out_root/<stem>`` when
-    ``nested``, for batches); a picklable job for `batch.map_panoramas`."""
+              pano: Any = None, **options: Any) -> list[Path]:
+    """`export` of the panorama file ``path`` (or of ``pano`` already loaded from it)
+    into ``out_root`` (``out_root/<stem>`` when ``nested``, for batches); a picklable
+    job for `batch.map_panoramas`."""
     from .batch import out_dir_for
 
-    return export(Path(path), out_dir_for(Path(path), out_root, nested), **options)
+    return export(Path(path) if pano is None else pano,
+                  out_dir_for(Path(path), out_root, nested), **options)
 
 
 def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
