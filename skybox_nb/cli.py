@@ -11,7 +11,10 @@ import sys
 from typing import Sequence
 
 from . import cli_ledger
+from .batch import add_jobs
 from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
+from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
+from .contract import STYLES
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -101,39 +104,81 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _cubemap(args: argparse.Namespace) -> int:
-    from .cubemap import export
-    from .panorama import Panorama
+    from functools import partial
 
+    from .batch import cli_batch
+    from .cubemap import check_export_options
+
+    options = dict(convention=args.convention, layout=args.layout, face_size=args.face_size,
+                   fmt=args.fmt, quality=args.quality, compression=args.compression)
     try:
-        pano = load_panorama(args.input, stretch=args.stretch)
-        note = face_size_note(pano, args.face_size)
-        if note:
-            print(note, file=sys.stderr)
-        paths = export(pano, args.out, convention=args.convention, layout=args.layout,
-                       face_size=args.face_size, fmt=args.fmt)
-    except (UsageProblem, OSError, ValueError) as e:  # PanoramaError is a ValueError
+        check_export_options(**options)
+    except ValueError as e:
         print(f"skybox-nb cubemap: {e}", file=sys.stderr)
         return 2
-    for path in paths:
-        print(path)
-    return 0
+    return cli_batch("cubemap", lambda many: partial(_cubemap_one, out_root=args.out,
+                                                     many=many, stretch=args.stretch,
+                                                     **options),
+                     args.input, workers=args.jobs,
+                     on_result=lambda o, many: print("\n".join(map(str, o.value))))
 
 
-def _seams(args: argparse.Namespace) -> int:
-    import json
+def _cubemap_one(path, out_root: str, many: bool, stretch: bool,  # type: ignore[no-untyped-def]
+                 **options):
+    """One panorama's cube files (a job for `batch.cli_batch`)."""
+    from .cubemap import export_to
+
+    try:
+        pano = load_panorama(str(path), stretch=stretch)
+    except UsageProblem as e:  # its message names the file and what is wrong
+        raise ValueError(str(e)) from None
+    note = face_size_note(pano, options.get("face_size"))
+    if note:
+        print(note, file=sys.stderr)
+    return export_to(path, out_root, nested=many, pano=pano, **options)
+
+
+def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-def]
+               stretch: bool = False):
+    """One panorama's seam report as (text, dict), its figure saved when asked."""
+    from pathlib import Path
 
     from .seams import seam_report
 
     try:  # a wrong ratio is a one-line note here: the check still says what it sees
-        pano = load_panorama(args.input, stretch=args.stretch, strict=False)
-    except UsageProblem as e:
-        print(f"skybox-nb seams: {e}", file=sys.stderr)
-        return 2
+        pano = load_panorama(str(path), stretch=stretch, strict=False)
+    except UsageProblem as e:  # its message names the file and what is wrong
+        raise ValueError(str(e)) from None
     report = seam_report(pano)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
-    if args.plot:
-        report.plot().savefig(args.plot, dpi=100)
-    return 0  # a seam is a finding, not a failure
+    if plot:
+        dest = Path(plot) / f"{Path(path).stem}.png" if many else Path(plot)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        report.plot().savefig(dest, dpi=100)
+    return str(report), report.to_dict()
+
+
+def _seams(args: argparse.Namespace) -> int:
+    import json
+    from functools import partial
+
+    from .batch import cli_batch
+
+    found: dict[str, object] = {}
+
+    def show(o, many):  # type: ignore[no-untyped-def]
+        text, data = o.value
+        if args.json:
+            found[str(o.path)] = data
+        else:
+            print(f"== {o.path}\n{text}\n" if many else text)
+
+    rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many,
+                                                 stretch=args.stretch),
+                   args.input, workers=args.jobs, on_result=show)
+    if args.json and found:  # one file: its report; several: {path: report}
+        print(json.dumps(next(iter(found.values())) if len(found) == 1 and
+                         len(args.input) == 1 and rc == 0 else found, indent=2))
+    return rc  # a seam is a finding, not a failure; an unreadable file is
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -223,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .conventions import CONVENTIONS
     from .cubemap import LAYOUT_NAMES
 
-    c = sub.add_parser("cubemap", help="convert a panorama to cubemap faces")
-    c.add_argument("input", help="a 2:1 equirectangular image")
+    c = sub.add_parser("cubemap", help="convert panoramas to cubemap faces")
+    c.add_argument("input", nargs="+", help="2:1 equirectangular images, and folders of them")
     c.add_argument("--face-size", type=int, default=None,
                    help="pixels per face side (default: a quarter of the panorama's width)")
     c.add_argument("--layout", default="six",
@@ -233,18 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--convention", default="generic",
                    help=f"face names and orientation: {', '.join(CONVENTIONS)} "
                    "(default: %(default)s)")
-    c.add_argument("--format", dest="fmt", default="png", help="png, jpg or webp (default: %(default)s)")
-    c.add_argument("--out", default="cubemap", help="output folder (default: %(default)s)")
+    c.add_argument("--format", dest="fmt", default="png",
+                   help="png, jpg, webp or tif (default: %(default)s)")
+    c.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                   help="jpg/webp quality 1-100 (default: %(default)s)")
+    c.add_argument("--compression", type=int, default=DEFAULT_COMPRESSION,
+                   help="png compression 0-9 (default: %(default)s, fast)")
+    c.add_argument("--out", default="cubemap", help="output folder; with several inputs, "
+                   "one subfolder per panorama (default: %(default)s)")
     c.add_argument("--stretch", action="store_true",
                    help="resize an image that is not 2:1 to 2:1 instead of refusing it")
+    add_jobs(c)
     c.set_defaults(func=_cubemap)
 
     s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
-    s.add_argument("input")
+    s.add_argument("input", nargs="+", help="2:1 equirectangular images, and folders of them")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
-    s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
+    s.add_argument("--plot", default=None, help="also save the seam figure to this PNG "
+                   "(with several inputs: a folder, one <name>.png each)")
     s.add_argument("--stretch", action="store_true",
                    help="resize an image that is not 2:1 to 2:1 first (default: check it as it is)")
+    add_jobs(s)
     s.set_defaults(func=_seams)
 
     from .repair_cli import add_parser as add_repair

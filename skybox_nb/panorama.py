@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps
 
 from . import sidecar as sidecars
+from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, decode_opencv, encode
 from .files import commit_file, temp_path
 from .formats import FORMATS, by_suffix
 
@@ -212,8 +213,11 @@ def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
             if _is_16bit_rgb(im):
                 arr = _decode_16bit(data, im)
             else:
-                im.load()
-                arr = _decode(im)
+                arr = _decode_fast(data, im)
+                if arr is None:
+                    im.load()
+                    arr = _decode(im)
+            im.close()
     except PanoramaError:
         raise
     except Image.DecompressionBombError as e:
@@ -224,6 +228,30 @@ def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
         name = data if isinstance(data, Path) else f"{len(data)} bytes"
         raise PanoramaError(f"image: cannot decode {name}: {e}") from None
     return arr, info
+
+
+def _decode_fast(data: bytes | Path, im: Image.Image) -> np.ndarray | None:
+    """The pixels decoded by OpenCV (`codec.decode_opencv`: faster than Pillow for
+    JPEG, and without Pillow's second copy of the image) with EXIF orientation applied,
+    or None when Pillow should decode this file."""
+    if im.format == "JPEG" and not _ends_with_eoi(data):
+        return None  # truncated: OpenCV would return a partly grey image, Pillow raises
+    arr = decode_opencv(data if isinstance(data, bytes) else str(data), im.mode, im.format)
+    if arr is None:
+        return None
+    return _orient(arr if arr.ndim == 3 else arr[:, :, None], im.getexif().get(0x0112, 1))
+
+
+def _ends_with_eoi(data: bytes | Path) -> bool:
+    """True when a JPEG's last bytes (trailing padding allowed) hold its EOI marker."""
+    if isinstance(data, bytes):
+        tail = data[-4096:]
+    else:
+        with open(data, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read()
+    return b"\xff\xd9" in tail
 
 
 def _decode_16bit(data: bytes | Path, im: Image.Image) -> np.ndarray:
@@ -296,39 +324,26 @@ def gpano_xmp(width: int, height: int) -> str:
 
 
 def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None,
-                quality: int = 95) -> Path:
+                quality: int = DEFAULT_QUALITY, compression: int = DEFAULT_COMPRESSION) -> Path:
     """Write ``arr`` to ``path`` (format from the suffix: png, jpg, webp, tif), with the
-    XMP packet when given. 16-bit and float images are written as 8 bits. Returns the
-    path."""
+    XMP packet when given (not in tif). 16-bit and float images are written as 8 bits.
+    ``quality`` 1..100 is for jpg and webp, ``compression`` 0..9 for png (`codec.encode`:
+    OpenCV's encoders; the default PNG level is fast and small). Returns the path."""
     path = Path(path)
     kind = by_suffix(path.suffix)
     if kind is None:
         raise PanoramaError(
             f"path: suffix {path.suffix!r} is not supported; allowed: "
             + ", ".join(s for f in FORMATS for s in f.suffixes))
-    fmt = kind.pillow
     a = to_uint8(_validate_array(arr, "array")) if arr.dtype != np.uint8 else arr
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    im = Image.fromarray(a)
-    if fmt == "JPEG" and im.mode == "RGBA":
-        im = im.convert("RGB")
-    kw: dict[str, Any] = {}
-    if fmt in ("JPEG", "WEBP"):
-        kw["quality"] = quality
-    if fmt == "PNG":
-        kw["compress_level"] = 6
-    if xmp and fmt in ("JPEG", "WEBP"):
-        kw["xmp"] = xmp.encode("utf-8")
-    if xmp and fmt == "PNG":  # Pillow's PNG writer ignores xmp=; XMP goes in an iTXt chunk
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", xmp)
-        kw["pnginfo"] = info
+    data = encode(a, kind.suffix, quality=quality, compression=compression,
+                  xmp=xmp if kind.xmp else None)
     # Written beside the target and renamed into place: an export interrupted halfway
     # (full disk, killed kernel) never leaves a half-written image under the real name.
     tmp = temp_path(path)
     try:
-        im.save(tmp, format=fmt, **kw)
+        with open(tmp, "wb") as f:
+            f.write(data)
         return commit_file(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -2,8 +2,8 @@
 
 Invariant: every geometric conversion in the package (cube faces, perspective views, faces
 back to a panorama) is "compute a map of source coordinates once, then sample". Maps are
-cached by the caller's key; sampling uses ``cv2.remap`` when OpenCV can be imported and
-``scipy.ndimage.map_coordinates`` otherwise, and the two give the same pixels up to
+cached by the caller's key; sampling uses ``cv2.remap`` (OpenCV is a core dependency) and
+``scipy.ndimage.map_coordinates`` where OpenCV cannot be imported, and the two give the same pixels up to
 OpenCV's 1/32-pixel fixed-point interpolation weights. Horizontal coordinates wrap around
 (column -0.5 lies between the last and the first column); vertical ones are clamped to the
 first and last rows, never wrapped, because row 0 and row H-1 are opposite poles.
@@ -21,7 +21,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-try:  # OpenCV is the optional `fast` extra.
+try:  # a core dependency; absent only on platforms without its wheels
     import cv2 as _cv2
 except ImportError:  # pragma: no cover - depends on the environment
     _cv2 = None
@@ -98,7 +98,7 @@ def equirect_coords(
     x = (np.asarray(lon, dtype=np.float32) * np.float32(width / (2 * np.pi))) + np.float32(
         width / 2 - 0.5
     )
-    np.mod(x, np.float32(width), out=x)
+    _wrap_columns(x, width)
     y = np.asarray(lat, dtype=np.float32) * np.float32(-height / np.pi) + np.float32(
         height / 2 - 0.5
     )
@@ -106,13 +106,31 @@ def equirect_coords(
     return x, y
 
 
-def sample(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Bilinearly sample ``image`` (H, W, C) at (map_x, map_y); returns (h, w, C).
+def _wrap_columns(x: np.ndarray, width: int) -> None:
+    """Bring columns into [0, width) in place. Maps of cube faces and views lie within a
+    turn of the image, where two masked steps are several times cheaper than np.mod."""
+    if x.size == 0:
+        return
+    w = np.float32(width)
+    if x.min() >= -w and x.max() < 2 * w:
+        np.add(x, w, out=x, where=x < 0)
+        np.subtract(x, w, out=x, where=x >= w)
+        # float32 rounding: x = -tiny gives x + w == w, which must read as column 0
+        np.subtract(x, w, out=x, where=x >= w)
+    else:
+        np.mod(x, w, out=x)
 
-    Coordinates are in pixels of ``image`` (pixel centres at integers). Columns wrap;
-    rows must already lie in [0, H-1] (`equirect_coords` makes them so). The output has
-    the input's dtype (integers are rounded). The input is read in place when it is
-    contiguous and of a dtype OpenCV samples natively.
+
+def sample(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Bilinearly sample ``image`` (H, W, C) at (map_x, map_y); returns (h, w, C), written
+    into ``out`` when given (a contiguous array of that shape and the input's dtype).
+
+    Coordinates are in pixels of ``image`` (pixel centres at integers). Columns wrap
+    (any column, keeping |x| < 32768 for OpenCV); rows must already lie in [0, H-1]
+    (`equirect_coords` makes them so). The output has the input's dtype (integers are
+    rounded). The input is read in place when it is contiguous and of a dtype OpenCV
+    samples natively.
     """
     if image.ndim != 3:
         raise ValueError(f"image: expected an (H, W, C) array, got shape {image.shape}")
@@ -120,9 +138,16 @@ def sample(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarra
     src = image if image.dtype.type in _NATIVE else image.astype(np.float32)
     if backend() == "opencv" and w < 32767 and h < 32767:
         src = np.ascontiguousarray(src)
-        out = _cv2.remap(src, map_x, map_y, _cv2.INTER_LINEAR, borderMode=_cv2.BORDER_WRAP)
-        return out.reshape(*map_x.shape, c)
-    return _sample_scipy(src, map_x, map_y)
+        dst = None if out is None else out.reshape(*map_x.shape, c)[..., 0] if c == 1 \
+            else out
+        res = _cv2.remap(src, map_x, map_y, _cv2.INTER_LINEAR, dst=dst,
+                         borderMode=_cv2.BORDER_WRAP)
+        return res.reshape(*map_x.shape, c) if out is None else out
+    res = _sample_scipy(src, map_x, map_y)
+    if out is None:
+        return res
+    out[...] = res
+    return out
 
 
 def _sample_scipy(src: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:

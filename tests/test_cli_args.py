@@ -72,10 +72,11 @@ def test_seams_notes_a_photo_in_one_line_and_still_checks_it(images: Path) -> No
     assert len(proc.stderr.strip().splitlines()) == 1 and ".py:" not in proc.stderr
 
 
-def test_a_folder_given_as_a_file_says_so(images: Path) -> None:
+def test_a_folder_without_panoramas_says_so(images: Path) -> None:
+    """A folder is a batch of its images (tests/test_batch.py); an empty one is named."""
     for cmd in (["cubemap", "folder"], ["seams", "folder"]):
         proc = _cli(cmd, images)
-        assert proc.returncode == 2 and "folder: is a folder; give an image file" in proc.stderr
+        assert proc.returncode == 2 and "no panorama files found in folder" in proc.stderr
 
 
 def test_face_size_larger_than_the_source_warns(images: Path) -> None:

@@ -14,9 +14,11 @@ import py360convert
 import pytest
 from PIL import Image
 
-from skybox_nb import remap
+from skybox_nb import cubemap, remap
 from skybox_nb.cli import main
-from skybox_nb.cubemap import assemble, export, from_faces, perspective, to_faces
+from skybox_nb.conventions import get_convention
+from skybox_nb.cubemap import (assemble, export, from_faces, iter_faces, perspective,
+                               to_faces)
 from skybox_nb.panorama import Panorama, PanoramaError
 
 from synthetic import colour_field, equirect_directions, render, textured
@@ -283,16 +285,50 @@ def test_opencv_and_pure_paths_agree(texture, monkeypatch):
     assert remap.backend() == "scipy"
 
 
+def _direct_faces(img: np.ndarray, size: int, convention: str, yaw: float) -> np.ndarray:
+    """The faces as the package built them before maps were derived: every face's map
+    computed from its own directions (the definition), then one sampling pass."""
+    conv = get_convention(convention)
+    h, w = img.shape[:2]
+    maps = [remap.equirect_coords(*cubemap._lonlat(cubemap.face_directions(conv, n, size),
+                                                   math.radians(yaw)), w, h)
+            for n in conv.names]
+    return remap.sample(img, np.concatenate([m[0] for m in maps]),
+                        np.concatenate([m[1] for m in maps]))
+
+
+@pytest.mark.parametrize("convention", ["generic", "unity", "threejs", "opengl"])
+def test_derived_maps_give_the_same_faces_as_direct_ones(convention, texture):
+    """Two canonical maps turned, flipped and mirrored into six: the same pixels (within
+    1 grey level, OpenCV's 1/32-pixel weights at a rounding edge) as building each face's
+    map from its directions, at any yaw, even and odd sizes, in every layout."""
+    for size, yaw in ((S, 0.0), (48, 37.5), (32, -200.0), (33, 90.0)):
+        faces = to_faces(texture, size, convention, yaw=yaw)
+        ours = np.concatenate(list(faces.values()))
+        direct = _direct_faces(texture, size, convention, yaw)
+        assert np.abs(ours.astype(int) - direct).max() <= 1, (size, yaw)
+        streamed = dict(iter_faces(texture, size, convention, yaw=yaw))
+        assert list(streamed) == list(faces)
+        assert all(np.array_equal(streamed[n], faces[n]) for n in faces)
+    direct = _direct_faces(texture, S, convention, 0.0)
+    names = get_convention(convention).names
+    old = {n: direct[i * S:(i + 1) * S] for i, n in enumerate(names)}
+    new = to_faces(texture, S, convention)
+    for layout in ("hcross", "vcross", "hstrip", "vstrip"):
+        d = assemble(new, layout, convention).astype(int) - assemble(old, layout, convention)
+        assert np.abs(d).max() <= 1, layout
+
+
 def test_maps_are_cached_and_faces_share_one_buffer(texture):
     remap.clear_cache()
     to_faces(texture, 32, "threejs")
-    keys = list(remap._cache)
-    assert len(keys) == 1 and keys[0][:5] == ("faces", H, W, 32, "threejs")
+    keys = sorted(remap._cache)  # two canonical maps serve all six faces
+    assert keys == [("cube", "pole", H, W, 32), ("cube", "side", H, W, 32)]
     mx, _ = remap._cache[keys[0]]
     assert not mx.flags.writeable
-    faces = to_faces(texture, 32, "threejs")
-    assert list(remap._cache) == keys  # reused, not rebuilt
-    base = faces["px"].base
+    faces = to_faces(texture, 32, "unity", yaw=10)
+    assert sorted(remap._cache) == keys  # reused, not rebuilt, by any convention and yaw
+    base = faces["front"].base
     assert base is not None and all(f.base is base for f in faces.values())
 
 
@@ -393,4 +429,4 @@ def test_the_input_is_sampled_in_place(texture, monkeypatch):
     pano = Panorama(texture)
     to_faces(pano, 16)
     perspective(pano, size=(8, 8))
-    assert len(seen) == 2 and all(np.shares_memory(s, texture) for s in seen)
+    assert len(seen) == 7 and all(np.shares_memory(s, texture) for s in seen)  # 6 faces
