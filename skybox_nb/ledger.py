@@ -11,9 +11,10 @@ status change goes through `Ledger._move`, which checks it in the writing transa
 File paths are stored relative to the library folder, so a moved library, or one opened
 from another working directory, keeps its history. A ledger that cannot be read (not a
 database, truncated, an unknown schema, a hand-edited row) raises `LedgerDamagedError`
-naming the file, the row when there is one, and what to do; an empty or missing ledger
-beside the sidecars of past generations is not silently started afresh (their running
-and unknown intents would be forgotten and paid again): ``skybox-nb ledger rebuild``.
+(see `ledger_errors`) naming the file, the row when there is one, and what to do; an
+empty or missing ledger beside the sidecars of past generations is not silently started
+afresh (their running and unknown intents would be forgotten and paid again):
+``skybox-nb ledger rebuild``.
 """
 
 from __future__ import annotations
