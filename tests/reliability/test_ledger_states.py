@@ -141,3 +141,34 @@ def test_two_clients_resuming_one_intent_both_finish(tmp_path, tally):
     assert check_library(lib) == {"rows": rounds, "done": rounds, "files": 2 * rounds}
     tally.add(AREA, "two clients resuming one running intent at once", rounds,
               "both finished without error; one job, the same files, the row 'done'")
+
+
+def test_two_clients_reconciling_one_intent(emu, lib, tally):
+    """The second of two reconciles of one unknown intent finds it settled: an outcome
+    that says so, not a LedgerStateError out of reconcile()."""
+    from reliability_support import make_client
+    from skybox_nb.errors import SkyboxError
+    from skybox_nb.request import SkyboxRequest
+
+    a, b = make_client(emu, lib), make_client(emu, lib)
+    try:
+        emu.inject("drop_after_accept")
+        with pytest.raises(SkyboxError):
+            a.generate(SkyboxRequest("mesa at noon", seed=5))
+        real_attach = a.ledger.attach_job
+
+        def attach_after_b(intent_id, job, *rest):  # b wins the race
+            assert [o.job_id for o in b.reconcile()] == [job.id]
+            return real_attach(intent_id, job, *rest)
+
+        a.ledger.attach_job = attach_after_b  # type: ignore[method-assign]
+        [out] = a.reconcile()
+        assert out.job_id is None and "already settled elsewhere" in out.note, out
+        assert "'running'" in out.note
+        assert [r.status for r in a.ledger.generations()] == ["running"]
+        assert a.resume()[0].files and emu.stats()["generate_posts"] == 1
+    finally:
+        a.close()
+        b.close()
+    tally.add(AREA, "two clients reconciling one unknown intent at once", 1,
+              "the second's outcome says it was settled elsewhere; one job, resumed")
