@@ -9,10 +9,11 @@ file from both.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
+
+from . import sidecar
 
 __all__ = ["LedgerDamagedError", "damaged", "refuse_if_history", "sqlite_error",
            "unwritable"]
@@ -47,21 +48,12 @@ def damaged(path: Path, what: str, intent_id: str | None = None) -> LedgerDamage
 def refuse_if_history(path: Path) -> None:
     """Refuse to start an empty ledger (a 0-byte, missing or table-less file) in a folder
     whose sidecars show generations were recorded there."""
-    n = sum(1 for side in path.parent.glob("*.json") if _is_generation_sidecar(side))
+    n = sum(1 for side in path.parent.glob("*.json") if sidecar.is_generation_file(side))
     if n:
         raise damaged(path, f"it is {'empty' if path.exists() else 'missing'} (or has no "
                        f"table of intents) but {n} sidecar(s) in {path.parent} record "
                        "generations; a new empty ledger would forget what they and any "
                        "running or unknown request cost")
-
-
-def _is_generation_sidecar(side: Path) -> bool:
-    """True for the JSON a client writes beside a downloaded output (it names its job)."""
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("job"), dict) and "request" in data
 
 
 def sqlite_error(path: Path, e: sqlite3.Error) -> OSError:

@@ -8,6 +8,8 @@ are procedural skies from `render.py`, not the Skybox Flux.1 model's.
     from skybox_nb.emulator import Emulator
     with Emulator(render_size=(256, 128)) as emu:
         ...  # point a client at emu.base_url, any Basic credentials
+
+    httpx.Client(transport=Emulator().transport())  # the same answers in-process, no socket
 """
 
 from __future__ import annotations
