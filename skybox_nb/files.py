@@ -77,7 +77,8 @@ def temp_path(dest: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".part",
                                 dir=dest.parent)
     try:  # mkstemp makes it 0600; the final file gets what open() would have given it
-        os.fchmod(fd, 0o666 & ~_umask())
+        if hasattr(os, "fchmod"):  # POSIX (Windows has ACLs, not these bits)
+            os.fchmod(fd, 0o666 & ~_umask())
     except OSError:  # a file system without modes (some network mounts): keep mkstemp's
         pass
     finally:

@@ -11,9 +11,10 @@ status change goes through `Ledger._move`, which checks it in the writing transa
 File paths are stored relative to the library folder, so a moved library, or one opened
 from another working directory, keeps its history. A ledger that cannot be read (not a
 database, truncated, an unknown schema, a hand-edited row) raises `LedgerDamagedError`
-naming the file, the row when there is one, and what to do; an empty or missing ledger
-beside the sidecars of past generations is not silently started afresh (their running
-and unknown intents would be forgotten and paid again): ``skybox-nb ledger rebuild``.
+(see `ledger_errors`) naming the file, the row when there is one, and what to do; an
+empty or missing ledger beside the sidecars of past generations is not silently started
+afresh (their running and unknown intents would be forgotten and paid again):
+``skybox-nb ledger rebuild``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import sidecar
+from . import ledger_errors
 from .errors import DuplicateIntentError
 from .files import pid_alive as _pid_alive
+from .ledger_errors import (
+    LedgerDamagedError,
+    damaged,
+    refuse_if_history,
+    sqlite_error,
+    unwritable,
+)
 from .ledger_states import INTENT_STATUSES, LedgerStateError, next_status
 from .models import Job
 
@@ -39,8 +47,6 @@ __all__ = ["Ledger", "IntentRecord", "DEFAULT_LIBRARY", "INTENT_STATUSES", "Ledg
 
 DEFAULT_LIBRARY = "skybox-library"
 LEDGER_NAME = "ledger.sqlite"
-# How long a write waits for another process's transaction before saying who holds it.
-LOCK_TIMEOUT = 30.0
 # A POST cannot stay in flight longer than this; an older "submitting" row is stale
 # even if the process that wrote it still runs.
 STALE_SUBMITTING_AFTER = 300.0
@@ -113,15 +119,15 @@ class Ledger:
         self._lock = threading.RLock()
         fresh = not self.path.is_file() or self.path.stat().st_size == 0
         try:
-            self._conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
+            self._conn = sqlite3.connect(self.path, timeout=ledger_errors.LOCK_TIMEOUT,
                                          isolation_level=None, check_same_thread=False)
         except sqlite3.OperationalError as e:
-            raise _unwritable(self.path, e) from None
+            raise unwritable(self.path, e) from None
         try:
             self._conn.row_factory = sqlite3.Row
             with self._lock:
                 if not start_empty and (fresh or not self._has_table()):
-                    _refuse_if_history(self.path)
+                    refuse_if_history(self.path)
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL is crash-safe in WAL mode; `record_intent` alone asks for FULL, as
                 # an intent must survive even a power cut before its paid POST goes out.
@@ -133,7 +139,7 @@ class Ledger:
         except BaseException as e:
             self._conn.close()
             if isinstance(e, sqlite3.Error):
-                raise _sqlite_error(self.path, e) from None
+                raise sqlite_error(self.path, e) from None
             raise
 
     def _has_table(self) -> bool:
@@ -145,13 +151,13 @@ class Ledger:
         file is reported now, naming the file, not at some later write."""
         problems = [r[0] for r in self._conn.execute("PRAGMA quick_check(5)").fetchall()]
         if problems != ["ok"]:
-            raise _damaged(self.path, "; ".join(p.replace("\n", " ") for p in problems))
+            raise damaged(self.path, "; ".join(p.replace("\n", " ") for p in problems))
 
     def _check_schema(self) -> None:
         have = {r["name"] for r in self._conn.execute("PRAGMA table_info(intents)")}
         missing = [c for c in COLUMNS if c not in have]
         if missing:
-            raise _damaged(self.path, f"its table 'intents' has no column {', '.join(missing)} "
+            raise damaged(self.path, f"its table 'intents' has no column {', '.join(missing)} "
                            "(written by another version of skybox_nb, or edited by hand)")
 
     # -- plumbing -------------------------------------------------------------------
@@ -253,7 +259,7 @@ class Ledger:
         )
 
     def _bad_row(self, row: sqlite3.Row, column: str, what: str) -> "LedgerDamagedError":
-        return _damaged(self.path, f"row {row['intent_id']!r}: {column} {what}",
+        return damaged(self.path, f"row {row['intent_id']!r}: {column} {what}",
                         intent_id=row["intent_id"])
 
     def _select(self, where: str = "1", args: tuple = ()) -> list[IntentRecord]:
@@ -263,7 +269,7 @@ class Ledger:
                     f"SELECT * FROM intents WHERE {where} ORDER BY created_at DESC, "
                     "rowid DESC", args).fetchall()
             except sqlite3.DatabaseError as e:
-                raise _sqlite_error(self.path, e) from None
+                raise sqlite_error(self.path, e) from None
         return [self._from_row(r) for r in rows]
 
     # -- writing an intent and its job ------------------------------------------------
@@ -374,7 +380,7 @@ class Ledger:
                 rows = self._conn.execute("SELECT intent_id, pid, created_at FROM intents "
                                           "WHERE status = 'submitting'").fetchall()
             except sqlite3.DatabaseError as e:
-                raise _sqlite_error(self.path, e) from None
+                raise sqlite_error(self.path, e) from None
         stale = [r["intent_id"] for r in rows
                  if not _pid_alive(r["pid"]) or now - r["created_at"] > STALE_SUBMITTING_AFTER]
         moved = 0
@@ -429,7 +435,7 @@ class Ledger:
             try:
                 return int(self._conn.execute("SELECT COUNT(*) FROM intents").fetchone()[0])
             except sqlite3.DatabaseError as e:
-                raise _sqlite_error(self.path, e) from None
+                raise sqlite_error(self.path, e) from None
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.library)!r}, {len(self)} generations)"
@@ -455,7 +461,7 @@ class _Tx:
             self.ledger._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as e:  # never leave the lock held
             self.ledger._lock.release()
-            raise _sqlite_error(self.ledger.path, e) from None
+            raise sqlite_error(self.ledger.path, e) from None
         return self.ledger._conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -465,94 +471,11 @@ class _Tx:
                 self.ledger._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as e:
             if exc_type is None:
-                raise _sqlite_error(self.ledger.path, e) from None
+                raise sqlite_error(self.ledger.path, e) from None
         finally:
             self.ledger._lock.release()
         if isinstance(exc, sqlite3.DatabaseError):
-            raise _sqlite_error(self.ledger.path, exc) from None
-
-
-class LedgerDamagedError(OSError):
-    """A ledger file that cannot be read as a ledger: not a database, truncated, an
-    unknown schema, a row that does not parse, or missing beside past generations. Its
-    message names the file (and the row) and what to do; ``intent_id`` names the row."""
-
-    def __init__(self, message: str, *, path: Path, intent_id: str | None = None) -> None:
-        super().__init__(message)
-        self.path, self.intent_id = path, intent_id
-
-
-def _rebuild_hint(path: Path) -> str:
-    return (f"`skybox-nb ledger rebuild {path.parent}` makes a new ledger from the JSON "
-            "sidecars of the saved panoramas (the old file is kept beside it)")
-
-
-def _damaged(path: Path, what: str, intent_id: str | None = None) -> LedgerDamagedError:
-    todo = ("Fix or delete that row with an SQLite tool, or: " if intent_id else "To "
-            "recover: ") + _rebuild_hint(path)
-    return LedgerDamagedError(f"the ledger {path} cannot be read: {what}. {todo}; then "
-                              "client.resume() and client.reconcile() settle the running "
-                              "and unknown requests it kept", path=path, intent_id=intent_id)
-
-
-def _refuse_if_history(path: Path) -> None:
-    """Refuse to start an empty ledger (a 0-byte, missing or table-less file) in a folder
-    whose sidecars show generations were recorded there."""
-    n = sum(1 for side in path.parent.glob("*.json") if sidecar.is_generation_file(side))
-    if n:
-        raise _damaged(path, f"it is {'empty' if path.exists() else 'missing'} (or has no "
-                       f"table of intents) but {n} sidecar(s) in {path.parent} record "
-                       "generations; a new empty ledger would forget what they and any "
-                       "running or unknown request cost")
-
-
-def _sqlite_error(path: Path, e: sqlite3.Error) -> OSError:
-    """The clear error for an SQLite failure on the ledger at ``path``: held by another
-    process, unwritable, or damaged."""
-    text = str(e).lower()
-    if "locked" in text or "busy" in text:
-        return _locked(path, e)
-    if "no such table" in text or "no such column" in text or "has no column" in text:
-        return _damaged(path, f"{e} (written by another version of skybox_nb, or edited "
-                        "by hand)")
-    if isinstance(e, sqlite3.OperationalError) and not any(
-            w in text for w in ("malformed", "not a database", "corrupt")):
-        return _unwritable(path, e)
-    return _damaged(path, f"SQLite says {e!r}")
-
-
-def _locked(path: Path, e: sqlite3.Error) -> OSError:
-    """Another process has held the ledger's write lock for the whole wait."""
-    holders = _processes_with_open(path)
-    who = (f"process(es) {', '.join(map(str, holders))}" if holders
-           else "another process")
-    return OSError(f"the ledger {path} is locked: {who} kept it busy for over "
-                   f"{LOCK_TIMEOUT:g} s ({e}). Another notebook, kernel or skybox-nb "
-                   "command is writing to this library; wait for it to finish, or stop it, "
-                   "then try again")
-
-
-def _processes_with_open(path: Path) -> list[int]:
-    """Ids of other processes with ``path`` open (Linux /proc; empty elsewhere)."""
-    target = str(path.resolve())
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        if proc.name == str(os.getpid()):
-            continue
-        try:
-            if any(os.readlink(fd) == target for fd in (proc / "fd").iterdir()):
-                found.append(int(proc.name))
-        except OSError:  # gone, or not ours to look at
-            continue
-    return found[:5]
-
-
-def _unwritable(path: Path, e: sqlite3.Error) -> OSError:
-    """A clear error for a ledger that cannot be opened or written (a read-only or
-    missing folder, a full disk): names the file and what to do, not just SQLite's words."""
-    return OSError(f"the ledger {path} cannot be opened or written ({e}): the library "
-                   "folder must be writable and its disk must have free space; choose "
-                   "another folder with library=...")
+            raise sqlite_error(self.ledger.path, exc) from None
 
 
 def _duplicate(intent_id: str, created_at: float) -> DuplicateIntentError:

@@ -46,8 +46,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("running", "job_failed"): "failed",
     ("running", "job_canceled"): "canceled",
     ("running", "files_saved"): "done",
-    # a final job polled again (wait() on an old job id) changes nothing
+    # a final job polled again (wait() on an old job id) changes nothing; two processes
+    # resuming one running intent both save the same files (atomically) and both say so
     ("done", "job_progress"): "done",
+    ("done", "files_saved"): "done",
     ("failed", "job_failed"): "failed",
     ("canceled", "job_canceled"): "canceled",
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..isotime import iso, parse_iso
 from ..ledger import IntentRecord, Ledger
+from ..ledger_states import LedgerStateError
 from ..models import Job, parse_job_list
 from ..retry import RetryPolicy
 from .calls import call
@@ -94,7 +95,12 @@ def reconcile(retry: RetryPolicy, ledger: Ledger) -> Op[list[ReconcileOutcome]]:
         # Last, as it is a ledger query: not already the job of another intent.
         cands = (yield Call(_unowned, (ledger, cands))) if cands else cands
         if len(cands) == 1:
-            yield Call(ledger.attach_job, (rec.intent_id, cands[0]))
+            try:
+                yield Call(ledger.attach_job, (rec.intent_id, cands[0]))
+            except LedgerStateError as e:  # another process settled it since we looked
+                out.append(ReconcileOutcome(rec.intent_id, None, 1,
+                                            f"already settled elsewhere: now {e.status!r}"))
+                continue
             out.append(ReconcileOutcome(rec.intent_id, cands[0].id, 1,
                                         "adopted: client.resume() fetches its outputs"))
         elif cands:

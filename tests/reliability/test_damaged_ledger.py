@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import skybox_nb.ledger as ledger_module
+import skybox_nb.ledger_errors as ledger_errors
 from reliability_support import check_library, make_client, wait_until
 from skybox_nb.cli import main as cli_main
 from skybox_nb.emulator import Emulator
@@ -316,7 +316,7 @@ HOLDER = textwrap.dedent("""
 
 def test_ledger_held_by_another_process(emu, lib, monkeypatch, tally):
     _library(emu, lib, n=1)
-    monkeypatch.setattr(ledger_module, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(ledger_errors, "LOCK_TIMEOUT", 0.5)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lib / "ledger.sqlite")],
                               stdout=subprocess.PIPE, text=True)
     try:

@@ -101,3 +101,74 @@ def test_no_status_is_written_outside_the_table():
             if "UPDATE INTENTS" in text and "STATUS" in text and "{SETS}" not in text:
                 offenders.append(node.lineno)
     assert not offenders, f"status written outside Ledger._move at lines {offenders}"
+
+
+def test_two_clients_resuming_one_intent_both_finish(tmp_path, tally):
+    """Two kernels on one library both resume the same running intent: both fetch the
+    same files (atomic renames) and both record it done; neither gets an error."""
+    import threading
+
+    from reliability_support import check_library, make_client
+    from skybox_nb.emulator import Emulator
+    from skybox_nb.request import SkyboxRequest
+
+    lib = tmp_path / "library"
+    rounds = 3
+    with Emulator(job_duration=0.3, render_size=(64, 32)) as emu:
+        for i in range(rounds):
+            with make_client(emu, lib) as first:
+                first.generate(SkyboxRequest(f"dunes {i}", num_outputs=2, seed=i))
+            clients = [make_client(emu, lib) for _ in range(2)]
+            results: list[object] = [None, None]
+            start = threading.Barrier(2)
+
+            def resume(k: int) -> None:
+                start.wait()
+                try:
+                    results[k] = clients[k].resume()
+                except Exception as e:  # noqa: BLE001 - asserted below
+                    results[k] = e
+
+            threads = [threading.Thread(target=resume, args=(k,)) for k in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            for c in clients:
+                c.close()
+            assert not any(isinstance(r, Exception) for r in results), results
+        assert emu.stats()["generate_posts"] == rounds
+    assert check_library(lib) == {"rows": rounds, "done": rounds, "files": 2 * rounds}
+    tally.add(AREA, "two clients resuming one running intent at once", rounds,
+              "both finished without error; one job, the same files, the row 'done'")
+
+
+def test_two_clients_reconciling_one_intent(emu, lib, tally):
+    """The second of two reconciles of one unknown intent finds it settled: an outcome
+    that says so, not a LedgerStateError out of reconcile()."""
+    from reliability_support import make_client
+    from skybox_nb.errors import SkyboxError
+    from skybox_nb.request import SkyboxRequest
+
+    a, b = make_client(emu, lib), make_client(emu, lib)
+    try:
+        emu.inject("drop_after_accept")
+        with pytest.raises(SkyboxError):
+            a.generate(SkyboxRequest("mesa at noon", seed=5))
+        real_attach = a.ledger.attach_job
+
+        def attach_after_b(intent_id, job, *rest):  # b wins the race
+            assert [o.job_id for o in b.reconcile()] == [job.id]
+            return real_attach(intent_id, job, *rest)
+
+        a.ledger.attach_job = attach_after_b  # type: ignore[method-assign]
+        [out] = a.reconcile()
+        assert out.job_id is None and "already settled elsewhere" in out.note, out
+        assert "'running'" in out.note
+        assert [r.status for r in a.ledger.generations()] == ["running"]
+        assert a.resume()[0].files and emu.stats()["generate_posts"] == 1
+    finally:
+        a.close()
+        b.close()
+    tally.add(AREA, "two clients reconciling one unknown intent at once", 1,
+              "the second's outcome says it was settled elsewhere; one job, resumed")
