@@ -244,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
 
+    from .engine_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
+
     from .cli_family import add_upscale_parser
 
     add_upscale_parser(sub)
