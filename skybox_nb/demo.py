@@ -219,7 +219,9 @@ class ReportItem:
 
     path: Path
     request: dict[str, Any] = field(default_factory=dict)
-    cu_cost: float | None = None
+    cu_cost: float | None = None  # of the whole job (Scenario bills jobs, not images)
+    job_id: str | None = None
+    outputs: int = 1  # how many outputs that job made
 
 
 def _library_items(run_dir: Path) -> list[ReportItem]:
@@ -231,12 +233,14 @@ def _library_items(run_dir: Path) -> list[ReportItem]:
         ledger = Ledger(db.parent)
         try:
             for gen in reversed(ledger.generations(status="done")):
+                job_id = getattr(gen, "job_id", None)
                 for f in gen.files:
                     # relative paths are relative to the kernel's folder (the run dir)
                     found = [c for c in (run_dir / f, db.parent / Path(f).name) if c.is_file()]
                     if not found:
                         continue
-                    items.append(ReportItem(found[0], dict(gen.request), gen.cu_cost))
+                    items.append(ReportItem(found[0], dict(gen.request), gen.cu_cost, job_id,
+                                            len(gen.files)))
         finally:
             ledger.close()
     return items
@@ -261,6 +265,15 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+def _job_cost(item: ReportItem) -> str | None:
+    """The job's cost, said once for the job: with two outputs, not 'per panorama'."""
+    if item.cu_cost is None:
+        return None
+    many = f" for its {item.outputs} outputs" if item.outputs > 1 else ""
+    job = f" ({item.job_id})" if item.job_id else ""
+    return f"{item.cu_cost:g} CU{many}, the whole job{job}"
 
 
 def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
@@ -309,7 +322,7 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     req = item.request
     facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
              ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
-             ("seed", pano.metadata.get("seed")), ("CU cost", item.cu_cost),
+             ("seed", pano.metadata.get("seed")), ("job cost", _job_cost(item)),
              ("size", f"{pano.width} x {pano.height}"),
              ("seamless", "yes" if report.seamless else "no")]
     facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_fmt(v))}</td></tr>"

@@ -186,6 +186,8 @@ def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path:
     for machine_path in (str(tmp_path), str(Path.home()), os.getcwd()):
         assert machine_path not in page
     assert "<th>seed</th><td>7</td>" in page
+    # the job's cost is the job's: both panoramas say it covers their two outputs
+    assert page.count(" CU for its 2 outputs, the whole job (job_") == 2
 
 
 def test_headless_report_refuses_to_write_a_credential(tmp_path: Path,

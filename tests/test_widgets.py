@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from datetime import datetime, timezone
 
@@ -296,6 +297,7 @@ def test_generate_click_fills_the_gallery_with_small_previews(client):
     res = gen.result(30)
     assert gen.bar.value == 1.0 and gen.bar.bar_style == "success"
     assert "success" in gen.status.value
+    assert re.search(r" · \d+ s$", gen.status.value)  # the row says how long it took
     for card, item in zip(gallery.cards.children, gallery.items):
         im = Image.open(io.BytesIO(card.children[0].value))
         assert im.format == "JPEG" and im.width <= 160

@@ -14,6 +14,7 @@ import html
 import io
 import json
 import threading
+import time
 import warnings
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
@@ -118,7 +119,13 @@ class RunRow:
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
         self.status = W.HTML("submitting…")
         self.row = W.HBox([W.Label(short, layout=W.Layout(width="260px")), self.bar, self.status])
+        self._started = time.monotonic()
         run.add_listener(self._draw)
+
+    def elapsed(self) -> str:
+        """Time since Generate, as the row shows it ("8 s", "2 min 05 s")."""
+        s = int(time.monotonic() - self._started)
+        return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
 
     @property
     def request(self) -> SkyboxRequest:
@@ -155,7 +162,7 @@ class RunRow:
             self.status.value = "cancelling…"
         elif run.job is not None:
             self.bar.value = run.progress
-            self.status.value = html.escape(f"{run.job.status} · {run.job.id}")
+            self.status.value = html.escape(f"{run.job.status} · {run.job.id} · {self.elapsed()}")
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         """Show how the run ended (worker thread), then release ``result()``'s waiters."""
@@ -163,7 +170,8 @@ class RunRow:
             self.bar.value, self.bar.bar_style = 1.0, "success"
             files = len(result.files)
             cost = "" if result.cu_cost is None else f" · {result.cu_cost:g} CU"
-            self.status.value = html.escape(f"success · {files} file{'s' * (files != 1)}{cost}")
+            self.status.value = html.escape(
+                f"success · {files} file{'s' * (files != 1)}{cost} · {self.elapsed()}")
             self._shown.set_result(result)
         else:
             self.error = error
