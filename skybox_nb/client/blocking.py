@@ -142,6 +142,14 @@ class SkyboxClient(ClientBase):
         ``JobFailedError`` (``ModeratedError`` for moderation)."""
         return self._drive(self._core.run(request, on_progress), cancel)
 
+    def refine(self, panorama: Any, strength: float = 0.3, **kw: Any) -> Any:
+        """Repair with the model: ``refine.refine(self, panorama, strength, **kw)`` (the
+        panorama rolled half a turn as the init image at a low strength, quoted first;
+        ``dry_run=True`` only quotes). Returns a ``refine.Refinement``."""
+        from ..refine import refine
+
+        return refine(self, panorama, strength, **kw)
+
     def submit(self, request: Any,
                on_progress: ProgressFn | None = None) -> "concurrent.futures.Future[RunResult]":
         """``run()`` in a background thread; returns a Future (the kernel stays free)."""
