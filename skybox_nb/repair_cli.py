@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         for step in result.steps or ["nothing to repair"]:
             print(f"repair: {step}")
         print("after: " + str(result.after).replace("\n", "\n  "))
+        lossy = out.suffix.lower() in (".jpg", ".jpeg", ".webp")
         print(f"wrote {out} ({100 * result.changed:.1f}% of pixels changed, the rest "
-              "bit-identical)")
+              "bit-identical" + ("; this format's lossy encoding then touches every pixel: "
+                                 "write .png to keep them" if lossy else "") + ")")
     if args.plot:
         result.plot().savefig(args.plot, dpi=100)
     return 0

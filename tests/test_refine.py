@@ -45,7 +45,7 @@ def test_refine_quotes_first_then_heals_and_records_its_source(offline, tmp_path
     capped = refine(client, path, 0.3, max_cu=quote.quote / 2)
     assert not capped.ran and "over max_cu" in capped.reason
 
-    done = refine(client, path, 0.3)
+    done = client.refine(path, 0.3)  # the client's method is the same function
     assert done.ran and emu.stats()["generate_posts"] == posts + 1
     assert not done.before.seamless and done.after.seamless, done.after.defects
     assert done.path == path.with_name(f"{path.stem}-refined.png") and done.path.is_file()

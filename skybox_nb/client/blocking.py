@@ -153,6 +153,14 @@ class SkyboxClient(ClientBase):
         a ``DeadlineError`` naming the job, which keeps running (``resume()`` later)."""
         return self._drive(self._core.run(request, on_progress, timeout), cancel)
 
+    def refine(self, panorama: Any, strength: float = 0.3, **kw: Any) -> Any:
+        """Repair with the model: ``refine.refine(self, panorama, strength, **kw)`` (the
+        panorama rolled half a turn as the init image at a low strength, quoted first;
+        ``dry_run=True`` only quotes). Returns a ``refine.Refinement``."""
+        from ..refine import refine
+
+        return refine(self, panorama, strength, **kw)
+
     def submit(self, request: Any, on_progress: ProgressFn | None = None) -> Run:
         """``run()`` in a background thread (the kernel stays free). Returns its `Run`:
         a Future of the `RunResult` that also reports the job, its status and progress,
