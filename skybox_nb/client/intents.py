@@ -18,7 +18,14 @@ from typing import Any, Callable, Mapping, Protocol
 
 from .. import sidecar
 from ..contract import SKYBOX_FLUX_MODEL_ID
-from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
+from ..errors import (
+    DeadlineError,
+    JobFailedError,
+    ModeratedError,
+    RateLimitError,
+    SkyboxError,
+    is_moderation_text,
+)
 from ..files import slug
 from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult
@@ -131,9 +138,9 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
          timeout: float | None) -> Op[Job]:
     """Poll until the job is final; calls ``on_progress`` on every change. Polls follow
     the core's `PollSchedule`, timed by the core's clock."""
-    current = job if isinstance(job, Job) else (yield from core.job(job))
     schedule = core.poll()
     start = core.clock.monotonic()
+    current = job if isinstance(job, Job) else (yield from _poll(core, job, start, timeout))
     seen: tuple[str, float] | None = None
     while True:
         if (current.status, current.progress) != seen:
@@ -154,7 +161,26 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
                          "or client.resume() later", ambiguous=False)
             delay = min(delay, left)
         yield Sleep(delay)
-        current = yield from core.job(current.id)
+        current = yield from _poll(core, current.id, start, timeout)
+
+
+def _poll(core: Core, job_id: str, start: float, timeout: float | None) -> Op[Job]:
+    """``GET /jobs/{id}``; a 429 is waited out as the service says (or a growing pause)
+    for as long as it lasts: the job may still be running and it is paid for, so being
+    told to slow down is never a reason to stop following it (only ``timeout`` is)."""
+    pauses = 0
+    while True:
+        try:
+            return (yield from core.job(job_id))
+        except RateLimitError as e:
+            pause = e.retry_after if e.retry_after is not None else min(30.0, 2.0 * 1.5 ** pauses)
+            pauses += 1
+            if timeout is not None:
+                left = start + timeout - core.clock.monotonic()
+                if left <= pause:
+                    raise
+            log.info("polling job %s was rate limited; waiting %.1fs as told", job_id, pause)
+            yield Sleep(max(pause, 0.5))
 
 
 def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
