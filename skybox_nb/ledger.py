@@ -122,6 +122,7 @@ class Ledger:
         self.library.mkdir(parents=True, exist_ok=True)
         self.path = self.library / LEDGER_NAME
         self._lock = threading.RLock()
+        self._forgotten: set[str] = set()  # intents given up before their row was written
         fresh = not self.path.is_file() or self.path.stat().st_size == 0
         try:
             self._conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
@@ -299,6 +300,8 @@ class Ledger:
         intent_id = intent_id or new_intent_id()
         now = time.time()
         with self._tx(durable=True) as c:
+            if intent_id in self._forgotten:  # its caller gave up before this ran
+                raise IntentInFlight(intent_id)
             row = c.execute("SELECT intent_id, created_at FROM intents WHERE fingerprint = ? "
                             "AND status = 'unknown' ORDER BY created_at LIMIT 1",
                             (fingerprint,)).fetchone()
@@ -324,6 +327,9 @@ class Ledger:
         interrupted before sending): no job can exist, so no row should block or
         haunt an identical request. Returns True when a row was deleted."""
         with self._tx() as c:
+            # Under the ledger's lock: a record_intent still to come for this id (on a
+            # worker thread) will find it forgotten and write nothing.
+            self._forgotten.add(intent_id)
             cur = c.execute("DELETE FROM intents WHERE intent_id = ? AND status = "
                             "'submitting' AND pid = ?", (intent_id, os.getpid()))
         return cur.rowcount == 1

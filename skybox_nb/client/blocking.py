@@ -189,14 +189,23 @@ class SkyboxClient(ClientBase):
         """Run several requests with at most ``max_in_flight`` at once (fewer when the
         account's parallel-jobs limit is known, see ``account``); results in order.
         Every run is seen to its end before the first error (if any) is raised, unless
-        ``return_exceptions`` puts errors in the list instead."""
+        ``return_exceptions`` puts errors in the list instead. Interrupted (Ctrl-C), it
+        raises at once: requests not yet sent are never sent, and runs in flight stop
+        waiting at their next pause (their jobs stay in the ledger: ``resume()``)."""
         reqs = list(requests)
         check_in_flight(max_in_flight)
         max_in_flight = within_limit(max_in_flight, self._core.account)
-        with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
-                                                   thread_name_prefix="skybox-batch") as ex:
-            futs = [ex.submit(self.run, r, on_progress) for r in reqs]
+        stop = threading.Event()
+        ex = concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
+                                                   thread_name_prefix="skybox-batch")
+        try:
+            futs = [ex.submit(self.run, r, on_progress, stop) for r in reqs]
             concurrent.futures.wait(futs)
+        except BaseException:
+            stop.set()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
         return gather_results([f.exception() or f.result() for f in futs], return_exceptions)
 
     def reconcile(self) -> list[ReconcileOutcome]:

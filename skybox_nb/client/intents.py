@@ -10,6 +10,7 @@ client), except the last record made while an operation is being closed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import warnings
@@ -27,7 +28,7 @@ from ..errors import (
     is_moderation_text,
 )
 from ..files import slug
-from ..ledger import IntentRecord, Ledger
+from ..ledger import IntentInFlight, IntentRecord, Ledger, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
@@ -54,6 +55,8 @@ class Core(Protocol):
     def job(self, job: Job | str) -> Op[Job]: ...
 
     def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]: ...
+
+    def asset(self, asset_id: Asset | str) -> Op[Asset]: ...
 
 
 class Claims:
@@ -92,13 +95,26 @@ def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> Non
         ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
 
 
-def submit(core: Core, request: Any, claim: bool) -> Op[tuple[Job, str]]:
+def submit(core: Core, request: Any, claim: bool,
+           exclusive: bool = False) -> Op[tuple[Job, str]]:
     """Record the intent, send the paid POST, record the job; returns (job, intent id).
     ``claim`` marks the intent as driven by this caller from the moment it exists, so
-    no concurrent run() resumes it too."""
+    no concurrent run() resumes it too; ``exclusive`` raises `IntentInFlight` while an
+    identical intent is being sent or followed (see `Ledger.record_intent`)."""
     body, model_id = request.to_body(), request.model_id
-    # An fsynced commit: off the event loop for the async client.
-    intent_id = yield Call(core.ledger.record_intent, (model_id, body, request.fingerprint))
+    intent_id = new_intent_id()
+    record = functools.partial(core.ledger.record_intent, intent_id=intent_id,
+                               exclusive=exclusive, backend=core.where.key)
+    try:
+        # An fsynced commit: off the event loop for the async client.
+        yield Call(record, (model_id, body, request.fingerprint))
+    except BaseException as e:
+        if not isinstance(e, Exception):
+            # Cancelled or interrupted while the row was being written (maybe still is,
+            # on a worker thread): nothing was sent, so no row may stay behind to haunt
+            # (or, once stale, block) an identical request.
+            core.ledger.forget_unsent(intent_id)
+        raise
     if claim:
         core.claims.claim(intent_id)
     try:
@@ -183,17 +199,58 @@ def _poll(core: Core, job_id: str, start: float, timeout: float | None) -> Op[Jo
             yield Sleep(max(pause, 0.5))
 
 
+# How often a request waits to see how its identical twin, in flight, ends.
+TWIN_POLL = 0.2
+
+
+def seeded(request: Any) -> bool:
+    """True when the request names its seed: an identical one makes the same image."""
+    body = request.to_body() if hasattr(request, "to_body") else request
+    return isinstance(body, Mapping) and body.get("seed") is not None
+
+
 def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
-    """Resume an active identical intent, else generate; wait; download; record."""
-    active = yield Call(core.ledger.active, (request.fingerprint,))
-    rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
-    if rec is not None:
-        log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
-        job: Job | str = rec.job_id or ""
-        intent_id = rec.intent_id
-    else:
-        job, intent_id = yield from submit(core, request, claim=True)
-    return (yield from follow(core, intent_id, job, request, on_progress))
+    """Resume an active identical intent, else generate; wait; download; record.
+
+    A request with a seed makes the same image as an identical one in flight (another
+    thread, task or kernel, or a twin in one batch): it waits for that one and reuses
+    its outputs instead of paying again. Without a seed each request is a new image."""
+    twin: str | None = None
+    while True:
+        active = yield Call(core.ledger.active, (request.fingerprint,))
+        rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
+        if rec is not None:
+            log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
+            return (yield from follow(core, rec.intent_id, rec.job_id or "", request,
+                                      on_progress))
+        if twin is not None:
+            rec = yield Call(core.ledger.get, (twin,))
+            if rec.status == "done":
+                return (yield from _reuse(core, rec, request))
+            if rec.status not in ("submitting", "running"):
+                twin = None  # it ended without outputs: this request goes on its own
+        if twin is None:
+            try:
+                job, intent_id = yield from submit(core, request, claim=True,
+                                                   exclusive=seeded(request))
+            except IntentInFlight as e:
+                twin = e.intent_id
+                log.info("an identical seeded request is in flight (intent %s): waiting "
+                         "for it rather than paying twice", twin)
+            else:
+                return (yield from follow(core, intent_id, job, request, on_progress))
+        yield Sleep(TWIN_POLL)
+
+
+def _reuse(core: Core, rec: IntentRecord, request: Any) -> Op[RunResult]:
+    """The result of an identical intent that ended with its outputs on disk (free
+    reads of its job and assets; nothing is paid or downloaded again)."""
+    job = yield from core.job(rec.job_id or "")
+    assets = []
+    for aid in job.asset_ids:
+        assets.append((yield from core.asset(aid)))
+    return RunResult(job=job, request=request, files=list(rec.files), assets=assets,
+                     cu_cost=rec.cu_cost, intent_id=rec.intent_id)
 
 
 def resumable(core: Core) -> Op[list[IntentRecord]]:
