@@ -30,6 +30,7 @@ __all__ = [
     "ValidationError",
     "Problem",
     "NotFoundError",
+    "JobLostError",
     "TransportError",
     "DeadlineError",
     "ServerError",
@@ -169,6 +170,20 @@ class NotFoundError(SkyboxError):
     """404: no such job, asset or model (or not visible to this key)."""
 
     kind = "not_found"
+
+
+class JobLostError(NotFoundError):
+    """The backend no longer knows a job the ledger follows (a 404: an in-process
+    emulator's jobs vanish with it; another API key cannot see it). Its ledger row is
+    marked "lost": dismiss it (``skybox-nb ledger dismiss ID``) once you have checked."""
+
+    kind = "job_lost"
+
+    def __init__(self, message: str, *, job_id: str | None = None,
+                 intent_id: str | None = None, **kw: Any) -> None:
+        self.job_id = job_id
+        self.intent_id = intent_id
+        super().__init__(message, **kw)
 
 
 class TransportError(SkyboxError):

@@ -95,6 +95,13 @@ class IntentRecord:
     updated_at: float
     # Where its job lives (`client.backend.Backend.key`); None in rows older than that.
     backend: str | None = None
+    pid: int = 0  # the process that wrote it, and what tells that process apart
+    writer: str | None = None
+
+    @property
+    def writer_alive(self) -> bool:
+        """True while the process that wrote the intent still runs."""
+        return writer_alive(self.pid, self.writer)
 
     @property
     def lost(self) -> bool:
@@ -267,6 +274,8 @@ class Ledger:
             created_at=number("created_at") or 0.0,
             updated_at=number("updated_at") or 0.0,
             backend=row["backend"],
+            pid=int(number("pid") or 0),
+            writer=row["writer"],
         )
 
     def _bad_row(self, row: sqlite3.Row, column: str, what: str) -> "LedgerDamagedError":
@@ -309,8 +318,9 @@ class Ledger:
                 raise _duplicate(row["intent_id"], row["created_at"])
             if exclusive:
                 row = c.execute("SELECT intent_id FROM intents WHERE fingerprint = ? AND "
-                                "status IN ('submitting', 'running') ORDER BY created_at "
-                                "LIMIT 1", (fingerprint,)).fetchone()
+                                "status IN ('submitting', 'running') AND (backend IS ? OR "
+                                "backend IS NULL) ORDER BY created_at LIMIT 1",
+                                (fingerprint, backend)).fetchone()
                 if row is not None:
                     raise IntentInFlight(row["intent_id"])
             c.execute(
@@ -399,6 +409,18 @@ class Ledger:
     def mark_lost(self, intent_id: str, error: str) -> None:
         """The backend answered 404 for the intent's job: nobody can follow it now."""
         self._move(intent_id, "job_lost", error=error)
+
+    def lose_backend(self, backend: str, why: str) -> int:
+        """Mark every running intent of ``backend`` lost (its emulator has stopped, and
+        its jobs with it); returns how many."""
+        n = 0
+        for rec in self._select("status = 'running' AND backend = ?", (backend,)):
+            try:
+                self.mark_lost(rec.intent_id, why)
+                n += 1
+            except LedgerStateError:  # it moved on meanwhile
+                pass
+        return n
 
     def dismiss(self, intent_id: str) -> IntentRecord:
         """Give up on an "unknown", "submitting" or "lost" intent, unblocking identical

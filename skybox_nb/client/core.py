@@ -83,9 +83,15 @@ class Core:
         return self.where.auth_headers()
 
     def close(self) -> None:
-        """Close the ledger and stop an emulator this core started."""
-        self.ledger.close()
-        self.where.close()
+        """Close the ledger and stop an emulator this core started (its jobs end with it:
+        their rows are marked lost, so a later identical request is sent anew)."""
+        try:
+            if self.where.owns_emulator and self.where.emulator is not None:
+                self.ledger.lose_backend(self.where.key, "the offline emulator that ran "
+                                         "this job was stopped, and its jobs with it")
+        finally:
+            self.ledger.close()
+            self.where.close()
 
     # -- single calls ------------------------------------------------------------------
 

@@ -22,13 +22,15 @@ from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import (
     DeadlineError,
     JobFailedError,
+    JobLostError,
+    NotFoundError,
     ModeratedError,
     RateLimitError,
     SkyboxError,
     is_moderation_text,
 )
 from ..files import slug
-from ..ledger import IntentInFlight, IntentRecord, Ledger, new_intent_id
+from ..ledger import IntentInFlight, IntentRecord, Ledger, LedgerStateError, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
@@ -51,6 +53,7 @@ class Core(Protocol):
     gate: SlotGate
     claims: "Claims"
     backend: str
+    where: Any
 
     def job(self, job: Job | str) -> Op[Job]: ...
 
@@ -217,7 +220,7 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
     its outputs instead of paying again. Without a seed each request is a new image."""
     twin: str | None = None
     while True:
-        active = yield Call(core.ledger.active, (request.fingerprint,))
+        active = yield Call(followable, (core.ledger, core.where.key, request.fingerprint))
         rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
         if rec is not None:
             log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
@@ -255,8 +258,25 @@ def _reuse(core: Core, rec: IntentRecord, request: Any) -> Op[RunResult]:
 
 def resumable(core: Core) -> Op[list[IntentRecord]]:
     """Active ledger intents no caller of this client is driving now, oldest first."""
-    active = yield Call(core.ledger.active)
+    active = yield Call(followable, (core.ledger, core.where.key))
     return core.claims.unclaimed(active)
+
+
+def followable(ledger: Ledger, key: str, fingerprint: str | None = None) -> list[IntentRecord]:
+    """The active intents this backend (``key``) can follow, oldest first. An intent
+    of an in-process emulator whose process has ended is marked lost (its jobs ended
+    with it); other backends' intents are left alone (another kernel may follow them)."""
+    out = []
+    for rec in ledger.active(fingerprint):
+        if rec.backend is None or rec.backend == key:
+            out.append(rec)
+        elif rec.backend.startswith("emulator") and not rec.writer_alive:
+            try:
+                ledger.mark_lost(rec.intent_id, "the offline emulator that ran this job "
+                                 "ended with its process, and its jobs with it")
+            except LedgerStateError:
+                pass
+    return out
 
 
 def resume_one(core: Core, rec: IntentRecord,
@@ -265,8 +285,12 @@ def resume_one(core: Core, rec: IntentRecord,
     None when another caller of this client is already doing so."""
     if not core.claims.claim(rec.intent_id):
         return None
-    return (yield from follow(core, rec.intent_id, rec.job_id or "", request_of(rec),
-                              on_progress))
+    try:
+        return (yield from follow(core, rec.intent_id, rec.job_id or "", request_of(rec),
+                                  on_progress))
+    except JobLostError as e:  # marked lost: resume() carries on with the others
+        log.warning("%s", e.message)
+        return None
 
 
 def request_of(rec: IntentRecord) -> Any:
@@ -293,7 +317,17 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
            on_progress: ProgressFn | None) -> Op[RunResult]:
     """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
     try:
-        job = yield from wait(core, job, on_progress, None)
+        try:
+            job = yield from wait(core, job, on_progress, None)
+        except NotFoundError as e:
+            jid = job.id if isinstance(job, Job) else job
+            yield Call(core.ledger.mark_lost, (intent_id, str(e)))
+            raise JobLostError(
+                f"job {jid} is unknown to the {core.backend} (HTTP 404): marked lost in "
+                f"the ledger (intent {intent_id})", job_id=jid, intent_id=intent_id,
+                status=404, hint=f"its backend no longer knows it (an offline emulator's "
+                f"jobs end with it; another API key cannot see it). Check, then "
+                f"'skybox-nb ledger dismiss {intent_id}'") from None
         if not job.succeeded:
             text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
             if is_moderation_text(job.error) or is_moderation_text(job.hint):
