@@ -647,6 +647,7 @@ def _duplicate(intent_id: str, created_at: float) -> DuplicateIntentError:
         f"an identical request (intent {intent_id}, sent {when}) may already have started "
         "a billed job: its answer was lost, so sending it again could pay twice",
         intent_id=intent_id,
-        hint=f"run client.reconcile() to match it against Scenario's job list, or "
-             f"client.ledger.dismiss({intent_id!r}) if you know no job was created",
+        hint=f"run client.reconcile() (shell: 'skybox-nb ledger reconcile') to match it "
+             f"against Scenario's job list, or client.ledger.dismiss({intent_id!r}) (shell: "
+             f"'skybox-nb ledger dismiss {intent_id}') if you know no job was created",
     )
