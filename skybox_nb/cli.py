@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import cli_ledger
+from . import cli_doctor, cli_ledger
 from .contract import STYLES
 
 
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=_notebooks)
 
     cli_ledger.add_parser(sub)
+    cli_doctor.add_parser(sub)
     return p
 
 
