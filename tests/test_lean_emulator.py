@@ -69,3 +69,12 @@ def test_the_widgets_work_against_the_lean_emulator(lean):
         assert "success" in gen.status.value
     finally:
         form.close()
+
+
+def test_default_output_size_is_the_last_reported_one(tmp_path):
+    # 1536x768, as Scenario's skybox skill reported; the client reads it from the image.
+    with Emulator(lean=True) as emu, \
+            SkyboxClient(emulator=emu, library=tmp_path / "lib", poll=fast_poll) as c:
+        res = c.run(SkyboxRequest("a plain", num_outputs=1))
+        assert Image.open(res.files[0]).size == (1536, 768)
+        assert Panorama.load(res.files[0]).width == 1536

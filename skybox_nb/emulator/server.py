@@ -65,7 +65,7 @@ class Emulator:
     credentials are. ``max_parallel_jobs``: a generate while that many jobs run answers
     429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works. ``render_size``:
     (width, height) of generated images, e.g. (256, 128) for fast tests; None = the model's
-    2048x1024 (Skybox GPT draws the size asked for, the upscaler its input times the
+    1536x768 as last reported (Skybox GPT draws the size asked for, the upscaler its input times the
     factor). ``creative_units``: the plan's allowance; a job costing more than is left
     answers 402, and ``GET /v1/teams/{teamId}/limits`` reports it. ``allow_cancel``: accept a
     cancel (the service refuses it for custom-model jobs, and so does the emulator by
