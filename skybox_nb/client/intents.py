@@ -224,8 +224,12 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
         rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
         if rec is not None:
             log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
-            return (yield from follow(core, rec.intent_id, rec.job_id or "", request,
-                                      on_progress))
+            try:
+                return (yield from follow(core, rec.intent_id, rec.job_id or "", request,
+                                          on_progress))
+            except JobLostError as e:  # marked lost: this request goes on its own
+                log.warning("%s", e.message)
+                continue
         if twin is not None:
             rec = yield Call(core.ledger.get, (twin,))
             if rec.status == "done":
@@ -263,14 +267,15 @@ def resumable(core: Core) -> Op[list[IntentRecord]]:
 
 
 def followable(ledger: Ledger, key: str, fingerprint: str | None = None) -> list[IntentRecord]:
-    """The active intents this backend (``key``) can follow, oldest first. An intent
-    of an in-process emulator whose process has ended is marked lost (its jobs ended
-    with it); other backends' intents are left alone (another kernel may follow them)."""
+    """The active intents this client may follow, oldest first: all but those of
+    another in-process emulator (its jobs live and die with the process that ran it).
+    Such an intent whose process has ended is marked lost; one of a live process (another
+    kernel's emulator) is left to it. A URL's intent is tried: a 404 marks it lost."""
     out = []
     for rec in ledger.active(fingerprint):
-        if rec.backend is None or rec.backend == key:
+        if rec.backend == key or not (rec.backend or "").startswith("emulator"):
             out.append(rec)
-        elif rec.backend.startswith("emulator") and not rec.writer_alive:
+        elif not rec.writer_alive:
             try:
                 ledger.mark_lost(rec.intent_id, "the offline emulator that ran this job "
                                  "ended with its process, and its jobs with it")
