@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -126,3 +129,40 @@ def test_an_async_task_cancelled_while_its_intent_is_written_leaves_no_phantom(t
                 return emu.stats()["generate_posts"]
 
     assert asyncio.run(main()) == 1
+
+
+_PID1_CHILD = """
+import os, sys
+from skybox_nb.client import SkyboxClient
+from skybox_nb.request import SkyboxRequest
+assert os.getpid() == 1, os.getpid()  # a container's first process
+c = SkyboxClient("ns-key-0123456789", "ns-secret", sys.argv[1], library=sys.argv[2])
+print("START", flush=True)
+try:
+    c.run(SkyboxRequest("a salt cave", num_outputs=1, seed=99))
+    print("PAID AGAIN", flush=True)
+except Exception as e:
+    print("REFUSED", type(e).__name__, flush=True)
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                    reason="a PID namespace needs unshare as root (the simulated case above "
+                    "runs everywhere)")
+def test_pid_1_killed_mid_post_then_a_new_pid_1_does_not_pay_again(tmp_path):
+    lib = tmp_path / "lib"
+    cmd = ["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", _PID1_CHILD]
+    with emulator(job_duration=0.2) as emu:
+        emu.inject("slow", route="generate", delay=5.0)  # the POST's answer held back
+        first = subprocess.Popen(cmd + [emu.base_url, str(lib)], stdout=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+        end = time.monotonic() + 20
+        while emu.stats()["generate_posts"] < 1 and time.monotonic() < end:
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)  # the container dies mid-POST
+        first.wait(10)
+        emu.clear_faults()
+        again = subprocess.run(cmd + [emu.base_url, str(lib)], capture_output=True, text=True,
+                               timeout=60)
+        assert "REFUSED DuplicateIntentError" in again.stdout, again.stdout + again.stderr
+        assert emu.stats()["generate_posts"] == 1
