@@ -40,6 +40,17 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a number of seconds > 0")
+    return value
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -57,7 +68,7 @@ def _generate(args: argparse.Namespace) -> int:
         print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
         return 2
     try:
-        with SkyboxClient(library=args.out) as client:
+        with SkyboxClient(library=args.out, timeout=args.call_timeout) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
             image = args.image
             if image is not None and Path(image).is_file():  # a path: upload it first
@@ -78,7 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
                 return 0
             with Progress("generating") as bar:  # a bar on a terminal, else plain lines
                 result = client.run(request, on_progress=lambda job: bar.update(
-                    job.status, job.progress, job.id))
+                    job.status, job.progress, job.id), timeout=args.timeout)
             cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
             print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
                   f"{client.ledger.library.resolve()}:")
@@ -208,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "2147483647 (default: random)")
     g.add_argument("--out", default="skybox-library", help="library folder (default: %(default)s)")
     g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
+    g.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="give up waiting after this long (the job keeps running; "
+                        "`skybox-nb ledger resume` fetches it later); default: no limit")
+    g.add_argument("--call-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="the longest one API call may take, all of it (default: 30)")
     g.set_defaults(func=_generate)
 
     from .conventions import CONVENTIONS
@@ -249,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    from .engine_cli import add_parser as add_export_parser
+
+    add_export_parser(sub)
 
     from .cli_family import add_upscale_parser
 

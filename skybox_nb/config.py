@@ -9,6 +9,7 @@ or pickling a client into an error message cannot leak it.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -75,21 +76,63 @@ def resolve_settings(
 
     Returns ``Settings(credentials=None, ...)`` when neither key nor secret is set (the
     client then starts the offline emulator). Raises ``ValueError`` when only one of the
-    pair is set, or when the base URL is not an http(s) URL.
+    pair is set, when the base URL is not an http(s) URL, carries ``user:password@``, or
+    is plain http:// to another machine while credentials are set.
     """
     env = os.environ if environ is None else environ
     key = _clean(api_key) or _clean(env.get(ENV_API_KEY))
     secret = _clean(api_secret) or _clean(env.get(ENV_API_SECRET))
     url = _clean(base_url) or _clean(env.get(ENV_BASE_URL))
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"base_url: got {url!r}; expected an http(s) URL such as "
-                             f"{SCENARIO_API_URL!r}")
-        url = url.rstrip("/")
     if (key is None) != (secret is None):
         missing = ENV_API_SECRET if secret is None else ENV_API_KEY
         raise ValueError(f"{missing} is not set while its partner is: set both the API key "
                          "and the API secret, or neither to use the offline emulator")
+    if url is not None:
+        url = _check_base_url(url, with_credentials=key is not None)
     creds = Credentials(key, secret) if key is not None and secret is not None else None
     return Settings(credentials=creds, base_url=url)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(url: str, *, with_credentials: bool) -> str:
+    """The base URL without a trailing slash; ``ValueError`` when it is not http(s),
+    carries a user name or password (never shown), or would send Basic credentials in
+    clear text to a host other than this machine."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"base_url: got {_shown(url)!r}; expected an http(s) URL such as "
+                         f"{SCENARIO_API_URL!r}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"base_url: got {_shown(url)!r}; expected an http(s) URL such as "
+                         f"{SCENARIO_API_URL!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"base_url: got {_shown(url)!r} with a user name or password in "
+                         "it; credentials go in SCENARIO_SDK_API_KEY and "
+                         "SCENARIO_SDK_API_SECRET (or api_key/api_secret), never in the URL")
+    if parts.scheme == "http" and with_credentials and not _is_loopback(host):
+        raise ValueError(f"base_url: got {_shown(url)!r}; plain http:// would send the API "
+                         "key and secret in clear text to another machine: use https:// "
+                         "(http:// is allowed only for this machine, e.g. an emulator)")
+    return url.rstrip("/")
+
+
+def _shown(url: str) -> str:
+    """``url`` as it may be shown: any ``user:password@`` part replaced by ``***@``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()

@@ -265,8 +265,9 @@ def _fmt(v: Any) -> str:
 
 def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
     """HTML for one panorama: the image, perspective views, seam check, the six cube
-    faces, and links to the full-resolution file and a Unity export of it (written into
-    ``files/`` beside ``images/``)."""
+    faces, links to the full-resolution file and a Unity export of it (written into
+    ``files/`` beside ``images/``), and its light (spheres lit by the lighting pack of
+    its HDR estimate)."""
     from .cubemap import export, perspective, to_faces
     from .panorama import write_image
     from .seams import seam_report
@@ -301,6 +302,10 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
         write_image(face, images / fname, quality=90)
         faces.append(f'<figure><img src="images/{fname}" alt="face {name}">'
                      f'<figcaption>{FACE_NAMES.get(name, name)}</figcaption></figure>')
+    from .lighting import preview
+
+    light, light_note = preview(pano, sphere_size=160)
+    write_image(light, images / f"{pre}-lighting.png")
     req = item.request
     facts = [("prompt", req.get("prompt")), ("style", req.get("style", "(default)")),
              ("geometry enforcement", req.get("geometryEnforcement", "(style default)")),
@@ -327,6 +332,10 @@ straight up and down, and the cube net with each edge's score.</figcaption></fig
 <details><summary>all seam numbers</summary><table class="facts">{rows}</table></details>
 <h3>Cube faces</h3>
 <div class="views">{''.join(faces)}</div>
+<h3>Light (HDR estimate and spheres lit by its lighting pack)</h3>
+<figure><img src="images/{pre}-lighting.png" alt="lighting preview of panorama {n}">
+<figcaption>Panorama {n}'s light: its HDR estimate, and a diffuse, a rough metal and a
+chrome sphere lit by the lighting pack made from it; {esc(light_note)}.</figcaption></figure>
 </section>"""
 
 

@@ -199,6 +199,7 @@ def sweep(
     client: Any = None,
     max_in_flight: int = 4,
     on_progress: Callable[[Any], None] | None = None,
+    timeout: float | None = None,
     **axes: Sequence[Any],
 ) -> SweepResult:
     """Run ``base_request`` over the grid of the given axes (``style``,
@@ -206,7 +207,8 @@ def sweep(
     keyword) with at most ``max_in_flight`` jobs at once, then seam-check every output.
 
     ``client`` defaults to a ``SkyboxClient()`` (the emulator without credentials),
-    closed when the grid has run.
+    closed when the grid has run. ``timeout`` bounds the whole grid (seconds): then
+    ``DeadlineError`` names what was still running (``client.resume()`` fetches it).
     Returns a ``SweepResult``. Every request is validated before the first is sent.
     """
     from .panorama import Panorama
@@ -228,7 +230,7 @@ def sweep(
         if callable(getattr(client, "account", None)):
             client.account()  # the parallel-jobs limit, so run_many stays within it
         results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
-                                  on_progress=on_progress)
+                                  on_progress=on_progress, timeout=timeout)
     finally:
         if own:  # the files are on disk: the client (and its emulator) are done
             client.close()

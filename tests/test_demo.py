@@ -168,8 +168,10 @@ def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path:
     assert page.count("<h2>Panorama ") == 2
     assert "offline emulator" in page and "a red desert at noon" in page
     srcs = re.findall(r'src="([^"]+)"', page)
-    # per panorama: the image, six views, the seam figure, six cube faces; + the notebook's plot
-    assert len(srcs) == 2 * (1 + 6 + 1 + 6) + 1
+    # per panorama: the image, six views, the seam figure, six cube faces, the lighting
+    # preview; + the notebook's plot
+    assert len(srcs) == 2 * (1 + 6 + 1 + 6 + 1) + 1
+    assert page.count("-lighting.png") == 2 and "an estimate from the 8-bit image" in page
     for s in srcs:
         assert not s.startswith(("/", "file:", "http")) and (index.parent / s).is_file(), s
     # each panorama links its full-resolution file and the Unity faces exported from it

@@ -13,12 +13,13 @@ import asyncio
 import concurrent.futures
 import time
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Awaitable, Iterable, TypeVar
 
 import httpx
 
 from ..models import Asset, Job, RunResult
-from .base import ClientBase, check_in_flight, gather_results
+from . import wire
+from .base import ClientBase, batch_deadline, check_in_flight, gather_results, time_left
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 from .intents import ProgressFn
 from .reads import within_limit
@@ -29,14 +30,27 @@ __all__ = ["AsyncSkyboxClient"]
 T = TypeVar("T")
 
 
+async def _within(seconds: float, call: Awaitable[T]) -> T:
+    """``call``, ended after ``seconds`` (a trickling server included): the socket's wait
+    is cancelled and the call fails as an httpx timeout would, so the core maps it."""
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except asyncio.TimeoutError:
+        raise httpx.ReadTimeout(f"the call's total deadline of {seconds:g}s has passed") from None
+
+
 class AsyncSkyboxClient(ClientBase):
     """The same client for ``asyncio``: every method is a coroutine. Cancelling the task
     stops waiting (the job keeps running and stays in the ledger)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        api, cdn = self._http_settings()
-        self._http, self._cdn = httpx.AsyncClient(**api), httpx.AsyncClient(**cdn)
+        try:
+            api, cdn = self._http_settings(wire.async_transport)
+            self._http, self._cdn = httpx.AsyncClient(**api), httpx.AsyncClient(**cdn)
+        except BaseException:  # a failed client leaves no emulator or ledger open
+            self._core.close()
+            raise
         # Disk work of many concurrent runs (decode, fsync): asyncio's default pool has
         # only cpu+4 threads, which made a 16-job batch queue its downloads behind it.
         self._disk = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="skybox-disk")
@@ -57,29 +71,10 @@ class AsyncSkyboxClient(ClientBase):
 
     async def _perform(self, effect: Any) -> Any:
         if isinstance(effect, Send):
-            return await self._http.request(effect.method, effect.path, json=effect.json,
-                                            params=effect.params)
+            return await _within(self.call_timeout, self._http.request(
+                effect.method, effect.path, json=effect.json, params=effect.params))
         if isinstance(effect, Fetch):
-            async with self._cdn.stream("GET", effect.url) as r:
-                if r.status_code >= 300:
-                    return Fetched(r.status_code, r.headers, 0, await r.aread())
-                # The file is opened, written and closed in the worker pool, a MiB at a
-                # time: a slow disk never stalls the event loop.
-                loop = asyncio.get_running_loop()
-                f = await loop.run_in_executor(self._disk, open, effect.into, "wb")
-                n, pending = 0, bytearray()
-                try:
-                    async for chunk in r.aiter_bytes(1 << 16):
-                        pending += chunk
-                        n += len(chunk)
-                        if len(pending) >= 1 << 20:
-                            await loop.run_in_executor(self._disk, f.write, bytes(pending))
-                            pending.clear()
-                    if pending:
-                        await loop.run_in_executor(self._disk, f.write, bytes(pending))
-                finally:
-                    await loop.run_in_executor(self._disk, f.close)
-                return Fetched(r.status_code, r.headers, n)
+            return await _within(self.download_timeout, self._fetch(effect))
         if isinstance(effect, Call):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._disk, lambda: effect.fn(*effect.args))
@@ -92,6 +87,28 @@ class AsyncSkyboxClient(ClientBase):
                 await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
             return None
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    async def _fetch(self, effect: Fetch) -> Fetched:
+        async with self._cdn.stream("GET", effect.url) as r:
+            if r.status_code >= 300:
+                return Fetched(r.status_code, r.headers, 0, await r.aread())
+            # The file is opened, written and closed in the worker pool, a MiB at a
+            # time: a slow disk never stalls the event loop.
+            loop = asyncio.get_running_loop()
+            f = await loop.run_in_executor(self._disk, open, effect.into, "wb")
+            n, pending = 0, bytearray()
+            try:
+                async for chunk in r.aiter_bytes(1 << 16):
+                    pending += chunk
+                    n += len(chunk)
+                    if len(pending) >= 1 << 20:
+                        await loop.run_in_executor(self._disk, f.write, bytes(pending))
+                        pending.clear()
+                if pending:
+                    await loop.run_in_executor(self._disk, f.write, bytes(pending))
+            finally:
+                await loop.run_in_executor(self._disk, f.close)
+            return Fetched(r.status_code, r.headers, n)
 
     async def generate(self, request: Any) -> Job:
         """See ``SkyboxClient.generate``."""
@@ -128,20 +145,23 @@ class AsyncSkyboxClient(ClientBase):
         """See ``SkyboxClient.upload``."""
         return await self._drive(self._core.upload(image))
 
-    async def run(self, request: Any, on_progress: ProgressFn | None = None) -> RunResult:
+    async def run(self, request: Any, on_progress: ProgressFn | None = None,
+                  timeout: float | None = None) -> RunResult:
         """See ``SkyboxClient.run``."""
-        return await self._drive(self._core.run(request, on_progress))
+        return await self._drive(self._core.run(request, on_progress, timeout))
 
     async def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
                        on_progress: ProgressFn | None = None,
-                       return_exceptions: bool = False) -> list[RunResult]:
+                       return_exceptions: bool = False,
+                       timeout: float | None = None) -> list[RunResult]:
         """See ``SkyboxClient.run_many``."""
         check_in_flight(max_in_flight)
         gate = asyncio.Semaphore(within_limit(max_in_flight, self._core.account))
+        until = batch_deadline(timeout)
 
         async def one(r: Any) -> RunResult:
             async with gate:
-                return await self.run(r, on_progress)
+                return await self.run(r, on_progress, timeout=time_left(until))
 
         outcomes = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         return gather_results(outcomes, return_exceptions)

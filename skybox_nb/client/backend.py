@@ -81,6 +81,11 @@ class Backend:
         elif self.is_emulator:
             log.info("skybox_nb: using the %s", self.label)
 
+    @property
+    def credentials(self) -> Credentials | None:
+        """The credentials in use, for the API transport to scrub from answers only."""
+        return self._creds
+
     def auth_headers(self) -> dict[str, str]:
         """The API client's default headers (the only place the credentials go)."""
         assert self._creds is not None

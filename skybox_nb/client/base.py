@@ -7,12 +7,14 @@ given, the environment's (real) credentials are never sent to it.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 import httpx
 
 from ..config import resolve_settings
+from ..errors import DeadlineError
 from ..ledger import DEFAULT_LIBRARY, Ledger
 from ..retry import PollSchedule, RetryPolicy
 from .core import Core
@@ -38,20 +40,27 @@ class ClientBase:
         base_url: str | None = None,
         library: str | Path = DEFAULT_LIBRARY,
         timeout: float = 30.0,
+        download_timeout: float = 300.0,
         emulator: Any = None,
         retry: RetryPolicy | None = None,
         poll: Callable[[], PollSchedule] | None = None,
         transport: Any = None,
         clock: Clock | None = None,
     ) -> None:
-        """``retry`` and ``poll`` tune the backoff and the polling; ``transport`` (an
-        httpx transport, e.g. ``MockTransport``) replaces the network and ``clock`` the
-        time the core reads, for tests."""
+        """``timeout`` bounds each API call as a whole (a slow or trickling server
+        included), ``download_timeout`` each download; ``retry`` and ``poll`` tune the
+        backoff and the polling; ``transport`` (an httpx transport, e.g.
+        ``MockTransport``) replaces the network and ``clock`` the time the core reads,
+        for tests."""
+        for name, value in (("timeout", timeout), ("download_timeout", download_timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name}: got {value!r}; expected a number of seconds > 0")
         # With an emulator given, the environment's (real) credentials are not sent to it.
         settings = resolve_settings(api_key, api_secret, base_url,
                                     environ={} if emulator is not None else None)
         self._transport = transport
         self._core = Core(settings, library, emulator, retry, poll, clock)
+        self.call_timeout, self.download_timeout = float(timeout), float(download_timeout)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 
@@ -88,14 +97,19 @@ class ClientBase:
         client._core.where.owns_emulator = True
         return client
 
-    def _http_settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Settings of the two httpx clients: the API one carries the credentials; the
-        download one never does (asset URLs are presigned links on a CDN host)."""
-        common = {"timeout": self._timeout, "limits": self._limits,
-                  "transport": self._transport}
+    def _http_settings(self, transport: Callable[..., Any]
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Settings of the two httpx clients, each on a ``transport(limits, given,
+        credentials)`` of `wire`: the API one carries the credentials (and has them
+        scrubbed from every answer); the download one never does (asset URLs are
+        presigned links on a CDN host)."""
+        common = {"timeout": self._timeout, "limits": self._limits}
+        creds = self._core.where.credentials
         return ({**common, "base_url": self._core.base_url,
-                 "headers": self._core.auth_headers()},
-                {**common, "follow_redirects": True})
+                 "headers": self._core.auth_headers(),
+                 "transport": transport(self._limits, self._transport, creds)},
+                {**common, "follow_redirects": True,
+                 "transport": transport(self._limits, self._transport, None)})
 
     is_emulator: bool = _from_core("is_emulator", "True when talking to the offline "
                                    "emulator (procedural images).")
@@ -109,6 +123,28 @@ class ClientBase:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(backend={self.backend!r}, "
                 f"library={str(self.ledger.library)!r})")
+
+
+def batch_deadline(timeout: float | None) -> float | None:
+    """The monotonic time a batch of runs must end by (None: no limit)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout: got {timeout!r}; expected a number of seconds > 0")
+    return time.monotonic() + timeout
+
+
+def time_left(until: float | None) -> float | None:
+    """Seconds a run of the batch may take; ``DeadlineError`` before anything is sent
+    when the batch's time is already up."""
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        raise DeadlineError("not sent: the batch's time limit passed before this request's "
+                            "turn came", ambiguous=False,
+                            hint="nothing was sent or billed for it; run it again")
+    return left
 
 
 def check_in_flight(n: int) -> None:

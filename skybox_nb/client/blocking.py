@@ -20,7 +20,8 @@ import httpx
 from ..account import Account
 from ..contract import ModelSpec
 from ..models import Asset, Job, RunResult
-from .base import ClientBase, check_in_flight, gather_results
+from . import wire
+from .base import ClientBase, batch_deadline, check_in_flight, gather_results, time_left
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 from .handle import Run
 from .intents import ProgressFn
@@ -42,8 +43,12 @@ class SkyboxClient(ClientBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        api, cdn = self._http_settings()
-        self._http, self._cdn = httpx.Client(**api), httpx.Client(**cdn)
+        try:
+            api, cdn = self._http_settings(wire.sync_transport)
+            self._http, self._cdn = httpx.Client(**api), httpx.Client(**cdn)
+        except BaseException:  # a failed client leaves no emulator or ledger open
+            self._core.close()
+            raise
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -64,10 +69,11 @@ class SkyboxClient(ClientBase):
 
     def _perform(self, effect: Any, cancel: threading.Event | None) -> Any:
         if isinstance(effect, Send):
-            return self._http.request(effect.method, effect.path, json=effect.json,
-                                      params=effect.params)
+            with wire.within(self.call_timeout):
+                return self._http.request(effect.method, effect.path, json=effect.json,
+                                          params=effect.params)
         if isinstance(effect, Fetch):
-            with self._cdn.stream("GET", effect.url) as r:
+            with wire.within(self.download_timeout), self._cdn.stream("GET", effect.url) as r:
                 if r.status_code >= 300:
                     return Fetched(r.status_code, r.headers, 0, r.read())
                 n = 0
@@ -140,11 +146,12 @@ class SkyboxClient(ClientBase):
         return self._drive(self._core.upload(image))
 
     def run(self, request: Any, on_progress: ProgressFn | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+            cancel: threading.Event | None = None, timeout: float | None = None) -> RunResult:
         """Generate (or resume an identical active job), wait, download every output.
         Returns the files, ready for ``Panorama.load``. A failed job raises
-        ``JobFailedError`` (``ModeratedError`` for moderation)."""
-        return self._drive(self._core.run(request, on_progress), cancel)
+        ``JobFailedError`` (``ModeratedError`` for moderation); past ``timeout`` seconds,
+        a ``DeadlineError`` naming the job, which keeps running (``resume()`` later)."""
+        return self._drive(self._core.run(request, on_progress, timeout), cancel)
 
     def submit(self, request: Any, on_progress: ProgressFn | None = None) -> Run:
         """``run()`` in a background thread (the kernel stays free). Returns its `Run`:
@@ -185,21 +192,29 @@ class SkyboxClient(ClientBase):
 
     def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
                  on_progress: ProgressFn | None = None,
-                 return_exceptions: bool = False) -> list[RunResult]:
+                 return_exceptions: bool = False,
+                 timeout: float | None = None) -> list[RunResult]:
         """Run several requests with at most ``max_in_flight`` at once (fewer when the
         account's parallel-jobs limit is known, see ``account``); results in order.
         Every run is seen to its end before the first error (if any) is raised, unless
-        ``return_exceptions`` puts errors in the list instead. Interrupted (Ctrl-C), it
-        raises at once: requests not yet sent are never sent, and runs in flight stop
-        waiting at their next pause (their jobs stay in the ledger: ``resume()``)."""
+        ``return_exceptions`` puts errors in the list instead. ``timeout`` bounds the
+        whole batch: runs still waiting then raise ``DeadlineError`` (their jobs keep
+        running; ``resume()`` fetches them) and requests not yet sent are not sent.
+        Interrupted (Ctrl-C), it raises at once: requests not yet sent are never sent,
+        and runs in flight stop waiting at their next pause (``resume()`` later)."""
         reqs = list(requests)
         check_in_flight(max_in_flight)
         max_in_flight = within_limit(max_in_flight, self._core.account)
+        until = batch_deadline(timeout)
         stop = threading.Event()
+
+        def one(r: Any) -> RunResult:
+            return self.run(r, on_progress, stop, timeout=time_left(until))
+
         ex = concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
                                                    thread_name_prefix="skybox-batch")
         try:
-            futs = [ex.submit(self.run, r, on_progress, stop) for r in reqs]
+            futs = [ex.submit(one, r) for r in reqs]
             concurrent.futures.wait(futs)
         except BaseException:
             stop.set()

@@ -45,12 +45,6 @@ class Core:
         owns_emulator: bool = False,
     ) -> None:
         self.where = Backend(settings, emulator, owns_emulator)
-        try:
-            self.ledger = Ledger(library)
-        except BaseException:
-            self.where.close()
-            raise
-        remove_stale_temps(self.ledger.library)  # a killed process's half downloads
         self.retry = retry or RetryPolicy()
         self.poll = poll or PollSchedule
         self.clock = clock or SYSTEM_CLOCK
@@ -58,8 +52,17 @@ class Core:
         self.claims = Claims()
         self.specs: dict[str, Any] = {}  # GET /models/{id}, read once per client
         self.account: Any = None  # what the account allows, once read (None: unknown)
-        self.where.announce()
-        report_leftovers(self.ledger)
+        ledger = None
+        try:  # a core that fails to start leaves no emulator or ledger open
+            ledger = self.ledger = Ledger(library)
+            remove_stale_temps(ledger.library)  # a killed process's half downloads
+            self.where.announce()
+            report_leftovers(ledger)
+        except BaseException:
+            if ledger is not None:
+                ledger.close()
+            self.where.close()
+            raise
 
     # Where requests go (read by the clients' properties).
     @property
@@ -159,9 +162,11 @@ class Core:
         """Poll until the job is final (see `intents.wait`)."""
         return intents.wait(self, job, on_progress, timeout)
 
-    def run(self, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
-        """Resume an active identical intent, else generate; wait; download; record."""
-        return intents.run(self, request, on_progress)
+    def run(self, request: Any, on_progress: ProgressFn | None,
+            timeout: float | None = None) -> Op[RunResult]:
+        """Resume an active identical intent, else generate; wait; download; record;
+        within ``timeout`` seconds of waiting when given (see `intents.run`)."""
+        return intents.run(self, request, on_progress, timeout)
 
     def resumable(self) -> Op[list[IntentRecord]]:
         """Active ledger intents nobody of this client drives now, oldest first."""

@@ -176,8 +176,10 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
             if left <= 0:
                 raise DeadlineError(
                     f"job {current.id} is still {current.status} after {timeout:g}s",
-                    hint="it keeps running and stays in the ledger: call wait() again "
-                         "or client.resume() later", ambiguous=False)
+                    hint="it may still finish (and is billed when it does); it stays in "
+                         "the ledger: call wait() again, or client.resume() (or "
+                         "`skybox-nb ledger resume`) fetches its outputs later",
+                    ambiguous=False)
             delay = min(delay, left)
         yield Sleep(delay)
         current = yield from _poll(core, current.id, start, timeout)
@@ -212,12 +214,17 @@ def seeded(request: Any) -> bool:
     return isinstance(body, Mapping) and body.get("seed") is not None
 
 
-def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResult]:
+def run(core: Core, request: Any, on_progress: ProgressFn | None,
+         timeout: float | None = None) -> Op[RunResult]:
     """Resume an active identical intent, else generate; wait; download; record.
+    With ``timeout``, a `DeadlineError` once that many seconds have passed (each call
+    and download has its own deadline too): it names the job, which keeps running (and
+    is billed); ``resume()`` fetches its outputs later.
 
     A request with a seed makes the same image as an identical one in flight (another
     thread, task or kernel, or a twin in one batch): it waits for that one and reuses
     its outputs instead of paying again. Without a seed each request is a new image."""
+    until = None if timeout is None else core.clock.monotonic() + timeout
     twin: str | None = None
     while True:
         active = yield Call(followable, (core.ledger, core.where.key, request.fingerprint))
@@ -226,7 +233,7 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
             log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
             try:
                 return (yield from follow(core, rec.intent_id, rec.job_id or "", request,
-                                          on_progress))
+                                          on_progress, until))
             except JobLostError as e:  # marked lost: this request goes on its own
                 log.warning("%s", e.message)
                 continue
@@ -245,7 +252,8 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
                 log.info("an identical seeded request is in flight (intent %s): waiting "
                          "for it rather than paying twice", twin)
             else:
-                return (yield from follow(core, intent_id, job, request, on_progress))
+                return (yield from follow(core, intent_id, job, request, on_progress, until))
+        _past(core, until, "an identical request is still in flight")
         yield Sleep(TWIN_POLL)
 
 
@@ -318,12 +326,25 @@ def _prompt_of(body: Mapping[str, Any]) -> str:
     return p if isinstance(p, str) else "skybox"
 
 
+def _past(core: Core, until: float | None, what: str) -> None:
+    """Raise the overall deadline's `DeadlineError` when ``until`` has passed."""
+    if until is not None and core.clock.monotonic() >= until:
+        raise DeadlineError(
+            f"{what}; the run's time limit has passed", ambiguous=False,
+            hint="the job keeps running on the service and is billed when it finishes: "
+                 "client.resume() (or `skybox-nb ledger resume`) fetches its outputs "
+                 "without a new request")
+
+
 def follow(core: Core, intent_id: str, job: Job | str, request: Any,
-           on_progress: ProgressFn | None) -> Op[RunResult]:
-    """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
+           on_progress: ProgressFn | None, until: float | None = None) -> Op[RunResult]:
+    """Wait for a claimed intent's job, fetch its outputs, record; then release it.
+    ``until`` (the core clock's time) ends the waiting and the downloads with a
+    `DeadlineError`."""
     try:
+        left = None if until is None else max(0.0, until - core.clock.monotonic())
         try:
-            job = yield from wait(core, job, on_progress, None)
+            job = yield from wait(core, job, on_progress, left)
         except NotFoundError as e:
             jid = job.id if isinstance(job, Job) else job
             yield Call(core.ledger.mark_lost, (intent_id, str(e)))
@@ -343,6 +364,8 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
         stem = slug(_prompt_of(body))
         rec = yield Call(core.ledger.get, (intent_id,))
         for i, aid in enumerate(job.asset_ids):
+            _past(core, until, f"job {job.id} succeeded but only {i} of its "
+                               f"{len(job.asset_ids)} outputs were downloaded")
             dest = core.ledger.library / f"{job.id}-{i}-{stem}.png"
             path, asset = yield from core.download(aid, dest)
             yield from _sidecar(core, path, rec, body, job, asset, i)
