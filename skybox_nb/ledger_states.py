@@ -55,6 +55,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("lost", "dismissed"): "dismissed",
     # a final job polled again (wait() on an old job id) changes nothing
     ("done", "job_progress"): "done",
+    # two processes followed one job (two kernels, one library): the second to save
+    # its files finds the row done already
+    ("done", "files_saved"): "done",
     ("failed", "job_failed"): "failed",
     ("canceled", "job_canceled"): "canceled",
 }
