@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import cli_ledger
+from . import cli_doctor, cli_ledger
 from .batch import add_jobs
 from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
@@ -25,7 +25,8 @@ def _emulator(args: argparse.Namespace) -> int:
         emu = Emulator(
             job_duration=DEFAULT_JOB_DURATION if args.job_duration is None else args.job_duration,
             host=args.host, port=args.port, api_key=args.api_key, api_secret=args.api_secret,
-            allow_remote=args.allow_remote, quiet=False,
+            allow_remote=args.allow_remote, quiet=False, lean=args.lean,
+            allow_cancel=args.allow_cancel,
         )
         for kind, params in faults:
             emu.inject(kind, **params)
@@ -229,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault at start, e.g. 'rate_limit:retry_after=2' "
                    "(repeatable; see docs of skybox_nb.emulator.faults)")
+    e.add_argument("--lean", action="store_true",
+                   help="answer with only the fields the model's reference documents, plus "
+                   "unknown extra fields")
+    e.add_argument("--allow-cancel", action="store_true",
+                   help="accept cancels (Scenario refuses them for custom-model jobs)")
     e.set_defaults(func=_emulator)
 
     g = sub.add_parser("generate", help="generate skyboxes and save them",
@@ -331,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=_notebooks)
 
     cli_ledger.add_parser(sub)
+    cli_doctor.add_parser(sub)
     return p
 
 

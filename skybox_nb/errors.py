@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from typing import Any, Mapping
 
@@ -29,11 +30,13 @@ __all__ = [
     "ValidationError",
     "Problem",
     "NotFoundError",
+    "JobLostError",
     "TransportError",
     "DeadlineError",
     "ServerError",
     "ProtocolError",
     "JobFailedError",
+    "CancelRefusedError",
     "DuplicateIntentError",
     "error_from_response",
     "parse_retry_after",
@@ -111,8 +114,9 @@ class ModeratedError(SkyboxError):
 
 
 class RateLimitError(SkyboxError):
-    """429. ``retry_after`` is in seconds when the server said; ``action_name`` is
-    ``"parallel-custom-jobs"`` when the team's concurrency limit (``action_limit``) was hit."""
+    """429. ``retry_after`` is in seconds when the server said (a header or the body's
+    ``remainingSeconds``); ``action_name`` / ``action_limit`` come from the details when
+    the answer names an action limit (the team's jobs running at once)."""
 
     kind = "rate_limit"
     retryable = True
@@ -133,8 +137,10 @@ class RateLimitError(SkyboxError):
 
     @property
     def is_concurrency_limit(self) -> bool:
-        """True when the limit is on jobs running at once: wait for one to finish."""
-        return self.action_name == "parallel-custom-jobs"
+        """True when the answer names an action limit (``actionName`` or ``actionLimit``
+        in its details): on the paid POST that is the jobs running at once, so wait for
+        one to finish. The limit's real name is not public; any name counts."""
+        return self.action_name is not None or self.action_limit is not None
 
 
 class InvalidError(SkyboxError):
@@ -166,6 +172,20 @@ class NotFoundError(SkyboxError):
     kind = "not_found"
 
 
+class JobLostError(NotFoundError):
+    """The backend no longer knows a job the ledger follows (a 404: an in-process
+    emulator's jobs vanish with it; another API key cannot see it). Its ledger row is
+    marked "lost": dismiss it (``skybox-nb ledger dismiss ID``) once you have checked."""
+
+    kind = "job_lost"
+
+    def __init__(self, message: str, *, job_id: str | None = None,
+                 intent_id: str | None = None, **kw: Any) -> None:
+        self.job_id = job_id
+        self.intent_id = intent_id
+        super().__init__(message, **kw)
+
+
 class TransportError(SkyboxError):
     """The connection failed. ``ambiguous`` is set when the request may have been sent."""
 
@@ -192,6 +212,17 @@ class ProtocolError(SkyboxError):
     """The answer did not match the contract (not JSON, missing fields, wrong types)."""
 
     kind = "protocol"
+
+
+class CancelRefusedError(SkyboxError):
+    """The service refused to cancel a job (it does for custom-model generations): the
+    job keeps running and will be billed; its outputs are still fetched when it ends."""
+
+    kind = "cancel_refused"
+
+    def __init__(self, message: str, *, job_id: str | None = None, **kw: Any) -> None:
+        self.job_id = job_id
+        super().__init__(message, **kw)
 
 
 class JobFailedError(SkyboxError):
@@ -230,14 +261,17 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     ms = lower.get("retry-after-ms")
     if ms is not None:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            if math.isfinite(float(ms)):
+                return max(0.0, float(ms) / 1000.0)
         except ValueError:
             pass
     ra = lower.get("retry-after")
     if ra is None:
         return None
     try:
-        return max(0.0, float(ra))
+        if math.isfinite(float(ra)):
+            return max(0.0, float(ra))
+        return None
     except ValueError:
         pass
     try:
@@ -248,7 +282,8 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 def _payload(body: bytes | str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    """The JSON object of an error answer (or {}), and a short text of it."""
+    """The JSON object of an error answer (or {}), and a short text of it (empty when
+    the body is JSON: a message is never raw JSON)."""
     if isinstance(body, Mapping):
         return dict(body), ""
     if isinstance(body, bytes):
@@ -256,13 +291,45 @@ def _payload(body: bytes | str | Mapping[str, Any] | None) -> tuple[dict[str, An
     text = (body or "").strip()
     try:
         data = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         data = {}
     if not isinstance(data, dict):
         data = {}
-    if text.startswith("<"):  # an HTML error page: say so rather than dump it
+    if text[:1] in ("{", "["):
+        text = ""
+    elif text.startswith("<"):  # an HTML error page: say so rather than dump it
         text = "the server answered with an HTML page instead of JSON"
     return data, text[:300]
+
+
+# Where the service (and its own clients) put an error's words, in the order they read.
+MESSAGE_FIELDS = ("reason", "message", "error", "detail")
+
+
+def _message_of(data: Mapping[str, Any]) -> str | None:
+    """The first of `MESSAGE_FIELDS` that holds text (an ``error`` object's own
+    ``message`` counts), cut to 500 characters; None when none does."""
+    for key in MESSAGE_FIELDS:
+        value = data.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("message") or value.get("reason")
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:500]
+    return None
+
+
+def _remaining(headers: Mapping[str, str], data: Mapping[str, Any],
+               details: Mapping[str, Any]) -> float | None:
+    """Seconds a 429 asks us to wait: the headers, else ``remainingSeconds`` in the body
+    or its details (Scenario's own client waits that); None when nothing says."""
+    asked = parse_retry_after(headers)
+    if asked is not None:
+        return asked
+    for src in (data, details):
+        v = src.get("remainingSeconds")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e7:
+            return float(v)
+    return None
 
 
 def error_from_response(
@@ -279,9 +346,9 @@ def error_from_response(
     """
     headers = headers or {}
     data, text = _payload(body)
-    message = str(data.get("message") or data.get("error") or text or f"HTTP {status}")
+    message = _message_of(data) or text or f"HTTP {status}"
     hint = data.get("hint")
-    hint = str(hint) if hint else None
+    hint = str(hint)[:500] if isinstance(hint, (str, int, float)) and hint else None
     details = data.get("details")
     kw: dict[str, Any] = {"status": status, "hint": hint, "details": details}
     lowered = message.lower()
@@ -290,7 +357,7 @@ def error_from_response(
         limit = d.get("actionLimit")
         return RateLimitError(
             message,
-            retry_after=parse_retry_after(headers),
+            retry_after=_remaining(headers, data, d),
             action_name=d.get("actionName") if isinstance(d.get("actionName"), str) else None,
             action_limit=int(limit) if isinstance(limit, (int, float)) else None,
             **kw,

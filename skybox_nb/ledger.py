@@ -31,7 +31,6 @@ from typing import Any, Iterator, Mapping
 
 from . import ledger_errors
 from .errors import DuplicateIntentError
-from .files import pid_alive as _pid_alive
 from .ledger_errors import (
     LedgerDamagedError,
     damaged,
@@ -39,10 +38,11 @@ from .ledger_errors import (
     sqlite_error,
     unwritable,
 )
+from .processes import writer_alive, writer_token
 from .ledger_states import INTENT_STATUSES, LedgerStateError, next_status
 from .models import Job
 
-__all__ = ["Ledger", "IntentRecord", "DEFAULT_LIBRARY", "INTENT_STATUSES", "LedgerDamagedError",
+__all__ = ["Ledger", "IntentRecord", "IntentInFlight", "new_intent_id", "DEFAULT_LIBRARY", "INTENT_STATUSES", "LedgerDamagedError",
            "LedgerStateError", "LEDGER_NAME"]
 
 DEFAULT_LIBRARY = "skybox-library"
@@ -67,14 +67,18 @@ CREATE TABLE IF NOT EXISTS intents (
     error       TEXT,
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
-    pid         INTEGER NOT NULL
+    pid         INTEGER NOT NULL,
+    writer      TEXT,
+    backend     TEXT
 );
 CREATE INDEX IF NOT EXISTS intents_fp ON intents (fingerprint, status);
 CREATE INDEX IF NOT EXISTS intents_job ON intents (job_id);
 """
 COLUMNS = ("intent_id", "fingerprint", "model_id", "body", "status", "job_id", "job_status",
            "progress", "asset_ids", "files", "cu_cost", "error", "created_at", "updated_at",
-           "pid")
+           "pid", "writer", "backend")
+# Columns added since the first schema: an older ledger gains them when opened.
+_ADDED_COLUMNS = {"writer": "TEXT", "backend": "TEXT"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,20 @@ class IntentRecord:
     error: str | None
     created_at: float
     updated_at: float
+    # Where its job lives (`client.backend.Backend.key`); None in rows older than that.
+    backend: str | None = None
+    pid: int = 0  # the process that wrote it, and what tells that process apart
+    writer: str | None = None
+
+    @property
+    def writer_alive(self) -> bool:
+        """True while the process that wrote the intent still runs."""
+        return writer_alive(self.pid, self.writer)
+
+    @property
+    def lost(self) -> bool:
+        """True when the backend no longer knows its job (marked by `Ledger.mark_lost`)."""
+        return self.status == "lost"
 
     @property
     def active(self) -> bool:
@@ -117,6 +135,7 @@ class Ledger:
         self.library.mkdir(parents=True, exist_ok=True)
         self.path = self.library / LEDGER_NAME
         self._lock = threading.RLock()
+        self._forgotten: set[str] = set()  # intents given up before their row was written
         fresh = not self.path.is_file() or self.path.stat().st_size == 0
         try:
             self._conn = sqlite3.connect(self.path, timeout=ledger_errors.LOCK_TIMEOUT,
@@ -155,6 +174,10 @@ class Ledger:
 
     def _check_schema(self) -> None:
         have = {r["name"] for r in self._conn.execute("PRAGMA table_info(intents)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in have and have:
+                self._conn.execute(f"ALTER TABLE intents ADD COLUMN {name} {kind}")
+                have.add(name)
         missing = [c for c in COLUMNS if c not in have]
         if missing:
             raise damaged(self.path, f"its table 'intents' has no column {', '.join(missing)} "
@@ -256,6 +279,9 @@ class Ledger:
             error=row["error"],
             created_at=number("created_at") or 0.0,
             updated_at=number("updated_at") or 0.0,
+            backend=row["backend"],
+            pid=int(number("pid") or 0),
+            writer=row["writer"],
         )
 
     def _bad_row(self, row: sqlite3.Row, column: str, what: str) -> "LedgerDamagedError":
@@ -274,28 +300,55 @@ class Ledger:
 
     # -- writing an intent and its job ------------------------------------------------
 
-    def record_intent(self, model_id: str, body: Mapping[str, Any], fingerprint: str) -> str:
-        """Commit a "submitting" intent for a paid POST and return its id.
+    def record_intent(self, model_id: str, body: Mapping[str, Any], fingerprint: str, *,
+                      intent_id: str | None = None, exclusive: bool = False,
+                      backend: str | None = None) -> str:
+        """Commit a "submitting" intent for a paid POST and return its id (``intent_id``
+        when given, so a caller interrupted while this runs knows which row to undo).
 
         Raises ``DuplicateIntentError`` when an identical intent is "unknown": sending it
-        again might start (and bill) a second job.
+        again might start (and bill) a second job. With ``exclusive`` (a request whose
+        seed makes the same image), also raises `IntentInFlight` while an identical
+        intent is being sent by a live writer or has a running job: wait for it.
         """
         self.sweep_stale()
-        intent_id = "intent_" + uuid.uuid4().hex[:16]
+        intent_id = intent_id or new_intent_id()
         now = time.time()
         with self._tx(durable=True) as c:
+            if intent_id in self._forgotten:  # its caller gave up before this ran
+                raise IntentInFlight(intent_id)
             row = c.execute("SELECT intent_id, created_at FROM intents WHERE fingerprint = ? "
                             "AND status = 'unknown' ORDER BY created_at LIMIT 1",
                             (fingerprint,)).fetchone()
             if row is not None:
                 raise _duplicate(row["intent_id"], row["created_at"])
+            if exclusive:
+                row = c.execute("SELECT intent_id FROM intents WHERE fingerprint = ? AND "
+                                "status IN ('submitting', 'running') AND (backend IS ? OR "
+                                "backend IS NULL) ORDER BY created_at LIMIT 1",
+                                (fingerprint, backend)).fetchone()
+                if row is not None:
+                    raise IntentInFlight(row["intent_id"])
             c.execute(
                 "INSERT INTO intents (intent_id, fingerprint, model_id, body, status, "
-                "created_at, updated_at, pid) VALUES (?, ?, ?, ?, 'submitting', ?, ?, ?)",
+                "created_at, updated_at, pid, writer, backend) "
+                "VALUES (?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?)",
                 (intent_id, fingerprint, model_id, json.dumps(dict(body), sort_keys=True),
-                 now, now, os.getpid()),
+                 now, now, os.getpid(), writer_token(), backend),
             )
         return intent_id
+
+    def forget_unsent(self, intent_id: str) -> bool:
+        """Delete a "submitting" intent whose POST was never sent (its writer was
+        interrupted before sending): no job can exist, so no row should block or
+        haunt an identical request. Returns True when a row was deleted."""
+        with self._tx() as c:
+            # Under the ledger's lock: a record_intent still to come for this id (on a
+            # worker thread) will find it forgotten and write nothing.
+            self._forgotten.add(intent_id)
+            cur = c.execute("DELETE FROM intents WHERE intent_id = ? AND status = "
+                            "'submitting' AND pid = ?", (intent_id, os.getpid()))
+        return cur.rowcount == 1
 
     def restore(self, row: Mapping[str, Any]) -> bool:
         """Insert a whole row recovered from elsewhere (``skybox-nb ledger rebuild``):
@@ -359,15 +412,31 @@ class Ledger:
         """Note the last error of an intent without changing its status."""
         self._update(intent_id, error=error)
 
+    def mark_lost(self, intent_id: str, error: str) -> None:
+        """The backend answered 404 for the intent's job: nobody can follow it now."""
+        self._move(intent_id, "job_lost", error=error)
+
+    def lose_backend(self, backend: str, why: str) -> int:
+        """Mark every running intent of ``backend`` lost (its emulator has stopped, and
+        its jobs with it); returns how many."""
+        n = 0
+        for rec in self._select("status = 'running' AND backend = ?", (backend,)):
+            try:
+                self.mark_lost(rec.intent_id, why)
+                n += 1
+            except LedgerStateError:  # it moved on meanwhile
+                pass
+        return n
+
     def dismiss(self, intent_id: str) -> IntentRecord:
-        """Give up on an "unknown" (or "submitting") intent, unblocking identical
+        """Give up on an "unknown", "submitting" or "lost" intent, unblocking identical
         requests: use it when you know no job was started (e.g. none in Scenario's
-        job list). Returns the updated record; raises ``KeyError`` for an unknown id and
-        ``ValueError`` when the intent is not unresolved."""
+        job list) or its job is gone. Returns the updated record; raises ``KeyError``
+        for an unknown id and ``ValueError`` when the intent is not unresolved."""
         rec = self.get(intent_id)
-        if rec.status not in ("unknown", "submitting"):
-            raise ValueError(f"intent {intent_id} is {rec.status!r}; only 'unknown' or "
-                             "'submitting' intents can be dismissed")
+        if rec.status not in ("unknown", "submitting", "lost"):
+            raise ValueError(f"intent {intent_id} is {rec.status!r}; only 'unknown', "
+                             "'submitting' or 'lost' intents can be dismissed")
         self._move(intent_id, "dismissed")
         return self.get(intent_id)
 
@@ -377,12 +446,15 @@ class Ledger:
         now = time.time()
         with self._lock:
             try:
-                rows = self._conn.execute("SELECT intent_id, pid, created_at FROM intents "
-                                          "WHERE status = 'submitting'").fetchall()
+                rows = self._conn.execute("SELECT intent_id, pid, writer, created_at FROM "
+                                          "intents WHERE status = 'submitting'").fetchall()
             except sqlite3.DatabaseError as e:
                 raise sqlite_error(self.path, e) from None
+        # The writer is its PID and start time: a new process with a dead writer's PID
+        # (PID 1 in a restarted container) does not keep the dead one's rows alive.
         stale = [r["intent_id"] for r in rows
-                 if not _pid_alive(r["pid"]) or now - r["created_at"] > STALE_SUBMITTING_AFTER]
+                 if not writer_alive(r["pid"], r["writer"])
+                 or now - r["created_at"] > STALE_SUBMITTING_AFTER]
         moved = 0
         for intent_id in stale:
             try:
@@ -446,6 +518,20 @@ class Ledger:
             self._conn.close()
 
 
+def new_intent_id() -> str:
+    """A fresh intent id."""
+    return "intent_" + uuid.uuid4().hex[:16]
+
+
+class IntentInFlight(Exception):
+    """An identical request (same seed: the same image) is being sent or followed now;
+    ``intent_id`` names it. Its caller waits for it rather than paying again."""
+
+    def __init__(self, intent_id: str) -> None:
+        self.intent_id = intent_id
+        super().__init__(f"an identical request is in flight (intent {intent_id})")
+
+
 class _Tx:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's lock (rollback on error)."""
 
@@ -484,6 +570,7 @@ def _duplicate(intent_id: str, created_at: float) -> DuplicateIntentError:
         f"an identical request (intent {intent_id}, sent {when}) may already have started "
         "a billed job: its answer was lost, so sending it again could pay twice",
         intent_id=intent_id,
-        hint=f"run client.reconcile() to match it against Scenario's job list, or "
-             f"client.ledger.dismiss({intent_id!r}) if you know no job was created",
+        hint=f"run client.reconcile() (shell: 'skybox-nb ledger reconcile') to match it "
+             f"against Scenario's job list, or client.ledger.dismiss({intent_id!r}) (shell: "
+             f"'skybox-nb ledger dismiss {intent_id}') if you know no job was created",
     )

@@ -9,7 +9,8 @@ processes can never take one intent down two paths (a "done" row is never made
     submitting --job_attached--> running --job_progress--> running
         |  \\----refused-------> refused      |--job_failed----> failed
         |                                     |--job_canceled--> canceled
-        |--answer_lost---------> unknown      '--files_saved---> done
+        |--answer_lost---------> unknown      |--files_saved---> done
+        |                                     '--job_lost------> lost --dismissed--> dismissed
         '--dismissed-----------> dismissed
     unknown --job_attached--> running (a reconcile, or a late answer), --refused-->
         refused, --dismissed--> dismissed, --answer_lost--> unknown
@@ -17,7 +18,9 @@ processes can never take one intent down two paths (a "done" row is never made
 "submitting": the paid POST is in flight; "unknown": its answer was lost, a job may
 exist; "refused": the server provably refused it, nothing billed; "running": a job
 exists, not all outputs on disk; "done": every output on disk; "failed", "canceled":
-the job ended without outputs; "dismissed": given up by the user.
+the job ended without outputs; "lost": the backend no longer knows its job (a 404: an
+in-process emulator's jobs vanish with it, a switched key), so nobody follows it;
+"dismissed": given up by the user.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ __all__ = ["INTENT_STATUSES", "EVENTS", "TRANSITIONS", "FINAL", "LedgerStateErro
            "next_status"]
 
 INTENT_STATUSES = ("submitting", "unknown", "refused", "running", "done", "failed",
-                   "canceled", "dismissed")
+                   "canceled", "lost", "dismissed")
 
 # (status now, event) -> status after. Nothing else is a legal move.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -46,9 +49,14 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("running", "job_failed"): "failed",
     ("running", "job_canceled"): "canceled",
     ("running", "files_saved"): "done",
-    # a final job polled again (wait() on an old job id) changes nothing; two processes
-    # resuming one running intent both save the same files (atomically) and both say so
+    ("running", "job_lost"): "lost",
+    # the backend does not know the job (any more): only the user can close it
+    ("lost", "job_lost"): "lost",
+    ("lost", "dismissed"): "dismissed",
+    # a final job polled again (wait() on an old job id) changes nothing
     ("done", "job_progress"): "done",
+    # two processes followed one job (two kernels, one library): the second to save
+    # its files finds the row done already
     ("done", "files_saved"): "done",
     ("failed", "job_failed"): "failed",
     ("canceled", "job_canceled"): "canceled",

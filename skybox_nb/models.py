@@ -1,14 +1,20 @@
 """Jobs, assets and run results, parsed from the Scenario API's JSON.
 
-Invariant: a `Job` or `Asset` that exists was parsed from an answer carrying every field
-the client relies on, each of the type the official SDK's models give it
-(``scenario_sdk.types.JobRetrieveResponse``, ``AssetRetrieveResponse``), and its id is a
-safe Scenario id. A malformed answer raises ``errors.ProtocolError`` naming the field,
-never a ``KeyError`` deep in the client. ``raw`` keeps the server's JSON as received.
+Invariant: tolerant where the service is, strict where it matters. A `Job` needs only
+``jobId`` and ``status`` (the model's reference prints ``{"jobId", "status",
+"metadata": {"assetIds"}}``); every other field is parsed when present and of the type
+the official SDK's models give it. A status word we do not know means "still running"
+(logged once per word), never a failure that ends a paid run. An `Asset` needs its id
+and url. Every number read is finite and within sane bounds: NaN, infinity or an
+absurd value raises ``errors.ProtocolError`` naming the field, as does any malformed
+field, never a ``KeyError`` or ``OverflowError`` deep in the client. Ids are safe
+Scenario ids. ``raw`` keeps the server's JSON as received.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,6 +34,8 @@ __all__ = [
     "parse_job_list",
 ]
 
+log = logging.getLogger("skybox_nb.client")
+
 JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
                 "success", "failure", "canceled")
 FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
@@ -43,14 +51,43 @@ def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], wher
     return value
 
 
+def _optional(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str,
+              default: Any) -> Any:
+    """``obj[key]`` checked like `_need` when present (and not null), else ``default``."""
+    return default if obj.get(key) is None else _need(obj, key, types, where)
+
+
 def _type_names(types: type | tuple[type, ...]) -> str:
     ts = types if isinstance(types, tuple) else (types,)
     return " or ".join(t.__name__ for t in ts)
 
 
-def _number(value: Any) -> int | float | None:
-    """``value`` when it is a JSON number (True is an int in Python, never one here)."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+# No number in an answer is ever this large: beyond it the answer is not to be trusted.
+ABSURD = 1e12
+_unknown_statuses: set[str] = set()
+
+
+def _number(value: Any, where: str = "answer", limit: float = ABSURD) -> int | float | None:
+    """``value`` when it is a JSON number (True is an int in Python, never one here),
+    None when it is not a number; a ``ProtocolError`` naming ``where`` when it is NaN,
+    infinite or beyond ``limit`` in size."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError(f"{where}: got {value!r}; expected a finite number")
+    if abs(value) > limit:
+        raise ProtocolError(f"{where}: got {value!r:.40}; expected a number of at most "
+                            f"{limit:g} in size")
+    return value
+
+
+def _status(value: str, where: str) -> str:
+    """A job's status word; one we do not know is logged once and read as running."""
+    if value not in JOB_STATUSES and value not in _unknown_statuses:
+        _unknown_statuses.add(value)
+        log.warning("%s.status: unknown status %r, read as still running (known: %s)",
+                    where, value[:40], ", ".join(JOB_STATUSES))
+    return value
 
 
 def _obj(data: Any, key: str, where: str) -> Mapping[str, Any]:
@@ -64,7 +101,8 @@ def _obj(data: Any, key: str, where: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Job:
-    """A Scenario job. ``progress`` is 0..1; ``done`` is True once the status is final."""
+    """A Scenario job. ``progress`` is 0..1 (0 when the service does not say);
+    ``done`` is True once the status is final; ``created_at`` is "" when not given."""
 
     id: str
     status: str
@@ -112,7 +150,7 @@ class Asset:
     def output_index(self) -> int | None:
         """The asset's position among its job's outputs, when the server says."""
         for src in (self.metadata, self.raw):
-            v = _number(src.get("outputIndex"))
+            v = _number(src.get("outputIndex"), "Asset.outputIndex", 1e6)
             if v is not None:
                 return int(v)
         return None
@@ -144,19 +182,23 @@ def job_from_dict(j: Mapping[str, Any], where: str = "Job") -> Job:
     if not isinstance(j, Mapping):
         raise ProtocolError(f"{where}: expected a JSON object, got {type(j).__name__}")
     job_id = safe_id(_need(j, "jobId", str, where), "job")
-    status = _need(j, "status", str, where)
-    if status not in JOB_STATUSES:
-        raise ProtocolError(f"{where}.status: got {status!r}; expected one of "
-                            f"{', '.join(JOB_STATUSES)}")
-    progress = float(_need(j, "progress", (int, float), where))
-    created = _need(j, "createdAt", str, where)
-    meta = _need(j, "metadata", Mapping, where)
+    status = _status(_need(j, "status", str, where), where)
+    progress = float(_optional(j, "progress", (int, float), where, 0.0))
+    _number(progress, f"{where}.progress", 100.0)
+    if progress > 1.0:  # a percentage: some answers count 0..100
+        progress /= 100.0
+    created = _optional(j, "createdAt", str, where, "")
+    meta = _optional(j, "metadata", Mapping, where, {})
     ids = meta.get("assetIds") or []
     if not isinstance(ids, list):
         raise ProtocolError(f"{where}.metadata.assetIds: expected a list, got {ids!r:.80}")
-    asset_ids = tuple(safe_id(a, "asset") for a in ids)
+    try:
+        asset_ids = tuple(safe_id(a, "asset") for a in ids)
+    except ProtocolError as e:
+        raise ProtocolError(f"{where}.metadata.assetIds: {e.message}") from None
     billing = j.get("billing")
-    cost = _number(billing.get("cuCost")) if isinstance(billing, Mapping) else None
+    cost = (_number(billing.get("cuCost"), f"{where}.billing.cuCost")
+            if isinstance(billing, Mapping) else None)
     cost = None if cost is None else float(cost)
     model_id = next((m for m in (j.get("modelId"), meta.get("modelId"))
                      if isinstance(m, str)), None)
@@ -185,19 +227,21 @@ def parse_generate(data: Any) -> tuple[Job, float | None]:
 
     The cost is ``creativeUnitsCost`` when present, else the job's ``billing.cuCost``.
     """
-    job = job_from_dict(_obj(data, "job", "GenerateRunModelResponse"))
-    cost = _number(data.get("creativeUnitsCost"))
+    job = job_from_dict(_obj(data, "job", "GenerateRunModelResponse"),
+                        "GenerateRunModelResponse.job")
+    cost = _number(data.get("creativeUnitsCost"), "GenerateRunModelResponse.creativeUnitsCost")
     return job, (job.cu_cost if cost is None else float(cost))
 
 
 def parse_estimate(data: Any) -> float:
-    """The CU cost from a dry-run (HTTP 269) answer."""
+    """The CU cost from a dry-run (HTTP 269) answer (its ``job`` may be empty: ``{}``)."""
     if isinstance(data, Mapping):
-        cost = _number(data.get("creativeUnitsCost"))
+        cost = _number(data.get("creativeUnitsCost"), "dry run.creativeUnitsCost")
         if cost is None:
             job = data.get("job")
             billing = job.get("billing") if isinstance(job, Mapping) else None
-            cost = _number(billing.get("cuCost")) if isinstance(billing, Mapping) else None
+            cost = (_number(billing.get("cuCost"), "dry run.job.billing.cuCost")
+                    if isinstance(billing, Mapping) else None)
         if cost is not None:
             return float(cost)
     raise ProtocolError("dry run answer carries no cost (expected 'creativeUnitsCost')")
@@ -209,11 +253,11 @@ def asset_from_dict(a: Mapping[str, Any], where: str = "Asset") -> Asset:
         raise ProtocolError(f"{where}: expected a JSON object, got {type(a).__name__}")
     asset_id = safe_id(_need(a, "id", str, where), "asset")
     url = _need(a, "url", str, where)
-    mime = _need(a, "mimeType", str, where)
-    meta = _need(a, "metadata", Mapping, where)
+    mime = _optional(a, "mimeType", str, where, "")
+    meta = _optional(a, "metadata", Mapping, where, {})
 
     def _int(key: str) -> int | None:
-        v = _number(meta.get(key))
+        v = _number(meta.get(key), f"{where}.metadata.{key}", 1e6)
         return None if v is None else int(v)
 
     seed = meta.get("seed")
@@ -235,9 +279,15 @@ def parse_asset(data: Any) -> Asset:
 
 
 def parse_job_list(data: Any) -> tuple[list[Job], str | None]:
-    """Parse a ``GET /jobs`` page: (jobs, next pagination token or None)."""
+    """Parse a ``GET /jobs`` page: (jobs, next pagination token or None). A row that
+    does not read as a job is left out (logged), so one odd row hides no other."""
     if not isinstance(data, Mapping) or not isinstance(data.get("jobs"), list):
         raise ProtocolError("JobListResponse: the answer has no 'jobs' list")
-    jobs = [job_from_dict(j, "JobListResponse") for j in data["jobs"]]
+    jobs = []
+    for i, row in enumerate(data["jobs"]):
+        try:
+            jobs.append(job_from_dict(row, f"JobListResponse.jobs[{i}]"))
+        except (ProtocolError, ValueError) as e:
+            log.warning("skipped a job listing row that does not read as a job: %s", e)
     token = data.get("nextPaginationToken")
     return jobs, token if isinstance(token, str) and token else None

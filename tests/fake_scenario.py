@@ -48,11 +48,14 @@ class FakeScenario:
     of a route: an ``httpx.Response``, an exception instance to raise, or a callable
     taking the request. Routes: generate, job, jobs, cancel, asset, upload, cdn."""
 
-    def __init__(self, polls: int = 2) -> None:
+    def __init__(self, polls: int = 2, allow_cancel: bool = True) -> None:
         self.polls = polls
         self.store = Store()
+        # Cancels are allowed here (the run handle's cancel paths are what is tested);
+        # the emulator itself refuses them by default, as the service does.
         self.api = Api(self.store, Faults(), _Polled(),
-                       ApiSettings(origin=CDN, price=lambda inputs: 3.0 * int(inputs["numOutputs"])))
+                       ApiSettings(origin=CDN, price=lambda inputs: 3.0 * int(inputs["numOutputs"]),
+                                   allow_cancel=allow_cancel))
         self.emulator = InProcessTransport(self.api)
         self.gets: dict[str, int] = defaultdict(int)
         self.script: dict[str, deque] = defaultdict(deque)

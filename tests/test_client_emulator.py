@@ -77,6 +77,10 @@ def test_every_method(emu, tmp_path):
         assert init.startswith("asset_")
         other = c.generate(SkyboxRequest("same place, winter", image=init, strength=0.4,
                                          num_outputs=1))
+        with pytest.raises(errors.CancelRefusedError):  # as the service answers
+            c.cancel(other)
+        assert c.ledger.by_job(other.id).status == "running"  # still followed
+        c.emulator.settings.allow_cancel = True  # as for job types one may cancel
         canceled = c.cancel(other)
         assert canceled.status == "canceled"
         assert c.ledger.by_job(other.id).status == "canceled"

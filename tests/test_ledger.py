@@ -93,7 +93,7 @@ def test_unknown_blocks_identical_until_dismissed(ledger):
     assert ledger.unresolved()[0].intent_id == a
     assert ledger.dismiss(a).status == "dismissed"
     ledger.record_intent(MODEL, {"prompt": "a"}, "fa")
-    with pytest.raises(ValueError, match="only 'unknown' or 'submitting'"):
+    with pytest.raises(ValueError, match="only 'unknown', 'submitting' or 'lost'"):
         ledger.dismiss(a)
 
 

@@ -55,6 +55,7 @@ def _answers(emu, http) -> dict[str, tuple[type, dict]]:
     wait_done(http, failed)
     out["job failure"] = (JobRetrieveResponse, http.get(f"/jobs/{failed}").json())
     running = http.post(FLUX, json={"prompt": "y", "numOutputs": 1}).json()["job"]["jobId"]
+    emu.settings.allow_cancel = True  # refused by default, as the service refuses it
     r = http.post(f"/jobs/{running}/action", json={"action": "cancel"})
     out["cancel"] = (JobTriggerActionResponse, r.json())
     out["job canceled"] = (JobRetrieveResponse, http.get(f"/jobs/{running}").json())
@@ -224,6 +225,9 @@ def test_the_official_sdk_client_runs_against_the_emulator(emu):
     assert len(listed) == 4 and len(set(listed)) == 4 and job_id in listed
     emu.runner.job_duration = 5.0
     slow = client.generate.run_model("model_scenario-skybox-flux", body={"prompt": "p", "numOutputs": 1})
+    with pytest.raises(scenario_sdk.BadRequestError):  # refused, as the service does
+        client.jobs.trigger_action(slow.job.job_id, action="cancel")
+    emu.settings.allow_cancel = True
     canceled = client.jobs.trigger_action(slow.job.job_id, action="cancel").job
     assert canceled.status == "canceled"
     with pytest.raises(scenario_sdk.NotFoundError):

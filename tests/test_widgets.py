@@ -265,7 +265,9 @@ def test_init_image_upload_enables_strength_and_clear_disables_it(form):
     form.init_upload.value = ({"name": "init.png", "type": "image/png", "size": len(buf.getvalue()),
                                "content": memoryview(buf.getvalue()),
                                "last_modified": datetime.now(timezone.utc)},)
-    wait_until(lambda: form.image.value.startswith("asset_"))
+    # The worker puts the placeholder back just after it sets the id: wait for both.
+    wait_until(lambda: form.image.value.startswith("asset_")
+               and "uploading" not in form.image.placeholder)
     assert not form.strength.disabled
     form.strength.value = 0.35
     body = form.request().to_body()
@@ -313,8 +315,43 @@ def test_generate_click_fills_the_gallery_with_small_previews(client):
     form.close()
 
 
+def test_stop_waiting_on_a_job_the_service_will_not_cancel(tmp_path):
+    with Emulator(job_duration=1.5, render_size=(64, 32)) as slow:  # refuses, as Scenario
+        c = SkyboxClient(api_key=KEY, api_secret=SECRET, emulator=slow,
+                         library=str(tmp_path / "refused"))
+        form = GeneratorForm(c, prompt="a stormy sea", estimate_delay=0.05)
+        assert form.cancel_button.description == "Stop waiting"
+        gen = form.generate()
+        wait_until(lambda: gen.job is not None)
+        form.cancel_button.click()
+        wait_until(lambda: "billed" in gen.status.value)
+        assert "keeps running" in gen.status.value
+        res = gen.result(30)  # followed to its end: what was paid for is downloaded
+        assert res.job.succeeded and all(p.exists() for p in res.files)
+        assert c.ledger.by_job(res.job.id).status == "done"
+        form.close()
+        c.close()
+
+
+def test_a_double_click_on_generate_sends_one_paid_post(tmp_path):
+    with Emulator(job_duration=0.3, render_size=(64, 32)) as slow:
+        slow.inject("slow", route="generate", delay=0.5)  # the POST takes a while
+        c = SkyboxClient(api_key=KEY, api_secret=SECRET, emulator=slow,
+                         library=str(tmp_path / "dbl"))
+        form = GeneratorForm(c, prompt="twin peaks", estimate_delay=0.05)
+        form.generate_button.click()
+        assert form.generate_button.disabled  # while its request is being submitted
+        form.generate_button.click()  # the second click of a double click
+        assert len(form.runs) == 1
+        form.runs[0].result(30)
+        wait_until(lambda: not form.generate_button.disabled)
+        assert slow.stats()["generate_posts"] == 1
+        form.close()
+        c.close()
+
+
 def test_generate_does_not_block_and_cancel_cancels(emu, tmp_path):
-    with Emulator(job_duration=3.0, render_size=(256, 128)) as slow:
+    with Emulator(job_duration=3.0, render_size=(256, 128), allow_cancel=True) as slow:
         c = SkyboxClient(api_key=KEY, api_secret=SECRET, emulator=slow,
                          library=str(tmp_path / "slow"))
         form = GeneratorForm(c, prompt="a stormy sea", estimate_delay=0.05)

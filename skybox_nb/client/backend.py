@@ -8,6 +8,7 @@ never the environment's; an emulator started here is owned here and stopped by
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -16,10 +17,21 @@ from ..config import Credentials, Settings
 from ..contract import SCENARIO_API_URL
 from ..ledger import Ledger
 
-__all__ = ["Backend", "report_leftovers"]
+__all__ = ["Backend", "report_leftovers", "backend_key"]
 
 log = logging.getLogger("skybox_nb.client")
 _EMULATOR_ANNOUNCED = False
+
+
+def backend_key(base_url: str, emulator: Any, creds: Credentials | None) -> str:
+    """Which backend a ledger row's job belongs to: Scenario's URL and the account (a
+    digest of the API key, never the key), or this one emulator instance (its URL and
+    start time: its jobs vanish with it)."""
+    if emulator is not None:
+        started = getattr(emulator, "started_at", None)
+        return f"emulator {base_url}" + (f" started {started:.3f}" if started else "")
+    digest = hashlib.sha256(creds.key.encode()).hexdigest()[:12] if creds else "none"
+    return f"{base_url} key#{digest}"
 
 
 class Backend:
@@ -55,6 +67,7 @@ class Backend:
             self.label = f"Scenario API ({settings.host})"
         self._creds = creds
         self.is_emulator = emulator is not None
+        self.key = backend_key(self.base_url, emulator, creds)
 
     def announce(self) -> None:
         """Say where requests go: a warning, once per process, when an emulator was

@@ -207,19 +207,28 @@ class SkyboxClient(ClientBase):
         Every run is seen to its end before the first error (if any) is raised, unless
         ``return_exceptions`` puts errors in the list instead. ``timeout`` bounds the
         whole batch: runs still waiting then raise ``DeadlineError`` (their jobs keep
-        running; ``resume()`` fetches them) and requests not yet sent are not sent."""
+        running; ``resume()`` fetches them) and requests not yet sent are not sent.
+        Interrupted (Ctrl-C), it raises at once: requests not yet sent are never sent,
+        and runs in flight stop waiting at their next pause (``resume()`` later)."""
         reqs = list(requests)
         check_in_flight(max_in_flight)
         max_in_flight = within_limit(max_in_flight, self._core.account)
         until = batch_deadline(timeout)
+        stop = threading.Event()
 
         def one(r: Any) -> RunResult:
-            return self.run(r, on_progress, timeout=time_left(until))
+            return self.run(r, on_progress, stop, timeout=time_left(until))
 
-        with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
-                                                   thread_name_prefix="skybox-batch") as ex:
+        ex = concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
+                                                   thread_name_prefix="skybox-batch")
+        try:
             futs = [ex.submit(one, r) for r in reqs]
             concurrent.futures.wait(futs)
+        except BaseException:
+            stop.set()
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
         return gather_results([f.exception() or f.result() for f in futs], return_exceptions)
 
     def reconcile(self) -> list[ReconcileOutcome]:

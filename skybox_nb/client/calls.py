@@ -45,13 +45,37 @@ def transport_error(exc: httpx.HTTPError, *, paid: bool) -> SkyboxError:
     return TransportError(f"the connection failed ({name}: {exc})", ambiguous=paid)
 
 
+# No answer of the API nests deeper than a handful of levels; far deeper is refused.
+MAX_DEPTH = 64
+
+
+def _depth(data: Any) -> int:
+    """How deeply ``data`` nests lists and objects (counted without recursion)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
 def read_json(resp: httpx.Response, what: str) -> Any:
-    """The answer's JSON; a ``ProtocolError`` naming ``what`` when it is not JSON."""
+    """The answer's JSON; a ``ProtocolError`` naming ``what`` when it is not JSON or
+    nests deeper than `MAX_DEPTH` (read without recursing into it)."""
     try:
-        return resp.json()
-    except ValueError:
-        raise ProtocolError(f"{what}: the answer (HTTP {resp.status_code}) is not JSON",
-                            status=resp.status_code) from None
+        data = resp.json()
+    except (ValueError, RecursionError):
+        raise ProtocolError(f"{what}: the answer (HTTP {resp.status_code}) is not JSON "
+                            "that can be read", status=resp.status_code) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ProtocolError(f"{what}: the answer (HTTP {resp.status_code}) nests deeper "
+                            f"than {MAX_DEPTH} levels; refused", status=resp.status_code)
+    return data
 
 
 def call(retry: RetryPolicy, method: str, path: str, what: str, *, json: Any = None,

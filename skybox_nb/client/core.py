@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
+from ..errors import CancelRefusedError, ForbiddenError, InvalidError
 from ..files import remove_stale_temps, safe_id
 from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult, parse_estimate, parse_job
@@ -85,9 +86,15 @@ class Core:
         return self.where.auth_headers()
 
     def close(self) -> None:
-        """Close the ledger and stop an emulator this core started."""
-        self.ledger.close()
-        self.where.close()
+        """Close the ledger and stop an emulator this core started (its jobs end with it:
+        their rows are marked lost, so a later identical request is sent anew)."""
+        try:
+            if self.where.owns_emulator and self.where.emulator is not None:
+                self.ledger.lose_backend(self.where.key, "the offline emulator that ran "
+                                         "this job was stopped, and its jobs with it")
+        finally:
+            self.ledger.close()
+            self.where.close()
 
     # -- single calls ------------------------------------------------------------------
 
@@ -112,9 +119,20 @@ class Core:
         return parse_job(data)
 
     def cancel(self, job: Job | str) -> Op[Job]:
-        """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome."""
-        data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
-                               json={"action": "cancel"})
+        """``POST /jobs/{id}/action {"action": "cancel"}``; records the outcome. A refusal
+        (the service refuses it for custom-model generations) raises `CancelRefusedError`:
+        the job keeps running and is billed, and its ledger row keeps following it."""
+        jid = _job_id(job)
+        try:
+            data = yield from call(self.retry, "POST", f"/jobs/{jid}/action", "cancel",
+                                   json={"action": "cancel"})
+        except (InvalidError, ForbiddenError) as e:
+            raise CancelRefusedError(
+                f"job {jid}: the service refused to cancel it ({e.message})", job_id=jid,
+                status=e.status, details=e.details,
+                hint="the job keeps running and will be billed; its outputs are still "
+                     "downloaded when it ends (client.resume(), or 'skybox-nb ledger "
+                     "resume')") from None
         new = parse_job(data)
         yield Call(intents.note_job, (self.ledger, new))
         return new

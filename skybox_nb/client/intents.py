@@ -10,6 +10,7 @@ client), except the last record made while an operation is being closed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import warnings
@@ -18,9 +19,18 @@ from typing import Any, Callable, Mapping, Protocol
 
 from .. import sidecar
 from ..contract import SKYBOX_FLUX_MODEL_ID
-from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
+from ..errors import (
+    DeadlineError,
+    JobFailedError,
+    JobLostError,
+    NotFoundError,
+    ModeratedError,
+    RateLimitError,
+    SkyboxError,
+    is_moderation_text,
+)
 from ..files import slug
-from ..ledger import IntentRecord, Ledger
+from ..ledger import IntentInFlight, IntentRecord, Ledger, LedgerStateError, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
@@ -43,10 +53,13 @@ class Core(Protocol):
     gate: SlotGate
     claims: "Claims"
     backend: str
+    where: Any
 
     def job(self, job: Job | str) -> Op[Job]: ...
 
     def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]: ...
+
+    def asset(self, asset_id: Asset | str) -> Op[Asset]: ...
 
 
 class Claims:
@@ -85,13 +98,26 @@ def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> Non
         ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
 
 
-def submit(core: Core, request: Any, claim: bool) -> Op[tuple[Job, str]]:
+def submit(core: Core, request: Any, claim: bool,
+           exclusive: bool = False) -> Op[tuple[Job, str]]:
     """Record the intent, send the paid POST, record the job; returns (job, intent id).
     ``claim`` marks the intent as driven by this caller from the moment it exists, so
-    no concurrent run() resumes it too."""
+    no concurrent run() resumes it too; ``exclusive`` raises `IntentInFlight` while an
+    identical intent is being sent or followed (see `Ledger.record_intent`)."""
     body, model_id = request.to_body(), request.model_id
-    # An fsynced commit: off the event loop for the async client.
-    intent_id = yield Call(core.ledger.record_intent, (model_id, body, request.fingerprint))
+    intent_id = new_intent_id()
+    record = functools.partial(core.ledger.record_intent, intent_id=intent_id,
+                               exclusive=exclusive, backend=core.where.key)
+    try:
+        # An fsynced commit: off the event loop for the async client.
+        yield Call(record, (model_id, body, request.fingerprint))
+    except BaseException as e:
+        if not isinstance(e, Exception):
+            # Cancelled or interrupted while the row was being written (maybe still is,
+            # on a worker thread): nothing was sent, so no row may stay behind to haunt
+            # (or, once stale, block) an identical request.
+            core.ledger.forget_unsent(intent_id)
+        raise
     if claim:
         core.claims.claim(intent_id)
     try:
@@ -131,9 +157,9 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
          timeout: float | None) -> Op[Job]:
     """Poll until the job is final; calls ``on_progress`` on every change. Polls follow
     the core's `PollSchedule`, timed by the core's clock."""
-    current = job if isinstance(job, Job) else (yield from core.job(job))
     schedule = core.poll()
     start = core.clock.monotonic()
+    current = job if isinstance(job, Job) else (yield from _poll(core, job, start, timeout))
     seen: tuple[str, float] | None = None
     while True:
         if (current.status, current.progress) != seen:
@@ -156,31 +182,114 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
                     ambiguous=False)
             delay = min(delay, left)
         yield Sleep(delay)
-        current = yield from core.job(current.id)
+        current = yield from _poll(core, current.id, start, timeout)
+
+
+def _poll(core: Core, job_id: str, start: float, timeout: float | None) -> Op[Job]:
+    """``GET /jobs/{id}``; a 429 is waited out as the service says (or a growing pause)
+    for as long as it lasts: the job may still be running and it is paid for, so being
+    told to slow down is never a reason to stop following it (only ``timeout`` is)."""
+    pauses = 0
+    while True:
+        try:
+            return (yield from core.job(job_id))
+        except RateLimitError as e:
+            pause = e.retry_after if e.retry_after is not None else min(30.0, 2.0 * 1.5 ** pauses)
+            pauses += 1
+            if timeout is not None:
+                left = start + timeout - core.clock.monotonic()
+                if left <= pause:
+                    raise
+            log.info("polling job %s was rate limited; waiting %.1fs as told", job_id, pause)
+            yield Sleep(max(pause, 0.5))
+
+
+# How often a request waits to see how its identical twin, in flight, ends.
+TWIN_POLL = 0.2
+
+
+def seeded(request: Any) -> bool:
+    """True when the request names its seed: an identical one makes the same image."""
+    body = request.to_body() if hasattr(request, "to_body") else request
+    return isinstance(body, Mapping) and body.get("seed") is not None
 
 
 def run(core: Core, request: Any, on_progress: ProgressFn | None,
-        timeout: float | None = None) -> Op[RunResult]:
+         timeout: float | None = None) -> Op[RunResult]:
     """Resume an active identical intent, else generate; wait; download; record.
     With ``timeout``, a `DeadlineError` once that many seconds have passed (each call
     and download has its own deadline too): it names the job, which keeps running (and
-    is billed); ``resume()`` fetches its outputs later."""
+    is billed); ``resume()`` fetches its outputs later.
+
+    A request with a seed makes the same image as an identical one in flight (another
+    thread, task or kernel, or a twin in one batch): it waits for that one and reuses
+    its outputs instead of paying again. Without a seed each request is a new image."""
     until = None if timeout is None else core.clock.monotonic() + timeout
-    active = yield Call(core.ledger.active, (request.fingerprint,))
-    rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
-    if rec is not None:
-        log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
-        job: Job | str = rec.job_id or ""
-        intent_id = rec.intent_id
-    else:
-        job, intent_id = yield from submit(core, request, claim=True)
-    return (yield from follow(core, intent_id, job, request, on_progress, until))
+    twin: str | None = None
+    while True:
+        active = yield Call(followable, (core.ledger, core.where.key, request.fingerprint))
+        rec = next((r for r in active if core.claims.claim(r.intent_id)), None)
+        if rec is not None:
+            log.info("resuming job %s of an identical request (no new POST)", rec.job_id)
+            try:
+                return (yield from follow(core, rec.intent_id, rec.job_id or "", request,
+                                          on_progress, until))
+            except JobLostError as e:  # marked lost: this request goes on its own
+                log.warning("%s", e.message)
+                continue
+        if twin is not None:
+            rec = yield Call(core.ledger.get, (twin,))
+            if rec.status == "done":
+                return (yield from _reuse(core, rec, request))
+            if rec.status not in ("submitting", "running"):
+                twin = None  # it ended without outputs: this request goes on its own
+        if twin is None:
+            try:
+                job, intent_id = yield from submit(core, request, claim=True,
+                                                   exclusive=seeded(request))
+            except IntentInFlight as e:
+                twin = e.intent_id
+                log.info("an identical seeded request is in flight (intent %s): waiting "
+                         "for it rather than paying twice", twin)
+            else:
+                return (yield from follow(core, intent_id, job, request, on_progress, until))
+        _past(core, until, "an identical request is still in flight")
+        yield Sleep(TWIN_POLL)
+
+
+def _reuse(core: Core, rec: IntentRecord, request: Any) -> Op[RunResult]:
+    """The result of an identical intent that ended with its outputs on disk (free
+    reads of its job and assets; nothing is paid or downloaded again)."""
+    job = yield from core.job(rec.job_id or "")
+    assets = []
+    for aid in job.asset_ids:
+        assets.append((yield from core.asset(aid)))
+    return RunResult(job=job, request=request, files=list(rec.files), assets=assets,
+                     cu_cost=rec.cu_cost, intent_id=rec.intent_id)
 
 
 def resumable(core: Core) -> Op[list[IntentRecord]]:
     """Active ledger intents no caller of this client is driving now, oldest first."""
-    active = yield Call(core.ledger.active)
+    active = yield Call(followable, (core.ledger, core.where.key))
     return core.claims.unclaimed(active)
+
+
+def followable(ledger: Ledger, key: str, fingerprint: str | None = None) -> list[IntentRecord]:
+    """The active intents this client may follow, oldest first: all but those of
+    another in-process emulator (its jobs live and die with the process that ran it).
+    Such an intent whose process has ended is marked lost; one of a live process (another
+    kernel's emulator) is left to it. A URL's intent is tried: a 404 marks it lost."""
+    out = []
+    for rec in ledger.active(fingerprint):
+        if rec.backend == key or not (rec.backend or "").startswith("emulator"):
+            out.append(rec)
+        elif not rec.writer_alive:
+            try:
+                ledger.mark_lost(rec.intent_id, "the offline emulator that ran this job "
+                                 "ended with its process, and its jobs with it")
+            except LedgerStateError:
+                pass
+    return out
 
 
 def resume_one(core: Core, rec: IntentRecord,
@@ -189,8 +298,12 @@ def resume_one(core: Core, rec: IntentRecord,
     None when another caller of this client is already doing so."""
     if not core.claims.claim(rec.intent_id):
         return None
-    return (yield from follow(core, rec.intent_id, rec.job_id or "", request_of(rec),
-                              on_progress))
+    try:
+        return (yield from follow(core, rec.intent_id, rec.job_id or "", request_of(rec),
+                                  on_progress))
+    except JobLostError as e:  # marked lost: resume() carries on with the others
+        log.warning("%s", e.message)
+        return None
 
 
 def request_of(rec: IntentRecord) -> Any:
@@ -230,7 +343,17 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
     `DeadlineError`."""
     try:
         left = None if until is None else max(0.0, until - core.clock.monotonic())
-        job = yield from wait(core, job, on_progress, left)
+        try:
+            job = yield from wait(core, job, on_progress, left)
+        except NotFoundError as e:
+            jid = job.id if isinstance(job, Job) else job
+            yield Call(core.ledger.mark_lost, (intent_id, str(e)))
+            raise JobLostError(
+                f"job {jid} is unknown to the {core.backend} (HTTP 404): marked lost in "
+                f"the ledger (intent {intent_id})", job_id=jid, intent_id=intent_id,
+                status=404, hint=f"its backend no longer knows it (an offline emulator's "
+                f"jobs end with it; another API key cannot see it). Check, then "
+                f"'skybox-nb ledger dismiss {intent_id}'") from None
         if not job.succeeded:
             text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
             if is_moderation_text(job.error) or is_moderation_text(job.hint):

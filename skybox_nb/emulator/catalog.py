@@ -160,6 +160,11 @@ def num_outputs(model_id: str, inputs: Mapping[str, Any]) -> int:
     return int(inputs.get("numOutputs", 2)) if model_id == SKYBOX_FLUX_MODEL_ID else 1
 
 
+# What Skybox Flux returned when Scenario's skybox skill (2026) was written: 1536x768.
+# The model's reference states no size; clients read it from the image, never assume it.
+OUTPUT_SIZE = (1536, 768)
+
+
 def output_size(model_id: str, inputs: Mapping[str, Any], input_size: tuple[int, int] | None,
                 default: tuple[int, int]) -> tuple[int, int]:
     """The (width, height) a job will draw: GPT's requested size, the upscaler's input

@@ -36,7 +36,7 @@ from .faults import Fault, Faults
 from .ids import ID_LENGTH
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
-from .store import AssetRecord, JobRecord, Store, iso, suffix_of
+from .store import AssetRecord, JobRecord, Store, iso
 
 __all__ = ["Response", "Api", "ApiSettings", "EMULATOR_HEADER", "route_of",
            "DEFAULT_UPLOAD_LIMIT", "MAX_UPLOAD_PIXELS"]
@@ -55,7 +55,12 @@ _MODELS = catalog.MODELS
 # max_parallel_jobs is configured (then nothing is enforced).
 PLAN_PARALLEL_JOBS = 10
 _ID = r"[A-Za-z0-9_.\-]{1,200}"
-_EXTS = "|".join(f.suffix[1:] for f in API_FORMATS)
+CANCEL_REFUSED = "Cannot cancel this type of job. Action not permitted."
+# What a CloudFront-like CDN answers a bad or expired signature.
+ACCESS_DENIED_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied'
+                     b'</Code><Message>Access Denied</Message></Error>')
+# Fields no client knows, added to every lean answer: a client must ignore them.
+UNKNOWN_EXTRA = {"xEmulatorUnknownField": {"nested": [1, "two", None]}}
 _PATTERNS = [
     ("POST", re.compile(rf"^/v1/generate/custom/(?P<model>{_ID})$"), "generate"),
     ("GET", re.compile(r"^/v1/jobs/?$"), "jobs"),
@@ -66,7 +71,7 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
     ("GET", re.compile(r"^/v1/teams/?$"), "teams"),
     ("GET", re.compile(rf"^/v1/teams/(?P<id>{_ID})/limits$"), "limits"),
-    ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>{_EXTS}|bin)$"),
+    ("GET", re.compile(rf"^/_cdn/assets-transform/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})$"),
      "download"),
 ]
 _DATA_URL = re.compile(rf"^data:(?P<mime>{'|'.join(re.escape(f.mime) for f in API_FORMATS)});"
@@ -137,6 +142,13 @@ class ApiSettings:
     started_at: float = field(default_factory=time.time)
     price: Callable[[Mapping[str, Any]], float] = cu_cost
     creative_units: float = 10000.0  # the plan's allowance per period (402 once spent)
+    # Scenario refuses to cancel custom-model jobs (400 "Cannot cancel this type of
+    # job."): so does the emulator, unless this allows it (as for other job types).
+    allow_cancel: bool = False
+    # Answer with only the fields the model's reference documents, plus fields no
+    # client knows, and a dry run as recorded (``{"job": {}, "creativeUnitsCost"}``,
+    # which the SDK's model rejects): a client must need no more than the evidence shows.
+    lean: bool = False
 
 
 class Api:
@@ -280,7 +292,12 @@ class Api:
 
     # ------------------------------------------------------------------ shapes
     def job_json(self, job: JobRecord) -> dict[str, Any]:
-        """A Job as the API returns it."""
+        """A Job as the API returns it (lean: only what the model's reference prints,
+        ``jobId``, ``status``, ``metadata.assetIds``, plus unknown extra fields)."""
+        if self.settings.lean:
+            return {"jobId": job.id, "status": job.status,
+                    "metadata": {"assetIds": list(job.asset_ids), **UNKNOWN_EXTRA},
+                    **UNKNOWN_EXTRA}
         meta: dict[str, Any] = {"assetIds": list(job.asset_ids), "input": dict(job.input)}
         if job.error:
             meta["error"] = job.error
@@ -301,14 +318,19 @@ class Api:
         }
 
     def asset_url(self, rec: AssetRecord, expired: bool = False) -> str:
-        """A presigned CDN-like URL that stops working after ``url_ttl`` seconds."""
+        """A URL shaped like Scenario's signed CDN URLs (no file extension: the format is
+        in ``mimeType``; ``Policy``, ``Key-Pair-Id``, ``Signature`` in the query) that
+        stops working after ``url_ttl`` seconds."""
         # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
         expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.settings.url_ttl)
-        ext = suffix_of(rec.mime_type)[1:]
-        return f"{self.settings.origin}/_cdn/{rec.id}.{ext}?Expires={expires}&Signature={self._sign(rec.id, expires)}"
+        policy = _b64(json.dumps({"Statement": [{"Resource": f"*/{rec.id}*", "Condition": {
+            "DateLessThan": {"AWS:EpochTime": expires}}}]}, separators=(",", ":")).encode())
+        return (f"{self.settings.origin}/_cdn/assets-transform/{rec.id}?p=100&Policy={policy}"
+                f"&Key-Pair-Id=KEMULATOR0FFLINE&Signature={self._sign(rec.id, policy)}")
 
-    def _sign(self, asset_id: str, expires: int) -> str:
-        return hmac.new(self._url_key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+    def _sign(self, asset_id: str, policy: str) -> str:
+        return _b64(hmac.new(self._url_key, f"{asset_id}:{policy}".encode(),
+                             hashlib.sha256).digest()[:24])
 
     def asset_json(self, rec: AssetRecord, expired: bool = False) -> dict[str, Any]:
         """An Asset as the API returns it, with a fresh temporary URL."""
@@ -320,6 +342,9 @@ class Api:
         meta.setdefault("height", rec.height)
         meta.setdefault("size", rec.size)
         meta.setdefault("emulator", "offline")
+        if self.settings.lean:  # what clients need: id, url, its format; and the unknown
+            return {"id": rec.id, "url": self.asset_url(rec, expired), "mimeType": rec.mime_type,
+                    **UNKNOWN_EXTRA}
         return {
             "id": rec.id,
             "url": self.asset_url(rec, expired),
@@ -368,7 +393,10 @@ class Api:
         outputs = catalog.num_outputs(model_id, resolved)
         store = self.store
         if dry_run:
-            now = time.time()
+            if self.settings.lean:  # as recorded from the service: an empty job, the cost
+                return json_response(269, {"job": {}, "creativeUnitsCost": cost,
+                                           "creativeUnitsDiscount": 0})
+            now = time.time()  # the SDK's model of it (which requires a whole job)
             job = JobRecord(id="job_" + "0" * ID_LENGTH, model_id=model_id, input=resolved,
                             num_outputs=outputs, cu_cost=cost, created=now,
                             updated=now, history=[("queued", now)])
@@ -416,7 +444,9 @@ class Api:
         return problems
 
     def generate_json(self, job: JobRecord, cost: float) -> dict[str, Any]:
-        """The answer to a generate (or its dry run): the job as created, and its cost."""
+        """The answer to a generate: the job as created, and its cost."""
+        if self.settings.lean:
+            return {"job": self.job_json(job), "creativeUnitsCost": cost, **UNKNOWN_EXTRA}
         return {"job": self.job_json(job), "creativeUnitsCost": cost, "creativeUnitsDiscount": 0,
                 "costDetails": {"custom-generation": cost}}
 
@@ -472,6 +502,8 @@ class Api:
         action = data.get("action")
         if action != "cancel":
             return _bad_field(Problem("action", action, "'cancel'"))
+        if not self.settings.allow_cancel:  # as the service answers for custom models
+            return json_response(400, {"reason": CANCEL_REFUSED})
         with store.lock:
             if job.done:
                 return error(400, f"Job {job.id} is already {job.status}; only a queued or "
@@ -489,17 +521,11 @@ class Api:
 
     def _download(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
         rec = self.store.get_asset(params["id"])  # a dict lookup; never a path join
-        try:
-            expires = int(query.get("Expires", ""))
-        except ValueError:
-            expires = -1
-        good = hmac.compare_digest(query.get("Signature", ""), self._sign(params["id"], expires))
-        if rec is None or not good:
-            return error(403, "Access denied: the signature does not match.",
-                         hint="Fetch the asset again (GET /v1/assets/{id}) for a fresh URL.")
-        if time.time() > expires:
-            return error(403, "Access denied: the URL has expired.",
-                         hint="Asset URLs are temporary: fetch the asset again for a fresh URL.")
+        policy = query.get("Policy", "")
+        good = hmac.compare_digest(query.get("Signature", ""), self._sign(params["id"], policy))
+        if rec is None or not good or time.time() > _policy_expiry(policy):
+            # A CDN says no more than this, whether the signature is bad or expired.
+            return Response(403, ACCESS_DENIED_XML, {"Content-Type": "text/xml"})
         data = rec.path.read_bytes()
         answer = Response(200, data, {"Content-Type": rec.mime_type,
                                       "Cache-Control": "private, max-age=60"})
@@ -598,6 +624,20 @@ class Api:
             return error(404, f"Model not found: {params['id']}",
                          hint=f"The offline emulator knows {', '.join(_MODELS)}.")
         return json_response(200, {"model": self.model_json(params["id"])})
+
+
+def _b64(raw: bytes) -> str:
+    """CloudFront's URL-safe base64: '+' '=' '/' written as '-' '_' '~'."""
+    return base64.b64encode(raw).decode().translate(str.maketrans("+=/", "-_~"))
+
+
+def _policy_expiry(policy: str) -> float:
+    """The expiry time a signed URL's ``Policy`` states (0 when it cannot be read)."""
+    try:
+        raw = base64.b64decode(policy.translate(str.maketrans("-_~", "+=/")), validate=True)
+        return float(json.loads(raw)["Statement"][0]["Condition"]["DateLessThan"]["AWS:EpochTime"])
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        return 0.0
 
 
 def _timestamp(text: str) -> float | None:

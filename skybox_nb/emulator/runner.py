@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import catalog, siblings
 from .faults import Fault
-from .render import DEFAULT_SIZE, EMULATOR_NOTICE, effective_geometry, encode_png, render
+from .render import EMULATOR_NOTICE, effective_geometry, encode_png, render
 from .store import JobRecord, Store
 from .styles import look_for
 
@@ -50,7 +50,7 @@ class Runner:
                  render_size: tuple[int, int] | None = None, workers: int | None = None) -> None:
         self.store = store
         self.job_duration = float(job_duration)
-        self.render_size = tuple(render_size) if render_size else DEFAULT_SIZE
+        self.render_size = tuple(render_size) if render_size else catalog.OUTPUT_SIZE
         n = workers or max(1, min(4, os.cpu_count() or 1))
         self._pool = cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="emulator-render")
         self._closed = False

@@ -65,9 +65,12 @@ class Emulator:
     credentials are. ``max_parallel_jobs``: a generate while that many jobs run answers
     429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works. ``render_size``:
     (width, height) of generated images, e.g. (256, 128) for fast tests; None = the model's
-    2048x1024 (Skybox GPT draws the size asked for, the upscaler its input times the
+    1536x768 as last reported (Skybox GPT draws the size asked for, the upscaler its input times the
     factor). ``creative_units``: the plan's allowance; a job costing more than is left
-    answers 402, and ``GET /v1/teams/{teamId}/limits`` reports it. Raises ValueError naming any bad setting, including a non-loopback ``host``
+    answers 402, and ``GET /v1/teams/{teamId}/limits`` reports it. ``allow_cancel``: accept a
+    cancel (the service refuses it for custom-model jobs, and so does the emulator by
+    default). ``lean``: answer with only the fields the model's reference documents, plus
+    unknown extra fields (a client must need no more, and ignore what it does not know). Raises ValueError naming any bad setting, including a non-loopback ``host``
     without ``allow_remote=True``.
     """
 
@@ -86,6 +89,8 @@ class Emulator:
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         creative_units: float = 10000.0,
+        allow_cancel: bool = False,
+        lean: bool = False,
     ) -> None:
         if isinstance(job_duration, bool) or not isinstance(job_duration, (int, float)) \
                 or not math.isfinite(job_duration) or job_duration < 0:
@@ -128,7 +133,8 @@ class Emulator:
             origin=self.origin, api_key=api_key, api_secret=api_secret,
             max_parallel_jobs=max_parallel_jobs, url_ttl=float(url_ttl),
             upload_limit=upload_limit, job_duration=self.job_duration,
-            creative_units=float(creative_units))
+            creative_units=float(creative_units), allow_cancel=bool(allow_cancel),
+            lean=bool(lean))
         self.started_at = self.settings.started_at
         self.store = Store()
         self.faults = Faults()

@@ -24,7 +24,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..contract import SKYBOX_FLUX, STYLES, STYLE_LABELS, style_label
-from ..errors import SkyboxError, ValidationError
+from ..errors import CancelRefusedError, SkyboxError, ValidationError
 from ..request import SkyboxRequest, validate_inputs
 from .badge import account_badge
 
@@ -156,10 +156,14 @@ class RunRow:
         return False if self.done else self.run.cancel()
 
     def _draw(self, run: "Run", what: str) -> None:
-        if what == "cancel_error" and run.cancel_error is not None:
+        if what == "cancel_error" and isinstance(run.cancel_error, CancelRefusedError):
+            self.status.value = html.escape(
+                "Scenario will not cancel this job: it keeps running and will be billed; "
+                "its outputs are still downloaded here when it ends.")
+        elif what == "cancel_error" and run.cancel_error is not None:
             self.status.value = _error_html(run.cancel_error)
         elif what == "cancel":
-            self.status.value = "cancelling…"
+            self.status.value = "stopping…"
         elif run.job is not None:
             self.bar.value = run.progress
             self.status.value = html.escape(f"{run.job.status} · {run.job.id} · {self.elapsed()}")
@@ -226,6 +230,8 @@ class GeneratorForm:
         self.gallery = None
         self.runs: list[RunRow] = []
         self.last_result: Any = None
+        self._submit_lock = threading.Lock()
+        self._submitting = False  # a Generate's paid POST is on its way: no second one
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-form")
         self._estimate_delay = estimate_delay
         self._estimate_timer: threading.Timer | None = None
@@ -295,7 +301,12 @@ class GeneratorForm:
                                           disabled=True)
         self.generate_button = W.Button(description="Generate", button_style="primary",
                                         icon="play")
-        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+        # Scenario refuses to cancel custom-model jobs: the honest word is "stop waiting"
+        # (a cancel is still asked for, in case the service accepts it).
+        self.cancel_button = W.Button(description="Stop waiting", icon="stop", disabled=True,
+                                      tooltip="A generation the service will not cancel "
+                                      "keeps running and is billed; its outputs are still "
+                                      "downloaded when it ends.")
         self.cost = W.HTML("Estimate: …")
         self.validation = W.HTML()
         self.error = W.HTML()
@@ -460,7 +471,7 @@ class GeneratorForm:
         notes = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
                         for n in shown)
         self.validation.value = notes
-        self.generate_button.disabled = False
+        self.generate_button.disabled = self._submitting
         body = json.dumps(req.to_body(), indent=2, ensure_ascii=False)
         self.body_preview.value = f"<pre style='margin:0'>{html.escape(body)}</pre>"
         self.snippet.value = req.to_curl() if self.snippet_kind.value == "cURL" else req.to_python()
@@ -511,16 +522,25 @@ class GeneratorForm:
     def generate(self) -> RunRow | None:
         """Start a generation of the current request on a background thread and return
         its `RunRow` (``.result()`` waits; ``.run`` is the client's `Run` handle). An
-        invalid form returns None and shows why inline, instead of raising."""
-        try:
-            req = self.request()
-        except ValidationError as err:
-            self.validation.value = _error_html(err)
-            return None
+        invalid form returns None and shows why inline, instead of raising. While the
+        previous Generate's request is being submitted (no job id yet), Generate is
+        disabled and a call returns None: a double click never pays twice."""
+        with self._submit_lock:
+            if self._submitting:
+                return None
+            try:
+                req = self.request()
+            except ValidationError as err:
+                self.validation.value = _error_html(err)
+                return None
+            self._submitting = True
+        self.generate_button.disabled = True
         self.error.value = ""
         from ..client import Run
 
-        gen = RunRow(Run(self.client, req))
+        run = Run(self.client, req)
+        run.add_listener(self._submitted)
+        gen = RunRow(run)
         self.runs.append(gen)
         self.jobs.children = (*self.jobs.children, gen.row)
         self.cancel_button.disabled = False
@@ -551,14 +571,24 @@ class GeneratorForm:
             run.set_result(result)
             gen.finish(result)
         finally:
+            self._submitted(run, "ended")
             self.cancel_button.disabled = not self.active()
+
+    def _submitted(self, run: "Run", what: str) -> None:
+        """Generate is enabled again once the run's job id is known, or it ended."""
+        if self._submitting and (run.job is not None or what == "ended"):
+            self._submitting = False
+            self._refresh()
 
     def active(self) -> list[RunRow]:
         """The generations still running."""
         return [g for g in self.runs if not g.done]
 
     def cancel(self) -> int:
-        """Cancel every running generation of this form; returns how many were asked."""
+        """Stop waiting for every running generation of this form, asking Scenario to
+        cancel each; returns how many were asked. Where the service refuses (it does for
+        custom-model generations), the job keeps running and is billed, and its row
+        keeps following it so its outputs are still downloaded."""
         return sum(g.cancel() for g in self.active())
 
     def wait(self, timeout: float | None = None) -> list[Any]:

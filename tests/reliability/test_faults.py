@@ -219,9 +219,18 @@ def test_failed_and_moderated_jobs_bring_the_hint(client, emu, lib, moderation, 
 
 def test_cancel_mid_run(tmp_path, tally):
     with Emulator(job_duration=1.5, render_size=SIZE) as emu, make_client(emu, tmp_path) as c:
+        # 0. as the service does, the emulator refuses to cancel a custom-model job.
+        fut = c.submit(req(0))
+        rec = wait_until(lambda: next((g for g in c.ledger.generations() if g.job_id), None),
+                         what="a job id in the ledger")
+        with pytest.raises(errors.CancelRefusedError, match="billed"):
+            c.cancel(rec.job_id)
+        assert fut.result(timeout=10).job.succeeded  # followed to its end and downloaded
+        emu.settings.allow_cancel = True  # as for job types the service lets one cancel
         # 1. cancel the job itself: the run ends in a clear 'canceled' error.
         fut = c.submit(req(1))
-        rec = wait_until(lambda: next((g for g in c.ledger.generations() if g.job_id), None),
+        rec = wait_until(lambda: next((g for g in c.ledger.generations()
+                                       if g.job_id and g.status == "running"), None),
                          what="a job id in the ledger")
         job = c.cancel(rec.job_id)
         assert job.status == "canceled"
@@ -239,10 +248,11 @@ def test_cancel_mid_run(tmp_path, tally):
         assert [g.status for g in c.ledger.generations()][0] == "running"
         done = c.resume()
         assert len(done) == 1 and done[0].job.succeeded
-        assert counts(emu) == (2, 2)
-    assert check_library(tmp_path)["done"] == 1
-    tally.add(AREA, "cancel mid-run (job canceled / waiting stopped)", 2,
-              "JobFailedError 'canceled', row 'canceled'; stopped wait resumed with no new POST")
+        assert counts(emu) == (3, 3)
+    assert check_library(tmp_path)["done"] == 2
+    tally.add(AREA, "cancel mid-run (refused / job canceled / waiting stopped)", 3,
+              "CancelRefusedError, the job followed and downloaded; JobFailedError "
+              "'canceled', row 'canceled'; stopped wait resumed with no new POST")
 
 
 def test_expired_urls_and_cut_downloads(client, emu, lib, tally):

@@ -45,6 +45,7 @@ ACTIONS: dict[str, Callable[[Ledger, str, Path], object]] = {
     "job_failed": lambda led, i, p: led.update_job(i, _job("failure")),
     "job_canceled": lambda led, i, p: led.update_job(i, _job("canceled")),
     "files_saved": lambda led, i, p: led.mark_done(i, [p]),
+    "job_lost": lambda led, i, p: led.mark_lost(i, "[not_found 404] no such job"),
 }
 
 
