@@ -63,11 +63,22 @@ class AsyncSkyboxClient(ClientBase):
             async with self._cdn.stream("GET", effect.url) as r:
                 if r.status_code >= 300:
                     return Fetched(r.status_code, r.headers, 0, await r.aread())
-                n = 0
-                with open(effect.into, "wb") as f:
+                # The file is opened, written and closed in the worker pool, a MiB at a
+                # time: a slow disk never stalls the event loop.
+                loop = asyncio.get_running_loop()
+                f = await loop.run_in_executor(self._disk, open, effect.into, "wb")
+                n, pending = 0, bytearray()
+                try:
                     async for chunk in r.aiter_bytes(1 << 16):
-                        f.write(chunk)
+                        pending += chunk
                         n += len(chunk)
+                        if len(pending) >= 1 << 20:
+                            await loop.run_in_executor(self._disk, f.write, bytes(pending))
+                            pending.clear()
+                    if pending:
+                        await loop.run_in_executor(self._disk, f.write, bytes(pending))
+                finally:
+                    await loop.run_in_executor(self._disk, f.close)
                 return Fetched(r.status_code, r.headers, n)
         if isinstance(effect, Call):
             loop = asyncio.get_running_loop()
