@@ -18,7 +18,7 @@ from .palette import BAD_BACKGROUND
 from .request import SkyboxRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from .figure import Figure
 
     from .models import RunResult
     from .seams import SeamReport
