@@ -60,8 +60,10 @@ class Upscale:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the upscaled image."""
-        pano = Panorama.load(self.file)
-        return pano.width, pano.height
+        from PIL import Image
+
+        with Image.open(self.file) as im:  # the header only: no decode of a large image
+            return im.size
 
     @property
     def wrap_broke(self) -> bool:

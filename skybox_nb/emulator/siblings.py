@@ -8,8 +8,10 @@ left border whose content no longer meets the right border; its size grows with
 ``strength``. That says nothing about how Scenario's upscaler behaves; it is there so the
 seam re-check after an upscale can be tried offline.
 
-- `skybox_gpt`: the procedural sky at the requested width x height, coloured toward the
-  reference images when there are any; ``quality`` sets how fine its detail is.
+- `skybox_gpt`: the procedural sky at the requested width x height (its own seed stream
+  and a cinematic grade, so it differs from Skybox Flux.1's stand-in for the same prompt
+  and seed), coloured toward the reference images when there are any; ``quality`` sets
+  how fine its detail is.
 - `upscale`: the input enlarged by ``factor`` (bicubic, wrapping around in x) with
   invented detail whose amount follows ``strength`` (0 keeps only the enlargement).
 - `image_to_skybox`: a photo seen straight ahead (a 90 degree window at longitude 0),
@@ -47,7 +49,10 @@ def skybox_gpt(prompt: str, width: int, height: int, seed: int, quality: str = "
                references: list[np.ndarray] | None = None) -> np.ndarray:
     """A ``width`` x ``height`` sky for ``prompt``; a quarter of its colour is pulled
     toward the mean colour of the ``references`` (RGB uint8 arrays) when given."""
-    pixels = render(prompt, "standard", seed=seed, size=(int(width), int(height)),
+    # Its own seed stream and look, so the same prompt and seed through Skybox Flux.1
+    # does not give the very same stand-in picture.
+    own_seed = (int(seed) * 2654435761 + 12345) % 2147483648
+    pixels = render(prompt, "cinematic", seed=own_seed, size=(int(width), int(height)),
                     steps=QUALITY_STEPS.get(quality, 30), geometry_enforcement=100)
     if references:
         target = _mean_colour(references)
@@ -79,10 +84,16 @@ def _wrap_blur(x: np.ndarray, r: int) -> np.ndarray:
     return acc / F32(2 * r + 1)
 
 
-def _latitude_weight(height: int) -> np.ndarray:
-    """cos(latitude) per row, (H, 1, 1): invented detail fades out toward the poles."""
-    lat = (0.5 - (np.arange(height, dtype=F32) + F32(0.5)) / F32(height)) * F32(math.pi)
+def _latitude_weight(rows: np.ndarray, height: int) -> np.ndarray:
+    """cos(latitude) of ``rows`` of a ``height``-row panorama, (n, 1, 1): invented detail
+    fades out toward the poles."""
+    lat = (0.5 - (rows.astype(F32) + F32(0.5)) / F32(height)) * F32(math.pi)
     return np.cos(lat)[:, None, None]
+
+
+# Rows of the output processed at once: the float work of an 8192x4096 upscale stays a
+# few tens of MB instead of several full-size float copies (2 GB).
+_BAND_ROWS = 256
 
 
 def upscale(pixels: np.ndarray, factor: int, strength: float, seed: int,
@@ -92,44 +103,60 @@ def upscale(pixels: np.ndarray, factor: int, strength: float, seed: int,
     The enlargement is bicubic and wraps in x. Detail is an unsharp mask and fine grain,
     both ``strength``-weighted, periodic in longitude and fading toward the poles; with
     ``details`` off only the sharpening remains. Above `FAITHFUL_STRENGTH` the simulated
-    tile defect breaks the wrap (see the module's docstring).
+    tile defect breaks the wrap (see the module's docstring). Worked in bands of rows.
     """
     h, w = pixels.shape[:2]
     out_w, out_h = w * int(factor), h * int(factor)
-    big = _wrap_resize(pixels, out_w, out_h, Image.BICUBIC).astype(F32)
+    big = _wrap_resize(pixels, out_w, out_h, Image.BICUBIC)  # uint8
     s = float(strength)
-    lat_w = _latitude_weight(out_h)
-    # Unsharp mask: the enlargement's softness taken back, more with strength.
-    soft = _wrap_blur(big, max(1, int(factor) // 2))
-    big += (big - soft) * F32(1.5 * s) * lat_w
+    r = max(1, int(factor) // 2)
+    grain = None
     if details:
         rng = np.random.default_rng(seed)
-        gh, gw = max(4, out_h // 2), max(8, out_w // 2)
-        grain = rng.standard_normal((gh, gw)).astype(F32)
-        grain = _wrap_resize(np.repeat(((grain * 40 + 128).clip(0, 255)).astype(np.uint8)[..., None],
-                                       3, axis=2), out_w, out_h, Image.BILINEAR)[..., :1]
-        # Grain is drawn in the panorama's grid, whose columns crowd together toward the
-        # poles: it fades out faster there than the sharpening, or it would converge on them.
-        big += (grain.astype(F32) - F32(128)) * F32(0.6 * s) * lat_w ** 3
-    if s > FAITHFUL_STRENGTH:
-        _break_wrap(big, (s - FAITHFUL_STRENGTH) / (1 - FAITHFUL_STRENGTH), seed)
-    return _u8(big)
+        noise = rng.standard_normal((max(4, out_h // 2), max(8, out_w // 2))).astype(F32)
+        small = np.ascontiguousarray((noise * 40 + 128).clip(0, 255).astype(np.uint8))
+        pad = np.concatenate([small[:, -3:], small, small[:, :3]], axis=1)
+        grain = np.asarray(Image.fromarray(pad).resize(
+            (out_w, out_h), Image.BILINEAR, box=(3, 0, 3 + small.shape[1], small.shape[0])))
+    out = np.empty_like(big)
+    for r0 in range(0, out_h, _BAND_ROWS):
+        r1 = min(out_h, r0 + _BAND_ROWS)
+        lo, hi = max(0, r0 - r), min(out_h, r1 + r)  # the blur reads r rows beyond
+        band = big[lo:hi].astype(F32)
+        soft = _wrap_blur(band, r)[r0 - lo:r1 - lo]
+        band = band[r0 - lo:r1 - lo]
+        lat_w = _latitude_weight(np.arange(r0, r1), out_h)
+        band += (band - soft) * F32(1.5 * s) * lat_w
+        if grain is not None:
+            # Grain is drawn in the panorama's grid, whose columns crowd together toward
+            # the poles: it fades out faster there than the sharpening, or it would
+            # converge on them.
+            band += (grain[r0:r1, :, None].astype(F32) - F32(128)) * F32(0.6 * s) * lat_w ** 3
+        if s > FAITHFUL_STRENGTH:
+            _break_wrap_rows(band, big, r0, (s - FAITHFUL_STRENGTH) / (1 - FAITHFUL_STRENGTH), seed)
+        out[r0:r1] = _u8(band)
+    return out
 
 
-def _break_wrap(img: np.ndarray, severity: float, seed: int) -> None:
-    """In place on a float image: a band at the left border, ``0.05 * severity`` of the
-    width, shifted down and brightened or darkened, fading to nothing at its inner edge,
-    so the jump sits between the last column and the first (a tile that ignored the wrap)."""
-    h, w = img.shape[:2]
+def _break_wrap_rows(band: np.ndarray, full: np.ndarray, r0: int, severity: float,
+                    seed: int) -> None:
+    """In place on rows ``r0..`` (float ``band``) of the image ``full``: a band at the
+    left border, ``0.05 * severity`` of the width, shifted down and brightened or
+    darkened, fading to nothing at its inner edge, so the jump sits between the last
+    column and the first (a tile that ignored the wrap)."""
+    h, w = full.shape[:2]
     sev = min(1.0, max(0.0, severity))
     bw = max(2, round(0.05 * sev * w))
     shift = max(1, round(0.04 * sev * h))
     rng = np.random.default_rng(seed + 1)
+    tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(90 * sev)
     ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]
-    here = img[:, :bw].copy()
-    band = np.roll(here, shift, axis=0)
-    offset = np.where(band < 128, 1, -1) * rng.uniform(0.5, 1.0, 3).astype(F32) * F32(90 * sev)
-    img[:, :bw] = band * ramp + here * (1 - ramp) + offset * ramp
+    n = band.shape[0]
+    here = band[:, :bw].copy()
+    src_rows = (np.arange(r0, r0 + n) - shift) % h  # np.roll's rows, read from the full image
+    shifted = full[src_rows, :bw].astype(F32)
+    offset = np.where(shifted < 128, 1, -1) * tint
+    band[:, :bw] = shifted * ramp + here * (1 - ramp) + offset * ramp
 
 
 def image_to_skybox(photo: np.ndarray, width: int, height: int, seed: int,
