@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import httpx
 
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
 from skybox_nb.emulator import Emulator
+from skybox_nb.isotime import parse_iso
 from skybox_nb.request import SkyboxRequest
 
 
@@ -64,7 +64,9 @@ def _serve_child(conn: Any, job_duration: float, render_size: tuple[int, int]) -
 
 
 def _ts(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    when = parse_iso(text)
+    assert when is not None, f"not an ISO timestamp: {text!r}"
+    return when
 
 
 def server_end(job_raw: dict[str, Any]) -> float:

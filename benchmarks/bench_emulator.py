@@ -21,6 +21,7 @@ import httpx
 
 from skybox_nb.emulator import Emulator
 from skybox_nb.emulator.render import encode_png, render
+from skybox_nb.models import FINAL_STATUSES
 
 FLUX = "/generate/custom/model_scenario-skybox-flux"
 
@@ -32,7 +33,7 @@ def end_to_end(http: httpx.Client, outputs: int, seed: int) -> tuple[float, int]
                               "numOutputs": outputs, "style": "cinematic"})
     r.raise_for_status()
     job_id = r.json()["job"]["jobId"]
-    while (job := http.get(f"/jobs/{job_id}").json()["job"])["status"] not in ("success", "failure"):
+    while (job := http.get(f"/jobs/{job_id}").json()["job"])["status"] not in FINAL_STATUSES:
         time.sleep(0.01)
     assert job["status"] == "success", job
     received = 0

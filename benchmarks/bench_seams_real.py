@@ -18,7 +18,9 @@ Targets (exit status 1 when one is missed):
   * every `visible` wrap seam flagged, and at least 85% of pole `artefact`s;
   * no part labelled `clean` flagged, and every image whose parts are all clean judged
     seamless as a whole (interior seams and cube edges included);
-  * the cold check of a 2048x1024 image under 0.5 s.
+  * the cold check of a 2048x1024 image under 0.5 s;
+  * after `repair.repair` every flagged wrap seam and pole passes, with at least 40 dB
+    PSNR outside the changed mask (the repair leaves it bit-identical: infinite).
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / ".." / "shared" / "realpanos-dev"
 POLE_TARGET = 0.85
+REPAIR_PSNR_DB = 40.0
 CHECK_TARGET_S = 0.5
 
 # One cold run: a fresh interpreter, as every CLI call is.
@@ -79,6 +83,36 @@ def confusion(labels: list[dict], results: dict[str, dict]) -> dict[str, dict[st
             cells.setdefault(key, []).append(row["file"])
         table[part] = cells
     return table
+
+
+def check_repairs(folder: Path, results: dict[str, dict], failures: list[str]) -> dict:
+    """Repair every image the check flagged (in this process) and check again: every
+    flagged wrap seam and pole must pass after, with >= `REPAIR_PSNR_DB` outside the
+    mask. Appends to ``failures``; returns the figures per image."""
+    from skybox_nb.panorama import Panorama
+    from skybox_nb.repair import repair
+
+    out: dict[str, dict] = {}
+    flagged = [f for f, r in results.items() if not (r["wrap"] and r["north"] and r["south"])]
+    print(f"\nrepair of the {len(flagged)} flagged images (wrap and poles), checked again")
+    print(f"{'file':<30} {'changed':>8} {'PSNR out':>9} {'seconds':>8}  after")
+    for f in flagged:
+        t = time.perf_counter()
+        r = repair(Panorama.load(folder / f))
+        secs = time.perf_counter() - t
+        still = [p for p, ok in (("wrap", r.after.wrap.ok), ("north", r.after.poles.north.ok),
+                                 ("south", r.after.poles.south.ok)) if not ok]
+        db = r.psnr_outside()
+        out[f] = {"changed": r.changed, "psnr_outside_db": None if db == float("inf") else db,
+                  "seconds": secs, "still_failing": still, "steps": r.steps}
+        print(f"{f:<30} {100 * r.changed:7.1f}% {db:9.1f} {secs:8.1f}  "
+              f"{'passes' if not still else 'still fails: ' + ', '.join(still)}")
+        if still:
+            failures.append(f"after repair {f} still fails: {', '.join(still)}")
+        if db < REPAIR_PSNR_DB:
+            failures.append(f"repair of {f}: PSNR outside the mask {db:.1f} dB < "
+                            f"{REPAIR_PSNR_DB} dB")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(whole):.2f}-{max(whole):.2f} s; baseline without the check "
           f"{min(r['baseline'] for r in results.values()):.2f}-"
           f"{max(r['baseline'] for r in results.values()):.2f} s")
+    repaired = check_repairs(args.dir, results, failures)
     if args.json:
-        print(json.dumps({"results": results, "confusion": table}, indent=1))
+        print(json.dumps({"results": results, "confusion": table, "repairs": repaired},
+                         indent=1))
     for f in failures:
         print("MISSED:", f)
     return 1 if failures else 0

@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
     s.set_defaults(func=_seams)
 
+    from .repair_cli import add_parser as add_repair
+
+    add_repair(sub)
+
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
                        "when no credentials are set)")
     d.add_argument("--headless", action="store_true",

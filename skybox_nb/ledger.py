@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from . import sidecar
 from .errors import DuplicateIntentError
 from .files import pid_alive as _pid_alive
 from .ledger_states import INTENT_STATUSES, LedgerStateError, next_status
 from .models import Job
 
-__all__ = ["Ledger", "Generation", "DEFAULT_LIBRARY", "INTENT_STATUSES", "LedgerDamagedError",
+__all__ = ["Ledger", "IntentRecord", "DEFAULT_LIBRARY", "INTENT_STATUSES", "LedgerDamagedError",
            "LedgerStateError", "LEDGER_NAME"]
 
 DEFAULT_LIBRARY = "skybox-library"
@@ -71,7 +72,7 @@ COLUMNS = ("intent_id", "fingerprint", "model_id", "body", "status", "job_id", "
 
 
 @dataclass(frozen=True)
-class Generation:
+class IntentRecord:
     """One ledger row. ``request`` is the JSON body sent; times are Unix seconds."""
 
     intent_id: str
@@ -201,8 +202,8 @@ class Ledger:
         top = self.library / Path(stored).name
         return top if not here.exists() and top.exists() else here
 
-    def _record(self, row: sqlite3.Row) -> Generation:
-        """The `Generation` of a row; `LedgerDamagedError` naming the row when a column
+    def _from_row(self, row: sqlite3.Row) -> IntentRecord:
+        """The `IntentRecord` of a row; `LedgerDamagedError` naming the row when a column
         cannot be read (a hand-edited row, say)."""
         def column(name: str, want: type, default: Any = None) -> Any:
             raw = row[name]
@@ -234,7 +235,7 @@ class Ledger:
         assets = column("asset_ids", list, [])
         if not all(isinstance(f, str) for f in files):
             raise self._bad_row(row, "files", "must be a list of file names")
-        return Generation(
+        return IntentRecord(
             intent_id=row["intent_id"],
             fingerprint=row["fingerprint"],
             model_id=row["model_id"],
@@ -255,7 +256,7 @@ class Ledger:
         return _damaged(self.path, f"row {row['intent_id']!r}: {column} {what}",
                         intent_id=row["intent_id"])
 
-    def _select(self, where: str = "1", args: tuple = ()) -> list[Generation]:
+    def _select(self, where: str = "1", args: tuple = ()) -> list[IntentRecord]:
         with self._lock:
             try:
                 rows = self._conn.execute(
@@ -263,7 +264,7 @@ class Ledger:
                     "rowid DESC", args).fetchall()
             except sqlite3.DatabaseError as e:
                 raise _sqlite_error(self.path, e) from None
-        return [self._record(r) for r in rows]
+        return [self._from_row(r) for r in rows]
 
     # -- writing an intent and its job ------------------------------------------------
 
@@ -352,7 +353,7 @@ class Ledger:
         """Note the last error of an intent without changing its status."""
         self._update(intent_id, error=error)
 
-    def dismiss(self, intent_id: str) -> Generation:
+    def dismiss(self, intent_id: str) -> IntentRecord:
         """Give up on an "unknown" (or "submitting") intent, unblocking identical
         requests: use it when you know no job was started (e.g. none in Scenario's
         job list). Returns the updated record; raises ``KeyError`` for an unknown id and
@@ -388,19 +389,19 @@ class Ledger:
 
     # -- reading ----------------------------------------------------------------------
 
-    def get(self, intent_id: str) -> Generation:
+    def get(self, intent_id: str) -> IntentRecord:
         """The record of one intent; raises ``KeyError`` when there is none."""
         recs = self._select("intent_id = ?", (intent_id,))
         if not recs:
             raise KeyError(f"no intent {intent_id!r} in {self.path}")
         return recs[0]
 
-    def by_job(self, job_id: str) -> Generation | None:
+    def by_job(self, job_id: str) -> IntentRecord | None:
         """The intent that started ``job_id``, if the ledger knows it."""
         recs = self._select("job_id = ?", (job_id,))
         return recs[0] if recs else None
 
-    def generations(self, status: str | None = None, limit: int | None = None) -> list[Generation]:
+    def generations(self, status: str | None = None, limit: int | None = None) -> list[IntentRecord]:
         """Every record, newest first (optionally only those with ``status``)."""
         if status is not None and status not in INTENT_STATUSES:
             raise ValueError(f"status: got {status!r}; expected one of "
@@ -408,7 +409,7 @@ class Ledger:
         recs = self._select("status = ?", (status,)) if status else self._select()
         return recs if limit is None else recs[:limit]
 
-    def active(self, fingerprint: str | None = None) -> list[Generation]:
+    def active(self, fingerprint: str | None = None) -> list[IntentRecord]:
         """Running intents (a job exists, outputs not all on disk), oldest first."""
         if fingerprint is None:
             recs = self._select("status = 'running'")
@@ -416,11 +417,11 @@ class Ledger:
             recs = self._select("status = 'running' AND fingerprint = ?", (fingerprint,))
         return recs[::-1]
 
-    def unresolved(self) -> list[Generation]:
+    def unresolved(self) -> list[IntentRecord]:
         """Intents whose POST may or may not have started a job, oldest first."""
         return self._select("status = 'unknown'")[::-1]
 
-    def __iter__(self) -> Iterator[Generation]:
+    def __iter__(self) -> Iterator[IntentRecord]:
         return iter(self.generations())
 
     def __len__(self) -> int:
@@ -497,21 +498,12 @@ def _damaged(path: Path, what: str, intent_id: str | None = None) -> LedgerDamag
 def _refuse_if_history(path: Path) -> None:
     """Refuse to start an empty ledger (a 0-byte, missing or table-less file) in a folder
     whose sidecars show generations were recorded there."""
-    n = sum(1 for side in path.parent.glob("*.json") if _is_generation_sidecar(side))
+    n = sum(1 for side in path.parent.glob("*.json") if sidecar.is_generation_file(side))
     if n:
         raise _damaged(path, f"it is {'empty' if path.exists() else 'missing'} (or has no "
                        f"table of intents) but {n} sidecar(s) in {path.parent} record "
                        "generations; a new empty ledger would forget what they and any "
                        "running or unknown request cost")
-
-
-def _is_generation_sidecar(side: Path) -> bool:
-    """True for the JSON a client writes beside a downloaded output (it names its job)."""
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("job"), dict) and "request" in data
 
 
 def _sqlite_error(path: Path, e: sqlite3.Error) -> OSError:

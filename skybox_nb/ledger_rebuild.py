@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import sidecar
+from .isotime import parse_iso
 from .ledger import COLUMNS, LEDGER_NAME, Ledger
 from .request import SkyboxRequest, body_fingerprint
 
@@ -116,12 +118,11 @@ def _rows_from_sidecars(lib: Path, skipped: list[str]) -> list[dict[str, Any]]:
     groups: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     for side in sorted(lib.glob("*.json")):
         try:
-            data = json.loads(side.read_text(encoding="utf-8"))
+            data = sidecar.load(side)
         except (OSError, ValueError) as e:
             skipped.append(f"{side.name}: not readable JSON ({e})")
             continue
-        if not (isinstance(data, dict) and isinstance(data.get("job"), dict)
-                and isinstance(data.get("request"), dict)):
+        if not sidecar.is_generation(data):
             continue  # not a generation's sidecar (Panorama.save writes others)
         image = lib / str(data.get("file", ""))
         if not data.get("file") or not image.is_file():
@@ -147,8 +148,8 @@ def _row(key: str, outputs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]
     job = first["job"]
     expected = body.get("numOutputs") or _default_outputs(model_id, body)
     complete = len(outputs) >= expected
-    created = _parse_time((first.get("times") or {}).get("intent")) or \
-        _parse_time(job.get("createdAt")) or outputs[0][0].stat().st_mtime
+    created = parse_iso((first.get("times") or {}).get("intent")) or \
+        parse_iso(job.get("createdAt")) or outputs[0][0].stat().st_mtime
     return {
         "intent_id": key if key.startswith("intent_") else f"intent_rebuilt_{key}",
         "fingerprint": _fingerprint(model_id, body),
@@ -188,12 +189,3 @@ def _fingerprint(model_id: str, body: dict[str, Any]) -> str:
     """The fingerprint the client gave this request (its body with defaults filled in)."""
     req = _skybox_request(model_id, body)
     return req.fingerprint if req is not None else body_fingerprint(model_id, body)
-
-
-def _parse_time(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 import warnings
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any, Mapping, Union
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
-from .files import commit_file, temp_path, write_json_atomic
+from . import sidecar as sidecars
+from .files import commit_file, temp_path
 from .formats import FORMATS, by_suffix
 
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
@@ -267,54 +267,6 @@ def _file_info(im: Image.Image) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- metadata
 
-_SIDE_KEYS = ("prompt", "style", "seed", "negativePrompt", "geometryEnforcement",
-              "numInferenceSteps", "strength")
-
-
-def _sidecar(path: Path) -> dict[str, Any]:
-    """Metadata from the client's JSON sidecar next to ``path`` (``<stem>.json``)."""
-    side = path.with_suffix(".json")
-    if not side.is_file() or side == path:
-        return {}
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    req = data.get("request") if isinstance(data.get("request"), dict) else {}
-    out: dict[str, Any] = {k: req[k] for k in _SIDE_KEYS if k in req}
-    if isinstance(data.get("metadata"), dict):  # written by Panorama.save
-        out.update(data["metadata"])
-    if data.get("seed") is not None:
-        out["seed"] = data["seed"]
-    job = data.get("job")
-    if isinstance(job, dict) and job.get("id"):
-        out["job_id"] = job["id"]
-    asset = data.get("asset")
-    if isinstance(asset, dict) and asset.get("id"):
-        out["asset_id"] = asset["id"]
-    for k in ("model_id", "cu_cost", "backend"):
-        if data.get(k) is not None:
-            out[k] = data[k]
-    backend = str(data.get("backend") or "")
-    meta = asset.get("metadata") if isinstance(asset, dict) else None
-    if "emulator" in backend.lower() or "emulator" in json.dumps(meta or {}).lower():
-        out["source"] = "emulator"
-    elif backend:
-        out["source"] = "scenario"
-    return out
-
-
-def _sidecar_file_name(side: Path) -> str | None:
-    """The image a sidecar says it describes (its "file"), or None."""
-    try:
-        data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data.get("file") if isinstance(data, dict) else None
-
-
 # ---------------------------------------------------------------- XMP
 
 def gpano_xmp(width: int, height: int) -> str:
@@ -435,7 +387,7 @@ class Panorama:
                 raise FileNotFoundError(f"panorama: no such file: {path}")
             arr, info = _open(path)
             meta.update(info)
-            meta.update(_sidecar(path))
+            meta.update(sidecars.read(path))
             meta.setdefault("file", path.name)
         else:
             raise PanoramaError(
@@ -516,9 +468,8 @@ class Panorama:
         is removed: it described the old image). Returns the image path."""
         out = write_image(self._array, path, xmp=gpano_xmp(self.width, self.height),
                           quality=quality)
-        side = out.with_suffix(".json")
         if sidecar and self.metadata:
-            write_json_atomic(side, {"file": out.name, "metadata": self.metadata})
-        elif side.is_file() and _sidecar_file_name(side) == out.name:
-            side.unlink()
+            sidecars.write_metadata(out, self.metadata)
+        else:
+            sidecars.remove_if_describes(out)
         return out

@@ -24,11 +24,12 @@ from .palette import BAD as _BAD, OK as _OK
 from .panorama import Panorama, Source, to_uint8
 from .seams import BAND_MIN, SeamReport, seam_report
 
-if TYPE_CHECKING:  # pragma: no cover - sweeps imports plots lazily; no cycle at run time
+if TYPE_CHECKING:  # pragma: no cover - these import plots lazily; no cycle at run time
+    from .repair import Repair
     from .sweeps import SweepResult
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
-           "report_figure", "plot_scores"]
+           "report_figure", "plot_scores", "repair_figure"]
 
 # A panorama as the figures take it: a Panorama, or anything Panorama.load reads.
 PanoramaLike = Source
@@ -371,4 +372,37 @@ def plot_scores(result: SweepResult, param: str = "geometry_enforcement",
     if len(groups) <= 8:
         axs[0].legend(fontsize=7)
     fig.suptitle(f"Seam scores vs {param} (filled marker: that part passes by every rule)")
+    return fig
+
+
+def repair_figure(result: Repair, size: int = 200) -> Figure:
+    """A repair before and after, side by side: each column the panorama rolled half a
+    turn (the wrap seam in the middle) and the views straight up and down, titled with
+    its verdict and defects; the after column outlines the changed pixels in yellow.
+    Returns a Figure."""
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    cols = fig.add_gridspec(1, 2)
+    for i, (label, arr, report) in enumerate((("before", result.source, result.before),
+                                              ("after", result.panorama.array, result.after))):
+        sub = cols[i].subgridspec(2, 2, height_ratios=[1.0, 1.0])
+        top = fig.add_subplot(sub[0, :])
+        pano = Panorama(arr, ratio="ignore")
+        small = _small(pano, 1024)
+        _show(top, np.roll(small, small.shape[1] // 2, axis=1))
+        top.axvline(small.shape[1] / 2 - 0.5, color="yellow", lw=0.6, ls="--")
+        if label == "after" and result.mask.any():
+            h, w = small.shape[:2]
+            m = np.asarray(result.mask)[:: max(1, result.mask.shape[0] // h),
+                                        :: max(1, result.mask.shape[1] // w)][:h, :w]
+            top.contour(np.roll(m, m.shape[1] // 2, axis=1).astype(float), levels=[0.5],
+                        colors="yellow", linewidths=0.8)
+        verdict = "seamless" if report.seamless else "NOT seamless"
+        defects = "; ".join(d.split(":")[0] for d in report.defects)
+        top.set_title(f"{label}: {verdict}" + (f" ({defects})" if defects else ""),
+                      fontsize=9, color=_OK if report.seamless else _BAD, wrap=True)
+        _draw_poles([fig.add_subplot(sub[1, 0]), fig.add_subplot(sub[1, 1])], pano, report,
+                    90.0, size)
+    fig.suptitle(f"repair: {'; '.join(result.steps) or 'nothing to do'} "
+                 f"({100 * result.changed:.1f}% of pixels changed, the rest bit-identical)",
+                 fontsize=9, wrap=True)
     return fig

@@ -26,8 +26,9 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   rows misses, so the per-row profile decides too: N averaged over a running window of
   2% of the height, the wrap pair's over an ordinary pair's in the same rows (the upper
   quartile of all pairs there, or of the pairs two and three columns from the border,
-  whichever is larger). A contiguous band over the wrap limit covering `BAND_MIN` (8%)
-  of the height or more fails the wrap; the report names its rows and latitudes and
+  whichever is larger). A contiguous band over the wrap limit (with hysteresis: rows
+  over 0.8 of it joined to a run over it) covering `BAND_MIN` (8%) of the height or more
+  fails the wrap; the report names its rows and latitudes and
   gives DS over those rows alone. On the real calibration set the clean images' longest
   run is 2% of the height and the shortest visible seam's 12%.
   An interior column is a seam only when it jumps in at least `INTERIOR_BANDS` of 8
@@ -108,6 +109,7 @@ BAND_SMOOTH = 0.02
 BAND_MIN = 0.08
 _BAND_ROWS = 12  # and at least 12 analysis rows: a tiny image's profile is noisy
 _BAND_QUANTILE = 75.0
+_BAND_HYSTERESIS = 0.8
 # An interior seam cuts the whole height at once: its jump is over the interior limit in
 # at least this many of 8 horizontal bands of rows. A real vertical edge (a door frame, a
 # tower) spans some bands and not the polar ones: 5 of 8 at most on the calibration set.
@@ -637,7 +639,11 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     wrap_score = float(col[-1])
     j = int(np.argmax(col[:-1]))
     profile = _band_profile(norm, ordinary)
-    runs = _runs(profile > limits["wrap"])
+    # Hysteresis: a run is rows over 0.8 of the limit holding at least one over it, so a
+    # seam whose profile hovers about the limit is one band, not several short ones.
+    over = profile > limits["wrap"]
+    runs = [(a, b) for a, b in _runs(profile > _BAND_HYSTERESIS * limits["wrap"])
+            if over[a:b].any()]
     bands = [(a, b) for a, b in runs if b - a >= max(BAND_MIN * h, _BAND_ROWS)]
     share = max((b - a for a, b in runs), default=0) / h
     border = np.concatenate([gray[:, -3:], gray[:, :3]], axis=1) / 255.0

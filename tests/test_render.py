@@ -55,7 +55,7 @@ def test_seam_and_poles_clean_at_high_enforcement_broken_at_low(style):
     low = render(prompt, style, seed=3, size=SIZE, geometry_enforcement=5)
     for img in (high, default):
         assert seam_ratio(img) < 2.0 and pole_ratio(img) < 0.1
-    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 1.5
+    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 0.5
     # Away from the defect bands the picture is the same one.
     band_w, band_h = round(0.04 * SIZE[0]), round(0.1 * SIZE[1])
     inner = (slice(band_h, SIZE[1] - band_h), slice(band_w, None))
@@ -68,7 +68,7 @@ def test_large_images_upscaled_from_half_size_keep_the_border_where_it_belongs()
     low = render(PROMPTS[0], "comic", seed=4, size=size, geometry_enforcement=5)
     assert high.shape == (512, 1024, 3)
     assert seam_ratio(high) < 2.0 and pole_ratio(high) < 0.1
-    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 1.5
+    assert seam_ratio(low) > 3.0 and pole_ratio(low) > 0.5
 
 
 def test_defects_grow_as_the_level_falls():
@@ -77,7 +77,7 @@ def test_defects_grow_as_the_level_falls():
     seams = [seam_ratio(i) for i in imgs]
     poles = [pole_ratio(i) for i in imgs]
     assert seams == sorted(seams) and poles == sorted(poles)
-    assert seams[0] < 2.0 and poles[0] < 0.1 and seams[-1] > 3 and poles[-1] > 1.5
+    assert seams[0] < 2.0 and poles[0] < 0.1 and seams[-1] > 3 and poles[-1] > 0.5
 
 
 def test_zero_means_the_styles_default_and_defaults_are_clean():
@@ -185,3 +185,59 @@ def test_the_seam_check_flags_a_full_size_sky_only_at_low_enforcement():
     assert seam_report(render("a sunny meadow", "cinematic", seed=1)).seamless
     assert not seam_report(render("a sunny meadow", "cinematic", seed=1,
                                   geometry_enforcement=20)).seamless
+
+
+def test_low_enforcement_draws_the_kinds_real_ai_skyboxes_show():
+    """A partial wrap seam over a band of rows, a pinched zenith, a kaleidoscope nadir:
+    what the package's check flags by its band and pole rules."""
+    from skybox_nb.seams import seam_report
+
+    prompt = "a sunny meadow with hills and clouds"
+    high = render(prompt, "cinematic", seed=2, size=(1024, 512), geometry_enforcement=100)
+    mild = render(prompt, "cinematic", seed=2, size=(1024, 512), geometry_enforcement=35)
+    r = seam_report(mild)
+    assert "band" in r.wrap.rules and r.wrap.score < r.wrap.threshold  # partial, not whole
+    changed = np.flatnonzero(np.abs(mild[:, :4].astype(int) - high[:, :4]).sum(axis=(1, 2)))
+    inner = changed[(changed > 0.1 * 512) & (changed < 0.9 * 512)]
+    assert 0.15 * 512 <= inner.size < 0.5 * 512  # only a band of rows at the border
+    low = seam_report(render(prompt, "cinematic", seed=2, size=(1024, 512),
+                             geometry_enforcement=10))
+    assert low.poles.bad == ["north", "south"]
+    # the nadir is mirrored four-fold: each quarter of the bottom row repeats the first
+    bottom = render(prompt, "cinematic", seed=2, size=(1024, 512), geometry_enforcement=10)[-1]
+    assert np.array_equal(bottom[:128], bottom[256:384])
+    assert np.array_equal(bottom[:128], bottom[255:127:-1])
+
+
+def test_img2img_at_low_strength_heals_an_init_images_seam_and_poles():
+    """The refine loop offline: the broken panorama rolled half a turn as the init image,
+    low strength, same prompt and seed; rolled back, the check passes."""
+    from skybox_nb.seams import seam_report
+
+    prompt, size = "a sunny meadow with hills and clouds", (1024, 512)
+    broken = render(prompt, "cinematic", seed=2, size=size, geometry_enforcement=10)
+    assert not seam_report(broken).seamless
+    half = size[0] // 2
+    out = render(prompt, "cinematic", seed=2, size=size, geometry_enforcement=10,
+                 init_image=np.roll(broken, half, axis=1), strength=0.3)
+    healed = seam_report(np.roll(out, -half, axis=1))
+    assert healed.seamless, healed.defects
+    # a high strength repaints: the model's own (weak) geometry is back
+    redone = render(prompt, "cinematic", seed=2, size=size, geometry_enforcement=10,
+                    init_image=np.roll(broken, half, axis=1), strength=0.9)
+    assert not seam_report(np.roll(redone, -half, axis=1)).seamless
+
+
+def test_heal_smooths_rows_over_the_same_arc_everywhere():
+    from skybox_nb.emulator.render import heal
+
+    img = np.zeros((64, 128, 3), np.float32)
+    img[:, 64:] = 1.0  # a step at the middle column, and one at the border
+    out = heal(img, 0.3)
+    assert out.shape == img.shape and not np.shares_memory(out, img)
+    mid = out[32]
+    assert 0 < mid[64, 0] < 1 and np.all(np.diff(mid[56:72, 0]) >= 0)  # a ramp, not a step
+    assert np.array_equal(heal(img, 0.0), img)
+    # near a pole the window is wider: the ramp there is longer
+    ramp = lambda row: int(((row[:, 0] > 0.01) & (row[:, 0] < 0.99)).sum())  # noqa: E731
+    assert ramp(out[1]) > 2 * ramp(out[32])

@@ -17,6 +17,7 @@ The modules, in the order data flows:
 - `reconcile`: list jobs, match an "unknown" intent to a job;
 - `transfer`: upload checks and encode, verified downloads;
 - `core`: the core's state and its operations;
+- `handle`: `Run`, the handle ``submit()`` returns (status, progress, cancel, result);
 - `base`, `blocking`, `aio`: the clients that perform the effects.
 """
 
@@ -25,8 +26,9 @@ from __future__ import annotations
 from ..models import Asset, Job, RunResult
 from .aio import AsyncSkyboxClient
 from .blocking import SkyboxClient
+from .handle import Run
 from .reconcile import ReconcileOutcome
 from .transfer import UPLOAD_MAX_BYTES, UPLOAD_MAX_SIDE
 
-__all__ = ["SkyboxClient", "AsyncSkyboxClient", "RunResult", "Job", "Asset",
+__all__ = ["SkyboxClient", "AsyncSkyboxClient", "Run", "RunResult", "Job", "Asset",
            "ReconcileOutcome", "UPLOAD_MAX_SIDE", "UPLOAD_MAX_BYTES"]

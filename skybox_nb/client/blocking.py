@@ -20,6 +20,7 @@ import httpx
 from ..models import Asset, Job, RunResult
 from .base import ClientBase, check_in_flight, gather_results
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .handle import Run
 from .intents import ProgressFn
 from .reconcile import ReconcileOutcome
 
@@ -142,13 +143,18 @@ class SkyboxClient(ClientBase):
         ``JobFailedError`` (``ModeratedError`` for moderation)."""
         return self._drive(self._core.run(request, on_progress), cancel)
 
-    def submit(self, request: Any,
-               on_progress: ProgressFn | None = None) -> "concurrent.futures.Future[RunResult]":
-        """``run()`` in a background thread; returns a Future (the kernel stays free)."""
+    def submit(self, request: Any, on_progress: ProgressFn | None = None) -> Run:
+        """``run()`` in a background thread (the kernel stays free). Returns its `Run`:
+        a Future of the `RunResult` that also reports the job, its status and progress,
+        and whose ``cancel()`` cancels the job, even before its id is known."""
+        handle = Run(self, request, on_progress)
         with self._pool_lock:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="skybox")
-            return self._pool.submit(self.run, request, on_progress)
+            task = self._pool.submit(handle.run_to_end)
+        # A task the closing pool drops never starts: its run ends cancelled, not pending.
+        task.add_done_callback(lambda t: t.cancelled() and concurrent.futures.Future.cancel(handle))
+        return handle
 
     def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
                  on_progress: ProgressFn | None = None,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..files import remove_stale_temps, safe_id
-from ..ledger import Generation, Ledger
+from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult, parse_estimate, parse_job
 from ..retry import PollSchedule, RetryPolicy
 from . import intents, reconcile, transfer
@@ -102,7 +102,7 @@ class Core:
         data = yield from call(self.retry, "POST", f"/jobs/{_job_id(job)}/action", "cancel",
                                json={"action": "cancel"})
         new = parse_job(data)
-        yield Call(intents.record, (self.ledger, new))
+        yield Call(intents.note_job, (self.ledger, new))
         return new
 
     def asset(self, asset_id: Asset | str) -> Op[Asset]:
@@ -134,11 +134,11 @@ class Core:
         """Resume an active identical intent, else generate; wait; download; record."""
         return intents.run(self, request, on_progress)
 
-    def resumable(self) -> Op[list[Generation]]:
+    def resumable(self) -> Op[list[IntentRecord]]:
         """Active ledger intents nobody of this client drives now, oldest first."""
         return intents.resumable(self)
 
-    def resume_one(self, rec: Generation,
+    def resume_one(self, rec: IntentRecord,
                    on_progress: ProgressFn | None) -> Op[RunResult | None]:
         """Finish one active intent (None when another caller already does)."""
         return intents.resume_one(self, rec, on_progress)

@@ -16,16 +16,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from .. import __version__
+from .. import sidecar
 from ..contract import SKYBOX_FLUX_MODEL_ID
 from ..errors import DeadlineError, JobFailedError, ModeratedError, SkyboxError, is_moderation_text
-from ..files import slug, write_json_atomic
-from ..ledger import Generation, Ledger
+from ..files import slug
+from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
 from .calls import SlotGate, post_paid
 from .effects import Call, Clock, Op, Sleep
-from .reconcile import iso
 
 __all__ = ["Claims", "generate", "submit", "run", "resume_one", "follow", "wait",
            "ProgressFn"]
@@ -70,7 +69,7 @@ class Claims:
         with self._lock:
             self._held.discard(intent_id)
 
-    def unclaimed(self, recs: list[Generation]) -> list[Generation]:
+    def unclaimed(self, recs: list[IntentRecord]) -> list[IntentRecord]:
         """The records of ``recs`` nobody drives now."""
         with self._lock:
             return [r for r in recs if r.intent_id not in self._held]
@@ -121,7 +120,7 @@ def generate(core: Core, request: Any) -> Op[Job]:
     return job
 
 
-def record(ledger: Ledger, job: Job) -> None:
+def note_job(ledger: Ledger, job: Job) -> None:
     """Store a job's news in its intent's row (blocking: run it as a `Call`)."""
     rec = ledger.by_job(job.id)
     if rec is not None and rec.status in ("running", "unknown"):
@@ -139,7 +138,7 @@ def wait(core: Core, job: Job | str, on_progress: ProgressFn | None,
     while True:
         if (current.status, current.progress) != seen:
             seen = (current.status, current.progress)
-            yield Call(record, (core.ledger, current))
+            yield Call(note_job, (core.ledger, current))
             if on_progress is not None:
                 on_progress(current)
         if current.done:
@@ -171,13 +170,13 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None) -> Op[RunResul
     return (yield from follow(core, intent_id, job, request, on_progress))
 
 
-def resumable(core: Core) -> Op[list[Generation]]:
+def resumable(core: Core) -> Op[list[IntentRecord]]:
     """Active ledger intents no caller of this client is driving now, oldest first."""
     active = yield Call(core.ledger.active)
     return core.claims.unclaimed(active)
 
 
-def resume_one(core: Core, rec: Generation,
+def resume_one(core: Core, rec: IntentRecord,
                on_progress: ProgressFn | None) -> Op[RunResult | None]:
     """Finish an active ledger intent: poll its job and fetch its outputs. Returns
     None when another caller of this client is already doing so."""
@@ -187,7 +186,7 @@ def resume_one(core: Core, rec: Generation,
                               on_progress))
 
 
-def request_of(rec: Generation) -> Any:
+def request_of(rec: IntentRecord) -> Any:
     """The request an intent was made from: a `SkyboxRequest` when it reads as one,
     else its body as a dict."""
     if rec.model_id == SKYBOX_FLUX_MODEL_ID:
@@ -212,7 +211,7 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
     """Wait for a claimed intent's job, fetch its outputs, record; then release it."""
     try:
         job = yield from wait(core, job, on_progress, None)
-        if job.status != "success":
+        if not job.succeeded:
             text = f"job {job.id}: " + (job.error or f"the job ended in {job.status}")
             if is_moderation_text(job.error) or is_moderation_text(job.hint):
                 raise ModeratedError(text, hint=job.hint)
@@ -237,26 +236,9 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
         core.claims.release(intent_id)
 
 
-def _sidecar(core: Core, path: Path, rec: Generation, body: Mapping[str, Any], job: Job,
+def _sidecar(core: Core, path: Path, rec: IntentRecord, body: Mapping[str, Any], job: Job,
              asset: Asset, index: int) -> Op[None]:
-    raw_job = job.raw
-    meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
-    yield Call(write_json_atomic, (path.with_suffix(".json"), {
-        "file": path.name,
-        "request": dict(body),
-        "model_id": rec.model_id,
-        "seed": asset.seed,
-        "output_index": index,
-        "job": {"id": job.id, "status": job.status, "createdAt": job.created_at,
-                "updatedAt": raw_job.get("updatedAt"),
-                "statusHistory": raw_job.get("statusHistory"),
-                "billing": raw_job.get("billing")},
-        "asset": {"id": asset.id, "mimeType": asset.mime_type, "width": asset.width,
-                  "height": asset.height, "metadata": meta},
-        "cu_cost": job.cu_cost,
-        "times": {"intent": iso(rec.created_at),
-                  "job_created": job.created_at, "saved": iso(core.clock.wall())},
-        "intent_id": rec.intent_id,
-        "backend": core.backend,
-        "made_by": f"skybox_nb {__version__}",
-    }))
+    data = sidecar.generation(path, body=body, model_id=rec.model_id, intent_id=rec.intent_id,
+                              intent_created=rec.created_at, job=job, asset=asset, index=index,
+                              saved=core.clock.wall(), backend=core.backend)
+    yield Call(sidecar.write, (path, data))

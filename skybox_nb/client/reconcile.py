@@ -10,17 +10,17 @@ read and written only through `Call` effects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from ..ledger import Generation, Ledger
+from ..isotime import iso, parse_iso
+from ..ledger import IntentRecord, Ledger
 from ..models import Job, parse_job_list
 from ..retry import RetryPolicy
 from .calls import call
 from .effects import Call, Op
 
 __all__ = ["ReconcileOutcome", "RECONCILE_WINDOW", "RECONCILE_SKEW", "could_be",
-           "list_jobs", "reconcile", "adopt", "parse_time", "iso"]
+           "list_jobs", "reconcile", "adopt"]
 
 # How long after an intent a job found in GET /jobs may have been created by it.
 RECONCILE_WINDOW = 300.0
@@ -38,31 +38,17 @@ class ReconcileOutcome:
     note: str
 
 
-def parse_time(text: str) -> float | None:
-    """Unix seconds of an ISO-8601 timestamp (``Z`` allowed), or None if unreadable."""
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
-        return None
-
-
-def iso(ts: float) -> str:
-    """Unix seconds as the API writes them: ISO-8601 UTC, milliseconds, ``Z``."""
-    text = datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return abs(float(a) - float(b)) < 1e-9
     return a == b
 
 
-def could_be(rec: Generation, job: Job) -> bool:
+def could_be(rec: IntentRecord, job: Job) -> bool:
     """True when ``job`` may have been started by the intent ``rec``: created within the
     window after it, same model, a custom job, every input the job reports equal to the
     request's. (Whether another intent owns the job is the caller's question.)"""
-    created = parse_time(job.created_at)
+    created = parse_iso(job.created_at)
     if created is None or not (rec.created_at - RECONCILE_SKEW <= created
                                <= rec.created_at + RECONCILE_WINDOW):
         return False

@@ -6,9 +6,11 @@ pixel is computed from its direction on the sphere (noise is evaluated on the un
 vector; anything that depends on longitude alone is periodic in it and fades out before the
 poles), so the picture is seamless at the wrap border and constant at the poles by
 construction. The only exception is deliberate: below `styles.GEOMETRY_THRESHOLD` an
-effective geometryEnforcement level adds a wrap-seam mismatch and pole smear whose size
-grows as the level falls. That is a SIMULATION, there so the seam check can be tried
-offline; it says nothing about how the real Skybox Flux.1 model behaves.
+effective geometryEnforcement level adds the defects real AI skyboxes show (a partial
+wrap seam over a band of rows, a pinched zenith, a kaleidoscope nadir) whose size grows
+as the level falls, and img2img at a low strength heals them in an init image (`heal`).
+That is a SIMULATION, there so the seam check and the repair loop can be tried offline;
+it says nothing about how the real Skybox Flux.1 model behaves.
 
 Speed: images 1024 wide and larger are computed at half size and upscaled with wrap-around
 interpolation (the geometry defects are then drawn at full size); within that, smooth fields
@@ -39,6 +41,7 @@ __all__ = [
     "effective_geometry",
     "render",
     "apply_geometry_defects",
+    "heal",
     "encode_png",
     "DEFAULT_SIZE",
     "EMULATOR_NOTICE",
@@ -290,7 +293,9 @@ def render(
     """Render a ``size`` = (width, height) equirectangular sky; returns (H, W, 3) uint8.
 
     ``init_image`` (any size, RGB uint8) is blended in: the result keeps ``1 - strength``
-    of it, as img2img's strength documents. ``geometry_enforcement`` follows the model's
+    of it, as img2img's strength documents, after `heal` (its seams and pinches smoothed
+    as a model repainting at its own scale would), and the level's defects shrink with
+    the square of ``strength``. ``geometry_enforcement`` follows the model's
     convention (0 = the style's default level) and only matters below the threshold.
     Raises ``ValueError`` for a size below 8x4 or an unknown style.
     """
@@ -363,8 +368,8 @@ def render(
     _draw_ground(img, scene, keep, look, g, rng, ground_f, ripple_f, hor, light, light_keep)
 
     if init_image is not None:
-        init = _resize_rgb(init_image, width, height)
         st = F32(0.8 if strength is None else strength)
+        init = heal(_resize_rgb(init_image, width, height), float(st))
         np.clip(img, 0, 1, out=img)
         img *= st
         img += init * (1 - st)
@@ -376,7 +381,12 @@ def render(
     pixels = np.clip(img, 0, 255).astype(np.uint8)
     if (width, height) != (out_w, out_h):
         pixels = _upscale(pixels, out_w, out_h)
-    return apply_geometry_defects(pixels, effective_geometry(geometry_enforcement, look), rng)
+    level = effective_geometry(geometry_enforcement, look)
+    if init_image is not None:
+        # Img2img changes ``strength`` of the image: the model's own geometry errors are
+        # much smaller at a low strength (the level's shortfall scaled by its square).
+        level = GEOMETRY_THRESHOLD - (GEOMETRY_THRESHOLD - level) * float(st) ** 2
+    return apply_geometry_defects(pixels, level, rng)
 
 
 def _upscale(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -596,36 +606,82 @@ def apply_geometry_defects(pixels: np.ndarray, level: float, rng: np.random.Gene
     """Simulate weak geometry enforcement on an (H, W, 3) uint8 image, in place; returns it.
 
     With severity ``s = (GEOMETRY_THRESHOLD - level) / GEOMETRY_THRESHOLD`` (nothing when
-    ``s <= 0``): a band ``round(0.04 * s * W)`` columns wide at the left border is shifted
-    down ``round(0.03 * s * H)`` rows and pushed away from mid-grey by up to ``0.3 * s``
-    per channel, fading to nothing at its inner edge, so the jump sits exactly between
-    columns W-1 and 0; and the top and bottom ``round(0.1 * s * H)`` rows get radial
-    streaks (a pattern periodic in longitude, strongest at the pole row) of strength up to
-    ``0.6 * s``.
+    ``s <= 0``) it draws the kinds real AI skyboxes show (`../shared/realpanos-dev`):
+
+    * a PARTIAL wrap seam: over a band of rows covering ``0.15 + 0.85 * s**2`` of the
+      height (at a place the seed picks), a band ``round(0.04 * s * W)`` columns wide at
+      the left border is shifted down ``round(0.03 * s * H)`` rows and pushed away from
+      mid-grey by up to ``0.1 + 0.2 * s`` per channel, fading to nothing at its inner edge, so
+      the jump sits exactly between columns W-1 and 0 in those rows only;
+    * a PINCH at the zenith: the top ``round(0.1 * s * H)`` rows are painted with rows
+      from the horizon at their own horizontal scale (as a model that treats the cap like
+      any other rows does), so on the sphere their features converge into a star;
+    * a KALEIDOSCOPE at the nadir: the bottom rows likewise, one wedge of 90 degrees
+      mirrored into the other three.
+
+    Both caps blend in with weight ``(1 - row / rows) ** 1.5 * min(1, 0.4 + s)``, full at
+    the pole row.
     """
     s = (GEOMETRY_THRESHOLD - float(level)) / GEOMETRY_THRESHOLD
     if s <= 0:
         return pixels
     h, w = pixels.shape[:2]
-    bw = max(2, round(0.04 * s * w))
+    # The wrap seam, over a band of rows.
+    bw = max(4, round(0.04 * s * w))
     shift = max(1, round(0.03 * s * h))
+    span = max(2, round(min(1.0, 0.15 + 0.85 * s * s) * h))
+    top = int(rng.integers(0, max(1, h - span) + 1)) if span < h else 0
+    rows = slice(top, top + span)
     ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]  # 1 at column 0
-    tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(0.3 * s)
+    tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(0.1 + 0.2 * s)
     here = pixels[:, :bw].astype(F32) / F32(255)
     band = np.roll(here, shift, axis=0)
     # Push each value away from mid-grey, so the mismatch shows on dark and bright skies alike.
     offset = np.where(band < 0.5, tint, -tint)
-    pixels[:, :bw] = _to_u8(band * ramp + here * (1 - ramp) + offset * ramp)
+    mixed = band * ramp + here * (1 - ramp) + offset * ramp
+    pixels[rows, :bw] = _to_u8(mixed[rows])
+    # The poles: content from the horizon at its own scale, pinched into the caps.
     ph = max(2, round(0.1 * s * h))
-    lon = (np.arange(w, dtype=F32) + F32(0.5)) / F32(w) * F32(2 * math.pi)
-    k = int(rng.integers(5, 11))
-    streak = (F32(0.5) + F32(0.5) * np.sin(k * lon + F32(rng.uniform(0, 6.28))))[None, :, None]
-    weight = ((1 - np.arange(ph, dtype=F32) / F32(ph)) ** 1.5 * F32(0.6 * s))[:, None, None]
-    top = pixels[:ph].astype(F32) / F32(255)
-    pixels[:ph] = _to_u8(top * (1 - weight) + streak * weight)
-    bottom = pixels[h - ph:].astype(F32) / F32(255)
-    pixels[h - ph:] = _to_u8(bottom * (1 - weight[::-1]) + (1 - streak) * weight[::-1])
+    weight = ((1 - np.arange(ph, dtype=F32) / F32(ph)) ** 1.5
+              * F32(min(1.0, 0.4 + s)))[:, None, None]
+    mid = h // 2 - ph // 2
+    horizon = pixels[mid:mid + ph].astype(F32) / F32(255)
+    wedge = max(1, w // 8)  # a 4-fold kaleidoscope: 45 degrees mirrored into 360
+    j = np.arange(w) % (2 * wedge)
+    mirrored = horizon[:, np.where(j < wedge, j, 2 * wedge - 1 - j)]
+    cap = pixels[:ph].astype(F32) / F32(255)
+    pixels[:ph] = _to_u8(cap * (1 - weight) + horizon[::-1] * weight)
+    bottom = pixels[h - ph:][::-1].astype(F32) / F32(255)
+    pixels[h - ph:] = _to_u8((bottom * (1 - weight) + mirrored * weight)[::-1])
     return pixels
+
+
+def heal(init: np.ndarray, strength: float) -> np.ndarray:
+    """What img2img at ``strength`` does to an init image's geometry, simulated on an
+    (H, W, 3) float image: each row is averaged over a window of the same arc on the
+    sphere (``strength * W / 12`` pixels at the equator, wider by 1/cos(latitude)
+    towards the poles, wrapping around), as a model repainting at its own scale does.
+    A seam's step becomes a ramp and a pinch's converging rows a smooth cap, while the
+    rest keeps its shape (the caller adds the new render at ``strength``). Returns a
+    new array."""
+    h, w = init.shape[:2]
+    if strength <= 0:
+        return init.copy()
+    lat = (0.5 - (np.arange(h) + 0.5) / h) * np.pi
+    half = np.minimum(w // 2 - 1, np.round(strength * w / 24 / np.maximum(np.cos(lat), 1e-3)))
+    half = half.astype(int)
+    pad = int(half.max())
+    if pad < 1:
+        return init.copy()
+    padded = np.concatenate([init[:, -pad:], init, init[:, :pad]], axis=1)
+    c = np.concatenate([np.zeros((h, 1, init.shape[2]), np.float64),
+                        np.cumsum(padded, axis=1, dtype=np.float64)], axis=1)
+    out = np.empty_like(init)
+    cols = np.arange(w) + pad
+    for y in range(h):
+        k = half[y]
+        out[y] = (c[y, cols + k + 1] - c[y, cols - k]) / (2 * k + 1)
+    return out.astype(init.dtype)
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,7 @@ import html
 import json
 import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +26,9 @@ from ..request import SkyboxRequest, validate_inputs
 from .badge import backend_badge
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import RunResult, SkyboxClient
+    from ..client import Run, RunResult, SkyboxClient
 
-__all__ = ["GeneratorForm", "Generation"]
+__all__ = ["GeneratorForm", "RunRow"]
 
 _WIDE = W.Layout(width="95%")
 _DESC = {"description_width": "170px"}
@@ -66,76 +65,68 @@ def _error_html(err: BaseException) -> str:
     return out
 
 
-@dataclass(eq=False)
-class Generation:
-    """One Generate: its request, the latest ``Job`` seen, and a progress row widget.
-
-    ``result(timeout)`` blocks until the run ends and returns the ``RunResult`` (or
-    raises its error); ``cancel()`` asks Scenario to cancel the job.
+class RunRow:
+    """One Generate as a progress row: a thin view over the client's `Run` handle,
+    which holds the request, the job, the status and the cancel. The row only draws;
+    ``result(timeout)`` returns once the form has shown the outcome (gallery included).
     """
 
-    request: SkyboxRequest
-    client: Any
-    future: Future = field(default_factory=Future)
-    job: Any = None
-    error: BaseException | None = None
-    _cancel_asked: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        prompt = self.request.prompt
+    def __init__(self, run: "Run") -> None:
+        self.run = run
+        self.error: BaseException | None = None
+        self._shown: Future = Future()
+        prompt = run.request.prompt
         short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
         self.status = W.HTML("submitting…")
         self.row = W.HBox([W.Label(short, layout=W.Layout(width="260px")), self.bar, self.status])
+        run.add_listener(self._draw)
+
+    @property
+    def request(self) -> SkyboxRequest:
+        """The request being run."""
+        return self.run.request
+
+    @property
+    def job(self) -> Any:
+        """The latest job seen (None until Scenario answered)."""
+        return self.run.job
 
     @property
     def done(self) -> bool:
-        """True once the run has ended, in success or not."""
-        return self.future.done()
+        """True once the run has ended and the form has shown how."""
+        return self._shown.done()
+
+    @property
+    def canceled(self) -> bool:
+        """True when Cancel was asked for and the job ended canceled (or never started)."""
+        return self.run.canceled
 
     def result(self, timeout: float | None = None) -> "RunResult":
         """Wait for the run and return its ``RunResult``; raises the run's error."""
-        return self.future.result(timeout)
-
-    def on_progress(self, job: Any) -> None:
-        """Client callback: show the job's status and progress; honour an early cancel."""
-        with self._lock:
-            first = self.job is None
-            self.job = job
-            cancel_now = first and self._cancel_asked and not job.done
-        self.bar.value = float(job.progress or 0.0)
-        self.status.value = html.escape(f"{job.status} · {job.id}")
-        if cancel_now:  # Cancel was pressed before the job id was known.
-            self._send_cancel(job)
-
-    def _send_cancel(self, job: Any) -> None:
-        try:
-            self.client.cancel(job)
-        except SkyboxError as err:  # e.g. the job ended meanwhile: say so, never raise
-            self.status.value = _error_html(err)
+        return self._shown.result(timeout)
 
     def cancel(self) -> bool:
-        """Cancel the job (now if its id is known, else as soon as it is). Returns True
-        if a cancel was asked for, False if the run had already ended."""
-        if self.done:
-            return False
-        with self._lock:
-            self._cancel_asked = True
-            job = self.job
-        self.status.value = "cancelling…"
-        if job is not None and not job.done:
-            self._send_cancel(job)
-        return True
+        """Cancel the run (see `Run.cancel`); False if it had already ended."""
+        return False if self.done else self.run.cancel()
+
+    def _draw(self, run: "Run", what: str) -> None:
+        if what == "cancel_error" and run.cancel_error is not None:
+            self.status.value = _error_html(run.cancel_error)
+        elif what == "cancel":
+            self.status.value = "cancelling…"
+        elif run.job is not None:
+            self.bar.value = run.progress
+            self.status.value = html.escape(f"{run.job.status} · {run.job.id}")
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
-        """Mark the row as ended (worker thread) and resolve the future."""
+        """Show how the run ended (worker thread), then release ``result()``'s waiters."""
         if error is None:
             self.bar.value, self.bar.bar_style = 1.0, "success"
             files = len(result.files)
             cost = "" if result.cu_cost is None else f" · {result.cu_cost:g} CU"
             self.status.value = html.escape(f"success · {files} file{'s' * (files != 1)}{cost}")
-            self.future.set_result(result)
+            self._shown.set_result(result)
         else:
             self.error = error
             if self.canceled:
@@ -144,13 +135,7 @@ class Generation:
             else:
                 self.bar.bar_style = "danger"
                 self.status.value = _error_html(error)
-            self.future.set_exception(error)
-
-    @property
-    def canceled(self) -> bool:
-        """True when Cancel was asked for and the job ended canceled (or never started)."""
-        job = self.job
-        return self._cancel_asked and (job is None or not job.succeeded)
+            self._shown.set_exception(error)
 
 
 class GeneratorForm:
@@ -178,7 +163,7 @@ class GeneratorForm:
             client = SkyboxClient()
         self.client = client
         self.gallery = None
-        self.runs: list[Generation] = []
+        self.runs: list[RunRow] = []
         self.last_result: Any = None
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-form")
         self._estimate_delay = estimate_delay
@@ -436,29 +421,37 @@ class GeneratorForm:
 
     # ---- actions (each button calls exactly one of these) ---------------------------
 
-    def generate(self) -> Generation | None:
+    def generate(self) -> RunRow | None:
         """Start a generation of the current request on a background thread and return
-        its ``Generation`` (call ``.result()`` to wait). An invalid form returns None
-        and shows why inline, instead of raising."""
+        its `RunRow` (``.result()`` waits; ``.run`` is the client's `Run` handle). An
+        invalid form returns None and shows why inline, instead of raising."""
         try:
             req = self.request()
         except ValidationError as err:
             self.validation.value = _error_html(err)
             return None
         self.error.value = ""
-        gen = Generation(req, self.client)
+        from ..client import Run
+
+        gen = RunRow(Run(self.client, req))
         self.runs.append(gen)
         self.jobs.children = (*self.jobs.children, gen.row)
         self.cancel_button.disabled = False
         self._pool.submit(self._run, gen)
         return gen
 
-    def _run(self, gen: Generation) -> None:
+    def _run(self, gen: RunRow) -> None:
+        run = gen.run
+        if not run.set_running_or_notify_cancel():  # cancelled before it started
+            gen.finish(error=CancelledError("canceled before it was sent"))
+            self.cancel_button.disabled = not self.active()
+            return
         try:
-            result = self.client.run(gen.request, on_progress=gen.on_progress)
+            result = run.execute()
         except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
-            if not gen.canceled:  # shown before the future resolves, for waiters
+            if not gen.canceled:  # shown before the row's result is released, for waiters
                 self.error.value = _error_html(err)
+            run.set_exception(err)
             gen.finish(error=err)
         else:
             self.last_result = result
@@ -468,11 +461,12 @@ class GeneratorForm:
                     self.gallery.add(result)
                 except Exception as err:  # noqa: BLE001
                     self.error.value = _error_html(err)
+            run.set_result(result)
             gen.finish(result)
         finally:
             self.cancel_button.disabled = not self.active()
 
-    def active(self) -> list[Generation]:
+    def active(self) -> list[RunRow]:
         """The generations still running."""
         return [g for g in self.runs if not g.done]
 

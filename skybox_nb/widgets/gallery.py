@@ -23,7 +23,8 @@ import ipywidgets as W
 from ..contract import SKYBOX_FLUX, style_label
 from ..conventions import CONVENTIONS, LAYOUT_NAMES
 from ..formats import by_suffix
-from ..panorama import Panorama, _sidecar
+from .. import sidecar
+from ..panorama import Panorama
 
 __all__ = ["Gallery", "GalleryItem", "preview_jpeg"]
 
@@ -108,7 +109,7 @@ class GalleryItem:
 
     @classmethod
     def from_record(cls, record: Any) -> list["GalleryItem"]:
-        """One item per existing file of a ``ledger.Generation`` record. The seed comes
+        """One item per existing file of a ``ledger.IntentRecord`` record. The seed comes
         from each file's JSON sidecar when there is one, else from the request."""
         body = dict(record.request)
         asset_ids = list(record.asset_ids)
@@ -117,7 +118,7 @@ class GalleryItem:
         for i, path in enumerate(record.files):
             if not Path(path).is_file():
                 continue
-            side = _sidecar(Path(path))  # the metadata Panorama.load reads
+            side = sidecar.read(Path(path))  # the metadata Panorama.load reads
             items.append(cls(
                 path=path,
                 seed=_seed_int(side.get("seed", body.get("seed"))),
@@ -227,6 +228,8 @@ class Gallery:
             ("Seed", "repeat", "reuse this seed in the form", self.reuse_seed),
             ("Init", "image", "use as the form's init image (uploads it)", self.use_as_init),
             ("Seams", "search", "seam check: report and plots", self.seam_check),
+            ("Repair", "wrench", "mend the flagged wrap seam and poles (offline, free): "
+             "before/after", self.repair),
             ("Cube", "cube", "cubemap faces, exported in the chosen convention", self.cubemap),
             ("360", "eye", "open in the 360 viewer", self.view),
             ("Save", "save", "save with 360 metadata", self.save),
@@ -294,6 +297,21 @@ class Gallery:
         fig = report.plot()
         self.show(f"Seam check: {it.path.name}", report, fig)
         return report
+
+    def repair(self, item: GalleryItem | int) -> Any:
+        """Repair what the seam check flags in this panorama (``repair.repair``), save the
+        result beside it as ``<stem>-repaired.png`` (its sidecar names the source) and
+        show the before/after report and figure. Returns the ``Repair``."""
+        from ..repair import repair
+
+        it = self._item(item)
+        result = repair(self.panorama(it))
+        if result.steps:
+            out = result.panorama.save(it.path.with_name(f"{it.path.stem}-repaired.png"))
+            self.show(f"Repair: {it.path.name} -> {out.name}", result, result.plot())
+        else:
+            self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
+        return result
 
     def cubemap(self, item: GalleryItem | int, convention: str | None = None,
                 layout: str | None = None, out_dir: str | Path | None = None) -> list[Path]:

@@ -1,0 +1,348 @@
+"""Repair, offline and free: mend a panorama's wrap seam and poles where the seam check
+flags them, and say what changed.
+
+Invariant: a repair changes only the pixels in its mask, and every pixel outside it is
+bit-identical to the input (the repaired image is the input with the mask's pixels
+replaced). The mask is exactly where the check found a defect, widened by what the blend
+needs: a band of columns around the wrap border over the rows that failed, and a disc
+around each failing pole. The result is checked again, so the caller sees both verdicts.
+
+* Wrap: the panorama is rolled half a turn (the seam to the centre); each side is
+  continued across the seam by its own mirror image, and the two are joined with a
+  Laplacian-pyramid (multi-band, Burt and Adelson 1983) blend: coarse detail changes over
+  a wide band, fine detail over a few pixels, so a brightness step fades out and texture
+  stays sharp. The band is as wide as the defect needs (wider for a larger jump), and the
+  change is feathered to nothing at its edges and at the ends of the failing rows.
+* Poles: the polar cap is taken as a gnomonic view (the cube's up or down face), a disc
+  around the pole is inpainted from the ring around it by a push-pull pyramid (OpenCV's
+  pyrDown/pyrUp: a smooth membrane fill; Telea's fast marching drew the ring's edges
+  inwards as radial streaks, the very pinch being removed), and only the disc
+  (feathered over its outer fifth) is pasted back into the panorama.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from .cubemap import _rotation, perspective
+from .panorama import Panorama, Source, as_array
+from .seams import THRESHOLDS, SeamReport, seam_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["repair", "Repair", "psnr"]
+
+# Wrap band half-width in pixels: W/128 per unit of severity (the failing score over its
+# limit), at least W/128 and at most W/16.
+_BAND_MIN_FRAC = 1 / 128
+_BAND_MAX_FRAC = 1 / 16
+# The pole disc: the rings the pinch is measured in (out to 12 degrees) plus a margin,
+# whatever failed: a smaller disc's smooth fill beside the cap's texture reads as a pinch.
+DISC_DEG = 16.0
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What `repair` returns: the repaired ``panorama``, the check ``before`` and
+    ``after``, the boolean ``mask`` (H, W) of the pixels allowed to change (everything
+    else is bit-identical), and ``steps``: what was done, in words."""
+
+    panorama: Panorama
+    before: SeamReport
+    after: SeamReport
+    mask: np.ndarray = field(repr=False)
+    steps: list[str]
+    source: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def changed(self) -> float:
+        """The share of pixels in the mask."""
+        return float(self.mask.mean())
+
+    def psnr_outside(self) -> float:
+        """PSNR (dB) between the input and the repair outside the mask (inf: identical)."""
+        return psnr(self.source, self.panorama.array, ~self.mask)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Verdicts, steps and the changed share, as plain JSON types."""
+        out = self.psnr_outside()
+        return {"steps": list(self.steps), "changed_share": self.changed,
+                "psnr_outside_db": None if math.isinf(out) else out,
+                "before": self.before.to_dict(), "after": self.after.to_dict()}
+
+    def plot(self) -> "Figure":
+        """Before and after side by side: rolled strips, pole views and verdicts."""
+        from .plots import repair_figure
+
+        return repair_figure(self)
+
+    def __repr__(self) -> str:
+        was = "seamless" if self.before.seamless else f"{len(self.before.defects)} defect(s)"
+        now = "seamless" if self.after.seamless else f"{len(self.after.defects)} defect(s)"
+        return (f"Repair({was} -> {now}; {100 * self.changed:.1f}% of pixels changed; "
+                f"{'; '.join(self.steps) or 'nothing to do'})")
+
+    def _repr_html_(self) -> str:
+        from .palette import verdict_colour
+
+        def column(title: str, r: SeamReport) -> str:
+            items = "".join(f"<li>{html.escape(d)}</li>" for d in r.defects) or "<li>none</li>"
+            verdict = "seamless" if r.seamless else "not seamless"
+            return (f"<td style='vertical-align:top;width:50%'><b>{title}: <span style='color:"
+                    f"{verdict_colour(r.seamless)}'>{verdict}</span></b><ul>{items}</ul></td>")
+
+        png = _strip_pair_png(self.source, self.panorama.array)
+        steps = "".join(f"<li>{html.escape(s)}</li>" for s in self.steps) or "<li>nothing</li>"
+        return (f"<div><b>Repair</b> ({100 * self.changed:.1f}% of pixels changed, the rest "
+                f"bit-identical)<ul>{steps}</ul><img src='data:image/png;base64,{png}' "
+                "style='max-width:100%' alt='before (top) and after (bottom), rolled half a "
+                f"turn'/><table style='width:100%'><tr>{column('before', self.before)}"
+                f"{column('after', self.after)}</tr></table></div>")
+
+
+def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
+    """PSNR in dB of two same-shaped images on a 0..255 scale, over the pixels where
+    ``where`` (H, W) is True (all when None); inf when they are identical there."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"psnr: shapes {x.shape} and {y.shape} differ")
+    d = (x - y) ** 2
+    if where is not None:
+        d = d[where]
+    mse = float(d.mean()) if d.size else 0.0
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def _strip_pair_png(before: np.ndarray, after: np.ndarray) -> str:
+    from PIL import Image
+
+    from .panorama import to_uint8
+
+    rows = []
+    for a in (before, after):
+        a = to_uint8(a)
+        a = np.roll(a, a.shape[1] // 2, axis=1)
+        im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a[:, :, :3])
+        im.thumbnail((768, 384))
+        rows.append(np.asarray(im.convert("RGB")))
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buf, format="PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# ------------------------------------------------------------------ wrap
+
+def _pyramid_blend(a: np.ndarray, b: np.ndarray, weight: np.ndarray, levels: int) -> np.ndarray:
+    """Laplacian-pyramid blend of float32 images ``a`` and ``b`` (h, w, C) with the
+    weight of ``a`` (h, w) in 0..1, over ``levels`` levels."""
+    ga, gb, gw = [a], [b], [weight]
+    for _ in range(levels):
+        ga.append(cv2.pyrDown(ga[-1]))
+        gb.append(cv2.pyrDown(gb[-1]))
+        gw.append(cv2.pyrDown(gw[-1]))
+
+    def expand(img: np.ndarray, like: np.ndarray) -> np.ndarray:
+        return cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
+
+    def channels(img: np.ndarray) -> np.ndarray:
+        return img if img.ndim == 3 else img[:, :, None]
+
+    out = channels(ga[-1]) * channels(gw[-1])[..., :1] + \
+        channels(gb[-1]) * (1 - channels(gw[-1])[..., :1])
+    for i in range(levels - 1, -1, -1):
+        la = channels(ga[i]) - channels(expand(ga[i + 1], ga[i]))
+        lb = channels(gb[i]) - channels(expand(gb[i + 1], gb[i]))
+        w = channels(gw[i])[..., :1]
+        up = channels(expand(out[..., 0] if out.shape[2] == 1 else out, ga[i]))
+        out = up + la * w + lb * (1 - w)
+    return out
+
+
+def _feather(n: int, lo: int, hi: int, ramp: int) -> np.ndarray:
+    """1 over [lo, hi), falling linearly to 0 over ``ramp`` samples on each side."""
+    x = np.arange(n, dtype=np.float32)
+    up = np.clip((x - (lo - ramp)) / max(1, ramp), 0, 1)
+    down = np.clip(((hi + ramp) - x) / max(1, ramp), 0, 1)
+    return np.minimum(up, down)
+
+
+Patch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # rows, columns, values, weight
+
+
+def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
+    """The wrap repair as a patch (the rows and columns it covers, the new values there
+    as float32 and the weight of the change, 0..1) and the step in words."""
+    H, W, C = arr.shape
+    w = report.wrap
+    severity = max(w.score / w.threshold, w.ds / w.ds_threshold,
+                   max((float(np.max(w.profile[a // max(1, H // w.profile.size):
+                                                b // max(1, H // w.profile.size) + 1]))
+                        for a, b in w.bands), default=0.0) / w.threshold, 1.0)
+    half = int(np.clip(W * _BAND_MIN_FRAC * severity, max(8, W * _BAND_MIN_FRAC),
+                       W * _BAND_MAX_FRAC))
+    rows = w.bands if ("band" in w.rules and "median" not in w.rules) else [(0, H)]
+    margin = max(4, H // 50)
+    y_weight = np.zeros(H, np.float32)
+    for a, b in rows:
+        y_weight = np.maximum(y_weight, _feather(H, a, b, margin))
+    nz = np.flatnonzero(y_weight > 0)
+    ys = np.arange(nz[0], nz[-1] + 1)  # one block of rows (zero weight between bands)
+    y_weight = y_weight[ys]
+    # The strip around the seam, seam at its centre (column ``half``).
+    xs = np.r_[W - half:W, 0:half]
+    strip = arr[ys[0]:ys[-1] + 1][:, xs].astype(np.float32)
+    if strip.ndim == 2:
+        strip = strip[:, :, None]
+    left, right = strip[:, :half], strip[:, half:]
+    a = np.concatenate([left, left[:, ::-1]], axis=1)   # the left side, continued
+    b = np.concatenate([right[:, ::-1], right], axis=1)  # the right side, continued
+    # The weight of the left side: a step at the seam softened over a few pixels, so even
+    # the finest level crosses over a ramp rather than at one column pair.
+    soft = max(2, half // 16)
+    x = np.arange(2 * half, dtype=np.float32) - (half - 0.5)
+    step = np.clip(0.5 - x / (2 * soft), 0, 1)
+    levels = max(1, min(6, int(math.log2(max(2, half))) - 1))
+    blended = _pyramid_blend(a, b, np.repeat(step[None, :], len(ys), axis=0), levels)
+    x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
+    x_weight = np.clip(x_weight * 3.0, 0, 1)  # full change near the seam, feathered outwards
+    weight = y_weight[:, None] * x_weight[None, :]
+    mended = strip + (blended - strip) * weight[..., None]
+    where = ", ".join(f"rows {a}-{b - 1}" for a, b in rows) if rows != [(0, H)] else "all rows"
+    return (ys, xs, mended, weight), (f"wrap seam blended (multi-band, {levels} levels) over {2 * half} "
+                       f"columns around the border, {where}")
+
+
+# ------------------------------------------------------------------ poles
+
+def _fill(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``img`` (h, w, C) float32 with the pixels where ``known`` (h, w, 0..1) is 0 filled
+    smoothly from the rest: a push-pull pyramid (normalised averages, coarse to fine), a
+    membrane-like fill with no streaks (fast-marching inpainting draws the ring's
+    edges inwards as radial streaks: the very pinch being removed)."""
+    h, w = known.shape
+    if min(h, w) <= 4 or known.min() >= 1.0:
+        total = float(known.sum())
+        mean = (img * known[..., None]).sum(axis=(0, 1)) / total if total > 0 else \
+            img.mean(axis=(0, 1))
+        return img * known[..., None] + mean[None, None, :] * (1 - known[..., None])
+    num = cv2.pyrDown(img * known[..., None])
+    den = cv2.pyrDown(known)
+    if num.ndim == 2:
+        num = num[:, :, None]
+    coarse = num / np.maximum(den, 1e-6)[..., None]
+    coarse = _fill(coarse, np.clip(den * 4.0, 0, 1))
+    up = cv2.pyrUp(coarse, dstsize=(w, h))
+    if up.ndim == 2:
+        up = up[:, :, None]
+    return img * known[..., None] + up * (1 - known[..., None])
+
+
+def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float) -> Patch:
+    """One pole's disc inpainted, as a patch (see `_repair_wrap`)."""
+    H, W, C = arr.shape
+    size = int(np.clip(W // 4, 64, 1024))  # the cube face at the panorama's resolution
+    pitch = 90.0 if north else -90.0
+    face = perspective(arr, pitch=pitch, fov=90.0, size=(size, size)).astype(np.float32)
+    f = size / 2  # focal length in pixels at a 90 degree field of view
+    c = (size - 1) / 2
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - np.float32(c)
+    r = np.hypot(xx, yy)
+    radius = f * math.tan(math.radians(disc_deg))
+    filled = _fill(face, (r > radius).astype(np.float32))
+    # Paste back: every panorama pixel within the disc's angle samples the filled face.
+    rows = int(math.ceil(H * disc_deg / 180.0)) + 1
+    ys = np.arange(rows) if north else np.arange(H - rows, H)
+    lat = (0.5 - (ys + 0.5) / H) * np.pi
+    lon = ((np.arange(W) + 0.5) / W * 2 - 1) * np.pi
+    colat = np.pi / 2 - np.abs(lat)
+    # Each panorama pixel's direction in the view's camera frame (the inverse of the
+    # rotation `cubemap.perspective` uses), projected onto the face.
+    clat = np.cos(lat)[:, None]
+    d = np.stack(np.broadcast_arrays(clat * np.sin(lon)[None, :], np.sin(lat)[:, None],
+                                     clat * np.cos(lon)[None, :]), -1)
+    cam = d @ _rotation(0.0, pitch, 0.0)  # row vectors: d_cam = R^T d
+    z = np.maximum(cam[..., 2], 1e-6)
+    px = ((cam[..., 0] / z + 1) * (size / 2) - 0.5).astype(np.float32)
+    py = ((-cam[..., 1] / z + 1) * (size / 2) - 0.5).astype(np.float32)
+    sampled = cv2.remap(np.ascontiguousarray(filled), px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if sampled.ndim == 2:
+        sampled = sampled[:, :, None]
+    feather = np.clip((disc_deg - np.degrees(colat)) / (0.2 * disc_deg), 0, 1).astype(np.float32)
+    weight = np.repeat(feather[:, None], W, axis=1)
+    part = arr[ys].astype(np.float32).reshape(len(ys), W, C)
+    return ys, np.arange(W), part + (sampled[:, :, :C] - part) * weight[..., None], weight
+
+
+# ------------------------------------------------------------------ entry point
+
+def _as_panorama(src: Source) -> Panorama:
+    return src if isinstance(src, Panorama) else Panorama.load(src)
+
+
+def repair(pano: Source, wrap: bool = True, poles: bool = True,
+           report: SeamReport | None = None,
+           thresholds: dict[str, float] | None = None) -> Repair:
+    """Repair what the seam check flags in ``pano`` (a `Panorama`, an array or anything
+    `Panorama.load` reads): the wrap seam when ``wrap``, each failing pole when
+    ``poles``. ``report`` is the check of ``pano`` when the caller has it. Returns a
+    `Repair` (the repaired panorama, the check before and after, the mask of changed
+    pixels). A part that passes is left alone, so a seamless panorama comes back
+    unchanged."""
+    p = _as_panorama(pano)
+    src = p.array
+    arr = as_array(src)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    before = report if report is not None else seam_report(p, thresholds=thresholds)
+    H, W, C = arr.shape
+    c = min(C, 3)  # alpha is kept as it is
+    out = arr.copy()
+    mask = np.zeros((H, W), bool)
+    steps: list[str] = []
+
+    def apply(patch: Patch) -> None:
+        ys, xs, values, weight = patch
+        changed = weight > 0
+        region = out[ys[0]:ys[-1] + 1][:, xs, :c]
+        if np.issubdtype(arr.dtype, np.integer):
+            top = np.iinfo(arr.dtype).max
+            values = np.clip(np.rint(values), 0, top)
+        region[changed] = values[changed].astype(arr.dtype)
+        rows = out[ys[0]:ys[-1] + 1]
+        rows[:, xs, :c] = region
+        m = mask[ys[0]:ys[-1] + 1]
+        m[:, xs] |= changed
+
+    if wrap and not before.wrap.ok:
+        patch, step = _repair_wrap(out[:, :, :c], before)
+        apply(patch)
+        steps.append(step)
+    for name, north in (("north", True), ("south", False)):
+        pole = before.poles.north if north else before.poles.south
+        if not poles or pole.ok:
+            continue
+        deg = DISC_DEG
+        apply(_repair_pole(out[:, :, :c], north, deg))
+        steps.append(f"{name} pole: a {deg:.0f}-degree disc inpainted (push-pull) in the "
+                     f"{'up' if north else 'down'} face and pasted back, feathered")
+    if src.ndim == 2:
+        out = out[:, :, 0]
+    meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
+    if steps:
+        # What the file is a repair of: the source's path, and its generation when known.
+        meta["repair"] = {"steps": steps,
+                          "of": str(p.path) if p.path is not None else "an array",
+                          **{k: meta[k] for k in ("asset_id", "job_id", "seed") if k in meta}}
+    fixed_pano = Panorama(out, meta, ratio="ignore")
+    after = seam_report(fixed_pano, thresholds=thresholds) if steps else before
+    return Repair(fixed_pano, before, after, mask, steps, arr if src.ndim == 3 else src[:, :, None])

@@ -1,0 +1,145 @@
+"""Repair: what the seam check flags is mended, only inside the mask (everything else
+bit-identical), and the check passes afterwards; the CLI writes the repair with a sidecar
+naming its source."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skybox_nb.cli import main
+from skybox_nb.panorama import Panorama
+from skybox_nb.repair import DISC_DEG, psnr, repair
+from skybox_nb.seams import seam_report
+
+from synthetic import (jpeg, kaleidoscope_pole, partial_seam, pinch_pole, radial_streaks,
+                       render, shift_half, smear_pole, textured)
+
+W, H = 512, 256
+
+
+@pytest.fixture(scope="module")
+def good() -> np.ndarray:
+    return render(textured, W, H)
+
+
+def _outside_identical(r, src: np.ndarray) -> None:
+    out = r.panorama.array
+    assert out.shape == src.shape and out.dtype == src.dtype
+    assert np.array_equal(out[~r.mask], src[~r.mask])  # bit-identical outside the mask
+    assert r.psnr_outside() == float("inf")
+
+
+@pytest.mark.parametrize("make", [
+    lambda g: partial_seam(g, 0.25, 0.35, 40),
+    lambda g: shift_half(g, 4),
+    lambda g: np.roll(jpeg(partial_seam(g, 0.5, 0.7, 60), 85), 0, axis=1),
+])
+def test_a_wrap_seam_is_blended_inside_its_band_only(good, make):
+    img = make(good)
+    r = repair(img, poles=False)
+    assert not r.before.wrap.ok and r.after.wrap.ok, r.after.defects
+    _outside_identical(r, img)
+    cols = np.flatnonzero(r.mask.any(axis=0))
+    assert set(cols) <= set(range(0, W // 16)) | set(range(W - W // 16, W))  # a band at the border
+    assert r.steps and r.steps[0].startswith("wrap seam blended")
+
+
+def test_a_partial_seam_changes_only_its_rows(good):
+    img = partial_seam(good, 0.25, 0.35, 40)
+    r = repair(img)
+    rows = np.flatnonzero(r.mask.any(axis=1))
+    assert rows.min() >= int(0.25 * H) - 8 and rows.max() < int(0.35 * H) + 8
+    assert r.after.seamless
+
+
+@pytest.mark.parametrize("make,name", [
+    (lambda g: pinch_pole(g, north=True), "north"),
+    (lambda g: kaleidoscope_pole(g, north=False), "south"),
+    (lambda g: radial_streaks(g, north=True), "north"),
+    (lambda g: smear_pole(g, 0.1, north=False), "south"),
+])
+def test_a_pole_is_inpainted_inside_its_disc_only(good, make, name):
+    img = make(good)
+    r = repair(img, wrap=False)
+    assert name in r.before.poles.bad
+    assert r.after.poles.ok, r.after.defects
+    _outside_identical(r, img)
+    rows = np.flatnonzero(r.mask.any(axis=1))
+    cap = int(np.ceil(H * DISC_DEG / 180)) + 1
+    assert (rows < cap).all() if name == "north" else (rows >= H - cap).all()
+    # what was there is gone: the pole row is one colour again
+    row = r.panorama.array[0 if name == "north" else -1].astype(float)
+    assert np.abs(row - row.mean(axis=0)).max() <= 3
+
+
+def test_a_seamless_panorama_comes_back_unchanged(good):
+    r = repair(good)
+    assert r.before.seamless and not r.steps and not r.mask.any()
+    assert np.array_equal(r.panorama.array, good)
+
+
+def test_repair_of_all_kinds_at_once_and_its_report(good):
+    img = pinch_pole(partial_seam(good), north=False)
+    r = repair(img)
+    assert not r.before.seamless and r.after.seamless
+    assert len(r.steps) == 2 and 0 < r.changed < 0.25
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["before"]["seamless"] is False and d["after"]["seamless"] is True
+    assert d["psnr_outside_db"] is None  # identical outside the mask
+    html = r._repr_html_()
+    assert "data:image/png;base64," in html and "before" in html and "after" in html
+    assert "-> seamless" in repr(r)
+    assert r.panorama.metadata["repair"]["steps"] == r.steps
+    fig = r.plot()
+    assert [ax.get_title().split(":")[0] for ax in fig.axes[::3]] == ["before", "after"]
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    assert psnr(a, b) == float("inf")
+    b[0, 0, 0] = 255
+    assert psnr(a, b) == pytest.approx(10 * np.log10(48))
+    assert psnr(a, b, np.ones((4, 4), bool) & (np.arange(4)[:, None] > 0)) == float("inf")
+
+
+def test_cli_repair_writes_the_repair_and_its_source(tmp_path, good, capsys):
+    src = tmp_path / "bad.png"
+    Image.fromarray(pinch_pole(partial_seam(good), north=True)).save(src)
+    out = tmp_path / "fixed.png"
+    assert main(["repair", str(src), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "before: NOT seamless" in text and "after: seamless" in text
+    fixed = Panorama.load(out)
+    assert seam_report(fixed).seamless
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["metadata"]["repair"]["of"].endswith("bad.png")
+    assert main(["repair", str(src), "--wrap", "--out", str(tmp_path / "w.png"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["steps"]) == 1 and d["after"]["wrap"]["ok"] and not d["after"]["seamless"]
+    assert main(["repair", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    assert main(["repair", str(src), "--out", str(tmp_path / "x.bmp")]) == 2
+    assert "suffix" in capsys.readouterr().err
+
+
+def test_gallery_repair_button_saves_and_shows_before_and_after(tmp_path, good):
+    from skybox_nb.widgets import Gallery, GalleryItem
+
+    src = tmp_path / "bad.png"
+    Image.fromarray(partial_seam(good)).save(src)
+    gallery = Gallery(None, thumb_width=64, out_dir=tmp_path / "exports")
+    (item,) = gallery.add_items([GalleryItem(src, 5, "photo", "a sky", 1.0)])
+    card = gallery.cards.children[0]
+    card.buttons["Repair"].click()
+    fixed = tmp_path / "bad-repaired.png"
+    assert fixed.is_file() and seam_report(Panorama.load(fixed)).seamless
+    outs = gallery.output.outputs
+    assert outs[0]["text"].startswith("Repair: bad.png -> bad-repaired.png")
+    assert "before" in outs[1]["data"]["text/html"] and "image/png" in outs[2]["data"]
+    side = json.loads(fixed.with_suffix(".json").read_text())
+    assert side["metadata"]["repair"]["of"] == str(src)
