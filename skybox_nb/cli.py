@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from . import cli_ledger
-from .contract import STYLES
+from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -42,12 +42,19 @@ def _emulator(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from .client import SkyboxClient
     from .errors import SkyboxError
     from .request import SkyboxRequest
 
+    if args.model is not None or args.set:  # any model, checked by its own spec
+        from .cli_family import generate_model
+
+        if args.model is None:
+            args.model = "model_scenario-skybox-flux"
+        return generate_model(args)
+    if args.prompt is None:
+        print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
+        return 2
     try:
         with SkyboxClient(library=args.out) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
@@ -68,13 +75,9 @@ def _generate(args: argparse.Namespace) -> int:
             if args.dry_run:
                 print(f"estimated cost: {client.estimate(request):g} CU (nothing was started)")
                 return 0
-            with tqdm(total=100, unit="%", desc="generating", file=sys.stderr,
-                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
-                def on_progress(job):  # type: ignore[no-untyped-def]
-                    bar.update(round(job.progress * 100) - bar.n)
-                    bar.set_postfix_str(f"{job.status} {job.id}")
-
-                result = client.run(request, on_progress=on_progress)
+            with Progress("generating") as bar:  # a bar on a terminal, else plain lines
+                result = client.run(request, on_progress=lambda job: bar.update(
+                    job.status, job.progress, job.id))
             cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
             print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
                   f"{client.ledger.library.resolve()}:")
@@ -91,10 +94,13 @@ def _cubemap(args: argparse.Namespace) -> int:
     from .panorama import Panorama
 
     try:
-        pano = Panorama.load(args.input)
+        pano = load_panorama(args.input, stretch=args.stretch)
+        note = face_size_note(pano, args.face_size)
+        if note:
+            print(note, file=sys.stderr)
         paths = export(pano, args.out, convention=args.convention, layout=args.layout,
                        face_size=args.face_size, fmt=args.fmt)
-    except (OSError, ValueError) as e:  # PanoramaError and bad options are ValueErrors
+    except (UsageProblem, OSError, ValueError) as e:  # PanoramaError is a ValueError
         print(f"skybox-nb cubemap: {e}", file=sys.stderr)
         return 2
     for path in paths:
@@ -105,13 +111,12 @@ def _cubemap(args: argparse.Namespace) -> int:
 def _seams(args: argparse.Namespace) -> int:
     import json
 
-    from .panorama import Panorama
     from .seams import seam_report
 
-    try:  # a wrong ratio only warns here: the check still says what it sees
-        pano = Panorama.load(args.input, ratio="warn")
-    except (OSError, ValueError) as e:
-        print(f"skybox-nb seams: cannot read {args.input}: {e}", file=sys.stderr)
+    try:  # a wrong ratio is a one-line note here: the check still says what it sees
+        pano = load_panorama(args.input, stretch=args.stretch, strict=False)
+    except UsageProblem as e:
+        print(f"skybox-nb seams: {e}", file=sys.stderr)
         return 2
     report = seam_report(pano)
     print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
@@ -123,6 +128,7 @@ def _seams(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
+    demo.interrupt_on_sigterm()  # a service manager's stop must not orphan lab or kernels
     if not args.headless:
         return demo.open_lab(port=args.port, open_browser=not args.no_browser)
     print(f"executing {demo.QUICKSTART} ({demo.backend_note()}) ...", flush=True)
@@ -169,34 +175,60 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable; see docs of skybox_nb.emulator.faults)")
     e.set_defaults(func=_emulator)
 
-    g = sub.add_parser("generate", help="generate skyboxes and save them")
-    g.add_argument("prompt")
-    g.add_argument("--style", choices=STYLES, default=None)
-    g.add_argument("--negative-prompt", default=None)
-    g.add_argument("--negative-prompt-strength", type=float, default=None)
+    g = sub.add_parser("generate", help="generate skyboxes and save them",
+                       description="Generate skyboxes with Skybox Flux.1 (or --model) and save "
+                       "them in the library. Options left out use the service's defaults.")
+    g.add_argument("prompt", nargs="?", default=None,
+                   help="what is all around you, e.g. 'a misty pine forest at dawn'")
+    g.add_argument("--model", default=None, help="any model id, e.g. model_scenario-skybox-gpt; "
+                   "its inputs come from --set and are checked by its spec")
+    g.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input of --model by its API name, e.g. width=1024 (repeatable)")
+    g.add_argument("--style", type=style_arg, default=None, metavar="STYLE",
+                   help=spec_help("style", "a style or its label, e.g. 'oil painting'"))
+    g.add_argument("--negative-prompt", default=None, help="what to avoid (needs a strength)")
+    g.add_argument("--negative-prompt-strength", type=float, default=None,
+                   help=spec_help("negativePromptStrength", "0 ignores the negative prompt"))
     g.add_argument("--image", default=None, help="init image: a file path or an asset id")
-    g.add_argument("--strength", type=float, default=None)
-    g.add_argument("--num-outputs", type=int, default=None)
-    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None)
-    g.add_argument("--geometry-enforcement", type=float, default=None)
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--out", default="skybox-library", help="library folder")
+    g.add_argument("--strength", type=float, default=None,
+                   help=spec_help("strength", "how far from the init image"))
+    g.add_argument("--num-outputs", type=int, default=None, help=spec_help("numOutputs"))
+    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None,
+                   help=spec_help("numInferenceSteps"))
+    g.add_argument("--geometry-enforcement", type=float, default=None,
+                   help=spec_help("geometryEnforcement", "0 = the style's own level"))
+    g.add_argument("--seed", type=int, default=None,
+                   help="the same seed and inputs give the same picture; allowed: 0 to "
+                   "2147483647 (default: random)")
+    g.add_argument("--out", default="skybox-library", help="library folder (default: %(default)s)")
     g.add_argument("--dry-run", action="store_true", help="only estimate the cost")
     g.set_defaults(func=_generate)
 
+    from .conventions import CONVENTIONS
+    from .cubemap import LAYOUT_NAMES
+
     c = sub.add_parser("cubemap", help="convert a panorama to cubemap faces")
-    c.add_argument("input")
-    c.add_argument("--face-size", type=int, default=None)
-    c.add_argument("--layout", default="six")
-    c.add_argument("--convention", default="generic")
-    c.add_argument("--format", dest="fmt", default="png")
-    c.add_argument("--out", default="cubemap")
+    c.add_argument("input", help="a 2:1 equirectangular image")
+    c.add_argument("--face-size", type=int, default=None,
+                   help="pixels per face side (default: a quarter of the panorama's width)")
+    c.add_argument("--layout", default="six",
+                   help=f"one of {', '.join(LAYOUT_NAMES)}: six files, or one image in a "
+                   "cross or strip (default: %(default)s)")
+    c.add_argument("--convention", default="generic",
+                   help=f"face names and orientation: {', '.join(CONVENTIONS)} "
+                   "(default: %(default)s)")
+    c.add_argument("--format", dest="fmt", default="png", help="png, jpg or webp (default: %(default)s)")
+    c.add_argument("--out", default="cubemap", help="output folder (default: %(default)s)")
+    c.add_argument("--stretch", action="store_true",
+                   help="resize an image that is not 2:1 to 2:1 instead of refusing it")
     c.set_defaults(func=_cubemap)
 
     s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
     s.add_argument("input")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--plot", default=None, help="also save the seam figure to this PNG")
+    s.add_argument("--stretch", action="store_true",
+                   help="resize an image that is not 2:1 to 2:1 first (default: check it as it is)")
     s.set_defaults(func=_seams)
 
     from .repair_cli import add_parser as add_repair
@@ -211,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8888)
     d.add_argument("--no-browser", action="store_true")
     d.set_defaults(func=_demo)
+
+    from .cli_family import add_upscale_parser
+
+    add_upscale_parser(sub)
 
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")

@@ -101,7 +101,10 @@ class InputSpec:
     ``type`` is the API's type name (``string``, ``number``, ``boolean``, ``file`` for an
     asset id, ...). ``integer`` marks numbers that must be whole. ``minimum``/``maximum``
     are inclusive. ``allowed`` lists the only accepted values, when the model has such a
-    list. ``default`` is what the service uses when the input is left out.
+    list. ``default`` is what the service uses when the input is left out. ``step`` is
+    the model's increment (a whole step above 1, e.g. 16, means multiples of it);
+    ``group`` and ``cost_impact`` are the model record's UI group and whether the input
+    changes the price.
     """
 
     name: str
@@ -115,6 +118,9 @@ class InputSpec:
     label: str = ""
     description: str = ""
     max_items: int | None = None
+    step: float | None = None
+    group: str = ""
+    cost_impact: bool = False
 
     def describe_allowed(self) -> str:
         """A short human phrase for what this input accepts, used in error messages."""
@@ -123,6 +129,8 @@ class InputSpec:
             return f"one of {shown}"
         if self.type == "number":
             kind = "an integer" if self.integer else "a finite number"
+            if self.multiple_of:
+                kind = f"a multiple of {self.multiple_of}"
             if self.minimum is not None and self.maximum is not None:
                 lo, hi = _fmt(self.minimum), _fmt(self.maximum)
                 return f"{kind} from {lo} to {hi}"
@@ -143,6 +151,22 @@ class InputSpec:
         if self.type == "string":
             return "a non-empty string" if self.required else "a string"
         return f"a value of type {self.type}"
+
+
+    def __post_init__(self) -> None:
+        # A number without a declared step gets the one a slider would use, so a spec
+        # and the same spec read back from its API record compare equal.
+        if self.type == "number" and self.step is None:
+            auto = 1 if self.integer else (0.01 if (self.maximum or 0) <= 1 else 0.1)
+            object.__setattr__(self, "step", auto)
+
+    @property
+    def multiple_of(self) -> int | None:
+        """The step a whole number must be a multiple of (16 for a size), or None."""
+        st = self.step
+        if self.integer and st is not None and float(st).is_integer() and st > 1:
+            return int(st)
+        return None
 
 
 def _fmt(x: float) -> str:
@@ -211,6 +235,9 @@ class ModelSpec:
                 label=str(raw.get("label") or ""),
                 description=str(raw.get("description") or ""),
                 max_items=_int_or_none(raw.get("maxLength")) if typ.endswith("_array") else None,
+                step=float(step) if isinstance(step, (int, float)) and step > 0 else None,
+                group=str(raw.get("group") or ""),
+                cost_impact=raw.get("costImpact") is True,
             )
         return cls(model_id=model["id"], inputs=inputs, name=str(model.get("name") or ""))
 
@@ -229,16 +256,23 @@ class ModelSpec:
                 d["min"] = s.minimum
             if s.maximum is not None:
                 d["max"] = s.maximum
-            if s.integer:
-                d["step"] = 1
-            elif s.type == "number":
-                d["step"] = 0.01 if (s.maximum or 0) <= 1 else 0.1
+            if s.step is not None:
+                d["step"] = _whole(s.step)
+            if s.max_items is not None:
+                d["maxLength"] = s.max_items
             if s.allowed is not None:
                 d["allowedValues"] = list(s.allowed)
             if s.required:
                 d["required"] = {"always": True}
+            if s.group:
+                d["group"] = s.group
+            d["costImpact"] = s.cost_impact
             out.append(d)
         return out
+
+
+def _whole(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
 
 
 def _int_or_none(x: Any) -> int | None:
@@ -247,29 +281,31 @@ def _int_or_none(x: Any) -> int | None:
 
 def _flux_inputs() -> dict[str, InputSpec]:
     specs = [
-        InputSpec("prompt", "string", required=True, label="Prompt",
+        InputSpec("prompt", "string", required=True, label="Prompt", group="Prompt",
                   description="The scene all around you; the service wraps it for 360 itself."),
         InputSpec("style", "string", default="cinematic", allowed=STYLES, label="Style",
-                  description="The look of the panorama; 'standard' is neutral."),
-        InputSpec("negativePrompt", "string", label="Negative Prompt",
+                  group="Prompt", description="The look of the panorama; 'standard' is neutral."),
+        InputSpec("negativePrompt", "string", label="Negative Prompt", group="Prompt",
                   description="What to avoid; no effect unless negativePromptStrength > 0."),
         InputSpec("negativePromptStrength", "number", default=0, minimum=0, maximum=10,
-                  label="Negative Prompt Strength",
+                  label="Negative Prompt Strength", group="Prompt",
                   description="0 disables the negative prompt; 1 to 4 is usually enough."),
-        InputSpec("image", "file", label="Init Image",
+        InputSpec("image", "file", label="Init Image", group="Init image",
                   description="An asset id to start from (img2img)."),
         InputSpec("strength", "number", default=0.8, minimum=0.01, maximum=1,
-                  label="Strength", description="How much the init image is transformed."),
+                  label="Strength", group="Init image",
+                  description="How much the init image is transformed."),
         InputSpec("numOutputs", "number", default=2, minimum=1, maximum=4, integer=True,
-                  label="Number of Outputs"),
+                  label="Number of Outputs", group="Generation", cost_impact=True),
         InputSpec("numInferenceSteps", "number", default=30, minimum=20, maximum=50,
-                  integer=True, label="Inference Steps"),
+                  integer=True, label="Inference Steps", group="Generation", cost_impact=True),
         InputSpec("geometryEnforcement", "number", default=0, minimum=0, maximum=100,
-                  label="Geometry Enforcement",
+                  label="Geometry Enforcement", group="Generation",
                   description="0 uses the style's recommended level; raise it when the "
                               "seam or the poles look wrong."),
         InputSpec("seed", "number", minimum=0, maximum=2147483647, integer=True,
-                  label="Seed", description="Same seed and inputs reproduce a result."),
+                  label="Seed", group="Generation",
+                  description="Same seed and inputs reproduce a result."),
     ]
     return {s.name: s for s in specs}
 

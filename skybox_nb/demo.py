@@ -15,6 +15,7 @@ import html
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +74,23 @@ def backend_note(env: dict[str, str] | None = None) -> str:
         return f"Scenario API: credentials found in {ENV_API_KEY} / {ENV_API_SECRET} (jobs cost CU)"
     return ("offline emulator: no Scenario credentials set, so the notebook generates "
             "procedural stand-in images on a built-in emulator of the API (nothing is billed)")
+
+
+_STOP_SIGNALS: list[int] = []  # the signals that asked this process to stop
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (and SIGHUP) stop the demo the way Ctrl-C does, by raising
+    KeyboardInterrupt: JupyterLab is then stopped (it shuts its kernels down) and a
+    headless run's kernel is shut down (nbclient's own handler, while it runs a notebook),
+    instead of both being orphaned. Main thread only."""
+    def _interrupt(signum: int, frame: Any) -> None:
+        _STOP_SIGNALS.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _interrupt)
 
 
 def _port_free(port: int) -> bool:
@@ -182,7 +200,14 @@ def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
                                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(cwd)}})
-        client.execute()
+        try:
+            client.execute()
+        except BaseException:
+            # A stop signal surfaces as whatever it interrupted (a cancelled start, or
+            # "kernel died" once nbclient's own handler shut the kernel down): say stopped.
+            if _STOP_SIGNALS or getattr(client, "_async_cleanup_kernel_future", None):
+                raise KeyboardInterrupt("stopped by a signal") from None
+            raise
     return nb
 
 
@@ -218,10 +243,7 @@ def _library_items(run_dir: Path) -> list[ReportItem]:
 
 
 def _save_fig(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(path, dpi=90, bbox_inches="tight")  # built without pyplot: nothing to close
     return path.name
 
 
@@ -242,13 +264,25 @@ def _fmt(v: Any) -> str:
 
 
 def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
-    """HTML for one panorama: the image, perspective views, seam check, the six cube faces."""
-    from .cubemap import perspective, to_faces
+    """HTML for one panorama: the image, perspective views, seam check, the six cube
+    faces, and links to the full-resolution file and a Unity export of it (written into
+    ``files/`` beside ``images/``)."""
+    from .cubemap import export, perspective, to_faces
     from .panorama import write_image
     from .seams import seam_report
 
     esc = html.escape
     pre = f"p{n}"
+    files = images.parent / "files"
+    full = files / f"{pre}-panorama{item.path.suffix.lower()}"
+    files.mkdir(exist_ok=True)
+    shutil.copyfile(item.path, full)
+    unity = export(pano, files / f"{pre}-unity", convention="unity", layout="six")
+    face_px = max(1, pano.width // 4)
+    links = (f'<p class="links">Full resolution: <a href="files/{full.name}">{full.name}</a> '
+             f"({pano.width} x {pano.height}) &middot; Unity <i>Skybox/6 Sided</i> faces "
+             f"({face_px} px): " + ", ".join(
+                 f'<a href="files/{pre}-unity/{f.name}">{f.stem}</a>' for f in unity) + "</p>")
     pano.thumbnail(max_width=2048).convert("RGB").save(images / f"{pre}-panorama.jpg", quality=90)
     views = []
     for label, yaw, pitch in VIEWS:
@@ -279,35 +313,53 @@ def _panorama_section(pano: Any, item: ReportItem, n: int, images: Path) -> str:
 <section>
 <h2>Panorama {n}</h2>
 <table class="facts">{facts_html}</table>
-<img class="pano" src="images/{pre}-panorama.jpg" alt="panorama {n}">
+<figure><img class="pano" src="images/{pre}-panorama.jpg" alt="panorama {n}">
+<figcaption>Panorama {n}, equirectangular (a preview; full resolution linked below)</figcaption>
+</figure>
+{links}
 <h3>Looking around (90 degree views)</h3>
 <div class="views">{''.join(views)}</div>
 <h3>Seam check</h3>
-<img src="images/{seam_fig}" alt="seam report">
+<figure><img src="images/{seam_fig}" alt="seam report of panorama {n}">
+<figcaption>Seam check of panorama {n}: the panorama rolled half a turn (the wrap seam on
+the dashed line) with zoomed crops, the per-row seam profile against its limit, the views
+straight up and down, and the cube net with each edge's score.</figcaption></figure>
 <details><summary>all seam numbers</summary><table class="facts">{rows}</table></details>
 <h3>Cube faces</h3>
 <div class="views">{''.join(faces)}</div>
 </section>"""
 
 
-def _notebook_figures(nb: Any, images: Path) -> list[str]:
-    """The PNG figures the notebook itself drew, saved as files; returns their names."""
+def _notebook_figures(nb: Any, images: Path) -> list[tuple[str, str]]:
+    """The figures the notebook itself drew, saved as files; returns (file name, label)
+    per figure, labelled with the notebook's heading above it and the code that drew it."""
     import base64
 
-    names = []
+    found = []
+    heading = ""
     for i, cell in enumerate(nb.cells):
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "markdown":
+            titles = [ln.lstrip("#").strip() for ln in source.splitlines() if ln.startswith("#")]
+            heading = titles[-1] if titles else heading
+            continue
+        code = [ln.strip() for ln in source.splitlines() if ln.strip()]
         for j, out in enumerate(cell.get("outputs", [])):
-            png = out.get("data", {}).get("image/png") if isinstance(out, dict) else None
-            if png:
-                name = f"nb-cell{i}-{j}.png"
-                (images / name).write_bytes(base64.b64decode(png))
-                names.append(name)
-    return names
+            data = out.get("data", {}) if isinstance(out, dict) else {}
+            for mime, ext in (("image/png", "png"), ("image/jpeg", "jpg")):
+                if mime in data:
+                    name = f"nb-cell{i}-{j}.{ext}"
+                    (images / name).write_bytes(base64.b64decode(data[mime]))
+                    drawn_by = code[-1] if code else ""
+                    found.append((name, f"{heading}: {drawn_by}" if heading else drawn_by))
+                    break
+    return found
 
 
 _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-img{max-width:100%}.pano{width:100%;border-radius:4px}
+img{max-width:100%}.pano{width:100%;border-radius:4px}figure{margin:1em 0}
+figcaption{font-size:13px;color:#555}.links{font-size:14px}
 .views{display:grid;grid-template-columns:repeat(6,1fr);gap:6px}
 .views figure{margin:0}.views figcaption{font-size:12px;color:#555;text-align:center}
 .facts th{text-align:left;padding-right:1em;font-weight:600}.note{background:#fff4d6;padding:.6em 1em;border-radius:4px}
@@ -324,8 +376,9 @@ def write_report(out: Path, items: list[ReportItem], nb: Any = None, *,
     """
     out.mkdir(parents=True, exist_ok=True)
     images = out / "images"
-    if images.exists():
-        shutil.rmtree(images)
+    for old in (images, out / "files"):  # a report's own folders, from an earlier run
+        if old.exists():
+            shutil.rmtree(old)
     images.mkdir()
     from .panorama import Panorama
 
@@ -341,7 +394,9 @@ def write_report(out: Path, items: list[ReportItem], nb: Any = None, *,
     more = (f"<p>{len(items) - len(shown)} more panoramas were generated; the first "
             f"{len(shown)} are shown.</p>" if len(items) > len(shown) else "")
     figs = _notebook_figures(nb, images) if nb is not None else []
-    figs_html = "".join(f'<img src="images/{n}" alt="notebook figure">' for n in figs)
+    figs_html = "".join(f'<figure><img src="images/{n}" alt="{html.escape(label)}">'
+                        f"<figcaption>{html.escape(label)}</figcaption></figure>"
+                        for n, label in figs)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>skybox-nb quickstart report</title>
 <style>{_CSS}</style></head><body>
@@ -356,6 +411,7 @@ def write_report(out: Path, items: list[ReportItem], nb: Any = None, *,
     for bad in [*credentials, *forbidden_paths]:
         if bad and bad in page:
             shutil.rmtree(images, ignore_errors=True)
+            shutil.rmtree(out / "files", ignore_errors=True)
             raise RuntimeError("the report would contain a credential or a machine path; not written")
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")

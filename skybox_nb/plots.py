@@ -2,7 +2,8 @@
 whether to raise geometryEnforcement): seam strip, per-row seam profile, pole views, cube
 net with edge scores, contact sheet.
 
-Invariant: every function returns a new `matplotlib.figure.Figure` built without pyplot,
+Invariant: every function returns a new `figure.Figure` (a matplotlib Figure that Jupyter
+shows as an image) built without pyplot,
 so nothing accumulates in pyplot's figure list and no backend is touched; images are
 drawn from downscaled copies (or small full-resolution crops), never the whole panorama.
 """
@@ -10,16 +11,17 @@ drawn from downscaled copies (or small full-resolution crops), never the whole p
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.patches import Circle, Rectangle
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
+from .figure import Figure
 from .palette import BAD as _BAD, OK as _OK
 from .panorama import Panorama, Source, to_uint8
 from .seams import BAND_MIN, SeamReport, seam_report
@@ -29,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - these import plots lazily; no cycle at r
     from .sweeps import SweepResult
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
-           "report_figure", "plot_scores", "repair_figure"]
+           "report_figure", "plot_scores", "repair_figure", "exported_faces", "face_directions"]
 
 # A panorama as the figures take it: a Panorama, or anything Panorama.load reads.
 PanoramaLike = Source
@@ -246,7 +248,7 @@ def cube_net(pano: PanoramaLike, report: SeamReport | None = None,
     if report is None:
         report = seam_report(p)
     size = face_size or max(8, min(256, p.width // 4))
-    fig = Figure(figsize=(8, 6.3), layout="constrained")
+    fig = Figure(figsize=(8, 6.3), layout="constrained", display_format="jpeg")
     _draw_net(fig.add_subplot(), p, report, size)
     return fig
 
@@ -265,7 +267,8 @@ def contact_sheet(panos: Sequence[PanoramaLike], reports: Sequence[SeamReport] |
                          "allowed: one report per panorama")
     ncols = max(1, min(int(ncols), len(items)))
     nrows = -(-len(items) // ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained")
+    fig = Figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained",
+                 display_format="jpeg")  # photographs: JPEG keeps saved notebooks small
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= len(items):
@@ -405,4 +408,74 @@ def repair_figure(result: Repair, size: int = 200) -> Figure:
     fig.suptitle(f"repair: {'; '.join(result.steps) or 'nothing to do'} "
                  f"({100 * result.changed:.1f}% of pixels changed, the rest bit-identical)",
                  fontsize=9, wrap=True)
+    return fig
+
+
+def exported_faces(paths: Sequence[str | Path], ncols: int = 6) -> Figure:
+    """The image files an export wrote (six faces, or one cross or strip), drawn side by
+    side, each titled with its file name, so what an engine will receive can be seen.
+    Returns a Figure (shown as JPEG)."""
+    from PIL import Image
+
+    files = [Path(p) for p in paths]
+    if not files:
+        raise ValueError("paths: got an empty sequence; allowed: one or more image files")
+    ncols = max(1, min(int(ncols), len(files)))
+    nrows = -(-len(files) // ncols)
+    sizes = []
+    for f in files:
+        with Image.open(f) as im:
+            sizes.append(im.size)
+    aspect = max(h / w for w, h in sizes)
+    width = 11.0 if len(files) > 1 else 8.0
+    fig = Figure(figsize=(width, width / ncols * aspect * nrows + 0.4 * nrows),
+                 layout="constrained", display_format="jpeg")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[len(files):]:
+        ax.set_axis_off()
+    for ax, f, (w, h) in zip(axes, files, sizes):
+        with Image.open(f) as im:
+            im.thumbnail((1024, 1024))
+            _show(ax, np.asarray(im.convert("RGB")))
+        ax.set_title(f"{f.name} ({w}x{h})", fontsize=8)
+    return fig
+
+
+def face_directions(pano: PanoramaLike, convention: str = "unity") -> Figure:
+    """Where each face of ``convention`` looks, drawn on the panorama: the side faces'
+    90-degree columns outlined and named, the up and down caps named, and the panorama's
+    centre column marked, so a face called "front" can be seen not to be the centre.
+    Returns a Figure (shown as JPEG)."""
+    conv = get_convention(convention)
+    p = _pano(pano)
+    img = _small(p, 1024)
+    h, w = img.shape[:2]
+    fig = Figure(figsize=(10, 5.6), layout="constrained", display_format="jpeg")
+    ax = fig.add_subplot()
+    _show(ax, img)
+    colours = ["#f59e0b", "#10b981", "#3b82f6", "#ef4444", "#a855f7", "#ec4899"]
+    for (name, _), colour in zip(conv.faces, colours):
+        n = conv.basis(name)[0]
+        if abs(n[1]) > 0.5:  # up or down: the cap above or below 45 degrees
+            y = h * 0.08 if n[1] > 0 else h * 0.92
+            ax.text(w / 2, y, f"{name}: the cap {'above' if n[1] > 0 else 'below'} 45°",
+                    ha="center", va="center", fontsize=9, color="white",
+                    bbox={"facecolor": colour, "alpha": 0.8, "edgecolor": "none", "pad": 2})
+            continue
+        centre = (math.atan2(n[0], n[2]) / (2 * math.pi) + 0.5) * w
+        for shift in (-w, 0, w):  # a face across the wrap seam is drawn in two parts
+            left = centre - w / 8 + shift
+            if left + w / 4 <= 0 or left >= w:
+                continue
+            ax.add_patch(Rectangle((left, h / 4), w / 4, h / 2, fill=False, edgecolor=colour,
+                                   lw=2.2))
+            ax.text(left + w / 8, h / 2, name, ha="center", va="center", fontsize=12,
+                    weight="bold", color="white",
+                    bbox={"facecolor": colour, "alpha": 0.85, "edgecolor": "none", "pad": 3})
+    ax.axvline(w / 2 - 0.5, color="yellow", lw=1.5, ls="--")
+    ax.text(w / 2, h * 0.2, "panorama centre", ha="center", va="bottom", fontsize=8,
+            color="black", bbox={"facecolor": "yellow", "alpha": 0.85, "edgecolor": "none"})
+    ax.set_xlim(0, w)
+    ax.set_title(f"{conv.name}: the part of the panorama each face shows "
+                 f"(90° wide, 90° tall)", fontsize=10)
     return fig

@@ -18,7 +18,7 @@ from .palette import BAD_BACKGROUND
 from .request import SkyboxRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
+    from .figure import Figure
 
     from .models import RunResult
     from .seams import SeamReport
@@ -225,6 +225,8 @@ def sweep(
 
         client = SkyboxClient()
     try:
+        if callable(getattr(client, "account", None)):
+            client.account()  # the parallel-jobs limit, so run_many stays within it
         results = client.run_many([r for _, r in points], max_in_flight=max_in_flight,
                                   on_progress=on_progress)
     finally:

@@ -67,6 +67,10 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
         spec.maximum is not None and f > spec.maximum
     ):
         return value, Problem(spec.name, value, allowed, "out of range")
+    step = spec.multiple_of
+    if step and value % step:
+        near = round(value / step) * step
+        return value, Problem(spec.name, value, allowed, f"not a multiple of {step}; try {near}")
     return value, None
 
 
@@ -168,4 +172,10 @@ def validate_inputs(
         if not nps:
             notes.append("negativePrompt is set but negativePromptStrength is 0: the "
                          "negative prompt is ignored until its strength is above 0 (try 1 to 4).")
+    if "width" in spec.inputs and "height" in spec.inputs and ("width" in body or "height" in body):
+        w = body.get("width", spec["width"].default)
+        h = body.get("height", spec["height"].default)
+        if isinstance(w, int) and isinstance(h, int) and w != 2 * h:
+            notes.append(f"width x height is {w}x{h}, not 2:1: the result will not be an "
+                         f"equirectangular panorama (try {2 * h}x{h}).")
     return body, problems, notes

@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterable
 
 import nbformat
 import pytest
+from PIL import Image
 
 from skybox_nb import demo
 
@@ -170,6 +172,15 @@ def test_headless_report_shows_every_panorama_with_relative_links_only(tmp_path:
     assert len(srcs) == 2 * (1 + 6 + 1 + 6) + 1
     for s in srcs:
         assert not s.startswith(("/", "file:", "http")) and (index.parent / s).is_file(), s
+    # each panorama links its full-resolution file and the Unity faces exported from it
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert len(hrefs) == 2 * (1 + 6)
+    for h in hrefs:
+        assert not h.startswith(("/", "file:", "http")) and (index.parent / h).is_file(), h
+    full = Image.open(index.parent / hrefs[0])
+    assert full.size == (256, 128)  # the file itself, not the preview
+    # every figure is labelled
+    assert page.count("<figure>") == page.count("<figcaption>") >= 2 * (1 + 6 + 1 + 6) + 1
     for machine_path in (str(tmp_path), str(Path.home()), os.getcwd()):
         assert machine_path not in page
     assert "<th>seed</th><td>7</td>" in page
@@ -198,3 +209,108 @@ def test_cli_demo_headless_runs_the_quickstart(tmp_path: Path) -> None:
     assert str(tmp_path) not in page and str(Path.home()) not in page
     # the notebook ran on a copy in a temporary folder: only the report lands here
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """{pid: command line} of every live process below ``pid`` (read from /proc)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parent[int(stat.parent.name)] = int(fields[1])
+    found, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, ppid in parent.items():
+            if ppid == p and child not in found:
+                try:
+                    found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes() \
+                        .replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+                todo.append(child)
+    return found
+
+
+def _alive(pids: Iterable[int], within: float) -> list[int]:
+    deadline = time.monotonic() + within
+    while True:
+        left = [p for p in pids if Path(f"/proc/{p}").exists()
+                and (Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _demo_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENARIO_")}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    return env
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_stops_the_lab_and_its_kernels(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skybox_nb.cli", "demo", "--no-browser",
+                             "--port", "0"], cwd=tmp_path, env=_demo_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 90
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.match(r"\s+(http://127\.0\.0\.1:\d+)/lab/tree/01_quickstart\.ipynb\?token=(\w+)",
+                         line)
+            url = m.groups() if m else None
+        assert url, "the demo printed no link"
+        base, token = url
+        with urllib.request.urlopen(f"{base}/api/contents?token={token}") as r:
+            served = {c["name"] for c in json.load(r)["content"]}
+        from skybox_nb import notebooks
+        assert set(notebooks.names()) <= served  # every notebook, not only the quickstart
+        req = urllib.request.Request(f"{base}/api/kernels?token={token}", method="POST",
+                                     data=b'{"name": "python3"}',
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            kernel_id = json.load(r)["id"]
+        deadline = time.monotonic() + 60
+        while not any(kernel_id in c for c in _descendants(proc.pid).values()):
+            assert time.monotonic() < deadline, "the kernel did not start"
+            time.sleep(0.3)
+        below = _descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 0  # stopped as by Ctrl-C: a clean stop
+        assert _alive(below, within=15) == [], "JupyterLab or a kernel outlived the demo"
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{base}/api/status", timeout=2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_stops_a_headless_run_and_its_kernel(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skybox_nb.cli", "demo", "--headless"],
+                            cwd=tmp_path, env=_demo_env(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        below = _descendants(proc.pid)
+        while not any("ipykernel" in c for c in below.values()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no kernel started"
+            time.sleep(0.2)
+            below = _descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=40) == 130
+        assert _alive(below, within=15) == [], "the kernel outlived the demo"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

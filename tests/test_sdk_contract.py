@@ -18,11 +18,14 @@ from scenario_sdk.types import (
     JobRetrieveResponse,
     JobTriggerActionResponse,
     ModelRetrieveResponse,
+    TeamListResponse,
+    TeamRetrieveLimitsResponse,
 )
 
 from emulator_support import FLUX, SMALL, emu, http, png_data_url, wait_done  # noqa: F401
 from skybox_nb.contract import SKYBOX_FLUX, ModelSpec
 from skybox_nb.emulator import Emulator
+from skybox_nb.emulator.catalog import IMAGE_TO_SKYBOX_ID, MODELS, SKYBOX_GPT_ID, UPSCALER_ID
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,6 +65,13 @@ def _answers(emu, http) -> dict[str, tuple[type, dict]]:
     out["upload"] = (AssetUploadResponse, up.json())
     out["asset uploaded"] = (AssetRetrieveResponse, http.get(f"/assets/{up.json()['asset']['id']}").json())
     out["model"] = (ModelRetrieveResponse, http.get("/models/model_scenario-skybox-flux").json())
+    for model_id in (SKYBOX_GPT_ID, UPSCALER_ID, IMAGE_TO_SKYBOX_ID):
+        out[f"model {model_id}"] = (ModelRetrieveResponse, http.get(f"/models/{model_id}").json())
+    _sibling_answers(http, asset_id, out)
+    teams = http.get("/teams").json()
+    out["teams"] = (TeamListResponse, teams)
+    out["limits"] = (TeamRetrieveLimitsResponse,
+                     http.get(f"/teams/{teams['teams'][0]['id']}/limits").json())
     page = http.get("/jobs", params={"pageSize": 2}).json()
     assert "nextPaginationToken" in page
     for i, item in enumerate(page["jobs"]):
@@ -69,9 +79,31 @@ def _answers(emu, http) -> dict[str, tuple[type, dict]]:
     return out
 
 
+def _sibling_answers(http, flux_asset: str, out: dict) -> None:
+    """Dry run, generate, job and asset answers of Skybox GPT, the upscaler (of a Skybox
+    Flux output) and image-to-skybox (of an uploaded photo)."""
+    photo = http.post("/assets", json={"image": png_data_url(), "name": "photo.png"}).json()
+    bodies = {SKYBOX_GPT_ID: {"prompt": "a desert", "width": 256 * 2, "height": 256},
+              UPSCALER_ID: {"image": flux_asset, "upscaleFactor": 2, "strength": 0.3},
+              IMAGE_TO_SKYBOX_ID: {"image": photo["asset"]["id"]}}
+    for model_id, body in bodies.items():
+        path = f"/generate/custom/{model_id}"
+        dry = http.post(path + "?dryRun=true", json=body)
+        assert dry.status_code == 269, dry.text
+        out[f"dry run {model_id}"] = (GenerateRunModelResponse, dry.json())
+        r = http.post(path, json=body)
+        assert r.status_code == 200, r.text
+        out[f"generate {model_id}"] = (GenerateRunModelResponse, r.json())
+        job = wait_done(http, r.json()["job"]["jobId"])
+        assert job["status"] == "success", job
+        out[f"job {model_id}"] = (JobRetrieveResponse, {"job": job})
+        asset = http.get(f"/assets/{job['metadata']['assetIds'][0]}").json()
+        out[f"asset {model_id}"] = (AssetRetrieveResponse, asset)
+
+
 def test_sdk_models_accept_every_answer(emu, http):
     answers = _answers(emu, http)
-    assert len(answers) >= 14
+    assert len(answers) >= 14 + 3 + 12 + 2
     for name, (model, body) in answers.items():
         parsed = model.model_validate(body)
         assert parsed is not None, name
@@ -90,6 +122,13 @@ def test_sdk_models_accept_every_answer(emu, http):
     assert "emulator" in asset.description.lower()
     dry = GenerateRunModelResponse.model_validate(answers["dry run"][1])
     assert dry.creative_units_cost == pytest.approx(3 * (3 + 30 / 10))
+    up = ModelRetrieveResponse.model_validate(answers[f"model {UPSCALER_ID}"][1]).model
+    factor = next(i for i in up.inputs if i.name == "upscaleFactor")
+    assert (factor.min, factor.max, factor.default, factor.cost_impact) == (2, 8, 2, True)
+    upscaled = AssetRetrieveResponse.model_validate(answers[f"asset {UPSCALER_ID}"][1]).asset
+    assert (upscaled.metadata.width, upscaled.metadata.height) == (2 * SMALL[0], 2 * SMALL[1])
+    limits = TeamRetrieveLimitsResponse.model_validate(answers["limits"][1])
+    assert limits.limits.parallel_custom_jobs >= 1 and limits.values.creative_units > 0
 
 
 def _required_paths(model: type[pydantic.BaseModel], prefix: str = "") -> list[str]:
@@ -121,7 +160,8 @@ def test_a_wrong_shape_is_rejected(emu, http):
     breaking an enum fails validation, so the test above could fail."""
     answers = _answers(emu, http)
     checked = 0
-    for name in ("generate", "job success", "asset generated", "upload", "model", "jobs item 0", "cancel"):
+    for name in ("generate", "job success", "asset generated", "upload", "model", "jobs item 0",
+                 "cancel", f"model {UPSCALER_ID}", f"asset {SKYBOX_GPT_ID}", "limits", "teams"):
         model, body = answers[name]
         paths = _required_paths(model)
         assert paths, name
@@ -145,6 +185,18 @@ def test_model_inputs_round_trip_to_the_same_spec(http):
     assert spec.model_id == SKYBOX_FLUX.model_id
     assert spec.inputs == SKYBOX_FLUX.inputs  # types, defaults, ranges, steps, styles
     assert list(spec.inputs) == list(SKYBOX_FLUX.inputs)
+    for model in MODELS.values():  # groups, costImpact, steps of 16, array lengths too
+        back = ModelSpec.from_api(http.get(f"/models/{model.spec.model_id}").json())
+        assert back.inputs == model.spec.inputs and back.name == model.spec.name
+
+
+def test_the_official_sdk_client_reads_the_siblings_and_the_limits(emu):
+    client = scenario_sdk.Scenario(api_key="k", api_secret="s", base_url=emu.base_url, max_retries=0)
+    gpt = client.models.retrieve(SKYBOX_GPT_ID).model
+    assert [i.name for i in gpt.inputs][0] == "prompt" and gpt.type == "gpt-image-1"
+    team = client.teams.list().teams[0]
+    limits = client.teams.retrieve_limits(team.id)
+    assert limits.limits.creative_units == 10000 and limits.plan == "pro"
 
 
 def test_the_official_sdk_client_runs_against_the_emulator(emu):

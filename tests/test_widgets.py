@@ -110,8 +110,9 @@ def _unescape_pre(value: str) -> str:
 
 
 def test_negative_note_is_visible_only_while_strength_is_zero(form):
-    assert form.negative_note.layout.display == ""
+    assert form.negative_note.layout.display == "none"  # no negative prompt: nothing to say
     form.negative_prompt.value = "clouds"
+    assert form.negative_note.layout.display == ""
     assert "ignored" in form.negative_note.value
     assert form.validation.value == ""  # the contract's note is not shown twice
     form.style.value = "ink"
@@ -122,6 +123,64 @@ def test_negative_note_is_visible_only_while_strength_is_zero(form):
     assert form.validation.value == ""
     form.negative_prompt_strength.value = 0.0
     assert form.negative_note.layout.display == ""
+    form.negative_prompt.value = "  "
+    assert form.negative_note.layout.display == "none"
+
+
+def test_request_body_has_no_float_noise(form):
+    form.negative_prompt.value = "fog"
+    form.negative_prompt_strength.value = 0.1 + 0.2  # 0.30000000000000004 from a slider sum
+    form.image.value = "asset_pastedFromScenario0001"
+    form.strength.value = 0.8000000000000002
+    body = form.request().to_body()
+    assert body["negativePromptStrength"] == 0.3 and body["strength"] == 0.8
+    assert "0000000" not in form.body_preview.value
+
+
+def test_seed_box_says_when_it_clamped(form):
+    form.seed_mode.value = "lock"
+    form.seed.value = 99
+    assert form.seed_note.value == ""
+    form.seed.value = -5
+    assert form.seed.value == 0 and "-5" in form.seed_note.value and "clamped to 0" in form.seed_note.value
+    form.seed.value = 12
+    assert form.seed_note.value == ""  # a value in range clears the note
+    form.seed.value = 10**12
+    top = form._seed_range[1]
+    assert form.seed.value == top and f"clamped to {top}" in form.seed_note.value
+
+
+def test_init_field_takes_a_path_shows_a_thumbnail_and_warns_off_2_to_1(form, tmp_path):
+    square = tmp_path / "square init.png"
+    Image.new("RGB", (64, 64), (200, 80, 20)).save(square)
+    form.image.value = str(square)
+    assert form.generate_button.disabled  # while the file uploads
+    wait_until(lambda: form.image.value.startswith("asset_"))
+    assert not form.generate_button.disabled and not form.strength.disabled
+    assert form.init_preview.layout.display == "" and form.init_preview.value[:2] == b"\xff\xd8"
+    assert "64x64" in form.init_note.value and "not 2:1" in form.init_note.value
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (128, 64), (20, 80, 200)).save(wide)
+    form.set_init_image(str(wide))
+    assert form.init_note.value == "" and form.init_preview.layout.display == ""
+
+
+def test_init_field_errors_name_the_value_block_generate_and_clear(form, tmp_path):
+    form.image.value = str(tmp_path / "missing.png")
+    assert "missing.png" in form.init_note.value and "allowed" in form.init_note.value
+    assert form.generate_button.disabled and form.strength.disabled
+    form.image.value = str(tmp_path)
+    assert "a folder" in form.init_note.value and form.generate_button.disabled
+    notes = tmp_path / "notes.png"
+    notes.write_bytes(b"not a png")
+    form.image.value = str(notes)
+    wait_until(lambda: "notes.png" in form.init_note.value and "uploading" not in form.init_note.value)
+    assert form.generate_button.disabled and form.image.value == str(notes)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (128, 64)).save(good)
+    form.image.value = str(good)
+    wait_until(lambda: form.image.value.startswith("asset_"))
+    assert form.init_note.value == "" and not form.generate_button.disabled
 
 
 def test_geometry_enforcement_zero_is_labelled_as_the_style_default(form):
@@ -217,8 +276,9 @@ def test_init_image_upload_enables_strength_and_clear_disables_it(form):
     form.init_upload.value = ({"name": "notes.png", "type": "image/png", "size": 9,
                                "content": memoryview(b"not a png"),
                                "last_modified": datetime.now(timezone.utc)},)
-    wait_until(lambda: form.error.value)  # refused before sending, shown inline
+    wait_until(lambda: "notes.png" in form.init_note.value)  # refused, named, under the field
     assert form.image.value == "" and "uploading" not in form.image.placeholder
+    assert not form.generate_button.disabled  # no init image is a valid request
     form.image.value = "asset_pastedFromScenario0001"  # an id pasted from Scenario's web app
     assert not form.strength.disabled
     assert form.request().to_body()["image"] == "asset_pastedFromScenario0001"
@@ -240,7 +300,12 @@ def test_generate_click_fills_the_gallery_with_small_previews(client):
         im = Image.open(io.BytesIO(card.children[0].value))
         assert im.format == "JPEG" and im.width <= 160
         caption = card.children[1].value
-        assert f"seed {item.seed}" in caption and "Space" in caption and "CU" in caption
+        assert f"seed {item.seed}" in caption and "Space" in caption
+        assert "geometry style default" in caption and "256x128" in caption
+    captions = [card.children[1].value for card in gallery.cards.children]
+    cost = f"job {res.cu_cost:g} CU for 3 outputs"
+    assert sum(cost in c for c in captions) == 1  # the job's cost once, not once per output
+    assert sum("same job" in c for c in captions) == 2
     assert [it.path for it in gallery.items] == list(res.files)
     assert len(gallery.cards.children[0].children[0].value) < res.files[0].stat().st_size
     form.close()
@@ -299,14 +364,16 @@ def test_gallery_actions(client, tmp_path):
     assert form.seed_mode.value == "lock" and form.seed.value == item.seed == 77
 
     card.buttons["Init"].click()
-    assert form.image.value.startswith("asset_") and not form.strength.disabled
+    assert form.image.value == item.asset_id  # the result's own asset: nothing uploaded again
+    assert not form.strength.disabled and form.init_preview.layout.display == ""
     assert client.asset(form.image.value).width == 256
 
     card.buttons["Seams"].click()
     report = gallery.seam_check(item)
     assert isinstance(report.seamless, bool)
     outs = gallery.output.outputs
-    assert outs[0]["text"].startswith("Seam check") and len(outs) == 3
+    assert outs[0]["text"].startswith("Card 1 (seed 77") and "seam check" in outs[0]["text"]
+    assert len(outs) == 3 and card.layout.border == "2px solid #2563eb"  # names its card
     assert "text/html" in outs[1]["data"] and "image/png" in outs[2]["data"]
 
     gallery.convention.value = "threejs"
@@ -371,5 +438,8 @@ def test_badge_of_a_real_client_on_the_emulator_says_so(client):
     html = badge_html(client)
     assert "OFFLINE EMULATOR" in html and client.backend in html
     form = GeneratorForm(client, prompt="x")
-    assert form.badge.value == html
+    # The backend at once; the account's limits join it once read (in the background).
+    assert form.badge.value in (html, badge_html(client, client.account()))
+    wait_until(lambda: form.badge.value == badge_html(client, client.account()))
+    assert "CU left" in form.badge.value and "OFFLINE EMULATOR" in form.badge.value
     form.close()

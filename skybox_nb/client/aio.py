@@ -21,6 +21,7 @@ from ..models import Asset, Job, RunResult
 from .base import ClientBase, check_in_flight, gather_results
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 from .intents import ProgressFn
+from .reads import within_limit
 from .reconcile import ReconcileOutcome
 
 __all__ = ["AsyncSkyboxClient"]
@@ -62,11 +63,22 @@ class AsyncSkyboxClient(ClientBase):
             async with self._cdn.stream("GET", effect.url) as r:
                 if r.status_code >= 300:
                     return Fetched(r.status_code, r.headers, 0, await r.aread())
-                n = 0
-                with open(effect.into, "wb") as f:
+                # The file is opened, written and closed in the worker pool, a MiB at a
+                # time: a slow disk never stalls the event loop.
+                loop = asyncio.get_running_loop()
+                f = await loop.run_in_executor(self._disk, open, effect.into, "wb")
+                n, pending = 0, bytearray()
+                try:
                     async for chunk in r.aiter_bytes(1 << 16):
-                        f.write(chunk)
+                        pending += chunk
                         n += len(chunk)
+                        if len(pending) >= 1 << 20:
+                            await loop.run_in_executor(self._disk, f.write, bytes(pending))
+                            pending.clear()
+                    if pending:
+                        await loop.run_in_executor(self._disk, f.write, bytes(pending))
+                finally:
+                    await loop.run_in_executor(self._disk, f.close)
                 return Fetched(r.status_code, r.headers, n)
         if isinstance(effect, Call):
             loop = asyncio.get_running_loop()
@@ -125,7 +137,7 @@ class AsyncSkyboxClient(ClientBase):
                        return_exceptions: bool = False) -> list[RunResult]:
         """See ``SkyboxClient.run_many``."""
         check_in_flight(max_in_flight)
-        gate = asyncio.Semaphore(max_in_flight)
+        gate = asyncio.Semaphore(within_limit(max_in_flight, self._core.account))
 
         async def one(r: Any) -> RunResult:
             async with gate:
@@ -133,6 +145,16 @@ class AsyncSkyboxClient(ClientBase):
 
         outcomes = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         return gather_results(outcomes, return_exceptions)
+
+    async def model_spec(self, model_id: str) -> Any:
+        """See ``SkyboxClient.model_spec``."""
+        return await self._drive(self._core.model_spec(model_id))
+
+    async def account(self, team_id: str | None = None, refresh: bool = False) -> Any:
+        """See ``SkyboxClient.account``."""
+        if refresh or self._core.account is None:
+            await self._drive(self._core.read_account(team_id))
+        return self._core.account
 
     async def reconcile(self) -> list[ReconcileOutcome]:
         """See ``SkyboxClient.reconcile``."""

@@ -17,11 +17,14 @@ from typing import Any, Iterable, TypeVar
 
 import httpx
 
+from ..account import Account
+from ..contract import ModelSpec
 from ..models import Asset, Job, RunResult
 from .base import ClientBase, check_in_flight, gather_results
 from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
 from .handle import Run
 from .intents import ProgressFn
+from .reads import within_limit
 from .reconcile import ReconcileOutcome
 
 __all__ = ["SkyboxClient"]
@@ -156,14 +159,40 @@ class SkyboxClient(ClientBase):
         task.add_done_callback(lambda t: t.cancelled() and concurrent.futures.Future.cancel(handle))
         return handle
 
+    def model_spec(self, model_id: str) -> ModelSpec:
+        """The inputs ``model_id`` accepts, read from ``GET /models/{id}`` (once per
+        client), ready for ``ModelRequest(spec, {...})`` and ``ModelForm``."""
+        return self._drive(self._core.model_spec(model_id))
+
+    def account(self, team_id: str | None = None, refresh: bool = False) -> Account | None:
+        """The team's creative units left and parallel-jobs limit (``GET /teams/{id}/
+        limits``; the team from ``GET /teams`` when not given), or None when the key may
+        not read them. Kept once read (``refresh=True`` reads again); ``run_many``
+        then stays within the parallel-jobs limit."""
+        if refresh or self._core.account is None:
+            self._drive(self._core.read_account(team_id))
+        return self._core.account
+
+    def upscale(self, source: Any, factor: int = 2, strength: float | None = None,
+                **kwargs: Any) -> Any:
+        """Upscale a result, panorama, file or asset id with the skybox upscaler: upload
+        if needed, quote (a dry run) first, run, download, re-check the seam. See
+        `skybox_nb.upscale.upscale` for the options; returns an ``Upscale``."""
+        from ..upscale import FAITHFUL_STRENGTH, upscale
+
+        return upscale(self, source, factor,
+                       FAITHFUL_STRENGTH if strength is None else strength, **kwargs)
+
     def run_many(self, requests: Iterable[Any], max_in_flight: int = 4,
                  on_progress: ProgressFn | None = None,
                  return_exceptions: bool = False) -> list[RunResult]:
-        """Run several requests with at most ``max_in_flight`` at once; results in order.
+        """Run several requests with at most ``max_in_flight`` at once (fewer when the
+        account's parallel-jobs limit is known, see ``account``); results in order.
         Every run is seen to its end before the first error (if any) is raised, unless
         ``return_exceptions`` puts errors in the list instead."""
         reqs = list(requests)
         check_in_flight(max_in_flight)
+        max_in_flight = within_limit(max_in_flight, self._core.account)
         with concurrent.futures.ThreadPoolExecutor(min(max_in_flight, max(1, len(reqs))),
                                                    thread_name_prefix="skybox-batch") as ex:
             futs = [ex.submit(self.run, r, on_progress) for r in reqs]

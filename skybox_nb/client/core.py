@@ -17,7 +17,7 @@ from ..files import remove_stale_temps, safe_id
 from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult, parse_estimate, parse_job
 from ..retry import PollSchedule, RetryPolicy
-from . import intents, reconcile, transfer
+from . import intents, reads, reconcile, transfer
 from .backend import Backend, report_leftovers
 from .calls import SlotGate, call
 from .effects import SYSTEM_CLOCK, Call, Clock, Op
@@ -55,6 +55,8 @@ class Core:
         self.clock = clock or SYSTEM_CLOCK
         self.gate = SlotGate()
         self.claims = Claims()
+        self.specs: dict[str, Any] = {}  # GET /models/{id}, read once per client
+        self.account: Any = None  # what the account allows, once read (None: unknown)
         self.where.announce()
         report_leftovers(self.ledger)
 
@@ -91,6 +93,15 @@ class Core:
         data = yield from call(self.retry, "POST", f"/generate/custom/{request.model_id}",
                                "estimate", json=request.to_body(), params={"dryRun": "true"})
         return parse_estimate(data)
+
+    def model_spec(self, model_id: str) -> Op[Any]:
+        """``GET /models/{id}``: the model's inputs as a `ModelSpec` (kept per id)."""
+        return reads.model_spec(self.retry, self.specs, model_id)
+
+    def read_account(self, team_id: str | None = None) -> Op[Any]:
+        """The team's limits (``GET /teams/{id}/limits``), kept; None when not readable."""
+        self.account = yield from reads.account(self.retry, team_id)
+        return self.account
 
     def job(self, job: Job | str) -> Op[Job]:
         """``GET /jobs/{id}``."""

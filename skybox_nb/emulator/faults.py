@@ -31,7 +31,8 @@ from typing import Any
 
 __all__ = ["ROUTES", "KINDS", "Fault", "Faults", "parse_fault_spec"]
 
-ROUTES = ("generate", "job", "jobs", "cancel", "asset", "download", "upload", "model")
+ROUTES = ("generate", "job", "jobs", "cancel", "asset", "download", "upload", "model",
+          "teams", "limits")
 
 # kind -> (its parameters with their defaults, whether it takes a route)
 KINDS: dict[str, tuple[dict[str, Any], bool]] = {

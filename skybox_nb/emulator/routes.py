@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 from PIL import Image
 
-from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID
+from . import catalog
 from ..formats import API_FORMATS, by_pillow, listed
 from ..isotime import iso, parse_iso
 from ..validation import Problem, validate_inputs
@@ -50,7 +50,10 @@ DEFAULT_UPLOAD_LIMIT = 20 * 1024 * 1024  # bytes of JSON body on POST /v1/assets
 # 2.9 GB at the job's peak). 8192x4096 is twice the largest panorama the model returns.
 MAX_UPLOAD_PIXELS = 8192 * 4096
 
-_MODELS = {SKYBOX_FLUX_MODEL_ID: SKYBOX_FLUX}
+_MODELS = catalog.MODELS
+# What the limits route reports as the plan's parallel-jobs figure when no
+# max_parallel_jobs is configured (then nothing is enforced).
+PLAN_PARALLEL_JOBS = 10
 _ID = r"[A-Za-z0-9_.\-]{1,200}"
 _EXTS = "|".join(f.suffix[1:] for f in API_FORMATS)
 _PATTERNS = [
@@ -61,6 +64,8 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/assets/(?P<id>{_ID})$"), "asset"),
     ("POST", re.compile(r"^/v1/assets/?$"), "upload"),
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
+    ("GET", re.compile(r"^/v1/teams/?$"), "teams"),
+    ("GET", re.compile(rf"^/v1/teams/(?P<id>{_ID})/limits$"), "limits"),
     ("GET", re.compile(rf"^/_cdn/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})\.(?P<ext>{_EXTS}|bin)$"),
      "download"),
 ]
@@ -131,6 +136,7 @@ class ApiSettings:
     job_duration: float = 0.0
     started_at: float = field(default_factory=time.time)
     price: Callable[[Mapping[str, Any]], float] = cu_cost
+    creative_units: float = 10000.0  # the plan's allowance per period (402 once spent)
 
 
 class Api:
@@ -319,7 +325,7 @@ class Api:
             "url": self.asset_url(rec, expired),
             "mimeType": rec.mime_type,
             "kind": "image",
-            "source": "skybox-base-360" if generated else "uploaded",
+            "source": meta["type"] if generated else "uploaded",
             "status": "success",
             "privacy": "private",
             "tags": [],
@@ -338,53 +344,33 @@ class Api:
 
     def model_json(self, model_id: str) -> dict[str, Any]:
         """A Model with its inputs, as ``GET /models/{id}`` returns it."""
-        spec = _MODELS[model_id]
-        when = iso(self.settings.started_at)
-        return {
-            "id": model_id,
-            "name": spec.name,
-            "type": "flux.1-lora",
-            "capabilities": ["txt2img", "img2img"],
-            "collectionIds": [],
-            "createdAt": when,
-            "updatedAt": when,
-            "custom": False,
-            "exampleAssetIds": [],
-            "privacy": "public",
-            "source": "scenario",
-            "status": "trained",
-            "tags": ["skybox", "360", "equirectangular"],
-            "trainingImagesNumber": 0,
-            "shortDescription": "Equirectangular 360 skyboxes (served by the skybox_nb offline "
-                                "emulator: procedural images, not the model).",
-            "inputs": spec.to_api_inputs(),
-        }
+        return _MODELS[model_id].record(iso(self.settings.started_at))
 
     # ------------------------------------------------------------------ routes
     def _generate(self, params: dict[str, str], query: dict[str, str], body: bytes,
                   dry_run: bool) -> Response:
         model_id = params["model"]
-        spec = _MODELS.get(model_id)
-        if spec is None:
+        model = _MODELS.get(model_id)
+        if model is None:
             return error(404, f"Model not found: {model_id}",
                          hint=f"The offline emulator knows {', '.join(_MODELS)}.")
+        spec = model.spec
         data = _json_object(body)
         if isinstance(data, Response):
             return data
         values, problems, _notes = validate_inputs(spec, data)
-        if "image" in values and self.store.get_asset(values["image"]) is None:
-            problems.append(Problem("image", values["image"], "an existing asset id (upload "
-                                    "the image first with POST /v1/assets)", "no such asset"))
+        problems += self._asset_problems(model_id, values)
         if problems:
             return _invalid(problems)
         resolved = {**spec.defaults(), **values}
         resolved.setdefault("seed", random_seed())
-        cost = self.settings.price(resolved)
+        cost = catalog.price(model_id, resolved, self.settings.price)
+        outputs = catalog.num_outputs(model_id, resolved)
         store = self.store
         if dry_run:
             now = time.time()
             job = JobRecord(id="job_" + "0" * ID_LENGTH, model_id=model_id, input=resolved,
-                            num_outputs=int(resolved["numOutputs"]), cu_cost=cost, created=now,
+                            num_outputs=outputs, cu_cost=cost, created=now,
                             updated=now, history=[("queued", now)])
             return json_response(269, self.generate_json(job, cost))
         limit = self.settings.max_parallel_jobs
@@ -393,13 +379,41 @@ class Api:
                 return error(429, f"Too many parallel custom jobs: the limit is {limit}. Wait "
                              "for running jobs to finish.",
                              details={"actionName": "parallel-custom-jobs", "actionLimit": limit})
-            job = store.add_job(model_id, resolved, int(resolved["numOutputs"]), cost)
+            left = self.settings.creative_units - store.spent_creative_units()
+            if cost > left:
+                return error(402, f"Not enough creative units: this job costs {cost:g}, "
+                             f"{max(0.0, left):g} are left in this period.",
+                             details={"creativeUnitsCost": cost, "creativeUnitsLeft": max(0.0, left)})
+            job = store.add_job(model_id, resolved, outputs, cost)
             answer = json_response(200, self.generate_json(job, cost))  # as created: queued
         self.runner.start(job, self.faults.take("job_failure", None))
         self.log(f"job {job.id} created ({job.num_outputs} outputs, {cost:g} CU)")
         if self.faults.take("drop_after_accept", "generate"):
             answer.action = "drop"
         return answer
+
+    def _asset_problems(self, model_id: str, values: Mapping[str, Any]) -> list[Problem]:
+        """Every asset id of the body must exist (a dry run too: the upscaler's works only
+        once its input is uploaded), and the image to draw must fit the emulator."""
+        problems = []
+        spec = _MODELS[model_id].spec
+        for name, value in values.items():
+            kind = spec[name].type
+            ids = [value] if kind == "file" else list(value) if kind == "file_array" else []
+            missing = [i for i in ids if self.store.get_asset(i) is None]
+            if missing:
+                shown = value if kind == "file" else missing
+                problems.append(Problem(name, shown, "existing asset ids (upload each image "
+                                        "first with POST /v1/assets)", "no such asset"))
+        rec = self.store.get_asset(values["image"]) if "image" in values else None
+        size = catalog.output_size(model_id, {**spec.defaults(), **values},
+                                   (rec.width, rec.height) if rec else None, (0, 0))
+        if size[0] * size[1] > catalog.MAX_OUTPUT_PIXELS:
+            field_ = "upscaleFactor" if model_id == catalog.UPSCALER_ID else "width"
+            problems.append(Problem(field_, values.get(field_, spec[field_].default),
+                                    "an output of at most 8192x4096 pixels on the offline "
+                                    "emulator", f"the output would be {size[0]}x{size[1]}"))
+        return problems
 
     def generate_json(self, job: JobRecord, cost: float) -> dict[str, Any]:
         """The answer to a generate (or its dry run): the job as created, and its cost."""
@@ -538,6 +552,46 @@ class Api:
                                        origin="uploaded", metadata={"name": name, "type": "uploaded", "kind": "image"})
         self.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
         return json_response(200, {"asset": self.asset_json(rec)})
+
+    def team_json(self) -> dict[str, Any]:
+        """The emulator's one team, as ``GET /teams`` lists it."""
+        when = iso(self.settings.started_at)
+        return {"id": OWNER_ID, "name": "Offline emulator", "plan": "pro", "type": "personal",
+                "createdAt": when, "updatedAt": when, "projects": [],
+                "context": {"invitationsCount": 0, "keysCount": 1, "userRole": "key",
+                            "usersCount": 1}}
+
+    def limits_json(self) -> dict[str, Any]:
+        """``GET /teams/{teamId}/limits``: the plan's allowance, what this period used, and
+        the parallel-jobs limit (the configured one, else `PLAN_PARALLEL_JOBS`)."""
+        start = self.settings.started_at
+        parallel = self.settings.max_parallel_jobs or PLAN_PARALLEL_JOBS
+        limits = {k: 0 for k in (
+            "apiKeys", "canvasAssetLayers", "canvasAssets", "collections", "defaultSeats",
+            "downloadAssets", "downloadModel", "inferenceBatchSize", "maxCooldown",
+            "maxTrainingDatasets", "minCooldown", "models", "OTPSessions",
+            "parallelInferences", "parallelTraining", "parallelWorkflowRuns",
+            "premiumGenerationSamples", "projects", "scalingFactor", "seats",
+            "snapshotsRetention", "upload")}
+        limits.update(apiKeys=10, projects=10, seats=1, inferenceBatchSize=4,
+                      creativeUnits=self.settings.creative_units, parallelCustomJobs=parallel)
+        return {
+            "plan": "pro",
+            "period": {"start": iso(start), "end": iso(start + 30 * 86400)},
+            "limits": limits,
+            "values": {"apiKeys": 1, "canvasAssets": 0, "collections": 0, "projects": 1,
+                       "seats": 1, "creativeUnits": self.store.spent_creative_units()},
+            "oneShotCreativeUnits": [],
+        }
+
+    def _teams(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        return json_response(200, {"teams": [self.team_json()]})
+
+    def _limits(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+        if params["id"] != OWNER_ID:
+            return error(404, f"Team not found: {params['id']}",
+                         hint=f"The offline emulator's team is {OWNER_ID} (GET /v1/teams).")
+        return json_response(200, self.limits_json())
 
     def _model(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
         if params["id"] not in _MODELS:

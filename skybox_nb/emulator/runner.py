@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from . import catalog, siblings
 from .faults import Fault
 from .render import DEFAULT_SIZE, EMULATOR_NOTICE, effective_geometry, encode_png, render
 from .store import JobRecord, Store
@@ -94,6 +95,9 @@ class Runner:
             return
         try:  # decoded once for all the outputs
             init = self._init_image(job.input.get("image"))
+            refs = [self._init_image(a) for a in job.input.get("referenceImages", ())]
+            if refs:
+                init = refs  # Skybox GPT has no init image: its references take the place
         except Exception as exc:
             self._render_failed(job, exc)
             return
@@ -154,8 +158,33 @@ class Runner:
         with Image.open(rec.path) as im:
             return np.asarray(im.convert("RGB"))
 
+    def _render_sibling(self, job: JobRecord, init: Any) -> tuple[bytes, dict[str, Any]]:
+        """One image of Skybox GPT, the upscaler or image-to-skybox (`siblings.py`)."""
+        inp, seed = job.input, int(job.input["seed"])
+        if job.model_id == catalog.SKYBOX_GPT_ID:
+            pixels = siblings.skybox_gpt(inp["prompt"], inp["width"], inp["height"], seed,
+                                         inp.get("quality", "auto"), init or None)
+            kind = "skybox-base-360"
+        elif job.model_id == catalog.UPSCALER_ID:
+            pixels = siblings.upscale(init, int(inp["upscaleFactor"]), float(inp["strength"]),
+                                      seed, bool(inp.get("detailsEnable", True)))
+            kind = "upscale-skybox"
+        else:
+            w, h = self.render_size
+            pixels = siblings.image_to_skybox(init, w, h, seed, inp.get("prompt"))
+            kind = "skybox-base-360"
+        png = encode_png(pixels, {"Source": f"job {job.id} output 0"})
+        meta = {"type": kind, "kind": "image", "width": pixels.shape[1],
+                "height": pixels.shape[0], "size": len(png), "seed": str(seed),
+                "numOutputs": 1, "outputIndex": 0, "parentJobId": job.id,
+                "modelId": job.model_id, "generatedBy": EMULATOR_NOTICE, "emulator": "offline",
+                **{k: v for k, v in inp.items() if k != "seed"}}
+        return png, meta
+
     def _render_one(self, job: JobRecord, index: int,
                     init: np.ndarray | None) -> tuple[bytes, dict[str, Any]]:
+        if job.model_id != catalog.SKYBOX_FLUX_MODEL_ID:
+            return self._render_sibling(job, init)
         inp = job.input
         seed = (int(inp["seed"]) + index) % 2147483648
         style = inp.get("style", "cinematic")

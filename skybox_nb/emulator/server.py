@@ -65,7 +65,9 @@ class Emulator:
     credentials are. ``max_parallel_jobs``: a generate while that many jobs run answers
     429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works. ``render_size``:
     (width, height) of generated images, e.g. (256, 128) for fast tests; None = the model's
-    2048x1024. Raises ValueError naming any bad setting, including a non-loopback ``host``
+    2048x1024 (Skybox GPT draws the size asked for, the upscaler its input times the
+    factor). ``creative_units``: the plan's allowance; a job costing more than is left
+    answers 402, and ``GET /v1/teams/{teamId}/limits`` reports it. Raises ValueError naming any bad setting, including a non-loopback ``host``
     without ``allow_remote=True``.
     """
 
@@ -83,6 +85,7 @@ class Emulator:
         render_size: tuple[int, int] | None = None,
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        creative_units: float = 10000.0,
     ) -> None:
         if isinstance(job_duration, bool) or not isinstance(job_duration, (int, float)) \
                 or not math.isfinite(job_duration) or job_duration < 0:
@@ -109,6 +112,9 @@ class Emulator:
                                  "(width, height) integers, at least (8, 4)")
         if isinstance(upload_limit, bool) or not isinstance(upload_limit, int) or upload_limit < 1024:
             raise ValueError(f"upload_limit: got {upload_limit!r}; allowed: bytes >= 1024")
+        if isinstance(creative_units, bool) or not isinstance(creative_units, (int, float)) \
+                or not math.isfinite(creative_units) or creative_units < 0:
+            raise ValueError(f"creative_units: got {creative_units!r}; allowed: a number >= 0")
         if isinstance(socket_timeout, bool) or not isinstance(socket_timeout, (int, float)) \
                 or not 0 < socket_timeout <= 3600:
             raise ValueError(f"socket_timeout: got {socket_timeout!r}; allowed: seconds from 0 to 3600")
@@ -121,7 +127,8 @@ class Emulator:
         self.settings = ApiSettings(
             origin=self.origin, api_key=api_key, api_secret=api_secret,
             max_parallel_jobs=max_parallel_jobs, url_ttl=float(url_ttl),
-            upload_limit=upload_limit, job_duration=self.job_duration)
+            upload_limit=upload_limit, job_duration=self.job_duration,
+            creative_units=float(creative_units))
         self.started_at = self.settings.started_at
         self.store = Store()
         self.faults = Faults()

@@ -147,6 +147,11 @@ class Store:
             job.updated = now
             return True
 
+    def spent_creative_units(self) -> float:
+        """Creative Units billed so far: every job's cost but failed ones' (refunded)."""
+        with self.lock:
+            return round(sum(j.cu_cost for j in self.jobs.values() if j.status != "failure"), 2)
+
     def list_jobs(self) -> list[JobRecord]:
         """All jobs, newest first."""
         with self.lock:

@@ -11,6 +11,7 @@ kernel stays usable; widgets are updated from those threads' callbacks.
 from __future__ import annotations
 
 import html
+import io
 import json
 import threading
 import warnings
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
+import numpy as np
 
 from ..contract import SKYBOX_FLUX, STYLES, STYLE_LABELS, style_label
 from ..errors import SkyboxError, ValidationError
 from ..request import SkyboxRequest, validate_inputs
-from .badge import backend_badge
+from .badge import account_badge
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Run, RunResult, SkyboxClient
@@ -52,6 +54,42 @@ def _whole(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
+def _tidy(x: float) -> float | int:
+    """A slider's value as the number it shows: without the float noise of its steps
+    (0.8000000000000002 becomes 0.8; a value set in code, like 37.5, is kept), whole
+    numbers as ints."""
+    return _whole(round(float(x), 6))
+
+
+def _init_image_info(image: Any) -> tuple[bytes | None, str | None]:
+    """(a JPEG thumbnail, a warning when it is not 2:1) for an init image given as a
+    path, bytes, PIL image or array; (None, None) when it cannot be read here."""
+    from PIL import Image
+
+    try:
+        if isinstance(image, (str, Path)):
+            im = Image.open(image)
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            im = Image.open(io.BytesIO(bytes(image)))
+        elif isinstance(image, Image.Image):
+            im = image
+        else:
+            im = Image.fromarray(np.asarray(image))
+        im.load()
+    except Exception:  # noqa: BLE001 - the upload itself reports an unreadable image
+        return None, None
+    w, h = im.size
+    warn = None
+    if abs(w / h - 2.0) > 0.02:
+        warn = (f"the init image is {w}x{h} (ratio {w / h:.2f}), not 2:1: the model will "
+                "stretch it to an equirectangular panorama; crop or pad it to 2:1 first")
+    thumb = im.convert("RGB")
+    thumb.thumbnail((192, 96))
+    buf = io.BytesIO()
+    thumb.save(buf, "JPEG", quality=85)
+    return buf.getvalue(), warn
+
+
 def _error_html(err: BaseException) -> str:
     """An error as inline HTML: the message, and the server's hint when there is one."""
     if isinstance(err, SkyboxError):
@@ -75,7 +113,7 @@ class RunRow:
         self.run = run
         self.error: BaseException | None = None
         self._shown: Future = Future()
-        prompt = run.request.prompt
+        prompt = getattr(run.request, "prompt", None) or run.request.model_id
         short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
         self.status = W.HTML("submitting…")
@@ -146,13 +184,28 @@ class GeneratorForm:
     are set). ``gallery``, when given, receives every finished result
     (``gallery.add(result)``) and can call back into the form (reuse seed, init image).
     Display the form by leaving it last in a cell.
+
+    ``model`` another than Skybox Flux.1 (``"model_scenario-skybox-gpt"``, the skybox
+    upscaler, any id) gives a `ModelForm` built from that model's ``GET /models/{id}``.
     """
+
+    def __new__(cls, client: "SkyboxClient | None" = None, gallery: Any = None, *,
+                model: str | None = None, **kwargs: Any) -> Any:
+        if model is None or model == SKYBOX_FLUX.model_id:
+            return super().__new__(cls)
+        from .model_form import ModelForm
+
+        prompt = kwargs.pop("prompt", "")
+        if prompt:
+            kwargs["values"] = {"prompt": prompt, **kwargs.get("values", {})}
+        return ModelForm(client, model, gallery, **kwargs)
 
     def __init__(
         self,
         client: "SkyboxClient | None" = None,
         gallery: Any = None,
         *,
+        model: str | None = None,
         prompt: str = "",
         max_workers: int = 4,
         estimate_delay: float = ESTIMATE_DELAY,
@@ -178,7 +231,7 @@ class GeneratorForm:
 
     def _build(self, prompt: str) -> None:
         spec = SKYBOX_FLUX
-        self.badge = backend_badge(self.client)
+        self.badge = account_badge(self.client)
         self.prompt = W.Textarea(value=prompt, description="Prompt", style=_DESC, layout=_WIDE,
                                  placeholder=spec["prompt"].description, rows=2)
         self.style = W.Dropdown(options=[(STYLE_LABELS[s], s) for s in STYLES],
@@ -194,10 +247,17 @@ class GeneratorForm:
             f'<div style="{_NOTE}color:#92400e">The negative prompt is ignored while its '
             "strength is 0: try 1 to 4.</div>")
         self.init_upload = W.FileUpload(accept="image/*", multiple=False, description="Upload init")
-        self.image = W.Text(description="Init image", style=_DESC, layout=_mid(),
-                            placeholder="an asset id: upload, paste, or 'Init' on a result")
+        self.image = W.Text(description="Init image", style=_DESC,
+                            layout=W.Layout(width="440px", flex="0 1 auto"),
+                            placeholder="a file path or asset id; or upload, or 'Init' on a result")
         self.clear_image_button = W.Button(description="Clear", icon="times",
-                                           layout=W.Layout(width="80px"))
+                                           layout=W.Layout(width="80px", flex="0 0 auto"))
+        self.init_upload.layout = W.Layout(flex="0 0 auto")
+        # what the init field holds: its thumbnail, and a problem or a warning below it
+        self.init_preview = W.Image(format="jpeg", layout=W.Layout(
+            display="none", max_width="192px", margin="0 0 4px 176px"))
+        self.init_note = W.HTML()
+        self._init_problem: str | None = None
         st = spec["strength"]
         self.strength = W.FloatSlider(value=st.default, min=st.minimum, max=st.maximum,
                                       step=0.01, description="Strength", style=_DESC, layout=_mid(),
@@ -218,9 +278,11 @@ class GeneratorForm:
         sd = spec["seed"]
         self.seed_mode = W.ToggleButtons(options=[("Random", "random"), ("Lock", "lock")],
                                          value="random", style={"button_width": "80px"})
-        self.seed = W.BoundedIntText(value=0, min=int(sd.minimum), max=int(sd.maximum),
-                                     description="Seed", style=_DESC, disabled=True,
-                                     layout=W.Layout(width="340px"))
+        # not a BoundedIntText: that one clamps silently; this form clamps and says so
+        self._seed_range = (int(sd.minimum), int(sd.maximum))
+        self.seed = W.IntText(value=0, description="Seed", style=_DESC, disabled=True,
+                              layout=W.Layout(width="340px"))
+        self.seed_note = W.HTML()
         self.reuse_seed_button = W.Button(description="Reuse last seed", icon="repeat",
                                           disabled=True)
         self.generate_button = W.Button(description="Generate", button_style="primary",
@@ -243,13 +305,17 @@ class GeneratorForm:
             self.negative_prompt,
             self.negative_prompt_strength,
             self.negative_note,
-            W.HBox([self.image, self.init_upload, self.clear_image_button]),
+            W.HBox([self.image, self.init_upload, self.clear_image_button],
+                   layout=W.Layout(flex_flow="row nowrap")),
+            self.init_note,
+            self.init_preview,
             self.strength,
             self.num_outputs,
             self.steps,
             self.geometry_enforcement,
             self.geometry_note,
             W.HBox([self.seed, self.seed_mode, self.reuse_seed_button]),
+            self.seed_note,
             W.HBox([self.generate_button, self.cancel_button, self.cost]),
             self.validation,
         ], layout=W.Layout(width="680px"))
@@ -273,13 +339,17 @@ class GeneratorForm:
                   self.geometry_enforcement, self.seed, self.seed_mode, self.snippet_kind):
             w.observe(lambda _change: self._refresh(), names="value")
         self.init_upload.observe(self._on_upload, names="value")
+        self.seed.observe(self._clamp_seed, names="value")
         self.generate_button.on_click(lambda _b: self.generate())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.reuse_seed_button.on_click(lambda _b: self.reuse_seed())
         self.clear_image_button.on_click(lambda _b: self.clear_init_image())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):  # what a saved notebook shows before it is run
+            bundle["text/plain"] = 'GeneratorForm: the Skybox Flux.1 form. Run this cell to use it (widgets need a running kernel).'
+        return bundle
 
     # ---- the request ----------------------------------------------------------------
 
@@ -290,14 +360,14 @@ class GeneratorForm:
             "style": self.style.value,
             "num_outputs": self.num_outputs.value,
             "num_inference_steps": self.steps.value,
-            "geometry_enforcement": _whole(self.geometry_enforcement.value),
+            "geometry_enforcement": _tidy(self.geometry_enforcement.value),
         }
         if self.negative_prompt.value.strip():
             v["negative_prompt"] = self.negative_prompt.value
-            v["negative_prompt_strength"] = self.negative_prompt_strength.value
-        if self.image.value:
-            v["image"] = self.image.value
-            v["strength"] = self.strength.value
+            v["negative_prompt_strength"] = _tidy(self.negative_prompt_strength.value)
+        if self.image.value.strip().startswith("asset_"):  # a path is uploaded first
+            v["image"] = self.image.value.strip()
+            v["strength"] = _tidy(self.strength.value)
         if self.seed_mode.value == "lock":
             v["seed"] = self.seed.value
         return v
@@ -349,11 +419,13 @@ class GeneratorForm:
 
     def _refresh(self) -> None:
         """Bring every derived widget in line with the fields (runs on each edit)."""
-        has_image = bool(self.image.value)
+        self._check_init_field()
+        has_image = "image" in self.values()
         self.strength.disabled = not has_image
         self.seed.disabled = self.seed_mode.value != "lock"
         nps_zero = self.negative_prompt_strength.value == 0
-        self.negative_note.layout.display = "" if nps_zero else "none"
+        has_negative = bool(self.negative_prompt.value.strip())
+        self.negative_note.layout.display = "" if nps_zero and has_negative else "none"
         if self.geometry_enforcement.value == 0:
             note = f"0 = the style's default level ({style_label(self.style.value)})"
         else:
@@ -368,6 +440,11 @@ class GeneratorForm:
             self.snippet.value = ""
             self.generate_button.disabled = True
             self.cost.value = "Estimate: fix the fields first"
+            return
+        if self._init_problem is not None:  # shown under the field
+            self.validation.value = ""
+            self.generate_button.disabled = True
+            self.cost.value = "Estimate: fix the init image first"
             return
         # The contract's notes, less the one the note under the negative strength shows.
         shown = [n for n in req.warnings
@@ -396,6 +473,8 @@ class GeneratorForm:
         timer.start()
 
     def _estimate_quietly(self) -> None:
+        if self._init_problem is not None:  # the form says what to fix; no price yet
+            return
         try:
             self.estimate()
         except ValidationError:
@@ -499,21 +578,110 @@ class GeneratorForm:
         self.set_values(seed=int(seed))
         return int(seed)
 
-    def set_init_image(self, image: Any) -> str:
+    def set_init_image(self, image: Any, preview: Any = None, name: str | None = None) -> str:
         """Use ``image`` as the init image: an asset id (str) is used as is; a path,
-        bytes, PIL image or array is uploaded first (``client.upload``). Returns the
-        asset id now in the form."""
-        if isinstance(image, str) and not Path(image).is_file():
-            asset_id = image
-        else:
-            asset_id = self.client.upload(image)
+        bytes, PIL image or array is uploaded first (``client.upload``). The field then
+        shows its thumbnail (of ``preview``, a path or image, for an asset id) and a
+        warning when it is not 2:1. Returns the asset id now in the form. An upload that
+        fails raises, and the field says why, naming the file (``name`` for bytes)."""
+        label = name or (str(image) if isinstance(image, (str, Path)) else "the image given")
+        try:
+            if isinstance(image, str) and image.startswith("asset_"):
+                asset_id = image
+            else:
+                asset_id = self.client.upload(image)
+                preview = image if preview is None else preview
+        except Exception as err:
+            self._init_failure = (str(image) if isinstance(image, (str, Path)) else "",
+                                  f"init image {label}: {err}")
+            self._refresh()
+            raise
+        thumb, warn = _init_image_info(preview) if preview is not None else (None, None)
+        self._init_failure = None
+        self._shown_init = (asset_id, thumb, warn)
         self.set_values(image=asset_id)
         return asset_id
 
     def clear_init_image(self) -> None:
         """Remove the init image (and so disable strength)."""
+        self._init_failure = None
         self.init_upload.value = ()
         self.set_values(image=None)
+
+    # (asset id, its thumbnail, its 2:1 warning) of the init image set last
+    _shown_init: tuple[str, bytes | None, str | None] = ("", None, None)
+    # (the field's text, the message) of the last init image that failed to upload
+    _init_failure: tuple[str, str] | None = None
+    _pending_path: str | None = None
+
+    def _check_init_field(self) -> None:
+        """Judge the init field's text: empty, an asset id, or a file path (uploaded on a
+        worker, then replaced by its asset id); anything else is a problem that names the
+        value and disables Generate until the field is fixed. A failed upload stays
+        shown until the next init image succeeds or the field changes."""
+        value = self.image.value.strip()
+        failed_text, failure = self._init_failure or (None, None)
+        asset_id, thumb, warn = self._shown_init
+        if failure is not None and value == failed_text:
+            # an empty field after a failed upload is valid (no init image), a path is not
+            self._show_init(problem=failure, blocking=bool(value))
+        elif not value:
+            self._show_init()
+        elif value.startswith("asset_"):
+            ours = value == asset_id
+            self._show_init(warning=warn if ours else None, thumb=thumb if ours else None)
+        elif Path(value).expanduser().is_file():
+            self._show_init(busy=f"uploading {value}…")
+            if self._pending_path != value:
+                self._pending_path = value
+                self._pool.submit(self._upload_path, value)
+        elif Path(value).expanduser().is_dir():
+            self._show_init(problem=f"init image: got {value!r}, a folder; allowed: an "
+                                    "image file or an asset id (asset_...)")
+        else:
+            self._show_init(problem=f"init image: got {value!r}; allowed: an image file "
+                                    "that exists, or an asset id (asset_...)")
+
+    def _upload_path(self, path: str) -> None:
+        try:
+            self.set_init_image(str(Path(path).expanduser()), name=path)
+        except Exception:  # noqa: BLE001 - set_init_image showed it under the field
+            pass
+        finally:
+            self._pending_path = None
+
+    def _show_init(self, problem: str | None = None, warning: str | None = None,
+                   thumb: bytes | None = None, busy: str | None = None,
+                   blocking: bool = True) -> None:
+        """Show the init field's state under it: a problem (red; Generate waits when it
+        is ``blocking``), a warning (amber) or work in progress, and the thumbnail."""
+        self._init_problem = (problem if blocking else None) or busy  # Generate waits
+        if problem:
+            text, colour = problem, "#b91c1c"
+        elif busy:
+            text, colour = busy, "#555"
+        else:
+            text, colour = warning, "#92400e"
+        self.init_note.value = (f'<div style="{_NOTE}color:{colour};white-space:normal;'
+                                f'line-height:1.35">'
+                                f"{html.escape(text)}</div>" if text else "")
+        if thumb:
+            self.init_preview.value = thumb
+        self.init_preview.layout.display = "" if thumb and not problem else "none"
+
+    def _clamp_seed(self, change: dict) -> None:
+        """Keep the seed in the contract's range, and say so when a value was clamped."""
+        lo, hi = self._seed_range
+        value = change["new"]
+        if lo <= value <= hi:
+            if not self.seed_note.value.startswith(f'<div data-clamped="{value}"'):
+                self.seed_note.value = ""
+            return
+        clamped = min(max(value, lo), hi)
+        self.seed_note.value = (f'<div data-clamped="{clamped}" style="{_NOTE}color:#92400e">'
+                                f"seed {value} is outside {lo} to {hi}: clamped to {clamped}"
+                                "</div>")
+        self.seed.value = clamped
 
     def _on_upload(self, change: dict) -> None:
         files = change["new"]
@@ -524,9 +692,9 @@ class GeneratorForm:
 
         def work() -> None:
             try:
-                self.set_init_image(content)
-            except Exception as err:  # noqa: BLE001 - e.g. not an image: shown inline
-                self.error.value = _error_html(err)
+                self.set_init_image(content, name=str(files[0].get("name") or "upload"))
+            except Exception:  # noqa: BLE001 - e.g. not an image: shown under the field
+                pass
             finally:
                 self.image.placeholder = placeholder
 

@@ -14,11 +14,13 @@ import base64
 import html
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import ipywidgets as W
+from PIL import Image
 
 from ..contract import SKYBOX_FLUX, style_label
 from ..conventions import CONVENTIONS, LAYOUT_NAMES
@@ -77,13 +79,40 @@ class GalleryItem:
     job_id: str | None = None
     asset_id: str | None = None
     index: int = 0
+    geometry_enforcement: float | None = None  # as sent; 0 or None: the style's default
+    outputs: int = 1  # how many outputs the job made (its cost covers them all)
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) read from the file's header, None when it cannot be read."""
+        try:
+            with Image.open(self.path) as im:
+                return im.size
+        except OSError:
+            return None
 
     @property
     def caption(self) -> str:
-        """``seed · style · job cost``, as the card shows it."""
+        """``seed · style · geometry enforcement · size · cost``, as the card shows it.
+        A job's cost is given once, on its first output (Scenario bills jobs, not
+        images): the other outputs of the job point to it."""
         seed = "?" if self.seed is None else str(self.seed)
-        cost = "?" if self.cu_cost is None else f"{self.cu_cost:g}"
-        return f"seed {seed} · {style_label(self.style)} · job {cost} CU"
+        ge = self.geometry_enforcement
+        level = "style default" if not ge else f"{ge:g}"
+        size = "x".join(map(str, self.size or ("?", "?")))
+        if self.index == 0:
+            cost = "?" if self.cu_cost is None else f"{self.cu_cost:g}"
+            many = f" for {self.outputs} outputs" if self.outputs > 1 else ""
+            paid = f"job {cost} CU{many}"
+        else:
+            paid = f"output {self.index + 1} of {self.outputs}, same job"
+        return (f"seed {seed} · {style_label(self.style)} · geometry {level} · {size} · "
+                f"{paid}")
+
+    @property
+    def short_prompt(self) -> str:
+        """The prompt, cut to one card line."""
+        return self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
 
     @classmethod
     def from_result(cls, result: Any) -> list["GalleryItem"]:
@@ -91,6 +120,7 @@ class GalleryItem:
         req = result.request
         default_style = SKYBOX_FLUX["style"].default
         style = req.effective("style") if hasattr(req, "effective") else default_style
+        style = style or ""  # a model without styles (Skybox GPT, the upscaler)
         assets = list(result.assets or [])
         items = []
         for i, path in enumerate(result.files):
@@ -104,6 +134,8 @@ class GalleryItem:
                 job_id=result.job.id,
                 asset_id=asset.id if asset else None,
                 index=i,
+                geometry_enforcement=getattr(req, "geometry_enforcement", None),
+                outputs=len(result.files),
             ))
         return items
 
@@ -128,6 +160,8 @@ class GalleryItem:
                 job_id=record.job_id,
                 asset_id=asset_ids[i] if i < len(asset_ids) else None,
                 index=i,
+                geometry_enforcement=body.get("geometryEnforcement"),
+                outputs=len(record.files),
             ))
         return items
 
@@ -180,7 +214,10 @@ class Gallery:
             self.load_history()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):  # what a saved notebook shows before it is run
+            bundle["text/plain"] = 'Gallery: the results as cards. Run this cell to see them (widgets need a running kernel).'
+        return bundle
 
     def __len__(self) -> int:
         return len(self.items)
@@ -223,16 +260,19 @@ class Gallery:
         img = W.Image(value=preview_jpeg(item.path, self.thumb_width), format="jpeg",
                       layout=W.Layout(width=f"{self.thumb_width}px"))
         tip = html.escape(item.prompt)
-        caption = W.HTML(f'<span title="{tip}">{html.escape(item.caption)}</span>')
+        caption = W.HTML(f'<div title="{tip}" style="line-height:1.3;font-size:12px">'
+                         f"<b>{html.escape(item.short_prompt)}</b><br>"
+                         f"{html.escape(item.caption)}</div>")
         actions = [
             ("Seed", "repeat", "reuse this seed in the form", self.reuse_seed),
-            ("Init", "image", "use as the form's init image (uploads it)", self.use_as_init),
+            ("Init", "image", "use as the form's init image", self.use_as_init),
             ("Seams", "search", "seam check: report and plots", self.seam_check),
             ("Repair", "wrench", "mend the flagged wrap seam and poles (offline, free): "
              "before/after", self.repair),
             ("Cube", "cube", "cubemap faces, exported in the chosen convention", self.cubemap),
             ("360", "eye", "open in the 360 viewer", self.view),
             ("Save", "save", "save with 360 metadata", self.save),
+            ("Upscale", "expand", "upscale x2 with the skybox upscaler: the quote first", self.upscale),
         ]
         buttons = []
         for label, icon, tooltip, method in actions:
@@ -241,7 +281,8 @@ class Gallery:
             b.on_click(lambda _b, m=method: self._action(m, item))
             buttons.append(b)
         card = W.VBox([img, caption, W.HBox(buttons, layout=W.Layout(flex_flow="row wrap"))],
-                      layout=W.Layout(margin="4px", width=f"{self.thumb_width + 8}px"))
+                      layout=W.Layout(margin="4px", width=f"{self.thumb_width + 8}px",
+                                      border="2px solid transparent", padding="2px"))
         card.item = item  # lets tests and callers find a card's item
         card.buttons = {label: b for (label, *_), b in zip(actions, buttons)}
         return card
@@ -251,11 +292,19 @@ class Gallery:
         try:
             method(item)
         except Exception as err:  # noqa: BLE001 - a button must not raise into the void
-            self.show(f"{type(err).__name__}: {err}")
+            self.show(f"{type(err).__name__}: {err}", item=item)
 
-    def show(self, text: str, *objs: Any) -> None:
+    def show(self, text: str, *objs: Any, item: GalleryItem | None = None) -> None:
         """Replace the output area's content with a line of ``text`` and ``objs``
-        (figures, reports, widgets)."""
+        (figures, reports, widgets). With ``item``, the line names its card (number,
+        seed, style) and that card is outlined, so it is clear what the output is of."""
+        if item is not None and item in self.items:
+            n = self.items.index(item) + 1
+            seed = "?" if item.seed is None else item.seed
+            text = f"Card {n} (seed {seed}, {style_label(item.style)}) - {text}"
+            for card in self.cards.children:
+                card.layout.border = ("2px solid #2563eb" if getattr(card, "item", None) is item
+                                      else "2px solid transparent")
         outs = [{"output_type": "stream", "name": "stdout", "text": text + "\n"}]
         outs += [{"output_type": "display_data", "data": _bundle(o), "metadata": {}}
                  for o in objs]
@@ -276,12 +325,14 @@ class Gallery:
         return self.form.reuse_seed(it.seed)
 
     def use_as_init(self, item: GalleryItem | int) -> str:
-        """Upload this panorama (``client.upload``) and set it as the form's init image.
-        Returns the new asset id."""
+        """Set this panorama as the form's init image: its own asset id when the result
+        has one (nothing is uploaded again), else the file, uploaded. Returns the id."""
         it = self._item(item)
         if self.form is not None:
+            if it.asset_id:
+                return self.form.set_init_image(it.asset_id, preview=it.path)
             return self.form.set_init_image(it.path)
-        return self.client.upload(it.path)
+        return it.asset_id or self.client.upload(it.path)
 
     def panorama(self, item: GalleryItem | int) -> Any:
         """The full-resolution ``Panorama`` of an item (loaded from disk)."""
@@ -295,7 +346,7 @@ class Gallery:
         it = self._item(item)
         report = seam_report(self.panorama(it))
         fig = report.plot()
-        self.show(f"Seam check: {it.path.name}", report, fig)
+        self.show(f"seam check of {it.path.name}", report, fig, item=it)
         return report
 
     def repair(self, item: GalleryItem | int) -> Any:
@@ -329,7 +380,8 @@ class Gallery:
         files = export(pano, dest, convention=convention, layout=layout)
         fig = cube_net(pano)
         names = ", ".join(f.name for f in files)
-        self.show(f"{convention} / {layout}: {len(files)} file(s) in {dest}: {names}", fig)
+        self.show(f"{convention} / {layout}: {len(files)} file(s) in {dest}: {names}", fig,
+                  item=it)
         return list(files)
 
     def view(self, item: GalleryItem | int, **viewer_kw: Any) -> Any:
@@ -338,7 +390,7 @@ class Gallery:
 
         it = self._item(item)
         viewer = Viewer360(self.panorama(it), **viewer_kw)
-        self.show(f"360 view: {it.path.name}", viewer)
+        self.show(f"360 view of {it.path.name}", viewer, item=it)
         return viewer
 
     def save(self, item: GalleryItem | int, dest: str | Path | None = None) -> Path:
@@ -351,5 +403,47 @@ class Gallery:
             target = target / it.path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         self.panorama(it).save(target)
-        self.show(f"saved {target}")
+        self.show(f"saved {target}", item=it)
         return target
+
+    def upscale(self, item: GalleryItem | int, factor: int = 2, strength: float | None = None,
+                *, run: bool = False) -> Any:
+        """Upscale this panorama with the skybox upscaler, the quote first: without
+        ``run`` it shows what ``factor`` x costs (a dry run; nothing is paid) with a
+        "Run upscale" button, and returns the quote; with ``run`` (the button) the chain
+        runs in the background, at most that quote: the upscaled image joins the gallery
+        with its seam verdict. Returns the quote, or the Future of the ``Upscale``."""
+        from ..upscale import FAITHFUL_STRENGTH, quote, upscale
+
+        it = self._item(item)
+        strength = FAITHFUL_STRENGTH if strength is None else strength
+        source = it if it.asset_id else it.path
+        cost, _request, _file = quote(self.client, source, factor, strength)
+        if not run:
+            go = W.Button(description=f"Run upscale ({cost:g} CU)", icon="play",
+                          button_style="warning")
+            go.on_click(lambda _b: self._action(
+                lambda i: self.upscale(i, factor, strength, run=True), it))
+            self.show(f"Upscale x{factor} of {it.path.name} (strength {strength:g}): "
+                      f"{cost:g} CU. Nothing is paid until you run it.", go)
+            self.upscale_button = go
+            return cost
+        self.show(f"Upscaling {it.path.name} x{factor} for {cost:g} CU...")
+        pool = getattr(self, "_upscale_pool", None)
+        if pool is None:
+            pool = self._upscale_pool = ThreadPoolExecutor(1, thread_name_prefix="skybox-upscale")
+
+        def work() -> Any:
+            try:
+                done = upscale(self.client, source, factor, strength, max_cost=cost)
+            except Exception as err:  # noqa: BLE001 - shown in the output area
+                self.show(f"Upscale failed: {type(err).__name__}: {err}")
+                raise
+            self.add_items([GalleryItem(path=done.file, seed=_seed_int(done.run.assets[0].seed),
+                                        style=it.style, prompt=it.prompt, cu_cost=done.quote,
+                                        job_id=done.run.job.id, asset_id=done.run.assets[0].id)],
+                           newest=True)
+            self.show(f"Upscaled x{factor}: {done.file.name}. Seam: {done.verdict()}", done)
+            return done
+
+        return pool.submit(work)

@@ -1,6 +1,6 @@
-"""The async client never blocks its event loop: ledger reads and commits, and an
-upload's check and PNG encode, run in its worker pool (the same `Call` effect as every
-other piece of blocking work)."""
+"""The async client never blocks its event loop: ledger reads and commits, an upload's
+check and PNG encode (the same `Call` effect as every other piece of blocking work), and
+a download's file writes run in its worker pool."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+import skybox_nb.client.aio as aio
 import skybox_nb.client.transfer as transfer
 from fake_scenario import API, FakeScenario
 from fast import fast_poll, fast_retry
@@ -30,6 +31,16 @@ def test_async_client_does_ledger_and_encode_work_off_the_event_loop(tmp_path, m
         return wrapped
 
     monkeypatch.setattr(transfer, "upload_body", spy("upload_body", transfer.upload_body))
+
+    class SpiedFile:  # a download's file: opened, written and closed where?
+        def __init__(self, f: Any) -> None:
+            self.f = f
+            self.write = spy("download write", f.write)
+            self.close = spy("download close", f.close)
+
+    real_open = open
+    monkeypatch.setattr(aio, "open", spy("download open", lambda *a: SpiedFile(real_open(*a))),
+                        raising=False)
     fake = FakeScenario(polls=2)
 
     async def main() -> int:
@@ -47,7 +58,8 @@ def test_async_client_does_ledger_and_encode_work_off_the_event_loop(tmp_path, m
 
     loop_thread = asyncio.run(main())
     for name in ("record_intent", "attach_job", "update_job", "mark_done", "get",
-                 "active", "unresolved", "upload_body"):
+                 "active", "unresolved", "upload_body", "download open", "download write",
+                 "download close"):
         assert name in threads, f"{name} was not called"
     on_loop = sorted(name for name, ids in threads.items() if loop_thread in ids)
     assert on_loop == [], f"blocking work on the event loop: {on_loop}"
