@@ -25,6 +25,8 @@ __all__ = [
     "STYLES",
     "STYLE_LABELS",
     "style_label",
+    "JOB_STATUSES",
+    "FINAL_STATUSES",
 ]
 
 SKYBOX_FLUX_MODEL_ID = "model_scenario-skybox-flux"
@@ -33,6 +35,12 @@ SCENARIO_API_URL = "https://api.cloud.scenario.com/v1"
 ENV_API_KEY = "SCENARIO_SDK_API_KEY"
 ENV_API_SECRET = "SCENARIO_SDK_API_SECRET"
 ENV_BASE_URL = "SCENARIO_BASE_URL"
+
+# A job's statuses as the API names them (scenario-api-facts.md; expect others too), and
+# the ones a job never leaves.
+JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
+                "success", "failure", "canceled")
+FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
 
 # The 22 values the model accepts for `style`, in the order Scenario lists them.
 STYLES: tuple[str, ...] = (

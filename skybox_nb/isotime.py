@@ -1,9 +1,9 @@
 """Timestamps as Scenario's API writes them: ISO-8601, UTC, milliseconds, a ``Z``.
 
-Invariant: the package formats and reads API timestamps here only (the emulator keeps
-its own copy on purpose, as it imports nothing but the contract); `parse_iso` accepts
-what `iso` writes and any ISO-8601 form with an offset or ``Z``, and reads anything
-else as None rather than raising.
+Invariant: the package formats and reads API timestamps here only, the emulator included
+(this module imports nothing of the package, so it is part of the contract the emulator
+may use); `parse_iso` accepts what `iso` writes and any ISO-8601 form (one without an
+offset is UTC, as every API time is), and reads anything else as None rather than raising.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ def iso(ts: float) -> str:
 def parse_iso(text: str) -> float | None:
     """Unix seconds of an ISO-8601 timestamp, or None when ``text`` is not one."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError, TypeError):
         return None
+    if when.tzinfo is None:  # API times are UTC, never the local zone
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .contract import FINAL_STATUSES, JOB_STATUSES
 from .errors import ProtocolError
 from .files import safe_id
 
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("skybox_nb.client")
-
-JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
-                "success", "failure", "canceled")
-FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
 
 
 def _need(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:

@@ -16,7 +16,7 @@ PACKAGE = Path(skybox_nb.__file__).parent
 # What the emulator may import of the package: modules that know no transport and import
 # nothing of the package but each other.
 CONTRACT = {"skybox_nb.contract", "skybox_nb.validation", "skybox_nb.formats",
-            "skybox_nb.processes"}
+            "skybox_nb.isotime", "skybox_nb.processes"}
 
 
 def _module(path: Path) -> str:

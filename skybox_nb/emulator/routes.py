@@ -23,7 +23,6 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import parse_qs
 
@@ -31,12 +30,13 @@ from PIL import Image
 
 from . import catalog
 from ..formats import API_FORMATS, by_pillow, listed
+from ..isotime import iso, parse_iso
 from ..validation import Problem, validate_inputs
 from .faults import Fault, Faults
 from .ids import ID_LENGTH
 from .render import EMULATOR_NOTICE
 from .runner import cu_cost, random_seed
-from .store import AssetRecord, JobRecord, Store, iso
+from .store import AssetRecord, JobRecord, Store
 
 __all__ = ["Response", "Api", "ApiSettings", "EMULATOR_HEADER", "route_of",
            "DEFAULT_UPLOAD_LIMIT", "MAX_UPLOAD_PIXELS"]
@@ -479,12 +479,12 @@ class Api:
             if query.get("type") not in (None, "custom"):
                 jobs = []
             if "createdAfter" in query:
-                after = _timestamp(query["createdAfter"])
+                after = parse_iso(query["createdAfter"].strip())
                 if after is None:
                     return _bad_field(Problem("createdAfter", query["createdAfter"], "an ISO 8601 "
                                               "date such as 2024-01-31T12:00:00.000Z"))
-                # at the millisecond resolution of createdAt, as clients see it
-                jobs = [j for j in jobs if round(j.created * 1000) > round(after * 1000)]
+                # compared as clients see createdAt: written, then read back
+                jobs = [j for j in jobs if (parse_iso(iso(j.created)) or 0.0) > after]
             page = jobs[start:start + size]
             out: dict[str, Any] = {"jobs": [self.job_json(j) for j in page]}
         if start + size < len(jobs):
@@ -638,17 +638,6 @@ def _policy_expiry(policy: str) -> float:
         return float(json.loads(raw)["Statement"][0]["Condition"]["DateLessThan"]["AWS:EpochTime"])
     except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
         return 0.0
-
-
-def _timestamp(text: str) -> float | None:
-    """Seconds since the epoch of an ISO 8601 date (a naive one is taken as UTC)."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
 
 
 def _json_object(body: bytes) -> dict[str, Any] | Response:

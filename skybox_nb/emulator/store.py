@@ -19,27 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contract import FINAL_STATUSES
 from ..formats import by_mime
 from ..processes import pid_alive
 from .ids import new_id
 
-__all__ = ["JobRecord", "AssetRecord", "Store", "FINAL_STATUSES", "suffix_of", "iso"]
+__all__ = ["JobRecord", "AssetRecord", "Store", "suffix_of"]
 
-FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
 
 
 def suffix_of(mime_type: str) -> str:
     """The file suffix of an asset's type (".bin" for a type the API does not serve)."""
     fmt = by_mime(mime_type)
     return fmt.suffix if fmt is not None and fmt.api else ".bin"
-
-
-def iso(t: float) -> str:
-    """ISO 8601 UTC with milliseconds and a Z, as Scenario writes dates."""
-    ms = int(round((t - int(t)) * 1000))
-    if ms == 1000:
-        t, ms = int(t) + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(t))) + f".{ms:03d}Z"
 
 
 @dataclass
