@@ -278,8 +278,9 @@ class Api:
         f = faults.take("rate_limit", route)
         if f is not None:
             ra = f.params["retry_after"]
+            # A plain rate limit names no action: an actionName/actionLimit in a 429's
+            # details is how the service names the parallel-jobs limit.
             return error(429, "Too many requests: rate limit exceeded (emulated).",
-                         details={"actionName": "rate-limit"},
                          headers={"Retry-After": f"{ra:g}", "retry-after-ms": str(int(ra * 1000))})
         f = faults.take("server_error", route)
         if f is not None:
