@@ -8,8 +8,9 @@ without them. Importing this package does not import the client or start an emul
 from __future__ import annotations
 
 from .badge import backend_badge, badge_html
-from .form import GeneratorForm, RunRow
+from .form import GeneratorForm
 from .gallery import Gallery, GalleryItem
+from .run_row import RunRow
 from .viewer import Viewer360
 
 __all__ = ["Gallery", "GalleryItem", "GeneratorForm", "RunRow", "Viewer360",

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import threading
-import time
 import warnings
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +21,13 @@ import ipywidgets as W
 import numpy as np
 
 from ..contract import SKYBOX_FLUX, STYLES, STYLE_LABELS, style_label
-from ..errors import CancelRefusedError, SkyboxError, ValidationError
+from ..errors import ValidationError
 from ..request import SkyboxRequest, validate_inputs
-from .badge import account_badge
+from .form_base import ESTIMATE_DELAY, FormBase
+from .run_row import RunRow, error_html
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Run, RunResult, SkyboxClient
+    from ..client import Run, SkyboxClient
 
 __all__ = ["GeneratorForm", "RunRow"]
 
@@ -44,10 +42,6 @@ _NOTE = "margin:-6px 0 4px 176px;font-size:12px;"
 def _mid() -> W.Layout:
     """The layout of a slider or short field: room for the label and a usable track."""
     return W.Layout(width="520px")
-
-
-# Seconds of quiet after the last edit before the cost estimate is asked for.
-ESTIMATE_DELAY = 0.4
 
 
 def _whole(x: float) -> float | int:
@@ -91,104 +85,7 @@ def _init_image_info(image: Any) -> tuple[bytes | None, str | None]:
     return buf.getvalue(), warn
 
 
-def _error_html(err: BaseException) -> str:
-    """An error as inline HTML: the message, and the server's hint when there is one."""
-    if isinstance(err, SkyboxError):
-        text = f"[{err.kind}] {err.message}"
-        hint = err.hint
-    else:
-        text, hint = f"{type(err).__name__}: {err}", None
-    out = f'<pre style="color:#b91c1c;white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
-    if hint:
-        out += f'<div style="color:#92400e"><b>Hint:</b> {html.escape(hint)}</div>'
-    return out
-
-
-class RunRow:
-    """One Generate as a progress row: a thin view over the client's `Run` handle,
-    which holds the request, the job, the status and the cancel. The row only draws;
-    ``result(timeout)`` returns once the form has shown the outcome (gallery included).
-    """
-
-    def __init__(self, run: "Run") -> None:
-        self.run = run
-        self.error: BaseException | None = None
-        self._shown: Future = Future()
-        prompt = getattr(run.request, "prompt", None) or run.request.model_id
-        short = prompt if len(prompt) <= 40 else prompt[:39] + "…"
-        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
-        self.status = W.HTML("submitting…")
-        self.row = W.HBox([W.Label(short, layout=W.Layout(width="260px")), self.bar, self.status])
-        self._started = time.monotonic()
-        run.add_listener(self._draw)
-
-    def elapsed(self) -> str:
-        """Time since Generate, as the row shows it ("8 s", "2 min 05 s")."""
-        s = int(time.monotonic() - self._started)
-        return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
-
-    @property
-    def request(self) -> SkyboxRequest:
-        """The request being run."""
-        return self.run.request
-
-    @property
-    def job(self) -> Any:
-        """The latest job seen (None until Scenario answered)."""
-        return self.run.job
-
-    @property
-    def done(self) -> bool:
-        """True once the run has ended and the form has shown how."""
-        return self._shown.done()
-
-    @property
-    def canceled(self) -> bool:
-        """True when Cancel was asked for and the job ended canceled (or never started)."""
-        return self.run.canceled
-
-    def result(self, timeout: float | None = None) -> "RunResult":
-        """Wait for the run and return its ``RunResult``; raises the run's error."""
-        return self._shown.result(timeout)
-
-    def cancel(self) -> bool:
-        """Cancel the run (see `Run.cancel`); False if it had already ended."""
-        return False if self.done else self.run.cancel()
-
-    def _draw(self, run: "Run", what: str) -> None:
-        if what == "cancel_error" and isinstance(run.cancel_error, CancelRefusedError):
-            self.status.value = html.escape(
-                "Scenario will not cancel this job: it keeps running and will be billed; "
-                "its outputs are still downloaded here when it ends.")
-        elif what == "cancel_error" and run.cancel_error is not None:
-            self.status.value = _error_html(run.cancel_error)
-        elif what == "cancel":
-            self.status.value = "stopping…"
-        elif run.job is not None:
-            self.bar.value = run.progress
-            self.status.value = html.escape(f"{run.job.status} · {run.job.id} · {self.elapsed()}")
-
-    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
-        """Show how the run ended (worker thread), then release ``result()``'s waiters."""
-        if error is None:
-            self.bar.value, self.bar.bar_style = 1.0, "success"
-            files = len(result.files)
-            cost = "" if result.cu_cost is None else f" · {result.cu_cost:g} CU"
-            self.status.value = html.escape(
-                f"success · {files} file{'s' * (files != 1)}{cost} · {self.elapsed()}")
-            self._shown.set_result(result)
-        else:
-            self.error = error
-            if self.canceled:
-                self.bar.bar_style = "warning"
-                self.status.value = "canceled"
-            else:
-                self.bar.bar_style = "danger"
-                self.status.value = _error_html(error)
-            self._shown.set_exception(error)
-
-
-class GeneratorForm:
+class GeneratorForm(FormBase):
     """A form for Skybox Flux.1 requests: fields, live body preview and snippets, cost
     estimate, Generate / Cancel with per-job progress, and inline errors.
 
@@ -222,20 +119,9 @@ class GeneratorForm:
         max_workers: int = 4,
         estimate_delay: float = ESTIMATE_DELAY,
     ) -> None:
-        if client is None:
-            from ..client import SkyboxClient
-
-            client = SkyboxClient()
-        self.client = client
-        self.gallery = None
-        self.runs: list[RunRow] = []
-        self.last_result: Any = None
+        self._setup(client, max_workers, estimate_delay, "skybox-form")
         self._submit_lock = threading.Lock()
         self._submitting = False  # a Generate's paid POST is on its way: no second one
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-form")
-        self._estimate_delay = estimate_delay
-        self._estimate_timer: threading.Timer | None = None
-        self._estimates: dict[str, float] = {}
         self._build(prompt)
         if gallery is not None:
             self.attach(gallery)
@@ -245,7 +131,7 @@ class GeneratorForm:
 
     def _build(self, prompt: str) -> None:
         spec = SKYBOX_FLUX
-        self.badge = account_badge(self.client)
+        self._outputs()
         self.prompt = W.Textarea(value=prompt, description="Prompt", style=_DESC, layout=_WIDE,
                                  placeholder=spec["prompt"].description, rows=2)
         self.style = W.Dropdown(options=[(STYLE_LABELS[s], s) for s in STYLES],
@@ -299,26 +185,13 @@ class GeneratorForm:
         self.seed_note = W.HTML()
         self.reuse_seed_button = W.Button(description="Reuse last seed", icon="repeat",
                                           disabled=True)
-        self.generate_button = W.Button(description="Generate", button_style="primary",
-                                        icon="play")
         # Scenario refuses to cancel custom-model jobs: the honest word is "stop waiting"
         # (a cancel is still asked for, in case the service accepts it).
         self.cancel_button = W.Button(description="Stop waiting", icon="stop", disabled=True,
                                       tooltip="A generation the service will not cancel "
                                       "keeps running and is billed; its outputs are still "
                                       "downloaded when it ends.")
-        self.cost = W.HTML("Estimate: …")
-        self.validation = W.HTML()
-        self.error = W.HTML()
-        self.jobs = W.VBox()
-        self.body_preview = W.HTML()
-        self.snippet_kind = W.ToggleButtons(options=["cURL", "Python"], value="cURL",
-                                            style={"button_width": "70px"})
-        self.snippet = W.Textarea(rows=10, layout=_WIDE)
-
-        # Two columns (they wrap on a narrow page): the fields on the left, what will be
-        # sent on the right; the jobs and errors below both.
-        fields = W.VBox([
+        self._assemble([
             self.prompt,
             self.style,
             self.negative_prompt,
@@ -337,29 +210,13 @@ class GeneratorForm:
             self.seed_note,
             W.HBox([self.generate_button, self.cancel_button, self.cost]),
             self.validation,
-        ], layout=W.Layout(width="680px"))
-        sent = W.VBox([
-            W.HTML("<b>Request body</b> (exactly what is sent)"),
-            self.body_preview,
-            W.HBox([W.HTML("<b>Snippet</b>&nbsp;"), self.snippet_kind]),
-            self.snippet,
-            W.HTML('<span style="font-size:12px;color:#555">No secrets: credentials stay '
-                   "environment variables.</span>"),
-        ], layout=W.Layout(flex="1 1 360px", min_width="360px"))
-        self.widget = W.VBox([
-            self.badge,
-            W.HBox([fields, sent], layout=W.Layout(flex_flow="row wrap")),
-            self.jobs,
-            self.error,
         ])
-
         for w in (self.prompt, self.style, self.negative_prompt, self.negative_prompt_strength,
                   self.image, self.strength, self.num_outputs, self.steps,
-                  self.geometry_enforcement, self.seed, self.seed_mode, self.snippet_kind):
+                  self.geometry_enforcement, self.seed, self.seed_mode):
             w.observe(lambda _change: self._refresh(), names="value")
         self.init_upload.observe(self._on_upload, names="value")
         self.seed.observe(self._clamp_seed, names="value")
-        self.generate_button.on_click(lambda _b: self.generate())
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.reuse_seed_button.on_click(lambda _b: self.reuse_seed())
         self.clear_image_button.on_click(lambda _b: self.clear_init_image())
@@ -454,11 +311,7 @@ class GeneratorForm:
         try:
             req = self.request()
         except ValidationError as err:
-            self.validation.value = _error_html(err)
-            self.body_preview.value = ""
-            self.snippet.value = ""
-            self.generate_button.disabled = True
-            self.cost.value = "Estimate: fix the fields first"
+            self._show_invalid(err)
             return
         if self._init_problem is not None:  # shown under the field
             self.validation.value = ""
@@ -472,50 +325,10 @@ class GeneratorForm:
                         for n in shown)
         self.validation.value = notes
         self.generate_button.disabled = self._submitting
-        body = json.dumps(req.to_body(), indent=2, ensure_ascii=False)
-        self.body_preview.value = f"<pre style='margin:0'>{html.escape(body)}</pre>"
-        self.snippet.value = req.to_curl() if self.snippet_kind.value == "cURL" else req.to_python()
-        self._schedule_estimate(req)
+        self._show_request(req)
 
-    def _schedule_estimate(self, req: SkyboxRequest) -> None:
-        """Debounce: ask for the estimate once the fields have been quiet a moment."""
-        known = self._estimates.get(req.fingerprint)
-        if known is not None:
-            self.cost.value = f"Estimate: <b>{known:g} CU</b>"
-            return
-        self.cost.value = "Estimate: …"
-        if self._estimate_timer is not None:
-            self._estimate_timer.cancel()
-        timer = threading.Timer(self._estimate_delay, self._estimate_quietly)
-        timer.daemon = True
-        self._estimate_timer = timer
-        timer.start()
-
-    def _estimate_quietly(self) -> None:
-        if self._init_problem is not None:  # the form says what to fix; no price yet
-            return
-        try:
-            self.estimate()
-        except ValidationError:
-            pass  # already shown inline
-        except Exception as err:  # noqa: BLE001 - shown, never raised on a timer thread
-            self.cost.value = f"Estimate unavailable: {html.escape(str(err).splitlines()[0])}"
-
-    def estimate(self) -> float:
-        """The CU cost of the current request (a dry run; cached per request
-        fingerprint), also shown next to Generate. Raises ``ValidationError``."""
-        req = self.request()
-        cost = self._estimates.get(req.fingerprint)
-        if cost is None:
-            cost = float(self.client.estimate(req))
-            self._estimates[req.fingerprint] = cost
-        try:
-            current = self.request().fingerprint
-        except ValidationError:
-            current = None
-        if current == req.fingerprint:  # a slow answer must not overwrite a newer one
-            self.cost.value = f"Estimate: <b>{cost:g} CU</b>"
-        return cost
+    def _estimate_ready(self) -> bool:
+        return self._init_problem is None  # the form says what to fix; no price yet
 
     # ---- actions (each button calls exactly one of these) ---------------------------
 
@@ -531,7 +344,7 @@ class GeneratorForm:
             try:
                 req = self.request()
             except ValidationError as err:
-                self.validation.value = _error_html(err)
+                self.validation.value = error_html(err)
                 return None
             self._submitting = True
         self.generate_button.disabled = True
@@ -540,39 +353,15 @@ class GeneratorForm:
 
         run = Run(self.client, req)
         run.add_listener(self._submitted)
-        gen = RunRow(run)
-        self.runs.append(gen)
-        self.jobs.children = (*self.jobs.children, gen.row)
         self.cancel_button.disabled = False
-        self._pool.submit(self._run, gen)
-        return gen
+        return self._launch(run)
 
-    def _run(self, gen: RunRow) -> None:
-        run = gen.run
-        if not run.set_running_or_notify_cancel():  # cancelled before it started
-            gen.finish(error=CancelledError("canceled before it was sent"))
-            self.cancel_button.disabled = not self.active()
-            return
-        try:
-            result = run.execute()
-        except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
-            if not gen.canceled:  # shown before the row's result is released, for waiters
-                self.error.value = _error_html(err)
-            run.set_exception(err)
-            gen.finish(error=err)
-        else:
-            self.last_result = result
-            self.reuse_seed_button.disabled = self.last_seed() is None
-            if self.gallery is not None:
-                try:
-                    self.gallery.add(result)
-                except Exception as err:  # noqa: BLE001
-                    self.error.value = _error_html(err)
-            run.set_result(result)
-            gen.finish(result)
-        finally:
-            self._submitted(run, "ended")
-            self.cancel_button.disabled = not self.active()
+    def _on_result(self, result: Any) -> None:
+        self.reuse_seed_button.disabled = self.last_seed() is None
+
+    def _run_ended(self, run: "Run") -> None:
+        self._submitted(run, "ended")
+        self.cancel_button.disabled = not self.active()
 
     def _submitted(self, run: "Run", what: str) -> None:
         """Generate is enabled again once the run's job id is known, or it ended."""
@@ -580,27 +369,12 @@ class GeneratorForm:
             self._submitting = False
             self._refresh()
 
-    def active(self) -> list[RunRow]:
-        """The generations still running."""
-        return [g for g in self.runs if not g.done]
-
     def cancel(self) -> int:
         """Stop waiting for every running generation of this form, asking Scenario to
         cancel each; returns how many were asked. Where the service refuses (it does for
         custom-model generations), the job keeps running and is billed, and its row
         keeps following it so its outputs are still downloaded."""
         return sum(g.cancel() for g in self.active())
-
-    def wait(self, timeout: float | None = None) -> list[Any]:
-        """Block until every generation started so far has ended; returns their
-        results (an exception object in place of a failed one)."""
-        out = []
-        for g in list(self.runs):
-            try:
-                out.append(g.result(timeout))
-            except Exception as err:  # noqa: BLE001
-                out.append(err)
-        return out
 
     def last_seed(self) -> int | None:
         """The seed of the first output of the last successful run, if known."""
@@ -743,9 +517,3 @@ class GeneratorForm:
         self.gallery = gallery
         if getattr(gallery, "form", None) is not self:
             gallery.form = self
-
-    def close(self) -> None:
-        """Stop the background workers (running jobs are left to finish)."""
-        if self._estimate_timer is not None:
-            self._estimate_timer.cancel()
-        self._pool.shutdown(wait=False)

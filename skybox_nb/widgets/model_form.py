@@ -12,10 +12,7 @@ its own: ``values``, ``request``, ``estimate``, ``generate``, ``set_values`` and
 from __future__ import annotations
 
 import html
-import json
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
@@ -24,8 +21,8 @@ from ..contract import InputSpec, ModelSpec
 from ..errors import ValidationError
 from ..request import ModelRequest
 from ..validation import validate_inputs
-from .badge import account_badge
-from .form import ESTIMATE_DELAY, RunRow, _error_html
+from .form_base import ESTIMATE_DELAY, FormBase
+from .run_row import RunRow, error_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import SkyboxClient
@@ -116,7 +113,7 @@ def _same(value: Any, default: Any) -> bool:
     return value == default
 
 
-class ModelForm:
+class ModelForm(FormBase):
     """A generation form for any model: ``ModelForm(client, "model_scenario-skybox-gpt")``.
 
     ``model`` is a model id (its spec is read with ``client.model_spec``) or a
@@ -129,20 +126,10 @@ class ModelForm:
     def __init__(self, client: "SkyboxClient | None" = None, model: str | ModelSpec = "",
                  gallery: Any = None, *, values: dict[str, Any] | None = None,
                  max_workers: int = 4, estimate_delay: float = ESTIMATE_DELAY) -> None:
-        if client is None:
-            from ..client import SkyboxClient
-
-            client = SkyboxClient()
-        self.client = client
-        self.spec = model if isinstance(model, ModelSpec) else client.model_spec(model)
+        self._setup(client, max_workers, estimate_delay, "skybox-model-form")
+        self.spec = model if isinstance(model, ModelSpec) else self.client.model_spec(model)
         self.model_id = self.spec.model_id
         self.gallery = gallery
-        self.runs: list[RunRow] = []
-        self.last_result: Any = None
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="skybox-model-form")
-        self._estimate_delay = estimate_delay
-        self._estimate_timer: threading.Timer | None = None
-        self._estimates: dict[str, float] = {}
         self._build()
         if values:
             self.set_values(**values)
@@ -151,7 +138,7 @@ class ModelForm:
     # ---- building -------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.badge = account_badge(self.client)
+        self._outputs()
         self.fields: dict[str, W.Widget] = {}
         rows: list[W.Widget] = [W.HTML(f"<b>{html.escape(self.spec.name or self.model_id)}</b> "
                                        f"<code>{html.escape(self.model_id)}</code>")]
@@ -172,37 +159,10 @@ class ModelForm:
                 rows.append(w)
             if spec.cost_impact:
                 w.tooltip = (w.tooltip or "") + " (changes the cost)"
-        self.generate_button = W.Button(description="Generate", button_style="primary", icon="play")
-        self.cost = W.HTML("Estimate: …")
-        self.validation = W.HTML()
-        self.error = W.HTML()
-        self.jobs = W.VBox()
-        self.body_preview = W.HTML()
-        self.snippet_kind = W.ToggleButtons(options=["cURL", "Python"], value="cURL",
-                                            style={"button_width": "70px"})
-        self.snippet = W.Textarea(rows=10, layout=W.Layout(width="95%"))
         rows += [W.HBox([self.generate_button, self.cost]), self.validation]
-        sent = W.VBox([
-            W.HTML("<b>Request body</b> (exactly what is sent)"),
-            self.body_preview,
-            W.HBox([W.HTML("<b>Snippet</b>&nbsp;"), self.snippet_kind]),
-            self.snippet,
-            W.HTML('<span style="font-size:12px;color:#555">No secrets: credentials stay '
-                   "environment variables.</span>"),
-        ], layout=W.Layout(flex="1 1 360px", min_width="360px"))
-        self.widget = W.VBox([
-            self.badge,
-            W.HBox([W.VBox(rows, layout=W.Layout(width="680px")), sent],
-                   layout=W.Layout(flex_flow="row wrap")),
-            self.jobs,
-            self.error,
-        ])
-        for w in (*self.fields.values(), self.snippet_kind):
+        self._assemble(rows)
+        for w in self.fields.values():
             w.observe(lambda _change: self._refresh(), names="value")
-        self.generate_button.on_click(lambda _b: self.generate())
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     # ---- the request ----------------------------------------------------------------
 
@@ -245,52 +205,12 @@ class ModelForm:
         try:
             req = self.request()
         except ValidationError as err:
-            self.validation.value = _error_html(err)
-            self.body_preview.value = ""
-            self.snippet.value = ""
-            self.generate_button.disabled = True
-            self.cost.value = "Estimate: fix the fields first"
+            self._show_invalid(err)
             return
         self.validation.value = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
                                         for n in req.warnings)
         self.generate_button.disabled = False
-        body = json.dumps(req.to_body(), indent=2, ensure_ascii=False)
-        self.body_preview.value = f"<pre style='margin:0'>{html.escape(body)}</pre>"
-        self.snippet.value = req.to_curl() if self.snippet_kind.value == "cURL" else req.to_python()
-        known = self._estimates.get(req.fingerprint)
-        if known is not None:
-            self.cost.value = f"Estimate: <b>{known:g} CU</b>"
-            return
-        self.cost.value = "Estimate: …"
-        if self._estimate_timer is not None:
-            self._estimate_timer.cancel()
-        self._estimate_timer = threading.Timer(self._estimate_delay, self._estimate_quietly)
-        self._estimate_timer.daemon = True
-        self._estimate_timer.start()
-
-    def _estimate_quietly(self) -> None:
-        try:
-            self.estimate()
-        except ValidationError:
-            pass  # shown inline already
-        except Exception as err:  # noqa: BLE001 - shown, never raised on a timer thread
-            self.cost.value = f"Estimate unavailable: {html.escape(str(err).splitlines()[0])}"
-
-    def estimate(self) -> float:
-        """The current request's cost in Creative Units (a dry run, cached per request);
-        also shown next to Generate. Raises ``ValidationError``."""
-        req = self.request()
-        cost = self._estimates.get(req.fingerprint)
-        if cost is None:
-            cost = float(self.client.estimate(req))
-            self._estimates[req.fingerprint] = cost
-        try:
-            current = self.request().fingerprint
-        except ValidationError:
-            current = None
-        if current == req.fingerprint:  # a slow answer must not overwrite a newer one
-            self.cost.value = f"Estimate: <b>{cost:g} CU</b>"
-        return cost
+        self._show_request(req)
 
     # ---- actions --------------------------------------------------------------------
 
@@ -301,40 +221,12 @@ class ModelForm:
         try:
             req = self.request()
         except ValidationError as err:
-            self.validation.value = _error_html(err)
+            self.validation.value = error_html(err)
             return None
         self.error.value = ""
         from ..client import Run
 
-        gen = RunRow(Run(self.client, req))
-        self.runs.append(gen)
-        self.jobs.children = (*self.jobs.children, gen.row)
-        self._pool.submit(self._run, gen)
-        return gen
-
-    def _run(self, gen: RunRow) -> None:
-        run = gen.run
-        if not run.set_running_or_notify_cancel():  # cancelled before it started
-            from concurrent.futures import CancelledError
-
-            gen.finish(error=CancelledError("canceled before it was sent"))
-            return
-        try:
-            result = run.execute()
-        except BaseException as err:  # noqa: BLE001 - every failure is shown, not lost
-            if not gen.canceled:
-                self.error.value = _error_html(err)
-            run.set_exception(err)
-            gen.finish(error=err)
-        else:
-            self.last_result = result
-            if self.gallery is not None:
-                try:
-                    self.gallery.add(result)
-                except Exception as err:  # noqa: BLE001
-                    self.error.value = _error_html(err)
-            run.set_result(result)
-            gen.finish(result)
+        return self._launch(Run(self.client, req))
 
     def upload_into(self, name: str, image: Any) -> str:
         """Upload ``image`` (path, bytes, PIL image or array) and put its asset id in
@@ -361,23 +253,6 @@ class ModelForm:
                 try:
                     self.upload_into(name, bytes(f["content"]))
                 except Exception as err:  # noqa: BLE001 - e.g. not an image: shown inline
-                    self.error.value = _error_html(err)
+                    self.error.value = error_html(err)
 
         self._pool.submit(work)
-
-    def wait(self, timeout: float | None = None) -> list[Any]:
-        """Block until every generation started so far has ended; returns the results
-        (an exception object in place of a failed one)."""
-        out = []
-        for g in list(self.runs):
-            try:
-                out.append(g.result(timeout))
-            except Exception as err:  # noqa: BLE001
-                out.append(err)
-        return out
-
-    def close(self) -> None:
-        """Stop the background workers (running jobs are left to finish)."""
-        if self._estimate_timer is not None:
-            self._estimate_timer.cancel()
-        self._pool.shutdown(wait=False)
