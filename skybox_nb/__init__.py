@@ -21,6 +21,8 @@ _EXPORTS = {
     "ModelSpec": "contract",
     "SkyboxClient": "client",
     "AsyncSkyboxClient": "client",
+    "Run": "client",
+    "RunResult": "client",
     "Ledger": "ledger",
     "Panorama": "panorama",
     "SeamReport": "seams",

@@ -109,3 +109,12 @@ def test_errors_shadow_no_built_in_and_the_package_exports_them():
         assert getattr(skybox_nb, name) is getattr(errors, name) and name in skybox_nb.__all__
     assert issubclass(skybox_nb.DeadlineError, skybox_nb.SkyboxError)
     assert not issubclass(skybox_nb.DeadlineError, builtins.TimeoutError)
+
+
+def test_the_run_handle_is_exported_with_the_client():
+    from skybox_nb import client
+
+    for name in ("Run", "RunResult", "SkyboxClient", "AsyncSkyboxClient"):
+        assert name in skybox_nb.__all__ and name in dir(skybox_nb)
+        assert getattr(skybox_nb, name) is getattr(client, name)
+    assert issubclass(skybox_nb.Run, __import__("concurrent.futures").futures.Future)
