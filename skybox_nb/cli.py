@@ -14,7 +14,6 @@ from . import cli_doctor, cli_ledger
 from .batch import add_jobs
 from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
-from .contract import STYLES
 
 
 def _emulator(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .files import commit_file, temp_path
-from .panorama import Panorama, PanoramaError, _resize, _validate_array, as_array, check_ratio
+from .panorama import PanoramaError, _resize, _validate_array, as_array, check_ratio
 
 __all__ = ["to_hdr", "HdrPanorama", "SunEstimate", "srgb_to_linear", "linear_to_srgb",
            "luminance", "solid_angles", "tonemap", "write_hdr", "read_hdr",

@@ -27,7 +27,6 @@ import html
 import io
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -35,7 +34,7 @@ import numpy as np
 
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
-from .seams import THRESHOLDS, SeamReport, seam_report
+from .seams import SeamReport, seam_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
