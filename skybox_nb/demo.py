@@ -12,6 +12,7 @@ Without Scenario credentials everything runs on the offline emulator, and says s
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 import secrets
 import shutil
@@ -139,10 +140,8 @@ def open_lab(port: int = 8888, open_browser: bool = True,
     Prints the link (with a fresh token) and opens it unless ``open_browser`` is False;
     port 0, or a busy port, means any free one. Returns JupyterLab's exit code.
     """
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        raise SystemExit("skybox-nb demo needs JupyterLab: pip install 'skybox-nb[lab]'") from None
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise SystemExit("skybox-nb demo needs JupyterLab: pip install 'skybox-nb[lab]'")
     nb, copied = prepare_workdir(workdir, notebook)
     root = nb.parent.resolve()
     if port == 0 or not _port_free(port):
@@ -201,7 +200,10 @@ def execute_notebook(notebook: Path, cwd: Path, timeout: int = 600) -> Any:
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(cwd)}})
         try:
-            client.execute()
+            # nbclient shuts down only a kernel it made itself; this one is ours to stop,
+            # gracefully, before its socket folder goes (left alive, it would outlive this
+            # process and print "Parent appears to have exited" as the demo ends)
+            client.execute(cleanup_kc=True)
         except BaseException:
             # A stop signal surfaces as whatever it interrupted (a cancelled start, or
             # "kernel died" once nbclient's own handler shut the kernel down): say stopped.

@@ -207,12 +207,23 @@ def test_cli_demo_headless_runs_the_quickstart(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "offline emulator" in proc.stdout
     assert proc.stdout.strip().endswith("report written: report/index.html")
+    # the kernel was shut down before the demo ended, not left to notice its parent gone
+    assert "Parent appears to have exited" not in proc.stderr, proc.stderr[-3000:]
+    assert "[IPKernelApp]" not in proc.stderr, proc.stderr[-3000:]
     page = (tmp_path / "report" / "index.html").read_text()
     assert "<h2>Panorama 1</h2>" in page and "offline emulator" in page
     assert "Figures drawn by the notebook" in page  # the quickstart's own plots
     assert str(tmp_path) not in page and str(Path.home()) not in page
     # the notebook ran on a copy in a temporary folder: only the report lands here
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_execute_notebook_shuts_its_kernel_down_before_returning(tmp_path: Path) -> None:
+    nb = _tiny_notebook(tmp_path / "pid.ipynb", "import os; print(os.getpid())")
+    done = demo.execute_notebook(nb, tmp_path, timeout=120)
+    kernel_pid = int(done.cells[0].outputs[0]["text"])
+    assert kernel_pid != os.getpid()
+    assert _alive([kernel_pid], within=0) == []  # gone already: no grace period needed
 
 
 def _descendants(pid: int) -> dict[int, str]:
