@@ -12,7 +12,9 @@ from typing import Sequence
 
 from . import cli_doctor, cli_ledger
 from .batch import add_jobs
-from .cliargs import Progress, UsageProblem, face_size_note, load_panorama, spec_help, style_arg
+from .cliargs import (Parser, Progress, UsageProblem, check_fields, check_image_file,
+                      face_size_note, load_panorama, name_options, port_arg, spec_arg,
+                      spec_help, style_arg)
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
 
 
@@ -53,6 +55,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+# The option (or argument) of `generate` that sets each Skybox Flux.1 input.
+_GENERATE_OPTIONS = {
+    "prompt": "prompt", "style": "--style", "negativePrompt": "--negative-prompt",
+    "negativePromptStrength": "--negative-prompt-strength", "image": "--image",
+    "strength": "--strength", "numOutputs": "--num-outputs",
+    "numInferenceSteps": "--steps", "geometryEnforcement": "--geometry-enforcement",
+    "seed": "--seed",
+}
+# The option of `cubemap` for each parameter of the export call (named in its errors).
+_CUBEMAP_OPTIONS = {"convention": "--convention", "layout": "--layout",
+                    "face_size": "--face-size", "fmt": "--format", "quality": "--quality",
+                    "compression": "--compression"}
+
+
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -69,17 +85,28 @@ def _generate(args: argparse.Namespace) -> int:
     if args.prompt is None:
         print("error: prompt: required (or --model ID --set name=value ...)", file=sys.stderr)
         return 2
+    # a file (even one named asset_...) is uploaded; anything else must be an asset id
+    is_path = args.image is not None and (Path(args.image).is_file()
+                                          or not args.image.startswith("asset_"))
+    # Every field is judged before a client (or the emulator) starts. The exit status
+    # stays what it was when the request refused them: 1 for a field, 2 for the file.
+    for code, check in ((1, lambda: check_fields(
+            {api: getattr(args, name) for name, api in SkyboxRequest.API_NAMES.items()
+             if not (name == "image" and is_path)}, _GENERATE_OPTIONS)),
+            (2, lambda: is_path and check_image_file(args.image, "--image"))):
+        try:
+            check()
+        except UsageProblem as e:
+            for line in str(e).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            return code
     try:
         with SkyboxClient(library=args.out, timeout=args.call_timeout) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
             image = args.image
-            if image is not None and Path(image).is_file():  # a path: upload it first
+            if is_path:  # a file: upload it first
                 image = client.upload(image)
                 print(f"uploaded {args.image} as {image}", file=sys.stderr)
-            elif image is not None and not image.startswith("asset_"):
-                print(f"error: --image: got {image!r}; expected an image file or an asset "
-                      "id (asset_...)", file=sys.stderr)
-                return 2
             request = SkyboxRequest(
                 args.prompt, style=args.style, negative_prompt=args.negative_prompt,
                 negative_prompt_strength=args.negative_prompt_strength, image=image,
@@ -114,7 +141,7 @@ def _cubemap(args: argparse.Namespace) -> int:
     try:
         check_export_options(**options)
     except ValueError as e:
-        print(f"skybox-nb cubemap: {e}", file=sys.stderr)
+        print(f"skybox-nb cubemap: {name_options(str(e), _CUBEMAP_OPTIONS)}", file=sys.stderr)
         return 2
     return cli_batch("cubemap", lambda many: partial(_cubemap_one, out_root=args.out,
                                                      many=many, stretch=args.stretch,
@@ -151,7 +178,9 @@ def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-de
         raise ValueError(str(e)) from None
     report = seam_report(pano)
     if plot:
-        dest = Path(plot) / f"{Path(path).stem}.png" if many else Path(plot)
+        # several inputs, or a folder given: one <name>.png each in that folder
+        dest = Path(plot) / f"{Path(path).stem}.png" if many or Path(plot).is_dir() \
+            else Path(plot)
         dest.parent.mkdir(parents=True, exist_ok=True)
         report.plot().savefig(dest, dpi=100)
     return str(report), report.to_dict()
@@ -210,16 +239,19 @@ def _notebooks(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="skybox-nb",
         description="360 skyboxes with Scenario's Skybox Flux.1 (offline emulator when "
         "SCENARIO_SDK_API_KEY / SCENARIO_SDK_API_SECRET are not set).",
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("emulator", help="run the offline Scenario API emulator")
     e.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
-    e.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    e.add_argument("--port", type=port_arg, default=8765, help="port (0 picks a free one)")
     e.add_argument("--allow-remote", action="store_true",
                    help="allow binding beyond loopback (the emulator has no real security)")
     e.add_argument("--job-duration", type=float, default=None,
@@ -248,17 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style", type=style_arg, default=None, metavar="STYLE",
                    help=spec_help("style", "a style or its label, e.g. 'oil painting'"))
     g.add_argument("--negative-prompt", default=None, help="what to avoid (needs a strength)")
-    g.add_argument("--negative-prompt-strength", type=float, default=None,
+    g.add_argument("--negative-prompt-strength", type=spec_arg("negativePromptStrength"),
+                   default=None,
                    help=spec_help("negativePromptStrength", "0 ignores the negative prompt"))
     g.add_argument("--image", default=None, help="init image: a file path or an asset id")
-    g.add_argument("--strength", type=float, default=None,
+    g.add_argument("--strength", type=spec_arg("strength"), default=None,
                    help=spec_help("strength", "how far from the init image"))
-    g.add_argument("--num-outputs", type=int, default=None, help=spec_help("numOutputs"))
-    g.add_argument("--steps", dest="num_inference_steps", type=int, default=None,
+    g.add_argument("--num-outputs", type=spec_arg("numOutputs"), default=None,
+                   help=spec_help("numOutputs"))
+    g.add_argument("--steps", dest="num_inference_steps", type=spec_arg("numInferenceSteps"),
+                   default=None,
                    help=spec_help("numInferenceSteps"))
-    g.add_argument("--geometry-enforcement", type=float, default=None,
+    g.add_argument("--geometry-enforcement", type=spec_arg("geometryEnforcement"),
+                   default=None,
                    help=spec_help("geometryEnforcement", "0 = the style's own level"))
-    g.add_argument("--seed", type=int, default=None,
+    g.add_argument("--seed", type=spec_arg("seed"), default=None,
                    help="the same seed and inputs give the same picture; allowed: 0 to "
                    "2147483647 (default: random)")
     g.add_argument("--out", default="skybox-library", help="library folder (default: %(default)s)")
@@ -315,8 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--headless", action="store_true",
                    help="execute the quickstart and write an HTML report instead")
     d.add_argument("--out", default="skybox-report", help="report folder (--headless)")
-    d.add_argument("--port", type=int, default=8888)
-    d.add_argument("--no-browser", action="store_true")
+    d.add_argument("--port", type=port_arg, default=8888,
+                   help="JupyterLab's port on 127.0.0.1; a busy one, or 0, picks a free one "
+                   "(default: %(default)s)")
+    d.add_argument("--no-browser", action="store_true",
+                   help="print JupyterLab's link instead of opening a browser")
     d.set_defaults(func=_demo)
 
     from .engine_cli import add_parser as add_export_parser

@@ -10,20 +10,137 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, NoReturn, TextIO
 
 from .contract import SKYBOX_FLUX, STYLE_LABELS, STYLES
 
-__all__ = ["UsageProblem", "style_arg", "spec_help", "load_panorama", "face_size_note",
-           "Progress"]
+__all__ = ["Parser", "UsageProblem", "style_arg", "spec_arg", "port_arg", "spec_help",
+           "check_fields", "check_image_file", "name_options", "load_panorama",
+           "face_size_note", "Progress"]
 
 
 class UsageProblem(Exception):
     """A problem with what the user gave: its message is one line, printed as is."""
+
+
+# argparse's own words for a value it could not take, and ours, which say what is allowed
+_REWORD = [
+    (re.compile(r"invalid int value: ('.*')"), r"got \1; allowed: a whole number"),
+    (re.compile(r"invalid float value: ('.*')"), r"got \1; allowed: a number"),
+    (re.compile(r"invalid choice: ('.*') \(choose from (.*)\)", re.S), r"got \1; allowed: one of \2"),
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line that names the argument, the value and
+    what is allowed (argparse's "invalid int value" says only the first two), followed by
+    where the options are listed, instead of the whole usage block. Subcommands' parsers
+    are made with the same class."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, except that a subcommand refuses what it does not know itself,
+        so the message names the subcommand and its own close option."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and " " in self.prog:  # a subcommand's parser ("skybox-nb ledger list")
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        for pattern, words in _REWORD:
+            message = pattern.sub(words, message)
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            near = difflib.get_close_matches(unknown.group(1).split("=")[0], options, n=1)
+            message += f" (did you mean {near[0]}?)" if near else ""
+        self.exit(2, f"{self.prog}: error: {message}\n({self.prog} --help lists what it takes)\n")
+
+
+def _whole_or_number(text: str, integer: bool) -> float | int:
+    value = float(text)  # "1e3", " 4 " and "nan" parse; validation judges the value
+    if integer:
+        if not value.is_integer():
+            raise ValueError(text)
+        return int(value)
+    return value
+
+
+def spec_arg(api_name: str) -> Callable[[str], Any]:
+    """An argparse type for the Skybox Flux.1 number input ``api_name``: the text as an
+    int or float, or an ArgumentTypeError naming the value and what the contract allows.
+    The range itself is judged with the other fields (`check_fields`)."""
+    spec = SKYBOX_FLUX[api_name]
+
+    def parse(text: str) -> float | int:
+        try:
+            return _whole_or_number(text, spec.integer)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(
+                f"got {text!r}; allowed: {spec.describe_allowed()}") from None
+
+    parse.__name__ = api_name  # what argparse would call the type in its own messages
+    return parse
+
+
+def port_arg(text: str) -> int:
+    """An argparse type for a TCP port: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: an integer from 0 (any free port) to 65535")
+    return port
+
+
+def check_fields(values: dict[str, Any], options: dict[str, str]) -> None:
+    """Judge Skybox Flux.1 inputs (API names, None for "not given") against the contract
+    before anything starts; raises UsageProblem with a line per problem, each naming the
+    option as typed (``options`` maps API name -> option) and the API's name for it, the
+    value and what is allowed."""
+    from .validation import validate_inputs
+
+    def name(field: str) -> str:
+        option = options.get(field, field)
+        return option if option.lstrip("-") == field else f"{option} ({field})"
+
+    _, problems, _ = validate_inputs(SKYBOX_FLUX, values)
+    if problems:
+        raise UsageProblem("\n".join(
+            f"{name(p.field)}: got {p.value!r}; allowed: {p.allowed}"
+            + (f" ({p.message})" if p.message else "") for p in problems))
+
+
+def check_image_file(path: str, option: str) -> None:
+    """Raise UsageProblem unless ``path`` is an image file that can be read (any size)."""
+    from PIL import Image
+
+    p = Path(path)
+    if p.is_dir():
+        raise UsageProblem(f"{option}: got {path!r}, a folder; allowed: an image file "
+                           "(PNG, JPEG, WebP) or an asset id (asset_...)")
+    if not p.is_file():
+        raise UsageProblem(f"{option}: got {path!r}, no such file; allowed: an image file "
+                           "(PNG, JPEG, WebP) or an asset id (asset_...)")
+    try:
+        with Image.open(p) as im:
+            im.verify()
+    except Exception as e:  # noqa: BLE001 - PIL raises several kinds for a bad file
+        raise UsageProblem(f"{option}: {path} is not a readable image ({e}); allowed: "
+                           "a PNG, JPEG or WebP file, or an asset id (asset_...)") from None
+
+
+def name_options(message: str, options: dict[str, str]) -> str:
+    """``message`` from a package call whose first word is a parameter (``fmt: got
+    'gif'; ...``), with that word replaced by the option the user typed (``--format``)."""
+    head, sep, rest = message.partition(":")
+    return f"{options[head]}{sep}{rest}" if sep and head in options else message
 
 
 def _norm(text: str) -> str:

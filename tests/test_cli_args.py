@@ -98,3 +98,96 @@ def test_progress_is_plain_lines_when_not_a_terminal() -> None:
     assert "\r" not in out.getvalue()
     assert lines[0].startswith("generating: queued 0% job_1 (")
     assert [ln.split()[1] for ln in lines] == ["queued", "in-progress", "in-progress", "success"]
+
+
+def _refused(args: list[str], capsys: pytest.CaptureFixture, status: int = 2) -> str:
+    """Run the CLI in-process on arguments it must refuse; returns stderr (exit
+    ``status``: 2 for a usage problem, 1 for a field the contract refuses; no traceback,
+    nothing started)."""
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert "Traceback" not in err and "offline emulator" not in err and "backend:" not in err
+    return err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["generate", "a lake", "--num-outputs", "two"],
+     "argument --num-outputs: got 'two'; allowed: an integer from 1 to 4"),
+    (["generate", "a lake", "--seed", "1.5"],
+     "argument --seed: got '1.5'; allowed: an integer from 0 to 2147483647"),
+    (["generate", "a lake", "--strength", "lots"],
+     "argument --strength: got 'lots'; allowed: a finite number from 0.01 to 1"),
+    (["demo", "--port", "99999"],
+     "argument --port: got '99999'; allowed: an integer from 0 (any free port) to 65535"),
+    (["emulator", "--port", "abc"], "argument --port: got 'abc'; allowed: an integer from 0"),
+    (["cubemap", "x.png", "--face-size", "big"],
+     "argument --face-size: got 'big'; allowed: a whole number"),
+    (["export", "x.png", "--out", "e", "--engine", "cryengine"],
+     "argument --engine: got 'cryengine'; allowed: one of 'unity', 'godot'"),
+    (["bogus"], "argument command: got 'bogus'; allowed: one of 'emulator', 'generate'"),
+])
+def test_a_value_argparse_cannot_take_is_named_with_what_is_allowed(args, expected, capsys):
+    err = _refused(args, capsys)
+    assert expected in err
+    assert "usage:" not in err and len(err.strip().splitlines()) == 2  # the error, --help
+    assert err.strip().endswith("--help lists what it takes)")
+
+
+def test_an_unknown_option_names_its_subcommand_and_the_closest_option(capsys):
+    err = _refused(["seams", "x.png", "--jsn"], capsys)
+    assert err.startswith("skybox-nb seams: error: unrecognized arguments: --jsn "
+                          "(did you mean --json?)")
+    err = _refused(["ledger", "list", "--jsno"], capsys)
+    assert err.startswith("skybox-nb ledger list: error: unrecognized arguments: --jsno "
+                          "(did you mean --json?)")
+
+
+def test_generate_judges_every_field_by_its_option_before_starting_anything(capsys):
+    err = _refused(["generate", "a lake", "--num-outputs", "9", "--seed", "-1",
+                    "--geometry-enforcement", "nan", "--dry-run"], capsys, status=1)
+    lines = err.strip().splitlines()
+    assert lines == [
+        "error: --num-outputs (numOutputs): got 9; allowed: an integer from 1 to 4 "
+        "(out of range)",
+        "error: --geometry-enforcement (geometryEnforcement): got nan; allowed: a finite "
+        "number from 0 to 100 (not a finite number)",
+        "error: --seed: got -1; allowed: an integer from 0 to 2147483647 (out of range)",
+    ]
+    assert "prompt: got ''; allowed: a non-empty string" in _refused(["generate", ""], capsys, 1)
+
+
+def test_generate_checks_the_init_image_file_before_starting_anything(images, capsys):
+    (images / "notes.png").write_text("not an image")
+    for value, says in [(str(images / "missing.png"), "no such file"),
+                        (str(images / "folder"), "a folder"),
+                        (str(images / "notes.png"), "is not a readable image")]:
+        err = _refused(["generate", "a lake", "--image", value, "--dry-run"], capsys)
+        assert err.startswith("error: --image: ") and says in err
+        assert "allowed: " in err and "asset id (asset_...)" in err and "BytesIO" not in err
+
+
+def test_cubemap_names_the_option_not_the_parameter(images, capsys):
+    err = _refused(["cubemap", str(images / "pano.png"), "--format", "gif"], capsys)
+    assert err.strip() == "skybox-nb cubemap: --format: got 'gif'; allowed: png, jpg, webp, tif"
+    err = _refused(["cubemap", str(images / "pano.png"), "--face-size", "0"], capsys)
+    assert err.startswith("skybox-nb cubemap: --face-size: got 0; allowed: an integer from 1")
+
+
+def test_seams_plot_into_a_folder_writes_the_figure_inside_it(images):
+    proc = _cli(["seams", "pano.png", "--plot", "folder"], images)
+    assert proc.returncode == 0, proc.stderr
+    assert (images / "folder" / "pano.png").is_file() and not (images / "folder.png").exists()
+
+
+def test_version_and_every_option_of_ours_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("skybox-nb 0.")
+    subs = build_parser()._subparsers._group_actions[0].choices
+    for name in ("emulator", "generate", "cubemap", "seams", "demo", "notebooks"):
+        for action in subs[name]._actions:
+            assert action.help, (name, action.option_strings or action.dest)
