@@ -308,10 +308,8 @@ class GeneratorForm(FormBase):
             note = "overrides the style's default level"
         note = html.escape(note, quote=False)
         self.geometry_note.value = f'<div style="{_NOTE}color:#555">{note}</div>'
-        try:
-            req = self.request()
-        except ValidationError as err:
-            self._show_invalid(err)
+        req = self._valid_request()
+        if req is None:
             return
         if self._init_problem is not None:  # shown under the field
             self.validation.value = ""
@@ -319,11 +317,7 @@ class GeneratorForm(FormBase):
             self.cost.value = "Estimate: fix the init image first"
             return
         # The contract's notes, less the one the note under the negative strength shows.
-        shown = [n for n in req.warnings
-                 if not (nps_zero and "negativePrompt" in n)]
-        notes = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
-                        for n in shown)
-        self.validation.value = notes
+        self._show_notes([n for n in req.warnings if not (nps_zero and "negativePrompt" in n)])
         self.generate_button.disabled = self._submitting
         self._show_request(req)
 

@@ -115,6 +115,14 @@ class FormBase:
         """Start the current request on a worker (see `_launch`); None when invalid."""
         raise NotImplementedError
 
+    def _valid_request(self) -> Any:
+        """The request, or None after `_show_invalid` said what is wrong with it."""
+        try:
+            return self.request()
+        except ValidationError as err:
+            self._show_invalid(err)
+            return None
+
     def _show_invalid(self, err: ValidationError) -> None:
         """Say what is wrong, show no body, and hold Generate and the estimate back."""
         self.validation.value = error_html(err)
@@ -122,6 +130,11 @@ class FormBase:
         self.snippet.value = ""
         self.generate_button.disabled = True
         self.cost.value = "Estimate: fix the fields first"
+
+    def _show_notes(self, notes: list[str]) -> None:
+        """The contract's notes on a valid request, in amber (they do not hold Generate)."""
+        self.validation.value = "".join(
+            f'<div style="color:#92400e">Note: {html.escape(n)}</div>' for n in notes)
 
     def _show_request(self, req: Any) -> None:
         """Show the body and the snippet of ``req``, and its estimate (soon)."""

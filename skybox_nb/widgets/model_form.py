@@ -202,13 +202,10 @@ class ModelForm(FormBase):
     # ---- live state -----------------------------------------------------------------
 
     def _refresh(self) -> None:
-        try:
-            req = self.request()
-        except ValidationError as err:
-            self._show_invalid(err)
+        req = self._valid_request()
+        if req is None:
             return
-        self.validation.value = "".join(f'<div style="color:#92400e">Note: {html.escape(n)}</div>'
-                                        for n in req.warnings)
+        self._show_notes(req.warnings)
         self.generate_button.disabled = False
         self._show_request(req)
 
