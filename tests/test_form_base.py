@@ -118,7 +118,7 @@ def test_the_body_snippet_and_estimate_follow_the_fields():
     assert form.snippet.value == "run('sky')"
     assert client.estimates == ["sky"]  # cached per fingerprint: asked once
     form.text.value = ""
-    assert "[validation]" in form.validation.value or "prompt" in form.validation.value
+    assert "[invalid] 1 invalid field for model_x" in form.validation.value
     assert form.generate_button.disabled and form.body_preview.value == ""
     assert form.cost.value == "Estimate: fix the fields first"
     form.close()
