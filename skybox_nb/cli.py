@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--api-secret", default=None, help="accept only this secret (default: any)")
     e.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault at start, e.g. 'rate_limit:retry_after=2' "
-                   "(repeatable; see docs of skybox_nb.emulator.faults)")
+                   "(repeatable; a wrong kind is answered with the list of kinds, and "
+                   "skybox_nb.emulator.faults documents their parameters)")
     e.add_argument("--lean", action="store_true",
                    help="answer with only the fields the model's reference documents, plus "
                    "unknown extra fields")
