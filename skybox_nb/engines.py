@@ -28,10 +28,10 @@ import numpy as np
 
 from .cubemap import assemble, export, to_faces
 from .files import write_json_atomic
-from .hdr import HdrPanorama, to_hdr, write_hdr
+from .hdr import HdrPanorama, original_of, to_hdr, write_hdr
 from .panorama import as_array, to_uint8, write_image
 
-__all__ = ["ENGINES", "export_engine", "EngineExport", "BLENDER_ROTATION_Z"]
+__all__ = ["ENGINES", "export_engine", "EngineExport", "BLENDER_ROTATION_Z", "hdr_origin"]
 
 ENGINES = ("unity", "godot", "unreal", "blender", "threejs")
 # Cycles looks an equirect up with its centre at world +X (u = 0.5 - atan2(y, x) / 2pi): the
@@ -92,7 +92,10 @@ def export_engine(pano: Any, engine: str, out_dir: str | os.PathLike, *, hdr: bo
     else:
         ldr = to_uint8(as_array(pano))[:, :, :3] if as_array(pano).shape[2] >= 3 else \
             np.repeat(to_uint8(as_array(pano)), 3, axis=2)
-        est = to_hdr(ldr, sun_to_sky=sun_to_sky, exposure=exposure) if hdr or pack else None
+        # Scenario's original HDR file beside a downloaded HDRi preview wins over any
+        # estimate (to_hdr reads it); otherwise the 8-bit pixels are estimated from.
+        source = pano if original_of(pano) is not None else ldr
+        est = to_hdr(source, sun_to_sky=sun_to_sky, exposure=exposure) if hdr or pack else None
     result = EngineExport(key, out, hdr=est)
     files = {"unity": _unity, "godot": _godot, "unreal": _unreal, "blender": _blender,
              "threejs": _threejs}[key](ldr, est if hdr else None, out, face_size)
@@ -102,8 +105,26 @@ def export_engine(pano: Any, engine: str, out_dir: str | os.PathLike, *, hdr: bo
         lp = lighting_pack(est, out / "lighting", size=pack_size)
         files += list(lp.files.values())
         files.append(_write_text(out / "lighting" / "README.md", _PACK_README))
+    if est is not None:  # say which light the HDR files hold: measured or estimated
+        files[0] = _write_text(files[0], files[0].read_text(encoding="utf-8")
+                               + "\n## Where the HDR light comes from\n\n" + hdr_origin(est))
     result.files = files
     return result
+
+
+def hdr_origin(est: HdrPanorama) -> str:
+    """One paragraph saying whether ``est`` is Scenario's original HDR file or our
+    estimate from the 8-bit panorama (for an export's README and the CLI)."""
+    if est.assumptions.get("original"):
+        return (f"Scenario's original HDR file `{Path(est.source).name}` (the asset's "
+                "`originalFileUrl`; its `url` is only a JPEG preview): measured light, "
+                "nothing estimated.\n")
+    if est.source != "estimate":
+        return f"The HDR file `{Path(est.source).name}` given as input, used as it is.\n"
+    return ("An estimate from the 8-bit panorama (`skybox_nb.hdr.to_hdr`): sRGB decoded to "
+            "linear light, highlights expanded, the sun found and scaled to a sun-to-sky "
+            f"ratio of {est.assumptions.get('sun_to_sky')}. The sun's true brightness was not "
+            "recorded in the 8-bit image.\n")
 
 
 def _srgb(lin: np.ndarray) -> np.ndarray:
