@@ -296,6 +296,10 @@ Orientation: Godot's sky shader puts a panorama's centre at world +Z, behind a d
 camera (which looks along -Z), its right-hand side towards -X, not mirrored. The
 environment turns the sky half a turn (`sky_rotation = Vector3(0, PI, 0)`), so a
 default camera faces the panorama's centre; change the Y angle (radians) to turn it.
+Checked by rendering: Godot 3.2 (GLES3) draws this panorama with this rotation as our
+perspective views show it, in six directions (tests/test_engine_renders.py); Godot 4's
+PanoramaSkyMaterial looks a direction up the same way as Godot 3's PanoramaSky
+(u = atan2(x, -z) / 2pi, v = acos(y) / pi in both engines' sky shaders).
 """))
     return files
 
@@ -330,9 +334,15 @@ it imports as a TextureCube.
    imported texture (it adds a Sky Light using the same cube). Size 150 m and a
    Projection Center at camera height (1.7 m) suit a ground-level scene.
 
-Orientation: not checked in Unreal (no Unreal on our test machines): turn the backdrop
-actor about Z (or the Sky Light's Source Cubemap Angle) until the panorama's centre
-faces where you want it; nothing needs mirroring.
+Orientation (not rendered: Unreal does not run on our test machines). The convention,
+from Unreal's long-lat cube import (`DirectionToLongLat` in its texture compressor, as
+published ports of it read): a direction is looked up at u = (1 + atan2(x, -z) / pi) / 2,
+v = acos(y) / pi in the cube's face space, the same equirectangular mapping as Godot's
+and Blender's, so the sky is neither mirrored nor upside down; the face space's axes then
+follow Unreal's Z-up cube faces, so where the panorama's centre lands in the world
+is the one thing to check by eye: turn the backdrop actor
+about Z (or the Sky Light's Source Cubemap Angle) until the centre faces where you want;
+nothing needs mirroring.
 """))
     return files
 
