@@ -29,6 +29,7 @@ from .files import commit_file, temp_path
 from .panorama import Panorama, PanoramaError, _resize, _validate_array, as_array, check_ratio
 
 __all__ = ["to_hdr", "HdrPanorama", "SunEstimate", "srgb_to_linear", "linear_to_srgb",
+           "linear_rgb",
            "luminance", "solid_angles", "tonemap", "write_hdr", "read_hdr",
            "original_suffix", "original_of", "finalize_original", "HDR_SUFFIXES",
            "ORIGINAL_MIME_SUFFIX"]
@@ -148,11 +149,11 @@ def _check_number(name: str, value: Any, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _as_linear(pano: Any) -> tuple[np.ndarray, bool]:
+def _as_linear(pano: Any, ratio: str = "check") -> tuple[np.ndarray, bool]:
     """(linear float32 RGB, was_already_linear). 8/16-bit and 0..1 float input is sRGB."""
     if isinstance(pano, HdrPanorama):
         return pano.array, True
-    arr = as_array(pano)
+    arr = as_array(pano, ratio)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     arr = arr[:, :, :3]
@@ -171,6 +172,15 @@ def _as_linear(pano: Any) -> tuple[np.ndarray, bool]:
                 "HdrPanorama(array) or read it with read_hdr, not through to_hdr")
         v = arr.astype(np.float32)
     return srgb_to_linear(v), False
+
+
+def linear_rgb(pano: Any, ratio: str = "check") -> np.ndarray:
+    """Linear-light float32 (H, W, 3) of a panorama: an `HdrPanorama` as it is; 8/16-bit
+    and 0..1 float images decoded from sRGB (IEC 61966-2-1), nothing else changed (no
+    highlight expansion, no sun: that is `to_hdr`'s estimate). A fresh array.
+    ``ratio``: as `panorama.as_array` ("ignore" for a cube face)."""
+    lin, already = _as_linear(pano, ratio)
+    return np.array(lin, np.float32, copy=True) if already else np.ascontiguousarray(lin)
 
 
 def _expand_highlights(lin: np.ndarray, threshold: float, boost: float
