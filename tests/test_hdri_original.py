@@ -120,3 +120,25 @@ def test_an_original_that_is_not_hdr_is_not_fetched(tmp_path) -> None:
     assert res.originals == [None]
     assert "original" not in json.loads(res.files[0].with_suffix(".json").read_text())
     assert not list(res.files[0].parent.glob("*.exr")) and not list(res.files[0].parent.glob("*.hdr"))
+
+
+def test_an_expired_or_cut_original_is_renewed_and_fetched_again(hdri, tmp_path) -> None:
+    emu, c, res = hdri
+    aid = res.assets[0].id
+    emu.inject("expire_urls", count=1)
+    stale = c.asset(aid)  # its originalFileUrl has expired: the CDN answers 403
+    with httpx.Client() as http:
+        assert http.get(stale.raw["originalFileUrl"]).status_code == 403
+    emu.inject("cut_download", count=1)  # and the next transfer is cut short
+    dest = tmp_path / "again" / "sky.jpg"
+    dest.parent.mkdir()
+    before = emu.stats()["requests"]
+    path, fresh = c._drive(c._core.download_original(stale, dest))
+    after = emu.stats()["requests"]
+    # refused (stale), renewed by one asset read, cut, fetched whole
+    assert after["download"] - before["download"] == 3  # 403, cut, complete
+    assert after["asset"] - before["asset"] == 1
+    assert path == dest.with_suffix(".exr")
+    assert np.array_equal(read_hdr(path).array, read_hdr(res.originals[0]).array)
+    assert fresh.raw["originalFileUrl"] != stale.raw["originalFileUrl"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["sky.exr"]  # no temp left
