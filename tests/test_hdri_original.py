@@ -142,3 +142,20 @@ def test_an_expired_or_cut_original_is_renewed_and_fetched_again(hdri, tmp_path)
     assert np.array_equal(read_hdr(path).array, read_hdr(res.originals[0]).array)
     assert fresh.raw["originalFileUrl"] != stale.raw["originalFileUrl"]
     assert sorted(p.name for p in dest.parent.iterdir()) == ["sky.exr"]  # no temp left
+
+
+def test_the_async_client_keeps_the_original_too(tmp_path) -> None:
+    import asyncio
+
+    from skybox_nb.client import AsyncSkyboxClient
+
+    async def go():
+        with Emulator(render_size=SIZE, job_duration=0.0, lean=True) as emu:
+            async with AsyncSkyboxClient(emulator=emu, library=tmp_path, poll=fast_poll) as c:
+                aid = await c.upload(sunny_sky(SIZE[0]))
+                spec = await c.model_spec(SKYBOX_HDRI_ID)
+                return await c.run(ModelRequest(spec, {"image": aid, "seed": 5}))
+
+    res = asyncio.run(go())
+    assert res.originals[0] == res.files[0].with_suffix(".exr")
+    assert to_hdr(Panorama.load(res.files[0])).assumptions["original"]
