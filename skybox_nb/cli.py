@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"face names and orientation: {', '.join(CONVENTIONS)} "
                    "(default: %(default)s)")
     c.add_argument("--format", dest="fmt", default="png",
-                   help="png, jpg, webp or tif (default: %(default)s)")
+                   help="png, jpg, webp, tif or exr (default: %(default)s); exr is half "
+                   "float in linear light, the 8-bit panorama decoded from sRGB")
     c.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
                    help="jpg/webp quality 1-100 (default: %(default)s)")
     c.add_argument("--compression", type=int, default=DEFAULT_COMPRESSION,

@@ -25,6 +25,10 @@ from .conventions import LAYOUT_NAMES, LAYOUTS, Convention, get_convention
 from .formats import FORMATS, by_suffix
 from .panorama import as_array, write_image
 
+# Face formats beyond the 8-bit table of formats.py: OpenEXR, written by hdr.write_hdr
+# (half float, linear light).
+HDR_FACE_FORMATS = ("exr",)
+
 __all__ = ["to_faces", "iter_faces", "from_faces", "perspective", "export", "assemble", "LAYOUT_NAMES",
            "face_directions"]
 
@@ -356,13 +360,22 @@ def check_export_options(convention: str = "unity", layout: str = "six",
     if face_size is not None:
         _check_size("face_size", face_size)
     kind = by_suffix(str(fmt))
-    if kind is None:
-        raise ValueError(f"fmt: got {fmt!r}; allowed: {', '.join(f.suffix[1:] for f in FORMATS)}")
+    if kind is None and str(fmt).lower().lstrip(".") not in HDR_FACE_FORMATS:
+        raise ValueError(f"fmt: got {fmt!r}; allowed: "
+                         + ", ".join([f.suffix[1:] for f in FORMATS] + list(HDR_FACE_FORMATS)))
     if any(sep in prefix for sep in ("/", "\\")) or prefix in (".", ".."):
         raise ValueError(f"prefix: got {prefix!r}; allowed: a file-name prefix without '/'")
     check_quality(quality)
     check_compression(compression)
     return str(fmt).lower().lstrip(".")
+
+
+def _write_linear(face: np.ndarray, path: Path) -> Path:
+    """An EXR face: 8/16-bit values decoded from sRGB after sampling (so it holds the
+    very pixels of the PNG face, in linear light), float values as they are."""
+    from .hdr import linear_rgb, write_hdr
+
+    return write_hdr(face if face.dtype.kind == "f" else linear_rgb(face, "ignore"), path)
 
 
 def export_to(path: str | os.PathLike, out_root: str | os.PathLike, nested: bool = False,
@@ -385,9 +398,15 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
     ``layout`` "six" writes one file per face named after the convention's faces
     (``front.png`` ... for unity, ``px.png`` ... for threejs/opengl, ``F.png`` ... for
     generic); the other layouts write one ``<layout>.<fmt>`` file. ``fmt``: png, jpg,
-    webp or tif; ``quality`` (1..100) is for jpg and webp, ``compression`` (0..9) for png
-    (the default is fast and about as small as Pillow's default). ``prefix`` is put
+    webp, tif or exr; ``quality`` (1..100) is for jpg and webp, ``compression`` (0..9) for
+    png (the default is fast and about as small as Pillow's default). ``prefix`` is put
     before every file name.
+
+    ``exr`` writes OpenEXR half floats in linear light, as engines read EXR: the faces of
+    an 8/16-bit panorama are sampled as for PNG, then decoded from sRGB (`hdr.linear_rgb`:
+    the IEC 61966-2-1 curve, nothing estimated), so sRGB-encoding an EXR face gives the
+    PNG face back; an `HdrPanorama` is sampled in linear light as it is. For an HDR
+    estimate, pass ``hdr.to_hdr(pano)``.
 
     Six faces are sampled one at a time and encoded on ``threads`` threads (default:
     one per CPU) while the next is sampled; at most that many faces are held at once,
@@ -397,14 +416,21 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
     workers = _check_size("threads", threads if threads is not None else os.cpu_count() or 1,
                           1, 256)
     conv = get_convention(convention)
-    arr = as_array(pano)
+    write: Any = write_image
+    options: dict[str, Any] = {"quality": quality, "compression": compression}
+    if fmt in HDR_FACE_FORMATS:
+        from .hdr import HdrPanorama, write_hdr
+
+        write, options = _write_linear, {}
+        arr = pano.array if isinstance(pano, HdrPanorama) else as_array(pano)
+    else:
+        arr = as_array(pano)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    options = {"quality": quality, "compression": compression}
     if layout != "six":
         faces = to_faces(arr, face_size, conv, yaw=yaw)
-        return [write_image(assemble(faces, layout, conv), out / f"{prefix}{layout}.{fmt}",
-                            **options)]
+        return [write(assemble(faces, layout, conv), out / f"{prefix}{layout}.{fmt}",
+                      **options)]
     paths: list[Path] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="skybox-encode") as pool:
         pending: deque[Future[Path]] = deque()
@@ -412,7 +438,7 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
             for name, face in iter_faces(arr, face_size, conv, yaw=yaw):
                 while len(pending) >= workers:  # bounded: a face sampled per free encoder
                     paths.append(pending.popleft().result())
-                pending.append(pool.submit(write_image, face, out / f"{prefix}{name}.{fmt}",
+                pending.append(pool.submit(write, face, out / f"{prefix}{name}.{fmt}",
                                            **options))
                 del face
             while pending:

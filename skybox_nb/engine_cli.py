@@ -23,7 +23,9 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     x.add_argument("--engine", required=True, choices=_ENGINES)
     x.add_argument("--out", required=True, help="folder to write (created)")
     x.add_argument("--hdr", action="store_true",
-                   help="add the HDR estimate (.exr/.hdr; sun scaled to --sun-to-sky)")
+                   help="add the HDR: Scenario's original file when one was downloaded beside "
+                        "PANO (an HDRi asset's originalFileUrl), else an estimate (sun scaled "
+                        "to --sun-to-sky)")
     x.add_argument("--pack", action="store_true",
                    help="add the lighting pack (SH, GGX specular cube, BRDF LUT) in lighting/")
     x.add_argument("--sun-to-sky", type=float, default=4.0,
@@ -55,7 +57,10 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     for path in result.files:
         print(path)
-    if result.hdr is not None and result.hdr.sun is not None:
+    if result.hdr is not None and result.hdr.assumptions.get("original"):
+        print(f"HDR: Scenario's original file {Path(result.hdr.source).name} "
+              "(originalFileUrl), not an estimate", file=sys.stderr)
+    elif result.hdr is not None and result.hdr.sun is not None:
         s = result.hdr.sun
         print(f"sun found at yaw {s.yaw:.1f}, pitch {s.pitch:.1f} degrees; scaled x{s.scale:.1f} "
               f"to sun/sky {s.sun_to_sky:.2f} (an estimate)", file=sys.stderr)

@@ -28,10 +28,10 @@ import numpy as np
 
 from .cubemap import assemble, export, to_faces
 from .files import write_json_atomic
-from .hdr import HdrPanorama, to_hdr, write_hdr
+from .hdr import HdrPanorama, original_of, to_hdr, write_hdr
 from .panorama import as_array, to_uint8, write_image
 
-__all__ = ["ENGINES", "export_engine", "EngineExport", "BLENDER_ROTATION_Z"]
+__all__ = ["ENGINES", "export_engine", "EngineExport", "BLENDER_ROTATION_Z", "hdr_origin"]
 
 ENGINES = ("unity", "godot", "unreal", "blender", "threejs")
 # Cycles looks an equirect up with its centre at world +X (u = 0.5 - atan2(y, x) / 2pi): the
@@ -92,7 +92,10 @@ def export_engine(pano: Any, engine: str, out_dir: str | os.PathLike, *, hdr: bo
     else:
         ldr = to_uint8(as_array(pano))[:, :, :3] if as_array(pano).shape[2] >= 3 else \
             np.repeat(to_uint8(as_array(pano)), 3, axis=2)
-        est = to_hdr(ldr, sun_to_sky=sun_to_sky, exposure=exposure) if hdr or pack else None
+        # Scenario's original HDR file beside a downloaded HDRi preview wins over any
+        # estimate (to_hdr reads it); otherwise the 8-bit pixels are estimated from.
+        source = pano if original_of(pano) is not None else ldr
+        est = to_hdr(source, sun_to_sky=sun_to_sky, exposure=exposure) if hdr or pack else None
     result = EngineExport(key, out, hdr=est)
     files = {"unity": _unity, "godot": _godot, "unreal": _unreal, "blender": _blender,
              "threejs": _threejs}[key](ldr, est if hdr else None, out, face_size)
@@ -102,8 +105,26 @@ def export_engine(pano: Any, engine: str, out_dir: str | os.PathLike, *, hdr: bo
         lp = lighting_pack(est, out / "lighting", size=pack_size)
         files += list(lp.files.values())
         files.append(_write_text(out / "lighting" / "README.md", _PACK_README))
+    if est is not None:  # say which light the HDR files hold: measured or estimated
+        files[0] = _write_text(files[0], files[0].read_text(encoding="utf-8")
+                               + "\n## Where the HDR light comes from\n\n" + hdr_origin(est))
     result.files = files
     return result
+
+
+def hdr_origin(est: HdrPanorama) -> str:
+    """One paragraph saying whether ``est`` is Scenario's original HDR file or our
+    estimate from the 8-bit panorama (for an export's README and the CLI)."""
+    if est.assumptions.get("original"):
+        return (f"Scenario's original HDR file `{Path(est.source).name}` (the asset's "
+                "`originalFileUrl`; its `url` is only a JPEG preview): measured light, "
+                "nothing estimated.\n")
+    if est.source != "estimate":
+        return f"The HDR file `{Path(est.source).name}` given as input, used as it is.\n"
+    return ("An estimate from the 8-bit panorama (`skybox_nb.hdr.to_hdr`): sRGB decoded to "
+            "linear light, highlights expanded, the sun found and scaled to a sun-to-sky "
+            f"ratio of {est.assumptions.get('sun_to_sky')}. The sun's true brightness was not "
+            "recorded in the 8-bit image.\n")
 
 
 def _srgb(lin: np.ndarray) -> np.ndarray:
@@ -275,6 +296,10 @@ Orientation: Godot's sky shader puts a panorama's centre at world +Z, behind a d
 camera (which looks along -Z), its right-hand side towards -X, not mirrored. The
 environment turns the sky half a turn (`sky_rotation = Vector3(0, PI, 0)`), so a
 default camera faces the panorama's centre; change the Y angle (radians) to turn it.
+Checked by rendering: Godot 3.2 (GLES3) draws this panorama with this rotation as our
+perspective views show it, in six directions (tests/test_engine_renders.py); Godot 4's
+PanoramaSkyMaterial looks a direction up the same way as Godot 3's PanoramaSky
+(u = atan2(x, -z) / 2pi, v = acos(y) / pi in both engines' sky shaders).
 """))
     return files
 
@@ -309,9 +334,15 @@ it imports as a TextureCube.
    imported texture (it adds a Sky Light using the same cube). Size 150 m and a
    Projection Center at camera height (1.7 m) suit a ground-level scene.
 
-Orientation: not checked in Unreal (no Unreal on our test machines): turn the backdrop
-actor about Z (or the Sky Light's Source Cubemap Angle) until the panorama's centre
-faces where you want it; nothing needs mirroring.
+Orientation (not rendered: Unreal does not run on our test machines). The convention,
+from Unreal's long-lat cube import (`DirectionToLongLat` in its texture compressor, as
+published ports of it read): a direction is looked up at u = (1 + atan2(x, -z) / pi) / 2,
+v = acos(y) / pi in the cube's face space, the same equirectangular mapping as Godot's
+and Blender's, so the sky is neither mirrored nor upside down; the face space's axes then
+follow Unreal's Z-up cube faces, so where the panorama's centre lands in the world
+is the one thing to check by eye: turn the backdrop actor
+about Z (or the Sky Light's Source Cubemap Angle) until the centre faces where you want;
+nothing needs mirroring.
 """))
     return files
 

@@ -7,7 +7,8 @@ solid angle it covers on the sphere) and scales that region so that its energy s
 a ratio to the rest of the sky that the caller chose (default 4, a clear day). Every
 number it assumed is returned with the result (`HdrPanorama.assumptions`), so a person
 can see what is measured and what is made up. Where Scenario kept the original HDR file
-of an asset (``originalFileUrl``), `download_original` fetches that file instead.
+of an asset (``originalFileUrl``), the client downloads it beside the preview and
+`to_hdr` reads that file instead of estimating (`original_of` finds it).
 
 Files: Radiance ``.hdr`` through OpenCV's writer (RLE RGBE, what every engine reads) and
 OpenEXR ``.exr`` as half floats through the Academy Software Foundation's own ``OpenEXR``
@@ -28,8 +29,10 @@ from .files import commit_file, temp_path
 from .panorama import PanoramaError, _resize, _validate_array, as_array, check_ratio
 
 __all__ = ["to_hdr", "HdrPanorama", "SunEstimate", "srgb_to_linear", "linear_to_srgb",
+           "linear_rgb",
            "luminance", "solid_angles", "tonemap", "write_hdr", "read_hdr",
-           "download_original", "HDR_SUFFIXES"]
+           "original_suffix", "original_of", "finalize_original", "HDR_SUFFIXES",
+           "ORIGINAL_MIME_SUFFIX"]
 
 HDR_SUFFIXES = (".hdr", ".exr")
 _REC709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -146,11 +149,11 @@ def _check_number(name: str, value: Any, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _as_linear(pano: Any) -> tuple[np.ndarray, bool]:
+def _as_linear(pano: Any, ratio: str = "check") -> tuple[np.ndarray, bool]:
     """(linear float32 RGB, was_already_linear). 8/16-bit and 0..1 float input is sRGB."""
     if isinstance(pano, HdrPanorama):
         return pano.array, True
-    arr = as_array(pano)
+    arr = as_array(pano, ratio)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     arr = arr[:, :, :3]
@@ -169,6 +172,15 @@ def _as_linear(pano: Any) -> tuple[np.ndarray, bool]:
                 "HdrPanorama(array) or read it with read_hdr, not through to_hdr")
         v = arr.astype(np.float32)
     return srgb_to_linear(v), False
+
+
+def linear_rgb(pano: Any, ratio: str = "check") -> np.ndarray:
+    """Linear-light float32 (H, W, 3) of a panorama: an `HdrPanorama` as it is; 8/16-bit
+    and 0..1 float images decoded from sRGB (IEC 61966-2-1), nothing else changed (no
+    highlight expansion, no sun: that is `to_hdr`'s estimate). A fresh array.
+    ``ratio``: as `panorama.as_array` ("ignore" for a cube face)."""
+    lin, already = _as_linear(pano, ratio)
+    return np.array(lin, np.float32, copy=True) if already else np.ascontiguousarray(lin)
 
 
 def _expand_highlights(lin: np.ndarray, threshold: float, boost: float
@@ -236,10 +248,27 @@ def _find_sun(lum: np.ndarray, max_solid_angle: float, min_contrast: float,
     return np.clip(mask, 0.0, 1.0), best[2]
 
 
+def _sun(wgt: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int],
+         area: float, scale: float, ratio: float) -> SunEstimate:
+    """The sun at the energy-weighted mean direction of ``wgt`` (energy of the pixels at
+    ``rows`` x ``cols`` of an image of ``shape``)."""
+    h, w = shape
+    lat = (0.5 - (rows + 0.5) / h) * math.pi
+    lon = ((cols + 0.5) / w * 2 - 1) * math.pi
+    cl = np.cos(lat)[:, None]
+    v = np.array([(wgt * cl * np.sin(lon)[None, :]).sum(), (wgt * np.sin(lat)[:, None]).sum(),
+                  (wgt * cl * np.cos(lon)[None, :]).sum()])
+    v = v / (np.linalg.norm(v) or 1.0)
+    return SunEstimate(direction=(float(v[0]), float(v[1]), float(v[2])),
+                       yaw=math.degrees(math.atan2(v[0], v[2])),
+                       pitch=math.degrees(math.asin(max(-1.0, min(1.0, v[1])))),
+                       solid_angle=area, scale=scale, sun_to_sky=ratio)
+
+
 def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
            highlight_threshold: float = 0.8, highlight_boost: float = 4.0,
            max_sun_solid_angle: float = 0.1, min_sun_contrast: float = 2.0,
-           sun_above_horizon: bool = True) -> HdrPanorama:
+           sun_above_horizon: bool = True, use_original: bool = True) -> HdrPanorama:
     """Estimate a linear HDR panorama from an 8-bit (sRGB) skybox.
 
     Steps, each an assumption written into the result's ``assumptions``:
@@ -257,8 +286,12 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
        the sky's radiance integrated over the sphere); a hazy sun 1 to 2;
     5. everything is multiplied by 2**``exposure``.
 
-    A real HDR capture measures what steps 2 to 4 guess; use `download_original` when
-    Scenario kept one. Returns an `HdrPanorama` (sun None when no region qualified).
+    A real HDR file measures what steps 2 to 4 guess: when ``pano`` is a panorama the
+    client downloaded from an HDRi asset (its original ``.exr``/``.hdr`` from
+    ``originalFileUrl`` beside it, see `original_of`) and ``use_original`` is true, that
+    file is read instead and only ``exposure`` applies (``source`` is its path, and the
+    sun is found but not scaled). Returns an `HdrPanorama` (sun None when no region
+    qualified).
     """
     if sun_to_sky is not None:
         sun_to_sky = _check_number("sun_to_sky", sun_to_sky, 0.0, 1e6)
@@ -268,6 +301,10 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
     max_sun_solid_angle = _check_number("max_sun_solid_angle", max_sun_solid_angle, 1e-6,
                                         2 * math.pi)
     min_sun_contrast = _check_number("min_sun_contrast", min_sun_contrast, 1.0, 1e6)
+    original = original_of(pano) if use_original else None
+    if original is not None:
+        return _from_original(original, exposure, max_sun_solid_angle, min_sun_contrast,
+                              bool(sun_above_horizon))
     lin, already = _as_linear(pano)
     if already:
         lin = lin.astype(np.float32, copy=True)  # scaled in place below: never the caller's
@@ -290,21 +327,8 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
         scale = 1.0 if sun_to_sky is None or e_sun <= 0 else sun_to_sky * e_sky / e_sun
         if scale != 1.0:
             lin[np.ix_(rows, cols)] *= (1.0 + (scale - 1.0) * m)[..., None]
-        # energy-weighted mean direction of the region
-        lat = (0.5 - (rows + 0.5) / h) * math.pi
-        lon = ((cols + 0.5) / w * 2 - 1) * math.pi
-        wgt = sub * m * dom[rows]
-        cl = np.cos(lat)[:, None]
-        v = np.array([(wgt * cl * np.sin(lon)[None, :]).sum(),
-                      (wgt * np.sin(lat)[:, None]).sum(),
-                      (wgt * cl * np.cos(lon)[None, :]).sum()])
-        v = v / (np.linalg.norm(v) or 1.0)
-        sun = SunEstimate(
-            direction=(float(v[0]), float(v[1]), float(v[2])),
-            yaw=math.degrees(math.atan2(v[0], v[2])),
-            pitch=math.degrees(math.asin(max(-1.0, min(1.0, v[1])))),
-            solid_angle=area, scale=scale,
-            sun_to_sky=e_sun * scale / e_sky if e_sky > 0 else math.inf)
+        sun = _sun(sub * m * dom[rows], rows, cols, (h, w), area, scale,
+                   e_sun * scale / e_sky if e_sky > 0 else math.inf)
     if exposure:
         lin *= np.float32(2.0 ** exposure)
     assumptions = {
@@ -316,6 +340,30 @@ def to_hdr(pano: Any, sun_to_sky: float | None = 4.0, exposure: float = 0.0,
         "note": "an estimate from an 8-bit image: the sun's true brightness was not recorded",
     }
     return HdrPanorama(np.ascontiguousarray(lin, np.float32), sun, assumptions)
+
+
+def _from_original(path: Path, exposure: float, max_sun_solid_angle: float,
+                   min_sun_contrast: float, above_horizon: bool) -> HdrPanorama:
+    """Scenario's original HDR file as the result: measured light, nothing estimated."""
+    hdr = read_hdr(path)
+    lin = hdr.array
+    if exposure:
+        lin *= np.float32(2.0 ** exposure)
+    lum = luminance(lin)
+    found = _find_sun(lum, max_sun_solid_angle, min_sun_contrast, above_horizon)
+    sun = None
+    if found is not None:  # where the sun is, for the preview and the report; not scaled
+        mask, area = found
+        h, w = lum.shape
+        dom = solid_angles(h, w)
+        wgt = lum * mask * dom
+        e_sun, e_all = float(wgt.sum()), float((lum * dom).sum())
+        sun = _sun(wgt, np.arange(h), np.arange(w), (h, w), area, 1.0,
+                   e_sun / (e_all - e_sun) if e_all > e_sun else math.inf)
+    assumptions = {"input": f"Scenario's original HDR file {path.name} (originalFileUrl): "
+                            "measured light, not an estimate",
+                   "original": True, "exposure_stops": exposure}
+    return HdrPanorama(lin, sun, assumptions, source=str(path))
 
 
 # ---------------------------------------------------------------- files
@@ -406,47 +454,57 @@ def read_hdr(path: str | os.PathLike) -> HdrPanorama:
                        source=str(path))
 
 
-def download_original(asset: Any, dest_dir: str | os.PathLike, *,
-                      http: Any = None, timeout: float = 120.0) -> Path | None:
-    """Download the original HDR file of a Scenario asset (an HDRi job's ``.exr`` or
-    ``.hdr`` at ``originalFileUrl``; its ``url`` is only a JPEG preview) into
-    ``dest_dir``, prove it reads, and return its path; None when the asset has no
-    original HDR. ``asset`` is a client `Asset` (or its raw JSON mapping); ``http`` an
-    ``httpx.Client`` to reuse (tests pass one with a mock transport).
+# MIME types Scenario gives an HDR original (the SDK's originalMimeType values) -> suffix
+ORIGINAL_MIME_SUFFIX = {"image/x-exr": ".exr", "image/aces": ".exr",
+                        "image/vnd.radiance": ".hdr"}
 
-    The URL is a presigned CDN link, fetched without credentials."""
-    import httpx
 
-    from .files import safe_id
-
-    raw = getattr(asset, "raw", None) or (asset if isinstance(asset, dict) else {})
-    url = raw.get("originalFileUrl") if hasattr(raw, "get") else None
-    if not url:
+def original_suffix(asset_json: Any) -> str | None:
+    """``.exr`` or ``.hdr`` when an asset (its JSON mapping) has an HDR original at
+    ``originalFileUrl``, else None. The type comes from ``originalMimeType`` (the stored
+    key has no extension); without one, from a suffix the URL's path may carry."""
+    if not hasattr(asset_json, "get") or not asset_json.get("originalFileUrl"):
         return None
-    mime = str(raw.get("originalMimeType") or "").lower()
-    suffix = ".exr" if "exr" in mime or ".exr" in url.split("?")[0].lower() else (
-        ".hdr" if "hdr" in mime or "radiance" in mime or ".hdr" in url.split("?")[0].lower()
-        else None)
-    if suffix is None:
-        return None  # an original that is not HDR (a PNG upload, say): nothing to gain
-    asset_id = safe_id(getattr(asset, "id", None) or raw.get("id"), "asset")
-    dest = Path(dest_dir) / f"{asset_id}{suffix}"
-    own = http is None
-    client = httpx.Client(timeout=timeout, follow_redirects=True) if own else http
-    tmp = temp_path(dest)
+    mime = str(asset_json.get("originalMimeType") or "").lower()
+    if mime:
+        return ORIGINAL_MIME_SUFFIX.get(mime)  # a PNG or a video original: not HDR
+    path = str(asset_json["originalFileUrl"]).split("?")[0].lower()
+    return next((x for x in HDR_SUFFIXES if path.endswith(x)), None)
+
+
+def finalize_original(tmp: Path, dest: Path) -> Path:
+    """Prove the downloaded ``tmp`` is a whole HDR image of ``dest``'s format (read to the
+    last pixel), then move it to ``dest``; returns ``dest``. Raises `PanoramaError` (as
+    a ``ProtocolError`` for the client's retries) when it does not read."""
+    from .errors import ProtocolError
+
+    check = tmp.with_name(tmp.name + dest.suffix)  # the readers go by suffix
+    os.replace(tmp, check)
     try:
-        with client.stream("GET", url) as resp:
-            if resp.status_code >= 300:
-                raise OSError(f"originalFileUrl of {asset_id}: HTTP {resp.status_code}")
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_bytes():
-                    f.write(chunk)
-        check = tmp.with_name(tmp.name + suffix)  # the readers go by suffix
-        os.replace(tmp, check)
-        tmp = check
-        read_hdr(tmp)  # proves it is a complete HDR image before it gets its name
-        return commit_file(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-        if own:
-            client.close()
+        read_hdr(check)
+    except (PanoramaError, OSError) as e:
+        check.unlink(missing_ok=True)
+        raise ProtocolError(f"the original file is not a readable {dest.suffix} image ({e})") \
+            from None
+    return commit_file(check, dest)
+
+
+def original_of(pano: Any) -> Path | None:
+    """The original HDR file kept beside a downloaded panorama (the client saves an HDRi
+    asset's ``originalFileUrl`` next to its preview and names it in the sidecar), when
+    ``pano`` is a `Panorama` loaded from such a file or the path of one; else None."""
+    from .panorama import Panorama
+
+    if isinstance(pano, (str, os.PathLike)):
+        from . import sidecar
+
+        path, meta = Path(pano), sidecar.read(Path(pano))
+    elif isinstance(pano, Panorama) and pano.path is not None:
+        path, meta = pano.path, pano.metadata
+    else:
+        return None
+    name = meta.get("original_file")
+    if not isinstance(name, str) or Path(name).name != name:
+        return None  # only a plain file name beside the panorama, never a path elsewhere
+    found = path.parent / name
+    return found if found.suffix.lower() in HDR_SUFFIXES and found.is_file() else None

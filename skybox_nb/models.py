@@ -156,7 +156,9 @@ class Asset:
 @dataclass(frozen=True)
 class RunResult:
     """What ``client.run`` returns: the final job, the request, one file per output (in
-    output order, ready for ``Panorama.load``), the assets, and the CU cost."""
+    output order, ready for ``Panorama.load``), the assets, and the CU cost.
+    ``originals``: per output, the original HDR file an HDRi asset kept at
+    ``originalFileUrl`` (downloaded beside its preview), or None."""
 
     job: Job
     request: Any
@@ -164,6 +166,7 @@ class RunResult:
     assets: list[Asset]
     cu_cost: float | None
     intent_id: str | None = None
+    originals: list[Path | None] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
         import html

@@ -36,10 +36,11 @@ def path_for(image: Path) -> Path:
 
 def generation(image: Path, *, body: Mapping[str, Any], model_id: str, intent_id: str,
                intent_created: float, job: Job, asset: Asset, index: int, saved: float,
-               backend: str) -> dict[str, Any]:
+               backend: str, original: Path | None = None) -> dict[str, Any]:
     """The sidecar of output ``index`` of a generation: what was asked, what Scenario
     answered (job, asset, cost), when (Unix seconds ``intent_created`` and ``saved``),
-    and where requests went (``backend``)."""
+    where requests went (``backend``), and the HDRi ``original`` file saved beside the
+    image (from ``originalFileUrl``), if any."""
     raw_job = job.raw
     meta = {k: v for k, v in asset.metadata.items() if "url" not in k.lower()}
     return {
@@ -60,6 +61,8 @@ def generation(image: Path, *, body: Mapping[str, Any], model_id: str, intent_id
         "intent_id": intent_id,
         "backend": backend,
         "made_by": f"skybox_nb {__version__}",
+        **({"original": {"file": Path(original).name,
+                         "mimeType": asset.raw.get("originalMimeType")}} if original else {}),
     }
 
 
@@ -136,6 +139,9 @@ def read(image: Path) -> dict[str, Any]:
     for k in ("model_id", "cu_cost", "backend"):
         if data.get(k) is not None:
             out[k] = data[k]
+    original = data.get("original")
+    if isinstance(original, dict) and isinstance(original.get("file"), str):
+        out["original_file"] = original["file"]  # an HDRi's .exr/.hdr beside the image
     backend = str(data.get("backend") or "")
     meta = asset.get("metadata") if isinstance(asset, dict) else None
     if "emulator" in backend.lower() or "emulator" in json.dumps(meta or {}).lower():

@@ -1,15 +1,17 @@
-"""HDR estimate from an 8-bit skybox, its files, and the original HDR of a Scenario asset."""
+"""HDR estimate from an 8-bit skybox, its files, and how the original HDR of a Scenario
+asset is recognised and proved (the end-to-end download: tests/test_hdri_original.py)."""
 
 from __future__ import annotations
 
 import math
 
-import httpx
 import numpy as np
 import pytest
 
-from skybox_nb.hdr import (HdrPanorama, download_original, linear_to_srgb, luminance,
-                           read_hdr, solid_angles, srgb_to_linear, to_hdr, write_hdr)
+from skybox_nb.errors import ProtocolError
+from skybox_nb.hdr import (HdrPanorama, finalize_original, linear_to_srgb, luminance,
+                           original_suffix, read_hdr, solid_angles, srgb_to_linear, to_hdr,
+                           write_hdr)
 from skybox_nb.panorama import PanoramaError
 from tests.lighting_support import sunny_sky
 
@@ -109,45 +111,30 @@ def test_files_round_trip_and_exr_is_half_float(tmp_path) -> None:
         write_hdr(sunny_sky(128), tmp_path / "x.exr")
 
 
-def _asset(url: str | None, mime: str = "image/x-exr") -> dict:
-    raw = {"id": "asset_abc123", "url": "https://cdn.example/preview.jpg"}
+def _asset(url: str | None, mime: str | None = "image/x-exr") -> dict:
+    raw = {"id": "asset_abc123", "url": "https://cdn.example/preview"}
     if url:
-        raw.update(originalFileUrl=url, originalMimeType=mime)
+        raw.update(originalFileUrl=url, **({"originalMimeType": mime} if mime else {}))
     return raw
 
 
-def test_download_original_fetches_the_hdr_file_not_the_preview(tmp_path) -> None:
-    src = HdrPanorama(to_hdr(sunny_sky(128)).array)
-    src.save(tmp_path / "orig.exr")
-    body = (tmp_path / "orig.exr").read_bytes()
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        if request.url.path.endswith("/gone.exr"):
-            return httpx.Response(403)
-        return httpx.Response(200, content=body)
-
-    out = tmp_path / "lib"
-    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
-        path = download_original(_asset("https://cdn.example/o/orig.exr?sig=1"), out, http=http)
-        assert path == out / "asset_abc123.exr"
-        assert np.allclose(read_hdr(path).array, read_hdr(tmp_path / "orig.exr").array)
-        assert seen == ["https://cdn.example/o/orig.exr?sig=1"]
-        assert download_original(_asset(None), out, http=http) is None
-        assert download_original(_asset("https://cdn.example/o/a.png", "image/png"), out,
-                                 http=http) is None
-        with pytest.raises(OSError, match="HTTP 403"):
-            download_original(_asset("https://cdn.example/o/gone.exr"), tmp_path / "g",
-                              http=http)
-    assert not list((tmp_path / "g").glob("*"))  # nothing half-written left behind
+def test_the_original_suffix_comes_from_originalMimeType() -> None:
+    assert original_suffix(_asset("https://cdn.example/o/k")) == ".exr"
+    assert original_suffix(_asset("https://cdn.example/o/k", "image/vnd.radiance")) == ".hdr"
+    assert original_suffix(_asset("https://cdn.example/o/k", "image/png")) is None  # not HDR
+    assert original_suffix(_asset("https://cdn.example/o/k.hdr?sig=1", None)) == ".hdr"
+    assert original_suffix(_asset("https://cdn.example/o/k", None)) is None  # unknown type
+    assert original_suffix(_asset(None)) is None and original_suffix(None) is None
 
 
-def test_a_truncated_original_is_refused(tmp_path) -> None:
+def test_a_truncated_original_is_refused_and_nothing_is_left(tmp_path) -> None:
     HdrPanorama(to_hdr(sunny_sky(128)).array).save(tmp_path / "orig.exr")
-    body = (tmp_path / "orig.exr").read_bytes()[:500]
-    with httpx.Client(transport=httpx.MockTransport(
-            lambda r: httpx.Response(200, content=body))) as http:
-        with pytest.raises(PanoramaError, match="not a readable OpenEXR"):
-            download_original(_asset("https://cdn.example/x.exr"), tmp_path / "d", http=http)
+    tmp = tmp_path / "d" / "x.part"
+    tmp.parent.mkdir()
+    tmp.write_bytes((tmp_path / "orig.exr").read_bytes()[:500])
+    with pytest.raises(ProtocolError, match="not a readable .exr image"):
+        finalize_original(tmp, tmp_path / "d" / "a.exr")
     assert not list((tmp_path / "d").glob("*"))
+    tmp.write_bytes((tmp_path / "orig.exr").read_bytes())
+    assert finalize_original(tmp, tmp_path / "d" / "a.exr") == tmp_path / "d" / "a.exr"
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a.exr"]

@@ -149,6 +149,11 @@ class Core:
         """Download ``asset`` to ``dest`` (see `transfer.download`)."""
         return transfer.download(self.retry, asset, dest)
 
+    def download_original(self, asset: Asset, dest: Path) -> Op[tuple[Path | None, Asset]]:
+        """An HDRi asset's original HDR file beside ``dest`` (see
+        `transfer.download_original`); (None, asset) when it has none."""
+        return transfer.download_original(self.retry, asset, dest)
+
     download_dest = staticmethod(transfer.download_dest)
 
     # -- intents -------------------------------------------------------------------------

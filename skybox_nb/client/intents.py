@@ -59,6 +59,8 @@ class Core(Protocol):
 
     def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]: ...
 
+    def download_original(self, asset: Asset, dest: Path) -> Op[tuple[Path | None, Asset]]: ...
+
     def asset(self, asset_id: Asset | str) -> Op[Asset]: ...
 
 
@@ -264,8 +266,12 @@ def _reuse(core: Core, rec: IntentRecord, request: Any) -> Op[RunResult]:
     assets = []
     for aid in job.asset_ids:
         assets.append((yield from core.asset(aid)))
-    return RunResult(job=job, request=request, files=list(rec.files), assets=assets,
-                     cu_cost=rec.cu_cost, intent_id=rec.intent_id)
+    from ..hdr import original_of
+
+    files = list(rec.files)
+    return RunResult(job=job, request=request, files=files, assets=assets,
+                     cu_cost=rec.cu_cost, intent_id=rec.intent_id,
+                     originals=[original_of(p) for p in files])
 
 
 def resumable(core: Core) -> Op[list[IntentRecord]]:
@@ -360,7 +366,7 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
                 raise ModeratedError(text, hint=job.hint)
             raise JobFailedError(text, job_id=job.id, hint=job.hint)
         body = request.to_body() if hasattr(request, "to_body") else dict(request)
-        files, assets = [], []
+        files, assets, originals = [], [], []
         stem = slug(_prompt_of(body))
         rec = yield Call(core.ledger.get, (intent_id,))
         for i, aid in enumerate(job.asset_ids):
@@ -368,12 +374,15 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
                                f"{len(job.asset_ids)} outputs were downloaded")
             dest = core.ledger.library / f"{job.id}-{i}-{stem}.png"
             path, asset = yield from core.download(aid, dest)
-            yield from _sidecar(core, path, rec, body, job, asset, i)
+            # an HDRi's .exr/.hdr at originalFileUrl (its url was only a JPEG preview)
+            original, asset = yield from core.download_original(asset, path)
+            yield from _sidecar(core, path, rec, body, job, asset, i, original)
             files.append(path)
             assets.append(asset)
+            originals.append(original)
         yield Call(core.ledger.mark_done, (intent_id, files))
         return RunResult(job=job, request=request, files=files, assets=assets,
-                         cu_cost=job.cu_cost, intent_id=intent_id)
+                         cu_cost=job.cu_cost, intent_id=intent_id, originals=originals)
     except SkyboxError as e:
         yield Call(core.ledger.set_error, (intent_id, str(e)))
         raise
@@ -382,8 +391,9 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
 
 
 def _sidecar(core: Core, path: Path, rec: IntentRecord, body: Mapping[str, Any], job: Job,
-             asset: Asset, index: int) -> Op[None]:
+             asset: Asset, index: int, original: Path | None = None) -> Op[None]:
     data = sidecar.generation(path, body=body, model_id=rec.model_id, intent_id=rec.intent_id,
                               intent_created=rec.created_at, job=job, asset=asset, index=index,
-                              saved=core.clock.wall(), backend=core.backend)
+                              saved=core.clock.wall(), backend=core.backend,
+                              original=original)
     yield Call(sidecar.write, (path, data))

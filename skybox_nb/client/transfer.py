@@ -3,7 +3,8 @@
 Invariant: an upload is checked (kind, size, pixel values) before a byte is sent and is
 refused with an ``InvalidError`` naming the problem; a download lands at its final path
 only complete and decodable (streamed to a temp file beside it, verified, renamed), with
-a stale presigned URL renewed and a cut transfer fetched again.
+a stale presigned URL renewed and a cut transfer fetched again. An HDRi asset's original
+file (``originalFileUrl``) is fetched the same way and proved by reading it as HDR.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .calls import call, transport_error
 from .effects import Call, Fetch, Fetched, Op, Sleep
 
 __all__ = ["UPLOAD_MAX_SIDE", "UPLOAD_MIN_SIDE", "UPLOAD_MAX_BYTES", "encode_upload",
-           "upload_body", "get_asset", "download", "download_dest", "check_fetch"]
+           "upload_body", "get_asset", "download", "download_original", "download_dest",
+           "check_fetch"]
 
 log = logging.getLogger("skybox_nb.client")
 
@@ -146,18 +148,45 @@ def download(retry: RetryPolicy, asset: Asset | str, dest: Path) -> Op[tuple[Pat
     Returns (final path, the asset as last fetched)."""
     if not isinstance(asset, Asset):
         asset = yield from get_asset(retry, asset)
+    return (yield from _fetch(retry, asset, dest, lambda a: a.url, finalize_image))
+
+
+def download_original(retry: RetryPolicy, asset: Asset, dest: Path
+                      ) -> Op[tuple[Path | None, Asset]]:
+    """Fetch the original HDR file of an HDRi asset (``originalFileUrl``: its ``url`` is
+    only a JPEG preview) to ``dest`` with the suffix its ``originalMimeType`` names (.exr
+    or .hdr), read it whole to prove it, and return (its path, the asset as last
+    fetched); (None, asset) when the asset has no HDR original. Same renewals and
+    retries as `download`."""
+    from ..hdr import finalize_original, original_suffix
+
+    suffix = original_suffix(asset.raw)
+    if suffix is None:
+        return None, asset
+    return (yield from _fetch(retry, asset, dest.with_suffix(suffix),
+                              lambda a: a.raw.get("originalFileUrl"), finalize_original))
+
+
+def _fetch(retry: RetryPolicy, asset: Asset, dest: Path, url_of: Any,
+           finalize: Any) -> Op[tuple[Path, Asset]]:
+    """Fetch ``url_of(asset)`` into a temp file beside ``dest``; ``finalize(tmp, dest)``
+    proves it and moves it into place (raising ``ProtocolError`` when it does not read).
+    A refused URL is renewed by reading the asset again; other failures follow ``retry``."""
     renewals = retry_index = 0
     while True:
         tmp = temp_path(dest)
         try:
             try:
-                got = yield Fetch(asset.url, tmp)
+                url = url_of(asset)
+                if not isinstance(url, str) or not url:
+                    raise ProtocolError(f"asset {asset.id}: the answer has no download URL")
+                got = yield Fetch(url, tmp)
                 err = check_fetch(got)
                 if err is None:
-                    return (yield Call(finalize_image, (tmp, dest))), asset
+                    return (yield Call(finalize, (tmp, dest))), asset
             except httpx.HTTPError as e:
                 err = transport_error(e, paid=False)
-            except ProtocolError as e:  # not a complete image: worth fetching again
+            except ProtocolError as e:  # not a complete file: worth fetching again
                 err = ProtocolError(f"download of {asset.id}: {e.message}", retryable=True)
         finally:
             tmp.unlink(missing_ok=True)
@@ -173,6 +202,7 @@ def download(retry: RetryPolicy, asset: Asset | str, dest: Path) -> Op[tuple[Pat
         log.info("download of %s failed (%s); retrying in %.2fs", asset.id, err.kind, delay)
         yield Sleep(delay)
         retry_index += 1
+
 
 def check_fetch(got: Fetched) -> SkyboxError | None:
     if got.status >= 300:

@@ -16,12 +16,18 @@ from typing import Any, Callable, Mapping
 from ..contract import SKYBOX_FLUX, SKYBOX_FLUX_MODEL_ID, InputSpec, ModelSpec
 
 __all__ = ["EmulatedModel", "MODELS", "SKYBOX_GPT", "SKYBOX_UPSCALER", "IMAGE_TO_SKYBOX",
-           "SKYBOX_GPT_ID", "UPSCALER_ID", "IMAGE_TO_SKYBOX_ID", "MAX_OUTPUT_PIXELS",
+           "SKYBOX_HDRI", "SKYBOX_GPT_ID", "UPSCALER_ID", "IMAGE_TO_SKYBOX_ID",
+           "SKYBOX_HDRI_ID", "MAX_OUTPUT_PIXELS",
            "price", "num_outputs", "output_size"]
 
 SKYBOX_GPT_ID = "model_scenario-skybox-gpt"
 UPSCALER_ID = "model_sc-upscale-flux-skybox"
 IMAGE_TO_SKYBOX_ID = "model_hunyuan-world-image-to-skybox"
+# No public source names the model that makes HDRi skyboxes: the SDK documents only the job
+# type and asset type "skybox-hdri" (kind "image-hdr", the .exr/.hdr at originalFileUrl).
+# This id is the emulator's name for it, after that type; clients never rely on it: they
+# follow originalFileUrl on any asset that has one.
+SKYBOX_HDRI_ID = "model_scenario-skybox-hdri"
 # The largest image the emulator draws (8192x4096, 8K for VR): beyond, a 400 names the
 # input that asked for it. A limit of this emulator's memory, not a published one.
 MAX_OUTPUT_PIXELS = 8192 * 4096
@@ -78,6 +84,13 @@ IMAGE_TO_SKYBOX = _spec(IMAGE_TO_SKYBOX_ID, "HunyuanWorld Image to Skybox", [
               description="The asset id of one photo; the skybox is built around it."),
     InputSpec("prompt", "string", label="Prompt", group="Input",
               description="Optional: what lies beyond the photo."),
+    InputSpec("seed", "number", group="Advanced", **_SEED),
+])
+
+SKYBOX_HDRI = _spec(SKYBOX_HDRI_ID, "Skybox HDRi", [
+    InputSpec("image", "file", required=True, label="Skybox", group="Input",
+              description="The asset id of the skybox to turn into an HDRi (an EXR at "
+                          "originalFileUrl; its url is a JPEG preview)."),
     InputSpec("seed", "number", group="Advanced", **_SEED),
 ])
 
@@ -144,6 +157,8 @@ MODELS: dict[str, EmulatedModel] = {
                                "Upscales a 360 skybox, keeping its seam", _upscale_price),
     IMAGE_TO_SKYBOX_ID: EmulatedModel(IMAGE_TO_SKYBOX, "custom", ("img2img",),
                                       "One photo to a 360 skybox", lambda _inputs: 10.0),
+    SKYBOX_HDRI_ID: EmulatedModel(SKYBOX_HDRI, "custom", ("img2img",),
+                                  "A 360 skybox as an HDRi (OpenEXR)", lambda _inputs: 5.0),
 }
 
 
@@ -171,6 +186,8 @@ def output_size(model_id: str, inputs: Mapping[str, Any], input_size: tuple[int,
     times its factor, else ``default`` (the emulator's render size)."""
     if model_id == SKYBOX_GPT_ID:
         return int(inputs.get("width", 2048)), int(inputs.get("height", 1024))
+    if model_id == SKYBOX_HDRI_ID and input_size is not None:
+        return input_size
     if model_id == UPSCALER_ID and input_size is not None:
         f = int(inputs.get("upscaleFactor", 2))
         return input_size[0] * f, input_size[1] * f

@@ -71,8 +71,9 @@ _PATTERNS = [
     ("GET", re.compile(rf"^/v1/models/(?P<id>{_ID})$"), "model"),
     ("GET", re.compile(r"^/v1/teams/?$"), "teams"),
     ("GET", re.compile(rf"^/v1/teams/(?P<id>{_ID})/limits$"), "limits"),
-    ("GET", re.compile(rf"^/_cdn/assets-transform/(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})$"),
-     "download"),
+    # the image at ``url``, and an HDRi's original file at ``originalFileUrl``
+    ("GET", re.compile(r"^/_cdn/(?P<where>assets-transform|assets-original)/"
+                       rf"(?P<id>asset_[A-Za-z0-9]{{{ID_LENGTH}}})$"), "download"),
 ]
 _DATA_URL = re.compile(rf"^data:(?P<mime>{'|'.join(re.escape(f.mime) for f in API_FORMATS)});"
                        r"base64,(?P<data>.*)$", re.S)
@@ -318,20 +319,29 @@ class Api:
             "ownerId": OWNER_ID,
         }
 
-    def asset_url(self, rec: AssetRecord, expired: bool = False) -> str:
+    def asset_url(self, rec: AssetRecord, expired: bool = False, original: bool = False) -> str:
         """A URL shaped like Scenario's signed CDN URLs (no file extension: the format is
-        in ``mimeType``; ``Policy``, ``Key-Pair-Id``, ``Signature`` in the query) that
-        stops working after ``url_ttl`` seconds."""
+        in ``mimeType``, or ``originalMimeType`` for ``original``; ``Policy``,
+        ``Key-Pair-Id``, ``Signature`` in the query) that stops working after ``url_ttl``
+        seconds. ``original``: the URL of an HDRi's original file (``originalFileUrl``)."""
         # Whole seconds, as CDNs write them, rounded up so a URL works at least url_ttl.
         expires = int(time.time() - 60) if expired else math.ceil(time.time() + self.settings.url_ttl)
         policy = _b64(json.dumps({"Statement": [{"Resource": f"*/{rec.id}*", "Condition": {
             "DateLessThan": {"AWS:EpochTime": expires}}}]}, separators=(",", ":")).encode())
-        return (f"{self.settings.origin}/_cdn/assets-transform/{rec.id}?p=100&Policy={policy}"
-                f"&Key-Pair-Id=KEMULATOR0FFLINE&Signature={self._sign(rec.id, policy)}")
+        where, query = ("assets-original", "") if original else ("assets-transform", "p=100&")
+        return (f"{self.settings.origin}/_cdn/{where}/{rec.id}?{query}Policy={policy}"
+                f"&Key-Pair-Id=KEMULATOR0FFLINE&Signature={self._sign(rec.id, policy, original)}")
 
-    def _sign(self, asset_id: str, policy: str) -> str:
-        return _b64(hmac.new(self._url_key, f"{asset_id}:{policy}".encode(),
-                             hashlib.sha256).digest()[:24])
+    def _sign(self, asset_id: str, policy: str, original: bool = False) -> str:
+        key = f"{asset_id}:original:{policy}" if original else f"{asset_id}:{policy}"
+        return _b64(hmac.new(self._url_key, key.encode(), hashlib.sha256).digest()[:24])
+
+    def _original_fields(self, rec: AssetRecord, expired: bool) -> dict[str, Any]:
+        """An HDRi's ``originalFileUrl`` and ``originalMimeType`` ({} for other assets)."""
+        if rec.original is None:
+            return {}
+        return {"originalFileUrl": self.asset_url(rec, expired, original=True),
+                "originalMimeType": rec.original_mime}
 
     def asset_json(self, rec: AssetRecord, expired: bool = False) -> dict[str, Any]:
         """An Asset as the API returns it, with a fresh temporary URL."""
@@ -343,14 +353,16 @@ class Api:
         meta.setdefault("height", rec.height)
         meta.setdefault("size", rec.size)
         meta.setdefault("emulator", "offline")
+        original = self._original_fields(rec, expired)
         if self.settings.lean:  # what clients need: id, url, its format; and the unknown
             return {"id": rec.id, "url": self.asset_url(rec, expired), "mimeType": rec.mime_type,
-                    **UNKNOWN_EXTRA}
+                    **original, **UNKNOWN_EXTRA}
         return {
             "id": rec.id,
             "url": self.asset_url(rec, expired),
             "mimeType": rec.mime_type,
-            "kind": "image",
+            **original,
+            "kind": meta["kind"],
             "source": meta["type"] if generated else "uploaded",
             "status": "success",
             "privacy": "private",
@@ -520,15 +532,20 @@ class Api:
         expired = self.faults.take("expire_urls", "asset") is not None
         return json_response(200, {"asset": self.asset_json(rec, expired)})
 
-    def _download(self, params: dict[str, str], query: dict[str, str], body: bytes, dry: bool) -> Response:
+    def _download(self, params: dict[str, str], query: dict[str, str], body: bytes,
+                  dry: bool) -> Response:
+        original = params.get("where") == "assets-original"
         rec = self.store.get_asset(params["id"])  # a dict lookup; never a path join
         policy = query.get("Policy", "")
-        good = hmac.compare_digest(query.get("Signature", ""), self._sign(params["id"], policy))
-        if rec is None or not good or time.time() > _policy_expiry(policy):
+        good = hmac.compare_digest(query.get("Signature", ""),
+                                   self._sign(params["id"], policy, original))
+        if rec is None or not good or time.time() > _policy_expiry(policy) \
+                or (original and rec.original is None):
             # A CDN says no more than this, whether the signature is bad or expired.
             return Response(403, ACCESS_DENIED_XML, {"Content-Type": "text/xml"})
-        data = rec.path.read_bytes()
-        answer = Response(200, data, {"Content-Type": rec.mime_type,
+        path, mime = (rec.original, rec.original_mime) if original else (rec.path, rec.mime_type)
+        data = path.read_bytes()
+        answer = Response(200, data, {"Content-Type": mime or "application/octet-stream",
                                       "Cache-Control": "private, max-age=60"})
         if self.faults.take("cut_download", "download"):
             answer.action = "cut"

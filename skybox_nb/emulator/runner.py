@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import catalog, siblings
+from . import catalog, hdri, siblings
 from .faults import Fault
 from .render import EMULATOR_NOTICE, effective_geometry, encode_png, render
 from .store import JobRecord, Store
@@ -128,9 +128,12 @@ class Runner:
             self._render_failed(job, exc)
             return
         ids = []
-        for i, (png, meta) in enumerate(images):
-            rec = self.store.add_asset(png, mime_type="image/png", width=meta["width"],
-                                       height=meta["height"], origin="generated", metadata=meta)
+        for i, (data, meta) in enumerate(images):
+            original = meta.pop("_original", None)  # an HDRi's EXR, served at originalFileUrl
+            mime = meta.pop("_mime", "image/png")
+            rec = self.store.add_asset(data, mime_type=mime, width=meta["width"],
+                                       height=meta["height"], origin="generated", metadata=meta,
+                                       original=original)
             ids.append(rec.id)
         self.store.advance(job, "success", progress=1.0, asset_ids=ids)
 
@@ -158,9 +161,25 @@ class Runner:
         with Image.open(rec.path) as im:
             return np.asarray(im.convert("RGB"))
 
+    def _render_hdri(self, job: JobRecord, init: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+        """An HDRi asset (`hdri.py`): a JPEG preview, with its EXR as the original."""
+        lin, (sun_yaw, sun_pitch) = hdri.hdri(init)
+        jpeg, exr = hdri.preview_jpeg(lin), hdri.exr_bytes(lin)
+        meta = {"type": hdri.HDRI_TYPE, "kind": hdri.HDRI_KIND, "width": lin.shape[1],
+                "height": lin.shape[0], "size": len(jpeg), "seed": str(job.input["seed"]),
+                "numOutputs": 1, "outputIndex": 0, "parentJobId": job.id,
+                "modelId": job.model_id, "image": job.input["image"],
+                "generatedBy": EMULATOR_NOTICE, "emulator": "offline",
+                "emulatorSun": {"yaw": round(sun_yaw, 2), "pitch": round(sun_pitch, 2),
+                                "radiance": hdri.SUN_RADIANCE},
+                "_mime": hdri.PREVIEW_MIME, "_original": (exr, hdri.EXR_MIME)}
+        return jpeg, meta
+
     def _render_sibling(self, job: JobRecord, init: Any) -> tuple[bytes, dict[str, Any]]:
         """One image of Skybox GPT, the upscaler or image-to-skybox (`siblings.py`)."""
         inp, seed = job.input, int(job.input["seed"])
+        if job.model_id == catalog.SKYBOX_HDRI_ID:
+            return self._render_hdri(job, init)
         if job.model_id == catalog.SKYBOX_GPT_ID:
             pixels = siblings.skybox_gpt(inp["prompt"], inp["width"], inp["height"], seed,
                                          inp.get("quality", "auto"), init or None)

@@ -71,6 +71,9 @@ class AssetRecord:
     created: float
     origin: str  # "generated" | "uploaded"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # An HDRi's original file (served at originalFileUrl) and its MIME type, else None.
+    original: Path | None = None
+    original_mime: str | None = None
 
 
 STORE_PREFIX = "skybox-emulator-"
@@ -169,12 +172,16 @@ class Store:
         return path
 
     def add_asset(self, data: bytes, *, mime_type: str, width: int, height: int, origin: str,
-                  metadata: dict[str, Any] | None = None) -> AssetRecord:
-        """Store a file and register it as an asset; returns the record."""
+                  metadata: dict[str, Any] | None = None,
+                  original: tuple[bytes, str] | None = None) -> AssetRecord:
+        """Store a file and register it as an asset; returns the record. ``original``
+        (bytes, MIME type): the file an HDRi keeps beside its preview."""
         path = self.new_file(data, suffix_of(mime_type))
+        orig = self.new_file(original[0], ".orig") if original else None
         rec = AssetRecord(id=new_id("asset"), path=path, mime_type=mime_type,
                           width=width, height=height, size=len(data), created=time.time(),
-                          origin=origin, metadata=dict(metadata or {}))
+                          origin=origin, metadata=dict(metadata or {}), original=orig,
+                          original_mime=original[1] if original else None)
         with self.lock:
             self.assets[rec.id] = rec
         return rec
