@@ -249,3 +249,30 @@ def test_the_core_reads_no_clock_but_its_own(name):
     source = inspect.getsource(module)
     assert "time.monotonic" not in source and "time.time" not in source
     assert ".now(" not in source and "utcnow" not in source
+
+
+# -- the run's own deadline over the paid POST ---------------------------------------------
+
+def parallel_jobs_429() -> httpx.Response:
+    return httpx.Response(429, json={"message": "Too many parallel custom jobs",
+                                     "details": {"actionName": "parallel-custom-jobs",
+                                                 "actionLimit": 1}})
+
+
+@pytest.mark.parametrize("refusal", ["parallel jobs", "plain 429"])
+def test_run_timeout_bounds_the_wait_for_a_slot(refusal, lib):
+    """run(timeout=) holds while the paid POST is refused with a 429: the request is not
+    sent after the time limit, and, being provably refused, is recorded as refused."""
+    busy = {"parallel jobs": parallel_jobs_429,
+            "plain 429": lambda: httpx.Response(429, headers={"Retry-After": "6"},
+                                                json={"message": "Too many requests"})}[refusal]
+    script = Script(*[busy() for _ in range(200)])
+    core = core_for(script, lib, retry=RetryPolicy(attempts=50, jitter=0.0))
+    with pytest.raises(errors.DeadlineError) as info:
+        script.drive(core.run(request(), None, timeout=20.0))
+    assert not info.value.ambiguous
+    assert script.now <= 1020.0 + 1e-9  # no sleep past the run's limit
+    assert len(script.posts()) < 20
+    [rec] = core.ledger.generations()
+    assert rec.status == "refused" and rec.job_id is None
+    core.close()
