@@ -98,12 +98,13 @@ def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> Non
         ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
 
 
-def submit(core: Core, request: Any, claim: bool,
-           exclusive: bool = False) -> Op[tuple[Job, str]]:
+def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
+           until: float | None = None) -> Op[tuple[Job, str]]:
     """Record the intent, send the paid POST, record the job; returns (job, intent id).
     ``claim`` marks the intent as driven by this caller from the moment it exists, so
     no concurrent run() resumes it too; ``exclusive`` raises `IntentInFlight` while an
-    identical intent is being sent or followed (see `Ledger.record_intent`)."""
+    identical intent is being sent or followed (see `Ledger.record_intent`); after
+    ``until`` (the core clock's time) the POST is not sent again (`calls.post_paid`)."""
     body, model_id = request.to_body(), request.model_id
     intent_id = new_intent_id()
     record = functools.partial(core.ledger.record_intent, intent_id=intent_id,
@@ -121,7 +122,8 @@ def submit(core: Core, request: Any, claim: bool,
     if claim:
         core.claims.claim(intent_id)
     try:
-        job, cost = yield from post_paid(core.retry, core.gate, model_id, body)
+        job, cost = yield from post_paid(core.retry, core.gate, model_id, body, until,
+                                         core.clock.monotonic)
     except Exception as e:
         try:
             yield Call(_settle_failed_post, (core.ledger, intent_id, e))
@@ -246,7 +248,7 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None,
         if twin is None:
             try:
                 job, intent_id = yield from submit(core, request, claim=True,
-                                                   exclusive=seeded(request))
+                                                   exclusive=seeded(request), until=until)
             except IntentInFlight as e:
                 twin = e.intent_id
                 log.info("an identical seeded request is in flight (intent %s): waiting "
