@@ -189,3 +189,21 @@ def test_a_dry_run_with_an_empty_job_gives_its_cost(tmp_path):
     core = core_for(script, tmp_path)
     assert script.drive(core.estimate(SkyboxRequest("a dune"))) == 11.0
     core.close()
+
+
+def test_a_failed_status_ends_the_run_as_a_failure(tmp_path):
+    """Vendor code handles a status ``failed`` (the facts file): a job so reported has
+    ended. Read as still running, run() would poll it for ever (and a ledger row left
+    "running" would be resumed by every identical request)."""
+    failed = ok({"job": {"jobId": "job_1", "status": "failed",
+                         "metadata": {"assetIds": [], "error": "GPU out of memory"}}})
+    accepted = ok({"job": {"jobId": "job_1", "status": "queued"}, "creativeUnitsCost": 6})
+    script = Script(accepted, *[failed] * 20)
+    core = core_for(script, tmp_path)
+    with pytest.raises(errors.JobFailedError, match="GPU out of memory"):
+        script.drive(core.run(SkyboxRequest("a dune", seed=3), None))
+    assert len(script.polled_at) == 1
+    [rec] = core.ledger.generations()
+    assert rec.status == "failed" and not rec.active
+    assert models.parse_job(failed.json()).done
+    core.close()
