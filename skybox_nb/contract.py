@@ -27,6 +27,7 @@ __all__ = [
     "style_label",
     "JOB_STATUSES",
     "FINAL_STATUSES",
+    "STATUS_SYNONYMS",
 ]
 
 SKYBOX_FLUX_MODEL_ID = "model_scenario-skybox-flux"
@@ -41,6 +42,8 @@ ENV_BASE_URL = "SCENARIO_BASE_URL"
 JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
                 "success", "failure", "canceled")
 FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
+# Other words for those statuses seen in the vendor's own code: read as the status named.
+STATUS_SYNONYMS = {"failed": "failure"}
 
 # The 22 values the model accepts for `style`, in the order Scenario lists them.
 STYLES: tuple[str, ...] = (
