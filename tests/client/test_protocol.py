@@ -276,3 +276,26 @@ def test_run_timeout_bounds_the_wait_for_a_slot(refusal, lib):
     [rec] = core.ledger.generations()
     assert rec.status == "refused" and rec.job_id is None
     core.close()
+
+
+def test_interrupted_while_the_job_is_recorded_the_ledger_keeps_the_job(lib):
+    """Ctrl-C, or a cancelled task, just after Scenario accepted the paid POST: the job
+    exists and is billed, so its id must reach the ledger (for resume()) and the intent
+    must not stay claimed; left "submitting", it later turned "unknown" and blocked
+    identical requests until a reconcile."""
+    script = Script(accepted(), job_answer("in-progress", 0.5))
+    core = core_for(script, lib)
+    op = core.run(request(), None)
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") == "attach_job":
+            op.close()  # what both drivers do when interrupted or cancelled here
+            break
+        outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == "running" and rec.job_id == "job_1"
+    assert [r.intent_id for r in script.drive(core.resumable())] == [rec.intent_id]
+    assert len(script.posts()) == 1
+    core.close()
