@@ -138,8 +138,23 @@ def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
         _settle_failed_post(core.ledger, intent_id, e)
         core.claims.release(intent_id)
         raise
-    yield Call(core.ledger.attach_job, (intent_id, job, cost))
+    try:
+        yield Call(core.ledger.attach_job, (intent_id, job, cost))
+    except BaseException as e:
+        core.claims.release(intent_id)
+        if not isinstance(e, Exception):  # closed while recording: the job exists, and
+            _attach_now(core.ledger, intent_id, job, cost)  # is billed: record it now
+        raise
     return job, intent_id
+
+
+def _attach_now(ledger: Ledger, intent_id: str, job: Job, cost: float | None) -> None:
+    """Record the job of an intent whose operation is being closed (inline: no more
+    effects can be yielded)."""
+    try:
+        ledger.attach_job(intent_id, job, cost)
+    except LedgerStateError:  # the interrupted worker thread recorded it meanwhile
+        pass
 
 
 def generate(core: Core, request: Any) -> Op[Job]:
