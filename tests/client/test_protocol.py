@@ -299,3 +299,34 @@ def test_interrupted_while_the_job_is_recorded_the_ledger_keeps_the_job(lib):
     assert [r.intent_id for r in script.drive(core.resumable())] == [rec.intent_id]
     assert len(script.posts()) == 1
     core.close()
+
+
+@pytest.mark.parametrize("how", ["cancel event", "closed"])
+def test_stopped_while_waiting_to_resend_after_a_429_is_recorded_refused(how, lib):
+    """A batch stopped (Ctrl-C, a cancelled task, run_many's stop event) while a paid
+    POST waits out a 429: Scenario refused it, nothing was started, so the intent is
+    "refused", not "unknown" (which blocks the identical request until dismissed)."""
+    import concurrent.futures
+
+    script = Script(parallel_jobs_429())
+    core = core_for(script, lib)
+    op = core.run(request(), None)
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Sleep):
+            break
+        outcome = (script.perform(effect), None)
+    if how == "closed":  # the async driver when its task is cancelled; Ctrl-C
+        op.close()
+    else:  # the blocking driver when run_many's stop event is set
+        outcome = (None, concurrent.futures.CancelledError("wait cancelled"))
+        with pytest.raises(concurrent.futures.CancelledError):
+            while True:
+                finished, effect = advance(op, outcome)
+                assert not finished
+                outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == "refused" and len(script.posts()) == 1
+    core.close()
