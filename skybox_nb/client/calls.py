@@ -27,7 +27,7 @@ from ..models import Job, parse_generate
 from ..retry import RetryPolicy, may_resend_paid
 from .effects import Op, Send, Sleep
 
-__all__ = ["call", "post_paid", "SlotGate", "transport_error", "read_json"]
+__all__ = ["call", "post_paid", "PaidPost", "SlotGate", "transport_error", "read_json"]
 
 log = logging.getLogger("skybox_nb.client")
 
@@ -136,13 +136,24 @@ class SlotGate:
                 self._free_slots += 1
 
 
+class PaidPost:
+    """Where a paid POST stands, for a caller that must record it when stopped:
+    ``waiting`` is True while it waits to resend a POST that was refused (a 429 or a
+    connection never made), so a stop then leaves no job behind."""
+
+    waiting = False
+
+
 def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
               body: Mapping[str, Any], until: float | None = None,
-              now: Callable[[], float] | None = None) -> Op[tuple[Job, float | None]]:
+              now: Callable[[], float] | None = None,
+              state: PaidPost | None = None) -> Op[tuple[Job, float | None]]:
     """The paid POST; returns (job, cost). Resent only after a 429 or a refused
     connection; a concurrency 429 waits for one of this client's jobs to end (or the
     server's delay). With ``until`` (a time of the ``now`` clock) no wait goes past it
-    and nothing is sent after it: a `DeadlineError` says nothing was started."""
+    and nothing is sent after it: a `DeadlineError` says nothing was started. ``state``
+    says, if the operation is stopped, whether it was waiting after a refusal."""
+    state = state or PaidPost()
     path = f"/generate/custom/{model_id}"
     retry_index = slot_waits = 0
     while True:
@@ -175,7 +186,9 @@ def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
             left = _time_left(until, now)
             gate.enter()
             try:
+                state.waiting = True  # stays so if the sleep is stopped
                 yield Sleep(min(max(pause, 0.5), left), wake=gate.take)
+                state.waiting = False
             finally:
                 gate.leave()
             continue
@@ -187,7 +200,9 @@ def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
                             f"only be sent after the run's time limit")
         log.info("generate was refused before starting (%s); resending in %.2fs",
                  err.kind, delay)
+        state.waiting = True
         yield Sleep(delay)
+        state.waiting = False
         retry_index += 1
 
 

@@ -33,7 +33,7 @@ from ..files import slug
 from ..ledger import IntentInFlight, IntentRecord, Ledger, LedgerStateError, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
-from .calls import SlotGate, post_paid
+from .calls import PaidPost, SlotGate, post_paid
 from .effects import Call, Clock, Op, Sleep
 
 __all__ = ["Claims", "generate", "submit", "run", "resume_one", "follow", "wait",
@@ -88,9 +88,14 @@ class Claims:
             return [r for r in recs if r.intent_id not in self._held]
 
 
-def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> None:
-    """Record why the paid POST failed: refused (provably no job) or unknown."""
-    if isinstance(e, SkyboxError) and not e.ambiguous:
+def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException,
+                        refused: bool = False) -> None:
+    """Record why the paid POST failed: refused (provably no job) or unknown.
+    ``refused``: it was stopped while waiting to resend a refused POST."""
+    if refused and not isinstance(e, SkyboxError):
+        ledger.mark_refused(intent_id, f"stopped ({type(e).__name__}) while waiting to "
+                            "send it again after Scenario refused it: nothing was started")
+    elif isinstance(e, SkyboxError) and not e.ambiguous:
         ledger.mark_refused(intent_id, str(e))
     elif isinstance(e, SkyboxError):
         ledger.mark_unknown(intent_id, str(e))
@@ -121,21 +126,22 @@ def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
         raise
     if claim:
         core.claims.claim(intent_id)
+    post = PaidPost()
     try:
         job, cost = yield from post_paid(core.retry, core.gate, model_id, body, until,
-                                         core.clock.monotonic)
+                                         core.clock.monotonic, post)
     except Exception as e:
         try:
-            yield Call(_settle_failed_post, (core.ledger, intent_id, e))
+            yield Call(_settle_failed_post, (core.ledger, intent_id, e, post.waiting))
         except BaseException as inner:
             if not isinstance(inner, Exception):  # closed while recording: record now
-                _settle_failed_post(core.ledger, intent_id, e)
+                _settle_failed_post(core.ledger, intent_id, e, post.waiting)
             raise
         finally:
             core.claims.release(intent_id)
         raise
     except BaseException as e:  # the operation is being closed: no more effects
-        _settle_failed_post(core.ledger, intent_id, e)
+        _settle_failed_post(core.ledger, intent_id, e, post.waiting)
         core.claims.release(intent_id)
         raise
     try:
