@@ -175,9 +175,13 @@ def download(retry: RetryPolicy, asset: Asset | str, dest: Path) -> Op[tuple[Pat
         retry_index += 1
 
 def check_fetch(got: Fetched) -> SkyboxError | None:
+    """The error a fetch's answer amounts to (an HTTP error, or fewer bytes than its
+    ``Content-Length`` announced), or None."""
     if got.status >= 300:
         return error_from_response(got.status, got.body, got.headers)
     expected = got.headers.get("content-length")
+    if got.headers.get("content-encoding", "identity").lower() != "identity":
+        expected = None  # it counts the encoded bytes; a cut is caught by the decode check
     if expected is not None and expected.isdigit() and int(expected) != got.written:
         return TransportError(f"download cut short: {got.written} of {expected} bytes")
     return None
