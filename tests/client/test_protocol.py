@@ -177,6 +177,19 @@ def test_backoff_honours_retry_after(lib):
     assert script.slept == [0.25]
 
 
+def test_backoff_honours_retry_after_on_a_5xx(lib):
+    """A 503 saying when to come back (maintenance, overload) is waited as told, as the
+    official SDK does; it was retried after the plain backoff (0.25 s, 0.5 s, ...)."""
+    busy = httpx.Response(503, headers={"Retry-After": "7"},
+                          json={"reason": "Service unavailable"})
+    script = Script(busy, busy, job_answer("queued", 0.0))
+    core = core_for(script, lib)
+    script.drive(core.job("job_1"))
+    assert script.slept == [7.0, 7.0]
+    err = errors.error_from_response(503, b'{"reason": "down"}', {"retry-after-ms": "1500"})
+    assert isinstance(err, errors.ServerError) and err.retry_after == 1.5
+
+
 def test_backoff_without_retry_after_grows_and_gives_up(lib):
     busy = httpx.Response(503, json={"message": "busy"})
     script = Script(busy, busy, busy, busy, busy)
