@@ -159,3 +159,18 @@ def test_spec_from_a_models_inputs_serves_sibling_models():
     assert [s.integer for s in again.inputs.values()] == [s.integer for s in SKYBOX_FLUX.inputs.values()]
     with pytest.raises(ValueError, match="unknown type"):
         ModelSpec.from_api({"id": "m", "inputs": [{"name": "x", "type": "blob"}]})
+
+
+@pytest.mark.parametrize("call", [lambda: SkyboxRequest("x", numOutputs=3),
+                                  lambda: SkyboxRequest("x").replace(numOutputs=3)])
+def test_an_api_name_given_to_the_python_request_names_the_field_to_use(call):
+    """``numOutputs=3`` (the API's name, as the reference and the SDK write it) is the
+    likely slip: the error names the field, the value and the Python name to use; it was
+    a bare TypeError that listed no allowed name."""
+    with pytest.raises(ValidationError) as info:
+        call()
+    text = str(info.value)
+    assert "numOutputs: got 3" in text and "did you mean 'num_outputs'" in text
+    assert "num_inference_steps" in text  # what is allowed
+    assert info.value.fields == ["numOutputs"]
+
