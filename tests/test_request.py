@@ -174,3 +174,14 @@ def test_an_api_name_given_to_the_python_request_names_the_field_to_use(call):
     assert "num_inference_steps" in text  # what is allowed
     assert info.value.fields == ["numOutputs"]
 
+
+
+def test_a_huge_value_is_shown_shortened_in_the_error():
+    """A data URL or a 5000-character paste given to a field is named, not dumped whole."""
+    for kw in ({"style": "c" * 5000}, {"seed": 1e300}, {"image": 7, "style": "x" * 10**6}):
+        with pytest.raises(ValidationError) as info:
+            SkyboxRequest("x", **kw)
+        text = str(info.value)
+        assert len(text) < 1500, len(text)
+        for name in kw:
+            assert f"{name}: got " in text
