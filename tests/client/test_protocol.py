@@ -343,3 +343,31 @@ def test_stopped_while_waiting_to_resend_after_a_429_is_recorded_refused(how, li
     [rec] = core.ledger.generations()
     assert rec.status == "refused" and len(script.posts()) == 1
     core.close()
+
+
+@pytest.mark.parametrize("answer", ["HTTP 400", "HTTP 500", "accepted"])
+def test_a_task_cancelled_while_its_worker_records_the_post_ends_cancelled(answer, lib):
+    """The async client runs ledger writes on a worker thread, which goes on when the
+    task awaiting it is cancelled: the core then records again inline. That second
+    record must not fail (the row has moved on already), or closing the operation
+    raises a LedgerStateError in place of the task's CancelledError."""
+    first = {"HTTP 400": httpx.Response(400, json={"reason": "Invalid style"}),
+             "HTTP 500": httpx.Response(500, json={"reason": "internal"}),
+             "accepted": accepted()}[answer]
+    script = Script(first)
+    core = core_for(script, lib)
+    op = core.generate(request())
+    writes = ("_settle_failed_post", "attach_job")
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") in writes:
+            effect.fn(*effect.args)  # the worker thread finishes its write...
+            op.close()  # ...while the cancelled task closes the operation: no raise
+            break
+        outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == {"HTTP 400": "refused", "HTTP 500": "unknown",
+                          "accepted": "running"}[answer]
+    core.close()
