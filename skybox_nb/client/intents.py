@@ -135,7 +135,7 @@ def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
             yield Call(_settle_failed_post, (core.ledger, intent_id, e, post.waiting))
         except BaseException as inner:
             if not isinstance(inner, Exception):  # closed while recording: record now
-                _settle_failed_post(core.ledger, intent_id, e, post.waiting)
+                _record_now(_settle_failed_post, core.ledger, intent_id, e, post.waiting)
             raise
         finally:
             core.claims.release(intent_id)
@@ -149,17 +149,19 @@ def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
     except BaseException as e:
         core.claims.release(intent_id)
         if not isinstance(e, Exception):  # closed while recording: the job exists, and
-            _attach_now(core.ledger, intent_id, job, cost)  # is billed: record it now
+            _record_now(core.ledger.attach_job, intent_id, job, cost)  # is billed
         raise
     return job, intent_id
 
 
-def _attach_now(ledger: Ledger, intent_id: str, job: Job, cost: float | None) -> None:
-    """Record the job of an intent whose operation is being closed (inline: no more
-    effects can be yielded)."""
+def _record_now(write: Callable[..., None], *args: Any) -> None:
+    """A ledger write made inline while an operation is being closed (no more effects
+    can be yielded). The async client's worker thread may have made it already, as it
+    goes on when its task is cancelled: the row has then moved on, which is no error
+    (raised here, it would replace the task's CancelledError)."""
     try:
-        ledger.attach_job(intent_id, job, cost)
-    except LedgerStateError:  # the interrupted worker thread recorded it meanwhile
+        write(*args)
+    except LedgerStateError:
         pass
 
 
