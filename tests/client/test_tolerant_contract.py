@@ -207,3 +207,18 @@ def test_a_failed_status_ends_the_run_as_a_failure(tmp_path):
     assert rec.status == "failed" and not rec.active
     assert models.parse_job(failed.json()).done
     core.close()
+
+
+@pytest.mark.parametrize("bound", [[1], {"v": 1}, "wide", True])
+def test_a_model_record_with_an_odd_bound_is_a_protocol_error_naming_the_input(bound, tmp_path):
+    """``GET /models/{id}`` with a min that is no number: a ProtocolError naming the
+    input, never a TypeError (a list or an object) or a bare float() message."""
+    record = {"model": {"id": "model_x", "inputs": [
+        {"name": "prompt", "type": "string"},
+        {"name": "width", "type": "number", "min": bound, "max": 4096, "step": 16}]}}
+    script = Script(ok(record))
+    core = core_for(script, tmp_path)
+    with pytest.raises(errors.ProtocolError, match="width") as info:
+        script.drive(core.model_spec("model_x"))
+    assert "min" in str(info.value)
+    core.close()
