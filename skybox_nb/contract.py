@@ -216,7 +216,7 @@ class ModelSpec:
             if typ not in _API_TYPES:
                 raise ValueError(f"model input {raw['name']!r} has unknown type {typ!r}")
             step = raw.get("step")
-            lo, hi = raw.get("min"), raw.get("max")
+            lo, hi = (_bound(raw, k) for k in ("min", "max"))
             integer = (
                 typ == "number"
                 and isinstance(step, (int, float))
@@ -272,6 +272,18 @@ class ModelSpec:
             d["costImpact"] = s.cost_impact
             out.append(d)
         return out
+
+
+def _bound(raw: Mapping[str, Any], key: str) -> float | None:
+    """An input's ``min`` or ``max`` (None when absent); ``ValueError`` naming the input
+    when it is not a finite number."""
+    x = raw.get(key)
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"model input {raw['name']!r}: {key} is {x!r:.40}; expected a "
+                         "finite number")
+    return float(x)
 
 
 def _whole(x: float) -> float | int:
