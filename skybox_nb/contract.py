@@ -27,6 +27,7 @@ __all__ = [
     "style_label",
     "JOB_STATUSES",
     "FINAL_STATUSES",
+    "STATUS_SYNONYMS",
 ]
 
 SKYBOX_FLUX_MODEL_ID = "model_scenario-skybox-flux"
@@ -41,6 +42,8 @@ ENV_BASE_URL = "SCENARIO_BASE_URL"
 JOB_STATUSES = ("queued", "warming-up", "pending", "in-progress", "finalizing",
                 "success", "failure", "canceled")
 FINAL_STATUSES = frozenset({"success", "failure", "canceled"})
+# Other words for those statuses seen in the vendor's own code: read as the status named.
+STATUS_SYNONYMS = {"failed": "failure"}
 
 # The 22 values the model accepts for `style`, in the order Scenario lists them.
 STYLES: tuple[str, ...] = (
@@ -213,7 +216,7 @@ class ModelSpec:
             if typ not in _API_TYPES:
                 raise ValueError(f"model input {raw['name']!r} has unknown type {typ!r}")
             step = raw.get("step")
-            lo, hi = raw.get("min"), raw.get("max")
+            lo, hi = (_bound(raw, k) for k in ("min", "max"))
             integer = (
                 typ == "number"
                 and isinstance(step, (int, float))
@@ -269,6 +272,18 @@ class ModelSpec:
             d["costImpact"] = s.cost_impact
             out.append(d)
         return out
+
+
+def _bound(raw: Mapping[str, Any], key: str) -> float | None:
+    """An input's ``min`` or ``max`` (None when absent); ``ValueError`` naming the input
+    when it is not a finite number."""
+    x = raw.get(key)
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"model input {raw['name']!r}: {key} is {x!r:.40}; expected a "
+                         "finite number")
+    return float(x)
 
 
 def _whole(x: float) -> float | int:

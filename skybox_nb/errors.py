@@ -202,10 +202,15 @@ class DeadlineError(SkyboxError):
 
 
 class ServerError(SkyboxError):
-    """5xx from Scenario. On the paid call it is ambiguous: the job may exist."""
+    """5xx from Scenario. On the paid call it is ambiguous: the job may exist.
+    ``retry_after`` is in seconds when the server said when to come back."""
 
     kind = "server"
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
 
 
 class ProtocolError(SkyboxError):
@@ -379,7 +384,8 @@ def error_from_response(
             return ModeratedError(message, **kw)
         return InvalidError(message, **kw)
     if status >= 500:
-        return ServerError(message, ambiguous=paid, **kw)
+        return ServerError(message, ambiguous=paid, retry_after=parse_retry_after(headers),
+                           **kw)
     return ProtocolError(f"unexpected HTTP {status}: {message}", **kw)
 
 

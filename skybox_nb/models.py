@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .contract import FINAL_STATUSES, JOB_STATUSES
+from .contract import FINAL_STATUSES, JOB_STATUSES, STATUS_SYNONYMS
 from .errors import ProtocolError
 from .files import safe_id
 
@@ -79,7 +79,9 @@ def _number(value: Any, where: str = "answer", limit: float = ABSURD) -> int | f
 
 
 def _status(value: str, where: str) -> str:
-    """A job's status word; one we do not know is logged once and read as running."""
+    """A job's status word (a synonym such as "failed" read as the status it names);
+    one we do not know is logged once and read as running."""
+    value = STATUS_SYNONYMS.get(value, value)
     if value not in JOB_STATUSES and value not in _unknown_statuses:
         _unknown_statuses.add(value)
         log.warning("%s.status: unknown status %r, read as still running (known: %s)",

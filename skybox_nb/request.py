@@ -11,6 +11,7 @@ Exports (`to_curl`, `to_python`) refer to credentials only through environment v
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import pprint
@@ -146,6 +147,15 @@ class SkyboxRequest(_BodyExports):
         "seed": "seed",
     }
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "SkyboxRequest":
+        # An unknown keyword (most likely an API name such as numOutputs) is named with
+        # the field to use, instead of the bare TypeError of a dataclass's __init__.
+        unknown = [k for k in kwargs if k not in cls.API_NAMES and k != "warnings"]
+        if unknown:
+            raise ValidationError([_unknown_field(cls, k, kwargs[k]) for k in unknown],
+                                  model_id=cls.model_id)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         values = {api: getattr(self, py) for py, api in self.API_NAMES.items()}
         if self.prompt is None:
@@ -185,6 +195,16 @@ class SkyboxRequest(_BodyExports):
     def num_outputs_effective(self) -> int:
         """How many panoramas this request produces (the default is 2)."""
         return int(self.effective("numOutputs"))
+
+
+def _unknown_field(cls: type, name: str, value: Any) -> Problem:
+    """The problem of a keyword ``cls`` does not have, with the field meant when the
+    name is an API name (``numOutputs`` -> ``num_outputs``) or close to a field's."""
+    names = list(cls.API_NAMES)  # type: ignore[attr-defined]
+    by_api = {api: py for py, api in cls.API_NAMES.items()}  # type: ignore[attr-defined]
+    near = by_api.get(name) or next(iter(difflib.get_close_matches(name, names, n=1)), None)
+    return Problem(name, value, f"the fields of {cls.__name__}: {', '.join(names)}",
+                   f"unknown field; did you mean {near!r}?" if near else "unknown field")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Problem:
     message: str = ""
 
     def __str__(self) -> str:
-        msg = f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
+        msg = f"{self.field}: got {_clip(repr(self.value))}; allowed: {self.allowed}"
         return msg + (f" ({self.message})" if self.message else "")
 
 
@@ -72,6 +72,14 @@ def _check_number(spec: InputSpec, value: Any) -> tuple[Any, Problem | None]:
         near = round(value / step) * step
         return value, Problem(spec.name, value, allowed, f"not a multiple of {step}; try {near}")
     return value, None
+
+
+def _clip(text: str, keep: int = 60) -> str:
+    """``text``, its middle cut out when longer than ``keep`` characters (a pasted data
+    URL or a number of 300 digits is named, not dumped)."""
+    if len(text) <= keep + 20:
+        return text
+    return f"{text[:keep - 20]}...{text[-20:]} ({len(text)} chars)"
 
 
 def _short(value: Any) -> Any:

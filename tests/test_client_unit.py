@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import gzip
 import json
 import logging
 import threading
@@ -266,6 +267,35 @@ def test_download_renews_expired_url_and_retries_cut_transfer(client, fake, tmp_
     with pytest.raises(errors.ServerError):
         client.download(aid, tmp_path / "dl2")
     assert not (tmp_path / "dl2").exists() or not any((tmp_path / "dl2").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["blocking", "async"])
+def test_a_compressed_download_is_not_taken_for_a_cut_one(kind, fake, tmp_path):
+    """A CDN may answer with Content-Encoding (httpx asks for it): Content-Length then
+    counts the compressed bytes, not the decoded ones written, and is no sign of a cut
+    transfer. Compared with the decoded size, every attempt failed as "cut short"."""
+    fake.finish(jid := fake.add_job({"prompt": "x", "numOutputs": 1}))
+    aid = fake.jobs[jid].asset_ids[0]
+    raw = fake.asset_bytes(aid)
+
+    def gzipped(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=gzip.compress(raw),
+                              headers={"Content-Encoding": "gzip", "Content-Type": "image/png"})
+
+    fake.queue("cdn", *[gzipped] * 5)
+    if kind == "blocking":
+        with SkyboxClient(KEY, SECRET, API, library=tmp_path / "lib", transport=fake.transport(),
+                          retry=fast_retry(), poll=fast_poll) as c:
+            path = c.download(aid, tmp_path / "dl")
+    else:
+        async def main():
+            async with AsyncSkyboxClient(KEY, SECRET, API, library=tmp_path / "lib",
+                                         transport=fake.transport(), retry=fast_retry(),
+                                         poll=fast_poll) as ac:
+                return await ac.download(aid, tmp_path / "dl")
+        path = asyncio.run(main())
+    assert path.read_bytes() == raw
+    assert len(fake.script["cdn"]) == 4  # the first answer was taken
 
 
 # -- upload ---------------------------------------------------------------------------------

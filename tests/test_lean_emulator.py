@@ -78,3 +78,21 @@ def test_default_output_size_is_the_last_reported_one(tmp_path):
         res = c.run(SkyboxRequest("a plain", num_outputs=1))
         assert Image.open(res.files[0]).size == (1536, 768)
         assert Panorama.load(res.files[0]).width == 1536
+
+
+@pytest.mark.parametrize("lean_mode", [True, False])
+def test_error_bodies_say_reason_as_the_service_does(lean_mode, tmp_path):
+    """The one recorded REST error body is ``{"reason": ...}`` (the facts file): the
+    emulator's errors say ``reason`` too (lean: only it), and the client reads them."""
+    with Emulator(render_size=SIZE, lean=lean_mode) as emu:
+        with httpx.Client(base_url=emu.base_url, auth=("k", "s")) as http:
+            bad = http.post("/generate/custom/model_scenario-skybox-flux",
+                            json={"prompt": "a dune", "style": "cinematik"})
+            missing = http.get("/jobs/job_000000000000000000000000")
+        for r, words in ((bad, "cinematik"), (missing, "Job not found")):
+            body = r.json()
+            assert r.status_code in (400, 404) and words in body["reason"]
+            assert ("message" not in body) if lean_mode else body["message"] == body["reason"]
+        with SkyboxClient(emulator=emu, library=tmp_path / "lib") as c:
+            with pytest.raises(errors.NotFoundError, match="Job not found"):
+                c.job("job_000000000000000000000000")

@@ -159,3 +159,29 @@ def test_spec_from_a_models_inputs_serves_sibling_models():
     assert [s.integer for s in again.inputs.values()] == [s.integer for s in SKYBOX_FLUX.inputs.values()]
     with pytest.raises(ValueError, match="unknown type"):
         ModelSpec.from_api({"id": "m", "inputs": [{"name": "x", "type": "blob"}]})
+
+
+@pytest.mark.parametrize("call", [lambda: SkyboxRequest("x", numOutputs=3),
+                                  lambda: SkyboxRequest("x").replace(numOutputs=3)])
+def test_an_api_name_given_to_the_python_request_names_the_field_to_use(call):
+    """``numOutputs=3`` (the API's name, as the reference and the SDK write it) is the
+    likely slip: the error names the field, the value and the Python name to use; it was
+    a bare TypeError that listed no allowed name."""
+    with pytest.raises(ValidationError) as info:
+        call()
+    text = str(info.value)
+    assert "numOutputs: got 3" in text and "did you mean 'num_outputs'" in text
+    assert "num_inference_steps" in text  # what is allowed
+    assert info.value.fields == ["numOutputs"]
+
+
+
+def test_a_huge_value_is_shown_shortened_in_the_error():
+    """A data URL or a 5000-character paste given to a field is named, not dumped whole."""
+    for kw in ({"style": "c" * 5000}, {"seed": 1e300}, {"image": 7, "style": "x" * 10**6}):
+        with pytest.raises(ValidationError) as info:
+            SkyboxRequest("x", **kw)
+        text = str(info.value)
+        assert len(text) < 1500, len(text)
+        for name in kw:
+            assert f"{name}: got " in text

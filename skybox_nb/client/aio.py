@@ -46,7 +46,7 @@ class AsyncSkyboxClient(ClientBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         try:
-            api, cdn = self._http_settings(wire.async_transport)
+            api, cdn = self._http_settings(wire.async_transport, asynchronous=True)
             self._http, self._cdn = httpx.AsyncClient(**api), httpx.AsyncClient(**cdn)
         except BaseException:  # a failed client leaves no emulator or ledger open
             self._core.close()

@@ -17,6 +17,7 @@ from ..config import resolve_settings
 from ..errors import DeadlineError
 from ..ledger import DEFAULT_LIBRARY, Ledger
 from ..retry import PollSchedule, RetryPolicy
+from . import wire
 from .core import Core
 from .effects import Clock
 
@@ -97,18 +98,24 @@ class ClientBase:
         client._core.where.owns_emulator = True
         return client
 
-    def _http_settings(self, transport: Callable[..., Any]
+    def _http_settings(self, transport: Callable[..., Any], asynchronous: bool = False
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Settings of the two httpx clients, each on a ``transport(limits, given,
-        credentials)`` of `wire`: the API one carries the credentials (and has them
-        scrubbed from every answer); the download one never does (asset URLs are
-        presigned links on a CDN host)."""
+        credentials)`` of `wire`, and the environment's proxies (`wire.proxy_mounts`;
+        none for a test's transport or the emulator): the API one carries the
+        credentials (and has them scrubbed from every answer); the download one never
+        does (asset URLs are presigned links on a CDN host)."""
         common = {"timeout": self._timeout, "limits": self._limits}
         creds = self._core.where.credentials
+        direct = self._transport is None and not self._core.is_emulator
+
+        def mounts(c: Any) -> dict[str, Any]:
+            return wire.proxy_mounts(self._limits, c, asynchronous) if direct else {}
+
         return ({**common, "base_url": self._core.base_url,
-                 "headers": self._core.auth_headers(),
+                 "headers": self._core.auth_headers(), "mounts": mounts(creds),
                  "transport": transport(self._limits, self._transport, creds)},
-                {**common, "follow_redirects": True,
+                {**common, "follow_redirects": True, "mounts": mounts(None),
                  "transport": transport(self._limits, self._transport, None)})
 
     is_emulator: bool = _from_core("is_emulator", "True when talking to the offline "

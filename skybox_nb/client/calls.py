@@ -3,7 +3,7 @@
 Invariant: a read is retried on a retryable failure after the policy's backoff, never
 sooner than the server's ``Retry-After``; the paid generate POST is resent only when
 `may_resend_paid` proves it never reached Scenario (a 429, or a connection that was
-never made), never after an ambiguous failure; a job of this client that ends while
+never made), never after an ambiguous failure, and never after its run's time limit; a job of this client that ends while
 generates wait out a parallel-jobs 429 wakes exactly one of them (no stampede).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import httpx
 
@@ -27,7 +27,7 @@ from ..models import Job, parse_generate
 from ..retry import RetryPolicy, may_resend_paid
 from .effects import Op, Send, Sleep
 
-__all__ = ["call", "post_paid", "SlotGate", "transport_error", "read_json"]
+__all__ = ["call", "post_paid", "PaidPost", "SlotGate", "transport_error", "read_json"]
 
 log = logging.getLogger("skybox_nb.client")
 
@@ -136,14 +136,28 @@ class SlotGate:
                 self._free_slots += 1
 
 
+class PaidPost:
+    """Where a paid POST stands, for a caller that must record it when stopped:
+    ``waiting`` is True while it waits to resend a POST that was refused (a 429 or a
+    connection never made), so a stop then leaves no job behind."""
+
+    waiting = False
+
+
 def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
-              body: Mapping[str, Any]) -> Op[tuple[Job, float | None]]:
+              body: Mapping[str, Any], until: float | None = None,
+              now: Callable[[], float] | None = None,
+              state: PaidPost | None = None) -> Op[tuple[Job, float | None]]:
     """The paid POST; returns (job, cost). Resent only after a 429 or a refused
     connection; a concurrency 429 waits for one of this client's jobs to end (or the
-    server's delay)."""
+    server's delay). With ``until`` (a time of the ``now`` clock) no wait goes past it
+    and nothing is sent after it: a `DeadlineError` says nothing was started. ``state``
+    says, if the operation is stopped, whether it was waiting after a refusal."""
+    state = state or PaidPost()
     path = f"/generate/custom/{model_id}"
     retry_index = slot_waits = 0
     while True:
+        _time_left(until, now)
         try:
             resp = yield Send("POST", path, dict(body))
         except httpx.HTTPError as e:
@@ -169,16 +183,41 @@ def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
             # growing pause.
             pause = err.retry_after or min(10.0, 1.0 * 1.25 ** slot_waits)
             slot_waits += 1
+            left = _time_left(until, now)
             gate.enter()
             try:
-                yield Sleep(max(pause, 0.5), wake=gate.take)
+                state.waiting = True  # stays so if the sleep is stopped
+                yield Sleep(min(max(pause, 0.5), left), wake=gate.take)
+                state.waiting = False
             finally:
                 gate.leave()
             continue
         delay = retry.delay(err, retry_index)
         if delay is None:
             raise err
+        if delay >= _time_left(until, now):  # the resend would come too late
+            raise _not_sent(f"the last try was refused ({err.kind}), and the next could "
+                            f"only be sent after the run's time limit")
         log.info("generate was refused before starting (%s); resending in %.2fs",
                  err.kind, delay)
+        state.waiting = True
         yield Sleep(delay)
+        state.waiting = False
         retry_index += 1
+
+
+def _not_sent(why: str) -> DeadlineError:
+    return DeadlineError(f"generate not sent: {why}", ambiguous=False,
+                         hint="nothing was started or billed for it; send it again later")
+
+
+def _time_left(until: float | None, now: Callable[[], float] | None) -> float:
+    """Seconds before ``until`` (infinity without one); the `DeadlineError` of a POST
+    that was not sent when that time has passed."""
+    if until is None or now is None:
+        return float("inf")
+    left = until - now()
+    if left <= 0:
+        raise _not_sent("the run's time limit passed while Scenario refused it (HTTP 429)"
+                        " or could not be reached")
+    return left

@@ -33,7 +33,7 @@ from ..files import slug
 from ..ledger import IntentInFlight, IntentRecord, Ledger, LedgerStateError, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
-from .calls import SlotGate, post_paid
+from .calls import PaidPost, SlotGate, post_paid
 from .effects import Call, Clock, Op, Sleep
 
 __all__ = ["Claims", "generate", "submit", "run", "resume_one", "follow", "wait",
@@ -90,9 +90,14 @@ class Claims:
             return [r for r in recs if r.intent_id not in self._held]
 
 
-def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> None:
-    """Record why the paid POST failed: refused (provably no job) or unknown."""
-    if isinstance(e, SkyboxError) and not e.ambiguous:
+def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException,
+                        refused: bool = False) -> None:
+    """Record why the paid POST failed: refused (provably no job) or unknown.
+    ``refused``: it was stopped while waiting to resend a refused POST."""
+    if refused and not isinstance(e, SkyboxError):
+        ledger.mark_refused(intent_id, f"stopped ({type(e).__name__}) while waiting to "
+                            "send it again after Scenario refused it: nothing was started")
+    elif isinstance(e, SkyboxError) and not e.ambiguous:
         ledger.mark_refused(intent_id, str(e))
     elif isinstance(e, SkyboxError):
         ledger.mark_unknown(intent_id, str(e))
@@ -100,12 +105,13 @@ def _settle_failed_post(ledger: Ledger, intent_id: str, e: BaseException) -> Non
         ledger.mark_unknown(intent_id, f"interrupted while sending ({type(e).__name__})")
 
 
-def submit(core: Core, request: Any, claim: bool,
-           exclusive: bool = False) -> Op[tuple[Job, str]]:
+def submit(core: Core, request: Any, claim: bool, exclusive: bool = False,
+           until: float | None = None) -> Op[tuple[Job, str]]:
     """Record the intent, send the paid POST, record the job; returns (job, intent id).
     ``claim`` marks the intent as driven by this caller from the moment it exists, so
     no concurrent run() resumes it too; ``exclusive`` raises `IntentInFlight` while an
-    identical intent is being sent or followed (see `Ledger.record_intent`)."""
+    identical intent is being sent or followed (see `Ledger.record_intent`); after
+    ``until`` (the core clock's time) the POST is not sent again (`calls.post_paid`)."""
     body, model_id = request.to_body(), request.model_id
     intent_id = new_intent_id()
     record = functools.partial(core.ledger.record_intent, intent_id=intent_id,
@@ -122,24 +128,43 @@ def submit(core: Core, request: Any, claim: bool,
         raise
     if claim:
         core.claims.claim(intent_id)
+    post = PaidPost()
     try:
-        job, cost = yield from post_paid(core.retry, core.gate, model_id, body)
+        job, cost = yield from post_paid(core.retry, core.gate, model_id, body, until,
+                                         core.clock.monotonic, post)
     except Exception as e:
         try:
-            yield Call(_settle_failed_post, (core.ledger, intent_id, e))
+            yield Call(_settle_failed_post, (core.ledger, intent_id, e, post.waiting))
         except BaseException as inner:
             if not isinstance(inner, Exception):  # closed while recording: record now
-                _settle_failed_post(core.ledger, intent_id, e)
+                _record_now(_settle_failed_post, core.ledger, intent_id, e, post.waiting)
             raise
         finally:
             core.claims.release(intent_id)
         raise
     except BaseException as e:  # the operation is being closed: no more effects
-        _settle_failed_post(core.ledger, intent_id, e)
+        _settle_failed_post(core.ledger, intent_id, e, post.waiting)
         core.claims.release(intent_id)
         raise
-    yield Call(core.ledger.attach_job, (intent_id, job, cost))
+    try:
+        yield Call(core.ledger.attach_job, (intent_id, job, cost))
+    except BaseException as e:
+        core.claims.release(intent_id)
+        if not isinstance(e, Exception):  # closed while recording: the job exists, and
+            _record_now(core.ledger.attach_job, intent_id, job, cost)  # is billed
+        raise
     return job, intent_id
+
+
+def _record_now(write: Callable[..., None], *args: Any) -> None:
+    """A ledger write made inline while an operation is being closed (no more effects
+    can be yielded). The async client's worker thread may have made it already, as it
+    goes on when its task is cancelled: the row has then moved on, which is no error
+    (raised here, it would replace the task's CancelledError)."""
+    try:
+        write(*args)
+    except LedgerStateError:
+        pass
 
 
 def generate(core: Core, request: Any) -> Op[Job]:
@@ -248,7 +273,7 @@ def run(core: Core, request: Any, on_progress: ProgressFn | None,
         if twin is None:
             try:
                 job, intent_id = yield from submit(core, request, claim=True,
-                                                   exclusive=seeded(request))
+                                                   exclusive=seeded(request), until=until)
             except IntentInFlight as e:
                 twin = e.intent_id
                 log.info("an identical seeded request is in flight (intent %s): waiting "

@@ -205,9 +205,13 @@ def _fetch(retry: RetryPolicy, asset: Asset, dest: Path, url_of: Any,
 
 
 def check_fetch(got: Fetched) -> SkyboxError | None:
+    """The error a fetch's answer amounts to (an HTTP error, or fewer bytes than its
+    ``Content-Length`` announced), or None."""
     if got.status >= 300:
         return error_from_response(got.status, got.body, got.headers)
     expected = got.headers.get("content-length")
+    if got.headers.get("content-encoding", "identity").lower() != "identity":
+        expected = None  # it counts the encoded bytes; a cut is caught by the decode check
     if expected is not None and expected.isdigit() and int(expected) != got.written:
         return TransportError(f"download cut short: {got.written} of {expected} bytes")
     return None

@@ -19,7 +19,8 @@ from typing import Any, Iterable, Iterator
 import httpcore
 import httpx
 
-__all__ = ["within", "deadline_left", "sync_transport", "async_transport", "REDACTED"]
+__all__ = ["within", "deadline_left", "sync_transport", "async_transport", "proxy_mounts",
+           "REDACTED"]
 
 REDACTED = "[redacted]"
 
@@ -188,3 +189,35 @@ def async_transport(limits: httpx.Limits, given: httpx.AsyncBaseTransport | None
     transport = given if given is not None else httpx.AsyncHTTPTransport(limits=limits)
     secrets = _secrets(credentials)
     return _AsyncScrubbingTransport(transport, secrets) if secrets else transport
+
+
+# Loopback is never proxied (a proxy's 127.0.0.1 is not ours): the offline emulator.
+_LOOPBACK = ("all://127.0.0.1", "all://localhost", "all://[::1]")
+
+
+def proxy_mounts(limits: httpx.Limits, credentials: Any = None,
+                 asynchronous: bool = False) -> dict[str, Any]:
+    """Transports for the proxies the environment names (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``), read as httpx reads them: httpx does so only for a
+    client built without a transport, and ours always get one. Each scrubs answers like
+    the direct transport; a proxied connection keeps httpx's per-read timeout (not the
+    call's total deadline). Empty when no proxy is set."""
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:  # pragma: no cover - a future httpx: no proxies then
+        return {}
+    found = get_environment_proxies()
+    if not any(found.values()):
+        return {}
+    secrets = _secrets(credentials)
+    mounts: dict[str, Any] = {}
+    for pattern, url in found.items():
+        if url is None:  # NO_PROXY: the direct transport
+            mounts[pattern] = None
+        elif asynchronous:
+            inner = httpx.AsyncHTTPTransport(limits=limits, proxy=url)
+            mounts[pattern] = _AsyncScrubbingTransport(inner, secrets) if secrets else inner
+        else:
+            outer = httpx.HTTPTransport(limits=limits, proxy=url)
+            mounts[pattern] = _ScrubbingTransport(outer, secrets) if secrets else outer
+    return {**mounts, **dict.fromkeys(_LOOPBACK)}

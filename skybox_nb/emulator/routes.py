@@ -3,7 +3,8 @@
 Invariant: every JSON answer has the shape of the official SDK's response models
 (``scenario_sdk.types``: JobRetrieveResponse, JobListResponse items, GenerateRunModelResponse,
 AssetRetrieveResponse, AssetUploadResponse, ModelRetrieveResponse, JobTriggerActionResponse)
-and every error is JSON with a ``message`` (and ``details`` where they help), status-coded
+and every error is JSON with a ``reason`` (as the service's recorded error body) and a
+``message`` (lean mode: ``reason`` only), ``details`` where they help, status-coded
 like the real API: 400 naming the field, 401, 403, 404, 413, 429 with Retry-After, 5xx.
 This module decides answers; it does no socket I/O (server.py does), and it never echoes a
 credential.
@@ -99,8 +100,9 @@ def json_response(status: int, obj: Any, headers: Mapping[str, str] | None = Non
 
 def error(status: int, message: str, details: Any = None, hint: str | None = None,
           headers: Mapping[str, str] | None = None) -> Response:
-    """An error answer shaped like Scenario's: ``{"message", "details"?, "hint"?}``."""
-    obj: dict[str, Any] = {"message": message}
+    """An error answer shaped like Scenario's: ``{"reason", "message", "details"?,
+    "hint"?}`` (the service's recorded error says ``reason``; lean mode keeps only it)."""
+    obj: dict[str, Any] = {"reason": message, "message": message}
     if details is not None:
         obj["details"] = details
     if hint:
@@ -184,6 +186,11 @@ class Api:
     def handle(self, method: str, path: str, qs: str, headers: Mapping[str, str],
                body: bytes) -> Response:
         """Answer one request. ``headers`` keys are lower-case."""
+        answer = self._answer(method, path, qs, headers, body)
+        return _as_recorded(answer) if self.settings.lean else answer
+
+    def _answer(self, method: str, path: str, qs: str, headers: Mapping[str, str],
+                body: bytes) -> Response:
         if path in ("/_emulator", "/_emulator/") and method == "GET":
             return self._admin(method, path, body)  # says what it is; changes and shows nothing
         if path.startswith("/_emulator/"):  # faults and stats: the same Basic auth as /v1
@@ -668,6 +675,18 @@ def _json_object(body: bytes) -> dict[str, Any] | Response:
     if not isinstance(data, dict):
         return error(400, f"The request body must be a JSON object, got {type(data).__name__}.")
     return data
+
+
+def _as_recorded(answer: Response) -> Response:
+    """An error as the service's one recorded error body: its words under ``reason``
+    only (the SDK-style ``message`` left out)."""
+    if answer.status < 400 or not answer.body.startswith(b"{"):
+        return answer
+    data = json.loads(answer.body)
+    if "reason" in data:
+        data.pop("message", None)
+        answer.body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    return answer
 
 
 def _bad_field(p: Problem) -> Response:

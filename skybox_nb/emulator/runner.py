@@ -2,7 +2,8 @@
 
 Invariant: a job reaches ``success`` only after every one of its images is rendered,
 encoded and complete on disk as an asset, and never before ``job_duration`` seconds have
-passed since it was created; a canceled job stays canceled (the store refuses to move a
+passed since it was created; any error on the way ends it in ``failure``, never leaves
+it running; a canceled job stays canceled (the store refuses to move a
 final job), and its renders are thrown away.
 """
 
@@ -80,9 +81,9 @@ class Runner:
     def _run(self, job: JobRecord, failure: Fault | None) -> None:
         try:
             self._lifecycle(job, failure)
-        except Exception:
+        except Exception as exc:
             if not self._closed:  # after close() the store's files are gone: nothing to do
-                raise
+                self._render_failed(job, exc)  # any error ends the job: never a hang
 
     def _lifecycle(self, job: JobRecord, failure: Fault | None) -> None:
         d = self.job_duration
@@ -138,7 +139,8 @@ class Runner:
         self.store.advance(job, "success", progress=1.0, asset_ids=ids)
 
     def _render_failed(self, job: JobRecord, exc: Exception) -> None:
-        """A bug in the renderer must end the job, not hang it."""
+        """A bug in the renderer (or a file that cannot be stored) must end the job, not
+        hang it."""
         self.store.advance(job, "failure", error=f"Emulator render failed: {exc}",
                            hint="This is a bug in the offline emulator, not your request.")
 

@@ -177,6 +177,19 @@ def test_backoff_honours_retry_after(lib):
     assert script.slept == [0.25]
 
 
+def test_backoff_honours_retry_after_on_a_5xx(lib):
+    """A 503 saying when to come back (maintenance, overload) is waited as told, as the
+    official SDK does; it was retried after the plain backoff (0.25 s, 0.5 s, ...)."""
+    busy = httpx.Response(503, headers={"Retry-After": "7"},
+                          json={"reason": "Service unavailable"})
+    script = Script(busy, busy, job_answer("queued", 0.0))
+    core = core_for(script, lib)
+    script.drive(core.job("job_1"))
+    assert script.slept == [7.0, 7.0]
+    err = errors.error_from_response(503, b'{"reason": "down"}', {"retry-after-ms": "1500"})
+    assert isinstance(err, errors.ServerError) and err.retry_after == 1.5
+
+
 def test_backoff_without_retry_after_grows_and_gives_up(lib):
     busy = httpx.Response(503, json={"message": "busy"})
     script = Script(busy, busy, busy, busy, busy)
@@ -249,3 +262,112 @@ def test_the_core_reads_no_clock_but_its_own(name):
     source = inspect.getsource(module)
     assert "time.monotonic" not in source and "time.time" not in source
     assert ".now(" not in source and "utcnow" not in source
+
+
+# -- the run's own deadline over the paid POST ---------------------------------------------
+
+def parallel_jobs_429() -> httpx.Response:
+    return httpx.Response(429, json={"message": "Too many parallel custom jobs",
+                                     "details": {"actionName": "parallel-custom-jobs",
+                                                 "actionLimit": 1}})
+
+
+@pytest.mark.parametrize("refusal", ["parallel jobs", "plain 429"])
+def test_run_timeout_bounds_the_wait_for_a_slot(refusal, lib):
+    """run(timeout=) holds while the paid POST is refused with a 429: the request is not
+    sent after the time limit, and, being provably refused, is recorded as refused."""
+    busy = {"parallel jobs": parallel_jobs_429,
+            "plain 429": lambda: httpx.Response(429, headers={"Retry-After": "6"},
+                                                json={"message": "Too many requests"})}[refusal]
+    script = Script(*[busy() for _ in range(200)])
+    core = core_for(script, lib, retry=RetryPolicy(attempts=50, jitter=0.0))
+    with pytest.raises(errors.DeadlineError) as info:
+        script.drive(core.run(request(), None, timeout=20.0))
+    assert not info.value.ambiguous
+    assert script.now <= 1020.0 + 1e-9  # no sleep past the run's limit
+    assert len(script.posts()) < 20
+    [rec] = core.ledger.generations()
+    assert rec.status == "refused" and rec.job_id is None
+    core.close()
+
+
+def test_interrupted_while_the_job_is_recorded_the_ledger_keeps_the_job(lib):
+    """Ctrl-C, or a cancelled task, just after Scenario accepted the paid POST: the job
+    exists and is billed, so its id must reach the ledger (for resume()) and the intent
+    must not stay claimed; left "submitting", it later turned "unknown" and blocked
+    identical requests until a reconcile."""
+    script = Script(accepted(), job_answer("in-progress", 0.5))
+    core = core_for(script, lib)
+    op = core.run(request(), None)
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") == "attach_job":
+            op.close()  # what both drivers do when interrupted or cancelled here
+            break
+        outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == "running" and rec.job_id == "job_1"
+    assert [r.intent_id for r in script.drive(core.resumable())] == [rec.intent_id]
+    assert len(script.posts()) == 1
+    core.close()
+
+
+@pytest.mark.parametrize("how", ["cancel event", "closed"])
+def test_stopped_while_waiting_to_resend_after_a_429_is_recorded_refused(how, lib):
+    """A batch stopped (Ctrl-C, a cancelled task, run_many's stop event) while a paid
+    POST waits out a 429: Scenario refused it, nothing was started, so the intent is
+    "refused", not "unknown" (which blocks the identical request until dismissed)."""
+    import concurrent.futures
+
+    script = Script(parallel_jobs_429())
+    core = core_for(script, lib)
+    op = core.run(request(), None)
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Sleep):
+            break
+        outcome = (script.perform(effect), None)
+    if how == "closed":  # the async driver when its task is cancelled; Ctrl-C
+        op.close()
+    else:  # the blocking driver when run_many's stop event is set
+        outcome = (None, concurrent.futures.CancelledError("wait cancelled"))
+        with pytest.raises(concurrent.futures.CancelledError):
+            while True:
+                finished, effect = advance(op, outcome)
+                assert not finished
+                outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == "refused" and len(script.posts()) == 1
+    core.close()
+
+
+@pytest.mark.parametrize("answer", ["HTTP 400", "HTTP 500", "accepted"])
+def test_a_task_cancelled_while_its_worker_records_the_post_ends_cancelled(answer, lib):
+    """The async client runs ledger writes on a worker thread, which goes on when the
+    task awaiting it is cancelled: the core then records again inline. That second
+    record must not fail (the row has moved on already), or closing the operation
+    raises a LedgerStateError in place of the task's CancelledError."""
+    first = {"HTTP 400": httpx.Response(400, json={"reason": "Invalid style"}),
+             "HTTP 500": httpx.Response(500, json={"reason": "internal"}),
+             "accepted": accepted()}[answer]
+    script = Script(first)
+    core = core_for(script, lib)
+    op = core.generate(request())
+    writes = ("_settle_failed_post", "attach_job")
+    outcome: tuple[Any, Exception | None] = (None, None)
+    while True:
+        finished, effect = advance(op, outcome)
+        assert not finished
+        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") in writes:
+            effect.fn(*effect.args)  # the worker thread finishes its write...
+            op.close()  # ...while the cancelled task closes the operation: no raise
+            break
+        outcome = (script.perform(effect), None)
+    [rec] = core.ledger.generations()
+    assert rec.status == {"HTTP 400": "refused", "HTTP 500": "unknown",
+                          "accepted": "running"}[answer]
+    core.close()

@@ -189,3 +189,36 @@ def test_a_dry_run_with_an_empty_job_gives_its_cost(tmp_path):
     core = core_for(script, tmp_path)
     assert script.drive(core.estimate(SkyboxRequest("a dune"))) == 11.0
     core.close()
+
+
+def test_a_failed_status_ends_the_run_as_a_failure(tmp_path):
+    """Vendor code handles a status ``failed`` (the facts file): a job so reported has
+    ended. Read as still running, run() would poll it for ever (and a ledger row left
+    "running" would be resumed by every identical request)."""
+    failed = ok({"job": {"jobId": "job_1", "status": "failed",
+                         "metadata": {"assetIds": [], "error": "GPU out of memory"}}})
+    accepted = ok({"job": {"jobId": "job_1", "status": "queued"}, "creativeUnitsCost": 6})
+    script = Script(accepted, *[failed] * 20)
+    core = core_for(script, tmp_path)
+    with pytest.raises(errors.JobFailedError, match="GPU out of memory"):
+        script.drive(core.run(SkyboxRequest("a dune", seed=3), None))
+    assert len(script.polled_at) == 1
+    [rec] = core.ledger.generations()
+    assert rec.status == "failed" and not rec.active
+    assert models.parse_job(failed.json()).done
+    core.close()
+
+
+@pytest.mark.parametrize("bound", [[1], {"v": 1}, "wide", True])
+def test_a_model_record_with_an_odd_bound_is_a_protocol_error_naming_the_input(bound, tmp_path):
+    """``GET /models/{id}`` with a min that is no number: a ProtocolError naming the
+    input, never a TypeError (a list or an object) or a bare float() message."""
+    record = {"model": {"id": "model_x", "inputs": [
+        {"name": "prompt", "type": "string"},
+        {"name": "width", "type": "number", "min": bound, "max": 4096, "step": 16}]}}
+    script = Script(ok(record))
+    core = core_for(script, tmp_path)
+    with pytest.raises(errors.ProtocolError, match="width") as info:
+        script.drive(core.model_spec("model_x"))
+    assert "min" in str(info.value)
+    core.close()
