@@ -138,7 +138,7 @@ class ApiSettings:
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
     max_parallel_jobs: int | None = None
-    url_ttl: float = 300.0
+    url_ttl: float = 86400.0  # the facts file: signed asset URLs last at least 24 hours
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     max_upload_pixels: int = MAX_UPLOAD_PIXELS
     job_duration: float = 0.0

@@ -63,7 +63,8 @@ class Emulator:
     ``job_duration``: seconds from queued to success (0 = as fast as rendering allows).
     ``api_key``/``api_secret``: when set, only these are accepted; otherwise any Basic
     credentials are. ``max_parallel_jobs``: a generate while that many jobs run answers
-    429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works. ``render_size``:
+    429 ``parallel-custom-jobs``. ``url_ttl``: seconds an asset URL works (24 h, as the
+    service's signed URLs at least; tests shorten it to see renewal). ``render_size``:
     (width, height) of generated images, e.g. (256, 128) for fast tests; None = the model's
     1536x768 as last reported (Skybox GPT draws the size asked for, the upscaler its input times the
     factor). ``creative_units``: the plan's allowance; a job costing more than is left
@@ -82,7 +83,7 @@ class Emulator:
         api_key: str | None = None,
         api_secret: str | None = None,
         max_parallel_jobs: int | None = None,
-        url_ttl: float = 300.0,
+        url_ttl: float = 86400.0,
         allow_remote: bool = False,
         quiet: bool = True,
         render_size: tuple[int, int] | None = None,
