@@ -53,12 +53,17 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   each judged against the same view's own texture: ``symmetry``, the kaleidoscope: the
   best correlation of the rings' detail with itself turned by 360/k degrees (k = 2..6),
   3-15 degrees from the pole (camera texture ~0; a 2- or 4-fold mirrored nadir ~1);
-  ``fold``, a straight line across the pole: the jump between neighbouring azimuths,
-  over its median, 3-12 degrees out, at the worse of two opposite azimuths (the best such
-  diameter; texture ~1.5, a ceiling grid line through the zenith ~3); ``knot``, detail
+  ``fold``, a straight line across the pole: the jump between neighbouring azimuths
+  over the ring's median jump, its median over the rings 3-6 degrees out and over those
+  6-12 degrees out, at an azimuth and the opposite one: the least of those four for the
+  best diameter (a line through the pole keeps its azimuth near it and further out and
+  runs both ways; a straight beam passing beside the pole turns with the radius;
+  texture ~1.3, a ceiling grid ~2); ``knot``, structure
   crammed into the pole, as a bow-tie or star pinch crams a ring of content into a small
-  disc: the mean detail within R of the pole (from 1 degree) over that from R to 2.5 R,
-  the worst of R = 3, 5, 7 degrees (texture ~1; a blurred cap lowers it); ``void``, a
+  disc: the mean gradient of the detail across the radii (edges that run along them, i.e.
+  converge on the pole; a disc's rim or a patch's rings run across them and do not
+  count) within R of the pole (from 1 degree) over that from R to 2.5 R, the worst of
+  R = 3, 5, 7 degrees (texture ~1; a blurred cap lowers it); ``void``, a
   torn hole: the share of azimuths around a disc of R = 3-8 degrees where the ring from R
   to 2 R holds three times the disc's detail or more (a flat disc ringed by texture on
   every side scores 1; a patch of sky between clouds, a snow field, well under 0.5).
@@ -113,17 +118,17 @@ THRESHOLDS: dict[str, float] = {
     "pole_smear": 2.5,  # tangential / radial gradient around the pole (isotropic ~1)
     "pole_pinch": 1.6,  # same ratio 3-12 deg from the pole, ring by ring (isotropic ~1)
     "pole_symmetry": 0.4,  # detail's correlation with itself turned 360/k (texture ~0)
-    "pole_fold": 4.5,   # a diameter's jump / the median azimuth's (texture ~1.5)
-    "pole_knot": 1.5,   # detail near the pole / detail around it (texture ~1)
+    "pole_fold": 3.0,   # a diameter's jump / the median azimuth's (texture ~1.3)
+    "pole_knot": 1.35,  # edges along the radii near the pole / around it (texture ~1)
     "pole_void": 0.8,   # share of azimuths ringing a flat disc with texture (texture < 0.5)
     "cube_edge": 2.5,   # DS of one cube edge
 }
 # On the real calibration set (../shared/realpanos-dev, bench_seams_real.py) the clean
-# poles reach symmetry 0.06, fold 2.9 (a ceiling grid line through the zenith), knot 1.34
-# (the same ceiling) and void 0.18; the synthetic clean textures 0.13, 1.9, 1.1 and 0.
-# Its pole artefacts: knot 1.55-2.1 on 9 of 12 (the cabin's bow-tie 1.85, which no other
-# measure sees), fold 10 on one; synthetic kaleidoscopes reach symmetry 0.6-1, folds
-# 5-21, voids 1.0.
+# poles reach symmetry 0.06, fold 2.35 (a gallery's floor), knot 1.10 (its ceiling grid)
+# and void 0.18; the synthetic clean textures 0.13, 1.5 (a ceiling grid 2.0), 1.01 and 0,
+# the emulator's healed refine 1.10 (knot). Its pole artefacts: knot 1.56-2.2 on 6 of 12
+# and the cabin's bow-tie 1.59, which no other measure sees; fold 4.5 on one. Synthetic
+# kaleidoscopes reach symmetry 0.6-1, folds 3.5-54, voids 1.0, bow-ties knot ~2.
 _CAP_DEG = 5.6
 _ORDINARY_FLOOR = 0.35  # half the usual median jump of an ordinary pair (~0.7)
 _VIEW_FOV = 50.0
@@ -156,7 +161,9 @@ _STRUCT_AZIMUTHS = 256
 _SYMMETRY_RINGS = (3.0, 15.0)
 _SYMMETRY_FOLDS = (2, 3, 4, 5, 6)
 _FOLD_RINGS = (3.0, 12.0)
+_FOLD_SPLIT = 6.0  # degrees: the inner rings end and the outer begin
 _KNOT_RADII = (3.0, 5.0, 7.0)
+_KNOT_FROM = 1.0  # degrees: nearer, the last rows (a stitcher's patch) are too few to tell
 _VOID_RADII = (3.0, 4.5, 6.0, 8.0)
 _DETAIL_EPS = 0.5  # grey levels of detail, so flat views score 1 (knot) or 0 (void)
 
@@ -734,9 +741,16 @@ def _pole_structure(gray: np.ndarray, north: bool) -> PoleStructure:
     view = view.astype(np.float32)
     fine = _gauss(view, 1.0)
     detail = fine - _gauss(view, 3.0)  # a difference of Gaussians: edges, not shading
+    # The knot counts edges that run along the radii (the detail's gradient across them):
+    # what converges on the pole; the rings of a disc or a patch around it do not count.
+    gy, gx = np.gradient(detail)
+    c = (_STRUCT_SIZE - 1) / 2
+    yy, xx = np.mgrid[0:_STRUCT_SIZE, 0:_STRUCT_SIZE].astype(np.float32) - np.float32(c)
+    across = np.abs(gy * xx - gx * yy) / (np.hypot(xx, yy) + np.float32(1e-6))
     # |detail| is sampled, not taken after sampling: near the pole the rings are finer
     # than the view's pixels and interpolating a signed detail would cancel it
-    smooth, bp, energy = _polar_rings(np.dstack([_gauss(view, 0.7), detail, np.abs(detail)]))
+    smooth, bp, energy, radial = _polar_rings(
+        np.dstack([_gauss(view, 0.7), detail, np.abs(detail), across]))
     a = _STRUCT_RINGS
     nt = _STRUCT_AZIMUTHS
 
@@ -754,19 +768,23 @@ def _pole_structure(gray: np.ndarray, north: bool) -> PoleStructure:
     sel = (a >= _FOLD_RINGS[0]) & (a <= _FOLD_RINGS[1])
     jump = np.abs(np.roll(smooth[sel], -1, axis=1) - smooth[sel])
     jump /= np.median(jump, axis=1, keepdims=True) + np.float32(_DETAIL_EPS)
-    prof = np.median(jump, axis=0)
-    prof = (np.roll(prof, 1) + prof + np.roll(prof, -1)) / 3
-    line = np.minimum(prof, np.roll(prof, -nt // 2))
+    # ... in the inner rings and the outer ones at once: a line through the pole keeps
+    # its azimuth, a straight bar passing beside the pole turns with the radius
+    half = int(np.searchsorted(a[sel], _FOLD_SPLIT))
+    profs = [np.median(part, axis=0) for part in (jump[:half], jump[half:])]
+    profs = [(np.roll(p, 1) + p + np.roll(p, -1)) / 3 for p in profs]
+    lines = [np.minimum(p, np.roll(p, -nt // 2)) / (np.median(p) + 1e-6) for p in profs]
+    line = np.minimum(*lines)  # both ways from the pole, near it and further out
     t = int(np.argmax(line))
-    fold = float(line[t] / (np.median(prof) + 1e-6))
+    fold = float(line[t])
 
     # knot and void: detail near the pole against the detail around it
-    per_ring = energy.mean(axis=1)
+    per_ring = radial.mean(axis=1)
 
     def mean(lo: float, hi: float) -> float:
         return float(per_ring[(a >= lo) & (a < hi)].mean())
 
-    knots = [(mean(1.0, r) + _DETAIL_EPS) / (mean(r, 2.5 * r) + _DETAIL_EPS) for r in _KNOT_RADII]
+    knots = [(mean(_KNOT_FROM, r) + _DETAIL_EPS) / (mean(r, 2.5 * r) + _DETAIL_EPS) for r in _KNOT_RADII]
     voids = []
     for r in _VOID_RADII:
         inner = float(energy[(a >= 0.5) & (a < 0.8 * r)].mean())

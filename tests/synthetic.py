@@ -236,15 +236,19 @@ def _cap_polar(h: int, w: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fold_pole(img: np.ndarray, north: bool = True, cap_deg: float = 15.0,
-              turn: float = 0.25) -> np.ndarray:
-    """A fold line across the pole: one half of the polar cap (longitudes 0-180 deg) is the
-    cap turned ``turn`` of a full turn about the pole, the other half as it was, so the
-    texture breaks along a straight line through the pole (a crease in the view)."""
+              turn: float = 0.25, shade: float = 30.0) -> np.ndarray:
+    """A fold line across the pole: one half of the polar cap (columns W/4 to 3W/4, the
+    longitudes -90 to +90 deg about the centre) is the cap turned ``turn`` of a full turn
+    about the pole and ``shade`` grey levels darker (the far side of a crease catches
+    other light),
+    the other half as it was, so the texture breaks along a straight line through the
+    pole that runs along the meridians +-90 deg, away from the wrap border."""
     h, w = img.shape[:2]
     n = _cap_rows(h, cap_deg)
     src = img[:n] if north else img[::-1][:n]
     cap = src.astype(np.float64).copy()
-    cap[:, : w // 2] = np.roll(src, int(round(turn * w)), axis=1)[:, : w // 2]
+    half = slice(w // 4, w // 4 + w // 2)
+    cap[:, half] = np.roll(src, int(round(turn * w)), axis=1)[:, half] - shade
     return _into_cap(img, cap, north)
 
 
@@ -285,7 +289,7 @@ def bow_tie_pole(img: np.ndarray, north: bool = True, cap_deg: float = 15.0,
 
 
 def ceiling_grid(img: np.ndarray, north: bool = True, spacing_deg: float = 6.0,
-                 offset: tuple[float, float] = (0.5, 0.5), cap_deg: float = 25.0,
+                 offset: tuple[float, float] = (0.3, 0.6), cap_deg: float = 25.0,
                  value: float = 235.0) -> np.ndarray:
     """A real straight structure over the pole: a ceiling's grid of bright bars (or floor
     tiles' joints), straight in the view straight up/down, shifted ``offset`` of a
