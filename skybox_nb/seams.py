@@ -495,6 +495,15 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     return out, k
 
 
+def _preview(arr: np.ndarray, work: np.ndarray, k: int) -> np.ndarray:
+    """The (h, w, C) uint8 copy the report's figures draw from: the input itself (copied)
+    when it is 8-bit at the analysis size, else the analysis copy rounded (clipping and
+    casting 2048x1024x3 floats costs a tenth of the check)."""
+    if arr.dtype == np.uint8 and k == 1:
+        return np.array(arr[:, :, :3] if arr.shape[2] == 4 else arr)
+    return np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
 def _gray(arr: np.ndarray, max_width: int) -> np.ndarray:
     """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width."""
     planes, _ = _analysis_copy(_validate_image(arr), max_width)
@@ -519,8 +528,10 @@ def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     interiors, and the wrap border is always a block edge.
     """
     d = np.zeros(work.shape[1:], np.float32)  # d[:, j] = |I(j+1) - I(j)|, channel mean
+    step = np.empty((work.shape[1], work.shape[2] - 1), np.float32)  # one buffer, reused
     for plane in work:
-        d[:, :-1] += np.abs(plane[:, 1:] - plane[:, :-1])
+        np.subtract(plane[:, 1:], plane[:, :-1], out=step)
+        d[:, :-1] += np.abs(step, out=step)
         d[:, -1] += np.abs(plane[:, 0] - plane[:, -1])
     d /= np.float32(work.shape[0])
     m = d[:, :-1].mean(axis=1, keepdims=True)
@@ -649,11 +660,10 @@ def _pole_uniformity(gray: np.ndarray, north: bool) -> float:
     return spread / (texture + C_FLOOR)
 
 
-def _pole_smear(gray: np.ndarray, north: bool) -> float:
-    h = gray.shape[0]
+def _pole_smear(gray: Panorama, north: bool) -> float:
+    h = gray.height
     n = int(np.clip(round(0.3 * h), 48, 256))
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"),
-                       pitch=90.0 if north else -90.0, fov=_VIEW_FOV, size=(n, n))[:, :, 0]
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=_VIEW_FOV, size=(n, n))[:, :, 0]
     gy, gx = np.gradient(view.astype(np.float32))
     c = (n - 1) / 2.0
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) - np.float32(c)
@@ -672,16 +682,15 @@ def _binomial(a: np.ndarray) -> np.ndarray:
     return (a[:, :-2] + 2 * a[:, 1:-1] + a[:, 2:]) * np.float32(0.25)
 
 
-def _pole_pinch(gray: np.ndarray, north: bool) -> tuple[float, tuple[float, float]]:
+def _pole_pinch(gray: Panorama, north: bool) -> tuple[float, tuple[float, float]]:
     """Tangential over radial RMS gradient in rings around the pole of the 90-degree view
     straight up or down (`_PINCH_RINGS`), the worse ring; and that ring's angles from the
     pole in degrees. NaN (not measured, never failing) below `_PINCH_MIN_ROWS` rows. About 1 for texture a camera saw (edges at every angle), large when
     structure converges on the pole."""
-    if gray.shape[0] < _PINCH_MIN_ROWS:
+    if gray.height < _PINCH_MIN_ROWS:
         return float("nan"), (0.0, 0.0)
-    n = int(min(_PINCH_SIZE, 0.6 * gray.shape[0]))  # view pixel (114.6 / n deg) >= a row
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"), pitch=90.0 if north else -90.0,
-                       fov=90.0, size=(n, n))[:, :, 0]
+    n = int(min(_PINCH_SIZE, 0.6 * gray.height))  # view pixel (114.6 / n deg) >= a row
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=90.0, size=(n, n))[:, :, 0]
     g = _binomial(view.astype(np.float32))  # the resampling's own noise
     gy, gx = np.gradient(g)
     c = (n - 1) / 2.0
@@ -730,14 +739,14 @@ def _polar_rings(view: np.ndarray) -> np.ndarray:
     return remap.sample(np.ascontiguousarray(view), mx, my).transpose(2, 0, 1)
 
 
-def _pole_structure(gray: np.ndarray, north: bool) -> PoleStructure:
+def _pole_structure(gray: Panorama, north: bool) -> PoleStructure:
     """The symmetry, fold, knot and void measures (module docstring) of one pole, read in
-    the 40-degree view straight up or down."""
-    if gray.shape[0] < _PINCH_MIN_ROWS:
+    the 40-degree view straight up or down of the grey panorama ``gray``."""
+    if gray.height < _PINCH_MIN_ROWS:
         nan = float("nan")
         return PoleStructure(nan, 0, nan, nan, nan, nan, nan, nan)
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"), pitch=90.0 if north else -90.0,
-                       fov=_STRUCT_FOV, size=(_STRUCT_SIZE, _STRUCT_SIZE))[:, :, 0]
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=_STRUCT_FOV,
+                       size=(_STRUCT_SIZE, _STRUCT_SIZE))[:, :, 0]
     view = view.astype(np.float32)
     fine = _gauss(view, 1.0)
     detail = fine - _gauss(view, 3.0)  # a difference of Gaussians: edges, not shading
@@ -823,6 +832,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     work, k = _analysis_copy(arr, max_width)
     h, w = work.shape[1:]
     gray = work.mean(axis=0) if work.shape[0] > 1 else work[0]
+    gray_pano = Panorama(gray[:, :, None], ratio="ignore")  # checked once, viewed six times
 
     col, norm, ordinary = _column_scores(work)
     wrap_score = float(col[-1])
@@ -850,17 +860,17 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
                     band_share=share)
 
     def pole(name: str, north: bool) -> Pole:
-        pinch, where = _pole_pinch(gray, north)
-        return Pole(name, _pole_uniformity(gray, north), _pole_smear(gray, north),
+        pinch, where = _pole_pinch(gray_pano, north)
+        return Pole(name, _pole_uniformity(gray, north), _pole_smear(gray_pano, north),
                     limits["pole_uniformity"], limits["pole_smear"], pinch,
-                    limits["pole_pinch"], where, _pole_structure(gray, north),
+                    limits["pole_pinch"], where, _pole_structure(gray_pano, north),
                     {k: limits[f"pole_{k}"] for k in STRUCTURE_RULES})
 
     poles = Poles(pole("north", True), pole("south", False))
 
     if given_faces is None:
         size = max(8, min(256, w // 4))
-        faces = to_faces(Panorama(gray[:, :, None], ratio="ignore"), size, "generic")
+        faces = to_faces(gray_pano, size, "generic")
         gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
     else:
         gray_faces = {n: _gray(f, 256) for n, f in given_faces.items()}
@@ -873,7 +883,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
 
     defects = _describe(wrap, poles, cube, H, W)
-    preview = np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    preview = _preview(arr, work, k)
     return SeamReport(
         seamless=not defects, wrap=wrap, poles=poles, cube_edges=cube, ds=ds,
         defects=defects, thresholds=limits, size=(W, H), analysis_size=(w, h),
