@@ -125,3 +125,21 @@ def test_a_small_image_is_not_judged_by_the_view():
     assert not set(STRUCTURE_RULES) & set(r.poles.south.rules)
     assert r.to_dict()["poles"]["south"]["knot"] is None
     assert np.isfinite(r.poles.score)
+
+
+def test_a_repair_leaves_no_void_in_a_crisp_nadir():
+    """Only the pole row failing (a stitched photo's last rows disagree): the repair fills
+    the rows near the pole, not a 16-degree smooth disc that would be a blurred hole in a
+    crisp nadir (the void rule), and the check passes after it."""
+    from skybox_nb.repair import ROW_DISC_DEG, repair
+
+    img = render(textured, 1024, 512, seed=6, finest=80)
+    rng = np.random.default_rng(0)
+    img[-2:] = rng.integers(0, 256, img[-2:].shape, dtype=np.uint8)  # the last rows torn
+    r = seam_report(img)
+    assert r.poles.south.rules == ["uniformity"], r.defects
+    fixed = repair(img, report=r)
+    assert fixed.after.seamless, fixed.after.defects
+    assert f"a {ROW_DISC_DEG:.0f}-degree disc" in fixed.steps[0]
+    rows = np.flatnonzero(fixed.mask.any(axis=1))
+    assert rows.min() >= 512 - math.ceil(512 * ROW_DISC_DEG / 180) - 1
