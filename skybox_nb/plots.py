@@ -352,7 +352,8 @@ def report_figure(report: SeamReport) -> Figure:
     crops, the per-row profile, both pole views and the cube net with edge scores,
     drawn from the report's downscaled copy."""
     pano = Panorama(report.preview, ratio="ignore")
-    fig = _figure(figsize=(11, 12), layout="constrained")
+    # shown as JPEG: it is mostly photographs (a tenth of the PNG in a saved notebook)
+    fig = _figure(figsize=(11, 12), layout="constrained", display_format="jpeg")
     grid = fig.add_gridspec(3, 1, height_ratios=[1.6, 0.7, 1.3])
     _draw_strip(fig, grid[0], pano, _worst_rows(report, pano.height / report.size[1]), zoom=24,
                 report=report)
@@ -435,7 +436,7 @@ def repair_figure(result: Repair, size: int = 200) -> Figure:
     turn (the wrap seam in the middle) and the views straight up and down, titled with
     its verdict and defects; the after column outlines the changed pixels in yellow.
     Returns a Figure."""
-    fig = _figure(figsize=(11, 7.5), layout="constrained")
+    fig = _figure(figsize=(11, 7.5), layout="constrained", display_format="jpeg")  # photos
     cols = fig.add_gridspec(1, 2)
     for i, (label, arr, report) in enumerate((("before", result.source, result.before),
                                               ("after", result.panorama.array, result.after))):
