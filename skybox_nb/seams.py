@@ -65,8 +65,8 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   converge on the pole; a disc's rim or a patch's rings run across them and do not
   count) within R of the pole (from 1 degree) over that from R to 2.5 R, the worst of
   R = 3, 5, 7 degrees (texture ~1; a blurred cap lowers it); ``void``, a
-  torn hole: the share of azimuths around a disc of R = 3-8 degrees where the ring from R
-  to 2 R holds three times the disc's edges across the radii or more (a flat disc ringed
+  torn hole: the share of azimuths around a disc of R = 3-6 degrees where the ring from R
+  to 2 R holds three times the disc's gradient across the radii or more (a flat disc ringed
   by texture on every side scores 1; a patch of sky between clouds, a snow field, a
   posterised sky's rings well under 0.8).
 * Cube edges: the Discontinuity Score (below) of each of the twelve edges of the generic
@@ -129,7 +129,7 @@ THRESHOLDS: dict[str, float] = {
 # poles reach symmetry 0.06, fold 1.58 (a gallery's floor), knot 1.10 (its ceiling grid)
 # and void 0.21; the synthetic clean textures 0.13, 1.0 (a ceiling grid 1.5), 1.01 and
 # 0.01; the emulator's renders at geometryEnforcement 100 (22 styles) 0.09, 1.11, 1.50 (a
-# cartoon cloud at the zenith: the knot flags it) and 0.76 (a posterised zenith). Its pole
+# cartoon cloud at the zenith: the knot flags it) and 0.68 (a posterised zenith). Its pole
 # artefacts: knot 1.56-2.2 on 6 of 12 and the cabin's bow-tie 1.59, which no other
 # measure sees; fold 2.9 on one. Synthetic kaleidoscopes reach symmetry 0.6-1, folds
 # 2.3-26, torn voids in texture 0.82-1, bow-ties knot ~2.
@@ -168,10 +168,10 @@ _FOLD_RINGS = (3.0, 12.0)
 _FOLD_SPLIT = 6.0  # degrees: the inner rings end and the outer begin
 _KNOT_RADII = (3.0, 5.0, 7.0)
 _KNOT_FROM = 1.0  # degrees: nearer, the last rows (a stitcher's patch) are too few to tell
-_VOID_RADII = (3.0, 4.5, 6.0, 8.0)
+_VOID_RADII = (3.0, 4.5, 6.0)
 _DETAIL_EPS = 0.5  # grey levels of detail, so flat views score 1 (knot) or 0 (void)
 _FOLD_EPS = 0.25  # of an ordinary azimuth's (normalised) jump: a smooth view's are ~0
-_VOID_EPS = 0.05  # grey levels per pixel of detail across the radii: texture, not noise
+_VOID_EPS = 0.05  # grey levels per pixel of gradient across the radii: texture, not noise
 
 
 # ------------------------------------------------------------------ result types
@@ -762,10 +762,9 @@ def _pole_structure(gray: Panorama, north: bool) -> PoleStructure:
     c = (_STRUCT_SIZE - 1) / 2
     yy, xx = np.mgrid[0:_STRUCT_SIZE, 0:_STRUCT_SIZE].astype(np.float32) - np.float32(c)
     across = np.abs(gy * xx - gx * yy) / (np.hypot(xx, yy) + np.float32(1e-6))
-    # |detail| is sampled, not taken after sampling: near the pole the rings are finer
-    # than the view's pixels and interpolating a signed detail would cancel it
-    smooth, bp, energy, radial = _polar_rings(
-        np.dstack([_gauss(view, 0.7), detail, np.abs(detail), across]))
+    # The magnitude is sampled, not taken after sampling: near the pole the rings are
+    # finer than the view's pixels and interpolating a signed value would cancel it.
+    smooth, bp, along = _polar_rings(np.dstack([_gauss(view, 0.7), detail, across]))
     a = _STRUCT_RINGS
     nt = _STRUCT_AZIMUTHS
 
@@ -793,18 +792,19 @@ def _pole_structure(gray: Panorama, north: bool) -> PoleStructure:
     t = int(np.argmax(line))
     fold = float(line[t])
 
-    # knot and void: detail near the pole against the detail around it
-    per_ring = radial.mean(axis=1)
+    # knot and void: edges along the radii near the pole against those around it
+    per_ring = along.mean(axis=1)
 
     def mean(lo: float, hi: float) -> float:
         return float(per_ring[(a >= lo) & (a < hi)].mean())
 
-    knots = [(mean(_KNOT_FROM, r) + _DETAIL_EPS) / (mean(r, 2.5 * r) + _DETAIL_EPS) for r in _KNOT_RADII]
+    knots = [(mean(_KNOT_FROM, r) + _DETAIL_EPS) / (mean(r, 2.5 * r) + _DETAIL_EPS)
+             for r in _KNOT_RADII]
     voids = []
     for r in _VOID_RADII:
-        # edges across the radii only: texture has them, a posterised sky's rings do not
-        inner = float(radial[(a >= 0.5) & (a < 0.8 * r)].mean())
-        around = radial[(a >= r) & (a < 2 * r)].mean(axis=0)
+        # texture has edges along the radii; a posterised sky's rings around the pole not
+        inner = float(along[(a >= 0.5) & (a < 0.8 * r)].mean())
+        around = along[(a >= r) & (a < 2 * r)].mean(axis=0)
         voids.append(float(np.mean(around > 3 * inner + _VOID_EPS)))
     kk, kv = int(np.argmax(knots)), int(np.argmax(voids))
     return PoleStructure(
