@@ -51,7 +51,7 @@ _BAND_MAX_FRAC = 1 / 16
 DISC_DEG = 16.0
 # ... except when only the pole row's uniformity failed (the last rows disagree, as a
 # stitched photo's may): then a disc over those rows alone. A 16-degree smooth disc in a
-# crisp nadir (a city from the air) is a blurred hole a person sees: the check's void.
+# crisp nadir (a city from the air) is a blurred hole a person sees.
 ROW_DISC_DEG = 2.0
 
 
