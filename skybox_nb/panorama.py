@@ -239,7 +239,18 @@ def _decode_fast(data: bytes | Path, im: Image.Image) -> np.ndarray | None:
     arr = decode_opencv(data if isinstance(data, bytes) else str(data), im.mode, im.format)
     if arr is None:
         return None
-    return _orient(arr if arr.ndim == 3 else arr[:, :, None], im.getexif().get(0x0112, 1))
+    return _orient(arr if arr.ndim == 3 else arr[:, :, None], _orientation(data, im))
+
+
+def _orientation(data: bytes | Path, im: Image.Image) -> int:
+    """The EXIF orientation (1..8; 1 when none). Pillow's ``getexif`` on a PNG decodes
+    the whole image to look for an eXIf chunk after the pixels (as long again as the
+    decode itself): a PNG without those four bytes anywhere has none."""
+    if im.format == "PNG":
+        raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+        if b"eXIf" not in raw:
+            return 1
+    return im.getexif().get(0x0112, 1)
 
 
 def _ends_with_eoi(data: bytes | Path) -> bool:
@@ -266,8 +277,7 @@ def _decode_16bit(data: bytes | Path, im: Image.Image) -> np.ndarray:
         im.load()
         return _decode(im)
     arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]]  # BGR(A) -> RGB(A)
-    orient = im.getexif().get(0x0112, 1)
-    return _orient(arr, orient)
+    return _orient(arr, _orientation(data, im))
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

@@ -6,6 +6,11 @@ Invariant: every function returns a new `figure.Figure` (a matplotlib Figure tha
 shows as an image) built without pyplot,
 so nothing accumulates in pyplot's figure list and no backend is touched; images are
 drawn from downscaled copies (or small full-resolution crops), never the whole panorama.
+
+Imports: the seam check (`seams`) imports this module for `SeamReport.plot`, so this
+module takes the check's types for annotations only and never imports `seams` at load
+time; matplotlib (0.4 s of CPU to import) is imported when a figure is first drawn, so
+`skybox-nb seams FILE` without ``--plot`` never pays for it.
 """
 
 from __future__ import annotations
@@ -15,19 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.gridspec import SubplotSpec
-from matplotlib.patches import Circle, Rectangle
 
 from .conventions import FACE_BASIS, LAYOUTS, get_convention
 from .cubemap import perspective, to_faces
-from .figure import Figure
 from .palette import BAD as _BAD, OK as _OK
 from .panorama import Panorama, Source, to_uint8
-from .seams import BAND_MIN, SeamReport, seam_report
 
-if TYPE_CHECKING:  # pragma: no cover - these import plots lazily; no cycle at run time
+if TYPE_CHECKING:  # pragma: no cover - annotations only: no cycle, no matplotlib at load
+    from matplotlib.axes import Axes
+    from matplotlib.gridspec import SubplotSpec
+
+    from .figure import Figure
     from .repair import Repair
+    from .seams import SeamReport
     from .sweeps import SweepResult
 
 __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet",
@@ -35,6 +40,20 @@ __all__ = ["seam_strip", "row_profile", "pole_views", "cube_net", "contact_sheet
 
 # A panorama as the figures take it: a Panorama, or anything Panorama.load reads.
 PanoramaLike = Source
+
+
+def _figure(*args: Any, **kwargs: Any) -> Figure:
+    """A new `figure.Figure` (matplotlib is loaded here, on the first figure)."""
+    from .figure import Figure
+
+    return Figure(*args, **kwargs)
+
+
+def _checked(p: Panorama) -> SeamReport:
+    """A fresh seam report, for a figure asked for without one (the check runs here)."""
+    from .seams import seam_report
+
+    return seam_report(p)
 
 
 def _pano(src: PanoramaLike) -> Panorama:
@@ -71,6 +90,8 @@ def _draw_strip(fig: Figure, spec: SubplotSpec, pano: Panorama, focus: tuple[int
     """Rolled panorama on top, three zoomed crops around the seam below; the middle crop
     is centred on the ``focus`` rows when given. The bands that fail the wrap (from
     ``report``) are boxed in red on the seam line."""
+    from matplotlib.patches import Rectangle  # matplotlib loads with the first figure
+
     sub = spec.subgridspec(2, 3, height_ratios=[1.1, 1.0])
     top = fig.add_subplot(sub[0, :])
     small = _small(pano, 1024)
@@ -105,7 +126,7 @@ def seam_strip(pano: PanoramaLike, report: SeamReport | None = None, zoom: int =
     """The panorama rolled half a turn (the wrap seam in the middle) with three crops
     of ``2*zoom`` pixels around the seam at full resolution (top, middle or worst rows,
     bottom), the failing bands boxed when ``report`` is given. Returns a Figure."""
-    fig = Figure(figsize=(10, 6.2), layout="constrained")
+    fig = _figure(figsize=(10, 6.2), layout="constrained")
     p = _pano(pano)
     _draw_strip(fig, fig.add_gridspec(1, 1)[0], p, _worst_rows(report, p.height / report.size[1])
                 if report is not None else None, zoom, report)
@@ -120,12 +141,12 @@ def _wrap_verdict(report: SeamReport) -> str:
     if w.ok:
         if share > 0:
             return (f"ok: runs over the limit are short (longest {share:.0f}% of the height; "
-                    f"a seam needs {100 * BAND_MIN:.0f}%), median {w.score:.2f}")
+                    f"a seam needs {100 * w.band_min:.0f}%), median {w.score:.2f}")
         return f"ok: under the limit on every row, median {w.score:.2f}"
     why = {"median": f"median over rows {w.score:.2f} > {w.threshold:g}",
            "band": "band of " + ", ".join(
                f"rows {a}-{b - 1}" for a, b in w.bands[:3]) + f" over the limit "
-               f"(>= {100 * BAND_MIN:.0f}% of the height)",
+               f"(>= {100 * w.band_min:.0f}% of the height)",
            "ds": f"DS {w.ds:.2f} > {w.ds_threshold:g}"}
     return "FAILS: " + "; ".join(why[r] for r in w.rules)
 
@@ -153,14 +174,31 @@ def row_profile(report: SeamReport) -> Figure:
     """The per-row wrap-seam profile of a `SeamReport`: how much bigger the jump across
     the border is than across an ordinary column, row by row, with the limit and the
     flagged rows shaded. Returns a Figure."""
-    fig = Figure(figsize=(8, 3), layout="constrained")
+    fig = _figure(figsize=(8, 3), layout="constrained")
     _draw_profile(fig.add_subplot(), report)
     return fig
 
 
 def _draw_poles(axes: Sequence[Axes], pano: Panorama, report: SeamReport | None, fov: float,
                 size: int) -> None:
+    """The views straight up and down, titled with the pole's scores; where a rule fired,
+    its pattern is marked in red: a pinch's rings (dashed), a kaleidoscope's k mirror
+    spokes, a fold's line across the pole, a knot's disc (solid), a void's disc (dotted)."""
+    from matplotlib.patches import Circle  # matplotlib loads with the first figure
+
     src = Panorama(_small(pano, 2048), ratio="ignore") if pano.width > 2048 else pano
+    c = (size - 1) / 2
+    focal = size / 2 / math.tan(math.radians(fov) / 2)
+
+    def radius(deg: float) -> float:
+        return focal * math.tan(math.radians(deg))
+
+    def spoke(ax: Axes, azimuth: float, deg: float, both: bool = False) -> None:
+        t = math.radians(azimuth)
+        dx, dy = radius(deg) * math.cos(t), -radius(deg) * math.sin(t)  # view rows go down
+        ax.plot([c - dx if both else c, c + dx], [c - dy if both else c, c + dy], color=_BAD,
+                lw=1.4, ls="-" if both else "--")
+
     for ax, name, pitch in zip(axes, ("north", "south"), (90.0, -90.0)):
         view = perspective(src, pitch=pitch, fov=fov, size=(size, size))
         _show(ax, view)
@@ -168,16 +206,29 @@ def _draw_poles(axes: Sequence[Axes], pano: Panorama, report: SeamReport | None,
         colour = "black"
         if report is not None:
             p = report.poles.north if name == "north" else report.poles.south
+            st = p.structure
             pinch = "" if math.isnan(p.pinch) else f", pinch {p.pinch:.2f}"
             title += f"\nuniformity {p.uniformity:.2f}, smear {p.smear:.2f}{pinch}"
+            if st is not None and not math.isnan(st.knot):
+                title += (f"\nsymmetry {st.symmetry:.2f}, fold {st.fold:.1f}, "
+                          f"knot {st.knot:.2f}, void {st.void:.2f}")
             title += "\nFAILS: " + ", ".join(p.rules) if p.rules else "\nok"
             colour = _OK if p.ok else _BAD
-            if "pinch" in p.rules:  # the ring where edges converge on the pole
-                c = (size - 1) / 2
-                focal = size / 2 / math.tan(math.radians(fov) / 2)
+            if "pinch" in p.rules:  # the rings where edges converge on the pole
                 for deg in p.pinch_deg:
-                    ax.add_patch(Circle((c, c), focal * math.tan(math.radians(deg)),
-                                        fill=False, edgecolor=_BAD, lw=1.2, ls="--"))
+                    ax.add_patch(Circle((c, c), radius(deg), fill=False, edgecolor=_BAD,
+                                        lw=1.2, ls="--"))
+            if "symmetry" in p.rules:  # the k wedges that repeat
+                for i in range(st.symmetry_folds):
+                    spoke(ax, 360.0 * i / st.symmetry_folds, 15.0)
+            if "fold" in p.rules:  # the fold line, through the pole
+                spoke(ax, st.fold_azimuth, 12.0, both=True)
+            if "knot" in p.rules:
+                ax.add_patch(Circle((c, c), radius(st.knot_deg), fill=False, edgecolor=_BAD,
+                                    lw=1.4))
+            if "void" in p.rules:
+                ax.add_patch(Circle((c, c), radius(st.void_deg), fill=False, edgecolor=_BAD,
+                                    lw=1.4, ls=":"))
         ax.set_title(title, fontsize=8, color=colour)
 
 
@@ -185,8 +236,9 @@ def pole_views(pano: PanoramaLike, report: SeamReport | None = None, fov: float 
                size: int = 256) -> Figure:
     """The views straight up and straight down (where a pinch, star, kaleidoscope or
     radial smear shows), titled with the pole scores and the rules that fired when
-    ``report`` is given; a pinch's ring is drawn dashed in red. Returns a Figure."""
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    ``report`` is given; where a rule fired its pattern is marked in red (module
+    `_draw_poles`). Returns a Figure."""
+    fig = _figure(figsize=(6.5, 3.6), layout="constrained")
     _draw_poles(fig.subplots(1, 2), _pano(pano), report, fov, size)
     return fig
 
@@ -246,9 +298,9 @@ def cube_net(pano: PanoramaLike, report: SeamReport | None = None,
     fresh `seams.seam_report`. Returns a Figure."""
     p = _pano(pano)
     if report is None:
-        report = seam_report(p)
+        report = _checked(p)
     size = face_size or max(8, min(256, p.width // 4))
-    fig = Figure(figsize=(8, 6.3), layout="constrained", display_format="jpeg")
+    fig = _figure(figsize=(8, 6.3), layout="constrained", display_format="jpeg")
     _draw_net(fig.add_subplot(), p, report, size)
     return fig
 
@@ -261,13 +313,13 @@ def contact_sheet(panos: Sequence[PanoramaLike], reports: Sequence[SeamReport] |
     if not items:
         raise ValueError("panos: got an empty sequence; allowed: one or more panoramas")
     if reports is None:
-        reports = [seam_report(p) for p in items]
+        reports = [_checked(p) for p in items]
     if len(reports) != len(items):
         raise ValueError(f"reports: got {len(reports)} for {len(items)} panoramas; "
                          "allowed: one report per panorama")
     ncols = max(1, min(int(ncols), len(items)))
     nrows = -(-len(items) // ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained",
+    fig = _figure(figsize=(4.2 * ncols, 2.6 * nrows + 0.3), layout="constrained",
                  display_format="jpeg")  # photographs: JPEG keeps saved notebooks small
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
@@ -300,7 +352,8 @@ def report_figure(report: SeamReport) -> Figure:
     crops, the per-row profile, both pole views and the cube net with edge scores,
     drawn from the report's downscaled copy."""
     pano = Panorama(report.preview, ratio="ignore")
-    fig = Figure(figsize=(11, 12), layout="constrained")
+    # shown as JPEG: it is mostly photographs (a tenth of the PNG in a saved notebook)
+    fig = _figure(figsize=(11, 12), layout="constrained", display_format="jpeg")
     grid = fig.add_gridspec(3, 1, height_ratios=[1.6, 0.7, 1.3])
     _draw_strip(fig, grid[0], pano, _worst_rows(report, pano.height / report.size[1]), zoom=24,
                 report=report)
@@ -351,7 +404,7 @@ def plot_scores(result: SweepResult, param: str = "geometry_enforcement",
             key = tuple(cell.params[a] for a in others) + (i,)
             groups.setdefault(key, []).append((cell.params[param], rep))
     thresholds = dict(result.cells[0].reports[0].thresholds) if result.cells else {}
-    fig = Figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
+    fig = _figure(figsize=(4.2 * len(scores), 3.4), layout="constrained")
     axs = fig.subplots(1, len(scores), squeeze=False)[0]
     for ax, score in zip(axs, scores):
         for key, items in groups.items():
@@ -383,7 +436,7 @@ def repair_figure(result: Repair, size: int = 200) -> Figure:
     turn (the wrap seam in the middle) and the views straight up and down, titled with
     its verdict and defects; the after column outlines the changed pixels in yellow.
     Returns a Figure."""
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    fig = _figure(figsize=(11, 7.5), layout="constrained", display_format="jpeg")  # photos
     cols = fig.add_gridspec(1, 2)
     for i, (label, arr, report) in enumerate((("before", result.source, result.before),
                                               ("after", result.panorama.array, result.after))):
@@ -428,7 +481,7 @@ def exported_faces(paths: Sequence[str | Path], ncols: int = 6) -> Figure:
             sizes.append(im.size)
     aspect = max(h / w for w, h in sizes)
     width = 11.0 if len(files) > 1 else 8.0
-    fig = Figure(figsize=(width, width / ncols * aspect * nrows + 0.4 * nrows),
+    fig = _figure(figsize=(width, width / ncols * aspect * nrows + 0.4 * nrows),
                  layout="constrained", display_format="jpeg")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax in axes[len(files):]:
@@ -446,11 +499,13 @@ def face_directions(pano: PanoramaLike, convention: str = "unity") -> Figure:
     90-degree columns outlined and named, the up and down caps named, and the panorama's
     centre column marked, so a face called "front" can be seen not to be the centre.
     Returns a Figure (shown as JPEG)."""
+    from matplotlib.patches import Rectangle  # matplotlib loads with the first figure
+
     conv = get_convention(convention)
     p = _pano(pano)
     img = _small(p, 1024)
     h, w = img.shape[:2]
-    fig = Figure(figsize=(10, 5.6), layout="constrained", display_format="jpeg")
+    fig = _figure(figsize=(10, 5.6), layout="constrained", display_format="jpeg")
     ax = fig.add_subplot()
     _show(ax, img)
     colours = ["#f59e0b", "#10b981", "#3b82f6", "#ef4444", "#a855f7", "#ec4899"]

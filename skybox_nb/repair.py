@@ -48,6 +48,10 @@ _BAND_MAX_FRAC = 1 / 16
 # The pole disc: the rings the pinch is measured in (out to 12 degrees) plus a margin,
 # whatever failed: a smaller disc's smooth fill beside the cap's texture reads as a pinch.
 DISC_DEG = 16.0
+# ... except when only the pole row's uniformity failed (the last rows disagree, as a
+# stitched photo's may): then a disc over those rows alone. A 16-degree smooth disc in a
+# crisp nadir (a city from the air) is a blurred hole a person sees.
+ROW_DISC_DEG = 2.0
 
 
 @dataclass(frozen=True)
@@ -330,7 +334,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         pole = before.poles.north if north else before.poles.south
         if not poles or pole.ok:
             continue
-        deg = DISC_DEG
+        deg = ROW_DISC_DEG if pole.rules == ["uniformity"] else DISC_DEG
         apply(_repair_pole(out[:, :, :c], north, deg))
         steps.append(f"{name} pole: a {deg:.0f}-degree disc inpainted (push-pull) in the "
                      f"{'up' if north else 'down'} face and pasted back, feathered")

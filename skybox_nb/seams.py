@@ -48,6 +48,27 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
   tunnel streaks all put edges along the radii. Being a ratio in the view itself it
   judges structure against the image's own texture, and it starts 3 degrees out, so a
   stitcher's blurred last 1% of rows under a crisp view is not a defect.
+  Four more measures read one 40-degree view straight up or down, its detail (a
+  difference of Gaussians, sigma 1 and 3 view pixels) resampled on rings around the pole,
+  each judged against the same view's own texture: ``symmetry``, the kaleidoscope: the
+  best correlation of the rings' detail with itself turned by 360/k degrees (k = 2..6),
+  3-15 degrees from the pole (camera texture ~0; a 2- or 4-fold mirrored nadir ~1);
+  ``fold``, a straight line across the pole: the jump between neighbouring azimuths
+  over the ring's median jump, its median over the rings 3-6 degrees out and over those
+  6-12 degrees out, each over its own median azimuth's (plus 0.25, so a smooth view's
+  faint steps do not count), at an azimuth and the opposite one: the least of those four
+  for the best diameter (a line through the pole keeps its azimuth near it and further
+  out and runs both ways; a straight beam passing beside the pole turns with the radius;
+  texture ~0.8, a ceiling grid ~1.5); ``knot``, structure
+  crammed into the pole, as a bow-tie or star pinch crams a ring of content into a small
+  disc: the mean gradient of the detail across the radii (edges that run along them, i.e.
+  converge on the pole; a disc's rim or a patch's rings run across them and do not
+  count) within R of the pole (from 1 degree) over that from R to 2.5 R, the worst of
+  R = 3, 5, 7 degrees (texture ~1; a blurred cap lowers it); ``void``, a
+  torn hole: the share of azimuths around a disc of R = 3-6 degrees where the ring from R
+  to 2 R holds three times the disc's gradient across the radii or more (a flat disc ringed
+  by texture on every side scores 1; a patch of sky between clouds, a snow field, a
+  posterised sky's rings well under 0.8).
 * Cube edges: the Discontinuity Score (below) of each of the twelve edges of the generic
   cube faces (face size = analysis width / 4, at most 256). Faces resampled from one
   equirect image are continuous by construction except where its own seam or pole
@@ -75,12 +96,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import plots, remap
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
 from .palette import verdict_colour
 from .panorama import Panorama, _resize, _validate_array as _validate_image, as_array
 
-__all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "Poles", "CubeEdges",
+__all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "PoleStructure", "Poles", "CubeEdges",
            "discontinuity_score", "THRESHOLDS", "ANALYSIS_WIDTH", "C_FLOOR", "DS_C"]
 
 ANALYSIS_WIDTH = 2048
@@ -97,8 +119,20 @@ THRESHOLDS: dict[str, float] = {
     "pole_uniformity": 1.5,  # pole-row spread / cap texture (correct ~0.3)
     "pole_smear": 2.5,  # tangential / radial gradient around the pole (isotropic ~1)
     "pole_pinch": 1.6,  # same ratio 3-12 deg from the pole, ring by ring (isotropic ~1)
+    "pole_symmetry": 0.4,  # detail's correlation with itself turned 360/k (texture ~0)
+    "pole_fold": 2.0,   # a diameter's jump / the median azimuth's (texture ~0.8)
+    "pole_knot": 1.35,  # edges along the radii near the pole / around it (texture ~1)
+    "pole_void": 0.8,   # share of azimuths ringing a flat disc with texture (texture < 0.3)
     "cube_edge": 2.5,   # DS of one cube edge
 }
+# On the real calibration set (../shared/realpanos-dev, bench_seams_real.py) the clean
+# poles reach symmetry 0.06, fold 1.58 (a gallery's floor), knot 1.10 (its ceiling grid)
+# and void 0.21; the synthetic clean textures 0.13, 1.0 (a ceiling grid 1.5), 1.01 and
+# 0.01; the emulator's renders at geometryEnforcement 100 (22 styles) 0.09, 1.11, 1.50 (a
+# cartoon cloud at the zenith: the knot flags it) and 0.68 (a posterised zenith). Its pole
+# artefacts: knot 1.56-2.2 on 6 of 12 and the cabin's bow-tie 1.59, which no other
+# measure sees; fold 2.9 on one. Synthetic kaleidoscopes reach symmetry 0.6-1, folds
+# 2.3-26, torn voids in texture 0.82-1, bow-ties knot ~2.
 _CAP_DEG = 5.6
 _ORDINARY_FLOOR = 0.35  # half the usual median jump of an ordinary pair (~0.7)
 _VIEW_FOV = 50.0
@@ -121,6 +155,23 @@ _PINCH_SIZE = 192
 _PINCH_RINGS = ((3.0, 6.0), (6.0, 12.0))
 _PINCH_MIN_ROWS = 256  # 3 degrees = 4 rows; below that the rings are a few pixels: not measured
 _PINCH_EPS = 0.25  # (half a grey level per pixel)^2, so flat views score 1
+# The structure view: straight up/down, 40 degrees across, 192 pixels (a view pixel at
+# the centre is 0.21 degrees, about a row of a 1024-row image); rings every 0.25 degrees
+# from 0.5 to 17.5 degrees, 256 azimuths.
+_STRUCT_FOV = 40.0
+_STRUCT_SIZE = 192
+_STRUCT_RINGS = np.arange(0.5, 17.51, 0.25)
+_STRUCT_AZIMUTHS = 256
+_SYMMETRY_RINGS = (3.0, 15.0)
+_SYMMETRY_FOLDS = (2, 3, 4, 5, 6)
+_FOLD_RINGS = (3.0, 12.0)
+_FOLD_SPLIT = 6.0  # degrees: the inner rings end and the outer begin
+_KNOT_RADII = (3.0, 5.0, 7.0)
+_KNOT_FROM = 1.0  # degrees: nearer, the last rows (a stitcher's patch) are too few to tell
+_VOID_RADII = (3.0, 4.5, 6.0)
+_DETAIL_EPS = 0.5  # grey levels of detail, so flat views score 1 (knot) or 0 (void)
+_FOLD_EPS = 0.25  # of an ordinary azimuth's (normalised) jump: a smooth view's are ~0
+_VOID_EPS = 0.05  # grey levels per pixel of gradient across the radii: texture, not noise
 
 
 # ------------------------------------------------------------------ result types
@@ -153,6 +204,7 @@ class WrapSeam:
     interior_cover: int = 8
     height: int = 0
     band_share: float = 0.0
+    band_min: float = BAND_MIN
 
     @property
     def rules(self) -> list[str]:
@@ -189,7 +241,10 @@ class Pole:
     structure (a star, a bow-tie, planks or streaks meeting at the pole, a kaleidoscope's
     mirror lines) puts edges along the radii there. ``pinch_deg`` is where (the ring's
     inner and outer angle from the pole). NaN for an image under 256 rows (at the
-    analysis size): too few rows near the pole to tell."""
+    analysis size): too few rows near the pole to tell.
+
+    ``structure`` holds the measures of the 40-degree view (`PoleStructure`: symmetry,
+    fold, knot, void), each with where it is; ``limits`` their thresholds."""
 
     name: str
     uniformity: float
@@ -199,13 +254,23 @@ class Pole:
     pinch: float = 1.0
     pinch_threshold: float = THRESHOLDS["pole_pinch"]
     pinch_deg: tuple[float, float] = (0.0, 0.0)
+    structure: PoleStructure | None = None
+    limits: Mapping[str, float] = field(default_factory=lambda: {
+        k: THRESHOLDS[f"pole_{k}"] for k in STRUCTURE_RULES})
+
+    def _scores(self) -> list[tuple[str, float, float]]:
+        out = [("uniformity", self.uniformity, self.uniformity_threshold),
+               ("smear", self.smear, self.smear_threshold),
+               ("pinch", self.pinch, self.pinch_threshold)]
+        if self.structure is not None:
+            out += [(k, getattr(self.structure, k), self.limits[k]) for k in STRUCTURE_RULES]
+        return out
 
     @property
     def rules(self) -> list[str]:
-        """The measures over their limits: "uniformity", "smear", "pinch"."""
-        return [n for n, v, t in (("uniformity", self.uniformity, self.uniformity_threshold),
-                                  ("smear", self.smear, self.smear_threshold),
-                                  ("pinch", self.pinch, self.pinch_threshold)) if v > t]
+        """The measures over their limits: "uniformity", "smear", "pinch", "symmetry",
+        "fold", "knot", "void" (an unmeasured one, NaN, never fails)."""
+        return [n for n, v, t in self._scores() if v > t]
 
     @property
     def ok(self) -> bool:
@@ -214,9 +279,29 @@ class Pole:
     @property
     def severity(self) -> float:
         """The worst measure over its threshold (1.0 = at the limit)."""
-        pinch = 0.0 if math.isnan(self.pinch) else self.pinch / self.pinch_threshold
-        return max(self.uniformity / self.uniformity_threshold,
-                   self.smear / self.smear_threshold, pinch)
+        return max(0.0 if math.isnan(v) else v / t for _, v, t in self._scores())
+
+
+STRUCTURE_RULES = ("symmetry", "fold", "knot", "void")
+
+
+@dataclass(frozen=True)
+class PoleStructure:
+    """What the 40-degree view straight up or down shows around one pole (module
+    docstring: the measures). ``symmetry_folds``: the k of the best k-fold repetition;
+    ``fold_azimuth``: the azimuth of the fold line in the view, degrees counter-clockwise
+    from the view's right edge (the line runs through the pole, both ways); ``knot_deg``:
+    the radius R of the busiest disc; ``void_deg``: the radius of the most ringed flat
+    disc. All NaN when the image is too small to tell (under `_PINCH_MIN_ROWS` rows)."""
+
+    symmetry: float
+    symmetry_folds: int
+    fold: float
+    fold_azimuth: float
+    knot: float
+    knot_deg: float
+    void: float
+    void_deg: float
 
 
 @dataclass(frozen=True)
@@ -296,7 +381,8 @@ class SeamReport:
                      "interior_cover": w.interior_cover, "interior_ok": w.interior_ok},
             "poles": {p.name: {"uniformity": p.uniformity, "smear": p.smear,
                                "pinch": None if math.isnan(p.pinch) else p.pinch,
-                               "pinch_degrees": list(p.pinch_deg), "rules": p.rules,
+                               "pinch_degrees": list(p.pinch_deg),
+                               **_structure_dict(p.structure), "rules": p.rules,
                                "ok": p.ok}
                       for p in (self.poles.north, self.poles.south)},
             "cube_edges": {"edges": dict(self.cube_edges.edges), "ds": self.cube_edges.ds,
@@ -308,9 +394,7 @@ class SeamReport:
 
     def plot(self) -> Any:
         """A matplotlib Figure: seam strip, row profile, pole views and cube net."""
-        from .plots import report_figure
-
-        return report_figure(self)
+        return plots.report_figure(self)
 
     def __repr__(self) -> str:
         verdict = "seamless" if self.seamless else "NOT seamless: " + "; ".join(self.defects)
@@ -340,6 +424,10 @@ class SeamReport:
                      ] + ([] if math.isnan(pole.pinch) else [
                      (f"{pole.name} pole pinch", pole.pinch, t["pole_pinch"],
                       "pinch" in pole.rules)])
+            st = pole.structure
+            if st is not None and not math.isnan(st.knot):
+                rows += [(f"{pole.name} pole {k}", getattr(st, k), pole.limits[k],
+                          k in pole.rules) for k in STRUCTURE_RULES]
         rows.append(("worst cube edge DS", self.cube_edges.score, t["cube_edge"],
                      not self.cube_edges.ok))
         return rows
@@ -370,6 +458,16 @@ class SeamReport:
                 "alt='panorama rolled half a turn: the wrap seam is in the middle'/>"
                 f"<table><tr><th>measure</th><th>score</th><th>limit</th><th></th></tr>{cells}"
                 "</table></div>")
+
+
+def _structure_dict(st: PoleStructure | None) -> dict[str, Any]:
+    """The structure measures of a pole as JSON types (None where not measured)."""
+    if st is None:
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in vars(st).items():
+        out[k] = None if isinstance(v, float) and math.isnan(v) else v
+    return out
 
 
 def _strip_png(preview: np.ndarray) -> str:
@@ -403,6 +501,15 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     return out, k
 
 
+def _preview(arr: np.ndarray, work: np.ndarray, k: int) -> np.ndarray:
+    """The (h, w, C) uint8 copy the report's figures draw from: the input itself (copied)
+    when it is 8-bit at the analysis size, else the analysis copy rounded (clipping and
+    casting 2048x1024x3 floats costs a tenth of the check)."""
+    if arr.dtype == np.uint8 and k == 1:
+        return np.array(arr[:, :, :3] if arr.shape[2] == 4 else arr)
+    return np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
 def _gray(arr: np.ndarray, max_width: int) -> np.ndarray:
     """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width."""
     planes, _ = _analysis_copy(_validate_image(arr), max_width)
@@ -427,8 +534,10 @@ def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     interiors, and the wrap border is always a block edge.
     """
     d = np.zeros(work.shape[1:], np.float32)  # d[:, j] = |I(j+1) - I(j)|, channel mean
+    step = np.empty((work.shape[1], work.shape[2] - 1), np.float32)  # one buffer, reused
     for plane in work:
-        d[:, :-1] += np.abs(plane[:, 1:] - plane[:, :-1])
+        np.subtract(plane[:, 1:], plane[:, :-1], out=step)
+        d[:, :-1] += np.abs(step, out=step)
         d[:, -1] += np.abs(plane[:, 0] - plane[:, -1])
     d /= np.float32(work.shape[0])
     m = d[:, :-1].mean(axis=1, keepdims=True)
@@ -557,11 +666,10 @@ def _pole_uniformity(gray: np.ndarray, north: bool) -> float:
     return spread / (texture + C_FLOOR)
 
 
-def _pole_smear(gray: np.ndarray, north: bool) -> float:
-    h = gray.shape[0]
+def _pole_smear(gray: Panorama, north: bool) -> float:
+    h = gray.height
     n = int(np.clip(round(0.3 * h), 48, 256))
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"),
-                       pitch=90.0 if north else -90.0, fov=_VIEW_FOV, size=(n, n))[:, :, 0]
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=_VIEW_FOV, size=(n, n))[:, :, 0]
     gy, gx = np.gradient(view.astype(np.float32))
     c = (n - 1) / 2.0
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) - np.float32(c)
@@ -580,16 +688,15 @@ def _binomial(a: np.ndarray) -> np.ndarray:
     return (a[:, :-2] + 2 * a[:, 1:-1] + a[:, 2:]) * np.float32(0.25)
 
 
-def _pole_pinch(gray: np.ndarray, north: bool) -> tuple[float, tuple[float, float]]:
+def _pole_pinch(gray: Panorama, north: bool) -> tuple[float, tuple[float, float]]:
     """Tangential over radial RMS gradient in rings around the pole of the 90-degree view
     straight up or down (`_PINCH_RINGS`), the worse ring; and that ring's angles from the
     pole in degrees. NaN (not measured, never failing) below `_PINCH_MIN_ROWS` rows. About 1 for texture a camera saw (edges at every angle), large when
     structure converges on the pole."""
-    if gray.shape[0] < _PINCH_MIN_ROWS:
+    if gray.height < _PINCH_MIN_ROWS:
         return float("nan"), (0.0, 0.0)
-    n = int(min(_PINCH_SIZE, 0.6 * gray.shape[0]))  # view pixel (114.6 / n deg) >= a row
-    view = perspective(Panorama(gray[:, :, None], ratio="ignore"), pitch=90.0 if north else -90.0,
-                       fov=90.0, size=(n, n))[:, :, 0]
+    n = int(min(_PINCH_SIZE, 0.6 * gray.height))  # view pixel (114.6 / n deg) >= a row
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=90.0, size=(n, n))[:, :, 0]
     g = _binomial(view.astype(np.float32))  # the resampling's own noise
     gy, gx = np.gradient(g)
     c = (n - 1) / 2.0
@@ -606,6 +713,104 @@ def _pole_pinch(gray: np.ndarray, north: bool) -> tuple[float, tuple[float, floa
         if ratio > best:
             best, where = ratio, (lo, hi)
     return best, where
+
+
+def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of a 2-D float32 array (separable, edges repeated, 3 sigma)."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+    k /= k.sum()
+    for axis in (0, 1):
+        p = np.pad(a, [(r, r) if ax == axis else (0, 0) for ax in (0, 1)], mode="edge")
+        n = a.shape[axis]
+        a = sum(w * (p[i:i + n] if axis == 0 else p[:, i:i + n]) for i, w in enumerate(k))
+    return a
+
+
+def _polar_rings(view: np.ndarray) -> np.ndarray:
+    """(C, rings, azimuths) samples of an (n, n, C) view straight up or down on the rings
+    `_STRUCT_RINGS` (degrees from the pole) and `_STRUCT_AZIMUTHS` azimuths (counter-
+    clockwise from the view's right edge)."""
+    n = view.shape[0]
+    key = ("pole-rings", n)
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        f = n / 2 / math.tan(math.radians(_STRUCT_FOV / 2))
+        c = (n - 1) / 2
+        r = f * np.tan(np.radians(_STRUCT_RINGS))[:, None]
+        t = np.arange(_STRUCT_AZIMUTHS) * (2 * np.pi / _STRUCT_AZIMUTHS)
+        return ((c + r * np.cos(t)).astype(np.float32), (c - r * np.sin(t)).astype(np.float32))
+
+    mx, my = remap.cached_map(key, build)
+    return remap.sample(np.ascontiguousarray(view), mx, my).transpose(2, 0, 1)
+
+
+def _pole_structure(gray: Panorama, north: bool) -> PoleStructure:
+    """The symmetry, fold, knot and void measures (module docstring) of one pole, read in
+    the 40-degree view straight up or down of the grey panorama ``gray``."""
+    if gray.height < _PINCH_MIN_ROWS:
+        nan = float("nan")
+        return PoleStructure(nan, 0, nan, nan, nan, nan, nan, nan)
+    view = perspective(gray, pitch=90.0 if north else -90.0, fov=_STRUCT_FOV,
+                       size=(_STRUCT_SIZE, _STRUCT_SIZE))[:, :, 0]
+    view = view.astype(np.float32)
+    fine = _gauss(view, 1.0)
+    detail = fine - _gauss(view, 3.0)  # a difference of Gaussians: edges, not shading
+    # The knot counts edges that run along the radii (the detail's gradient across them):
+    # what converges on the pole; the rings of a disc or a patch around it do not count.
+    gy, gx = np.gradient(detail)
+    c = (_STRUCT_SIZE - 1) / 2
+    yy, xx = np.mgrid[0:_STRUCT_SIZE, 0:_STRUCT_SIZE].astype(np.float32) - np.float32(c)
+    across = np.abs(gy * xx - gx * yy) / (np.hypot(xx, yy) + np.float32(1e-6))
+    # The magnitude is sampled, not taken after sampling: near the pole the rings are
+    # finer than the view's pixels and interpolating a signed value would cancel it.
+    smooth, bp, along = _polar_rings(np.dstack([_gauss(view, 0.7), detail, across]))
+    a = _STRUCT_RINGS
+    nt = _STRUCT_AZIMUTHS
+
+    # symmetry: the rings' detail against itself turned by 360/k degrees
+    sel = (a >= _SYMMETRY_RINGS[0]) & (a <= _SYMMETRY_RINGS[1])
+    ring = bp[sel] - bp[sel].mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(ring, axis=1)
+    auto = np.fft.irfft((np.abs(spec) ** 2).sum(axis=0), n=nt)
+    auto /= float((ring ** 2).sum()) + ring.size * _PINCH_EPS
+    turns = [float(auto[nt // k]) for k in _SYMMETRY_FOLDS]
+    best_k = int(np.argmax(turns))
+
+    # fold: a straight line across the pole, a jump between neighbouring azimuths at two
+    # opposite azimuths, in most rings
+    sel = (a >= _FOLD_RINGS[0]) & (a <= _FOLD_RINGS[1])
+    jump = np.abs(np.roll(smooth[sel], -1, axis=1) - smooth[sel])
+    jump /= np.median(jump, axis=1, keepdims=True) + np.float32(_DETAIL_EPS)
+    # ... in the inner rings and the outer ones at once: a line through the pole keeps
+    # its azimuth, a straight bar passing beside the pole turns with the radius
+    half = int(np.searchsorted(a[sel], _FOLD_SPLIT))
+    profs = [np.median(part, axis=0) for part in (jump[:half], jump[half:])]
+    profs = [(np.roll(p, 1) + p + np.roll(p, -1)) / 3 for p in profs]
+    lines = [np.minimum(p, np.roll(p, -nt // 2)) / (np.median(p) + _FOLD_EPS) for p in profs]
+    line = np.minimum(*lines)  # both ways from the pole, near it and further out
+    t = int(np.argmax(line))
+    fold = float(line[t])
+
+    # knot and void: edges along the radii near the pole against those around it
+    per_ring = along.mean(axis=1)
+
+    def mean(lo: float, hi: float) -> float:
+        return float(per_ring[(a >= lo) & (a < hi)].mean())
+
+    knots = [(mean(_KNOT_FROM, r) + _DETAIL_EPS) / (mean(r, 2.5 * r) + _DETAIL_EPS)
+             for r in _KNOT_RADII]
+    voids = []
+    for r in _VOID_RADII:
+        # texture has edges along the radii; a posterised sky's rings around the pole not
+        inner = float(along[(a >= 0.5) & (a < 0.8 * r)].mean())
+        around = along[(a >= r) & (a < 2 * r)].mean(axis=0)
+        voids.append(float(np.mean(around > 3 * inner + _VOID_EPS)))
+    kk, kv = int(np.argmax(knots)), int(np.argmax(voids))
+    return PoleStructure(
+        symmetry=turns[best_k], symmetry_folds=_SYMMETRY_FOLDS[best_k], fold=fold,
+        fold_azimuth=360.0 * t / nt % 180.0, knot=knots[kk], knot_deg=_KNOT_RADII[kk],
+        void=voids[kv], void_deg=_VOID_RADII[kv])
 
 
 def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
@@ -634,6 +839,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     work, k = _analysis_copy(arr, max_width)
     h, w = work.shape[1:]
     gray = work.mean(axis=0) if work.shape[0] > 1 else work[0]
+    gray_pano = Panorama(gray[:, :, None], ratio="ignore")  # checked once, viewed six times
 
     col, norm, ordinary = _column_scores(work)
     wrap_score = float(col[-1])
@@ -661,16 +867,17 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
                     band_share=share)
 
     def pole(name: str, north: bool) -> Pole:
-        pinch, where = _pole_pinch(gray, north)
-        return Pole(name, _pole_uniformity(gray, north), _pole_smear(gray, north),
+        pinch, where = _pole_pinch(gray_pano, north)
+        return Pole(name, _pole_uniformity(gray, north), _pole_smear(gray_pano, north),
                     limits["pole_uniformity"], limits["pole_smear"], pinch,
-                    limits["pole_pinch"], where)
+                    limits["pole_pinch"], where, _pole_structure(gray_pano, north),
+                    {k: limits[f"pole_{k}"] for k in STRUCTURE_RULES})
 
     poles = Poles(pole("north", True), pole("south", False))
 
     if given_faces is None:
         size = max(8, min(256, w // 4))
-        faces = to_faces(Panorama(gray[:, :, None], ratio="ignore"), size, "generic")
+        faces = to_faces(gray_pano, size, "generic")
         gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
     else:
         gray_faces = {n: _gray(f, 256) for n, f in given_faces.items()}
@@ -683,7 +890,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
 
     defects = _describe(wrap, poles, cube, H, W)
-    preview = np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    preview = _preview(arr, work, k)
     return SeamReport(
         seamless=not defects, wrap=wrap, poles=poles, cube_edges=cube, ds=ds,
         defects=defects, thresholds=limits, size=(W, H), analysis_size=(w, h),
@@ -740,6 +947,22 @@ def _describe(wrap: WrapSeam, poles: Poles, cube: CubeEdges, H: int, W: int) -> 
             what.append(f"structure converging on the pole (pinch, star or mirrored "
                         f"pattern) {p.pinch_deg[0]:g}-{p.pinch_deg[1]:g} deg from it: "
                         f"{p.pinch:.2f} (limit {p.pinch_threshold:g})")
+        st, lim = p.structure, p.limits
+        if "symmetry" in p.rules:
+            what.append(f"{st.symmetry_folds}-fold kaleidoscope (the view repeats when turned "
+                        f"{360 / st.symmetry_folds:g} deg about the pole, 3-15 deg out): "
+                        f"{st.symmetry:.2f} (limit {lim['symmetry']:g})")
+        if "fold" in p.rules:
+            what.append(f"a fold line across the pole (azimuth {st.fold_azimuth:.0f} deg in "
+                        f"the view): {st.fold:.2f} (limit {lim['fold']:g})")
+        if "knot" in p.rules:
+            what.append(f"detail crammed into the pole (bow-tie or star pinch) within "
+                        f"{st.knot_deg:g} deg of it: {st.knot:.2f}x the detail around it "
+                        f"(limit {lim['knot']:g})")
+        if "void" in p.rules:
+            what.append(f"a torn void: a flat disc of about {st.void_deg:g} deg ringed by "
+                        f"texture on {100 * st.void:.0f}% of its rim "
+                        f"(limit {100 * lim['void']:.0f}%)")
         out.append(f"{p.name} pole ({rows}): " + ", ".join(what))
     if not cube.ok:
         worst = sorted(cube.bad, key=lambda e: -cube.edges[e])

@@ -227,3 +227,89 @@ def blurred_cap(img: np.ndarray, fraction: float = 0.01) -> np.ndarray:
             row = np.concatenate([img[y, -k:, c], img[y, :, c], img[y, :k, c]]).astype(float)
             out[y, :, c] = np.rint(np.convolve(row, kernel, mode="same")[k:-k])
     return out
+
+
+def _cap_polar(h: int, w: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Angle from the pole (degrees) of the cap's ``n`` rows and the longitude (radians,
+    0..2 pi) of the ``w`` columns, pole row first."""
+    return (np.arange(n) + 0.5) / h * 180.0, (np.arange(w) + 0.5) / w * 2 * np.pi
+
+
+def fold_pole(img: np.ndarray, north: bool = True, cap_deg: float = 15.0,
+              turn: float = 0.25, shade: float = 30.0) -> np.ndarray:
+    """A fold line across the pole: one half of the polar cap (columns W/4 to 3W/4, the
+    longitudes -90 to +90 deg about the centre) is the cap turned ``turn`` of a full turn
+    about the pole and ``shade`` grey levels darker (the far side of a crease catches
+    other light),
+    the other half as it was, so the texture breaks along a straight line through the
+    pole that runs along the meridians +-90 deg, away from the wrap border."""
+    h, w = img.shape[:2]
+    n = _cap_rows(h, cap_deg)
+    src = img[:n] if north else img[::-1][:n]
+    cap = src.astype(np.float64).copy()
+    half = slice(w // 4, w // 4 + w // 2)
+    cap[:, half] = np.roll(src, int(round(turn * w)), axis=1)[:, half] - shade
+    return _into_cap(img, cap, north)
+
+
+def torn_void(img: np.ndarray, north: bool = True, radius_deg: float = 7.0,
+              value: float = 30.0, seed: int = 0) -> np.ndarray:
+    """A torn void at the pole: a disc of one flat colour (``value`` grey levels) about
+    ``radius_deg`` from the pole, its rim ragged (the radius varies by +-30% with
+    longitude), the texture around it intact: a hole the model left unpainted."""
+    rng = np.random.default_rng(seed)
+    h, w = img.shape[:2]
+    n = _cap_rows(h, 2 * radius_deg)
+    colat, lon = _cap_polar(h, w, n)
+    rim = np.zeros(w)
+    for k in range(2, 9):
+        rim += rng.normal() / k * np.sin(k * lon + rng.uniform(0, 2 * np.pi))
+    rim = radius_deg * (1 + 0.3 * rim / np.abs(rim).max())
+    inside = colat[:, None] < rim[None, :]
+    out = img.copy()
+    rows = out if north else out[::-1]
+    rows[:n][inside] = value
+    return out
+
+
+def bow_tie_pole(img: np.ndarray, north: bool = True, cap_deg: float = 15.0,
+                 planks: float = 6.0, amount: float = 50.0) -> np.ndarray:
+    """A bow-tie pinch: the cap painted with planks that run straight in the view but
+    fan into the pole from two opposite sides (two wedges of lines meeting at one point),
+    as ceiling planks do when a model pinches them: stripes of y / (|x| + x0) in the
+    view's coordinates, over the image's own cap."""
+    h, w = img.shape[:2]
+    n = _cap_rows(h, cap_deg)
+    colat, lon = _cap_polar(h, w, n)
+    r = np.tan(np.radians(colat))[:, None]
+    x, y = r * np.cos(lon)[None, :], r * np.sin(lon)[None, :]
+    stripes = np.sin(planks * np.pi * y / (np.abs(x) + 0.02))
+    src = (img[:n] if north else img[::-1][:n]).astype(np.float64)
+    return _into_cap(img, src * 0.5 + 64 + amount * stripes[:, :, None], north)
+
+
+def ceiling_grid(img: np.ndarray, north: bool = True, spacing_deg: float = 6.0,
+                 offset: tuple[float, float] = (0.3, 0.6), cap_deg: float = 25.0,
+                 value: float = 235.0) -> np.ndarray:
+    """A real straight structure over the pole: a ceiling's grid of bright bars (or floor
+    tiles' joints), straight in the view straight up/down, shifted ``offset`` of a
+    spacing from the pole (a camera stands anywhere under a grid), as in a photo of a
+    gallery's ceiling. Content, not a fold: both sides of each bar are the same texture.
+    (A grid centred exactly on the pole is four-fold symmetric there, a bar through the
+    pole a line across it: the check flags those, as it would an AI's.)"""
+    h, w = img.shape[:2]
+    n = _cap_rows(h, cap_deg)
+    colat, lon = _cap_polar(h, w, n)
+    r = np.tan(np.radians(colat))[:, None]
+    x, y = r * np.cos(lon)[None, :], r * np.sin(lon)[None, :]
+    s = np.tan(np.radians(spacing_deg))
+    half = np.tan(np.radians(0.35))  # bars 0.7 degrees wide
+
+    def near(u: np.ndarray) -> np.ndarray:
+        return np.abs(u / s - np.round(u / s)) * s < half
+
+    bar = (near(x + offset[0] * s) | near(y + offset[1] * s))[:, :, None]
+    out = img.copy()
+    rows = out if north else out[::-1]
+    rows[:n] = np.where(bar, value, rows[:n])
+    return out

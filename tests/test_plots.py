@@ -18,8 +18,8 @@ from skybox_nb import plots  # noqa: E402
 from skybox_nb.panorama import Panorama  # noqa: E402
 from skybox_nb.seams import seam_report  # noqa: E402
 
-from synthetic import (partial_seam, pinch_pole, render, shift_half, smear_pole,  # noqa: E402
-                       stretched_photo, textured)
+from synthetic import (fold_pole, kaleidoscope_pole, partial_seam, pinch_pole, render,  # noqa: E402
+                       shift_half, smear_pole, stretched_photo, textured)
 
 W, H = 256, 128
 
@@ -111,8 +111,28 @@ def test_pole_views_mark_a_pinch_and_say_which_rule_fired():
     fig = plots.pole_views(img, r, size=96)
     north, south = fig.axes
     assert "FAILS" in north.get_title() and "pinch" in north.get_title()
-    assert len(north.patches) == 2  # the ring where edges converge
-    assert south.get_title().endswith("ok") and not south.patches
+    assert "knot" in north.get_title()  # the pinch crams detail into the pole too
+    assert len(north.patches) == 3  # the rings where edges converge, and the knot's disc
+    assert south.get_title().endswith("ok") and not south.patches and not south.lines
+    _renders(fig)
+
+
+def test_pole_views_mark_a_fold_and_a_kaleidoscope_where_they_are():
+    base = render(textured, 512, 256)
+    img = kaleidoscope_pole(fold_pole(base, north=True), north=False, folds=4)
+    r = seam_report(img)
+    fig = plots.pole_views(img, r, size=96)
+    north, south = fig.axes
+    assert "fold" in north.get_title().split("FAILS")[1]
+    (line,) = north.lines  # the fold line, through the pole
+    x, y = line.get_data()
+    c = (96 - 1) / 2
+    assert abs((x[0] + x[1]) / 2 - c) < 0.5 and abs((y[0] + y[1]) / 2 - c) < 0.5
+    # the generator's break runs along the meridians +-90 deg: across the view straight up
+    azimuth = r.poles.north.structure.fold_azimuth
+    assert min(azimuth, 180 - azimuth) < 8 and abs(y[0] - y[1]) < 0.15 * abs(x[0] - x[1])
+    assert "symmetry" in south.get_title().split("FAILS")[1]
+    assert len(south.lines) == r.poles.south.structure.symmetry_folds == 4  # the spokes
     _renders(fig)
 
 

@@ -265,3 +265,18 @@ def test_no_measure_is_shown_ok_while_the_verdict_used_it():
     failed = {name for name, _, _, bad in r.measures() if bad}
     assert failed == {"wrap: longest band, % height"}
     assert "FAILS" in str(r) and "<b>fails</b>" in r._repr_html_()
+
+
+def test_the_check_loads_no_plotting_library():
+    """`skybox-nb seams FILE` stays fast cold: importing the check (which offers
+    `SeamReport.plot`) loads neither matplotlib nor scipy; drawing a figure does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, skybox_nb.seams, skybox_nb.plots; "
+            "print(sorted(m for m in ('matplotlib', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    fig = seam_report(render(textured, W, H)).plot()
+    assert type(fig).__module__ == "skybox_nb.figure"
