@@ -172,7 +172,7 @@ def test_generate_checks_the_init_image_file_before_starting_anything(images, ca
 
 def test_cubemap_names_the_option_not_the_parameter(images, capsys):
     err = _refused(["cubemap", str(images / "pano.png"), "--format", "gif"], capsys)
-    assert err.strip() == "skybox-nb cubemap: --format: got 'gif'; allowed: png, jpg, webp, tif"
+    assert err.strip() == "skybox-nb cubemap: --format: got 'gif'; allowed: png, jpg, webp, tif, exr"
     err = _refused(["cubemap", str(images / "pano.png"), "--face-size", "0"], capsys)
     assert err.startswith("skybox-nb cubemap: --face-size: got 0; allowed: an integer from 1")
 
