@@ -61,15 +61,20 @@ def _tree(rows: list[dict]) -> list[tuple[int, dict]]:
         if r["parent"] in shown:
             kids.setdefault(r["parent"], []).append(r)
     out: list[tuple[int, dict]] = []
+    seen: set[str] = set()
 
     def visit(r: dict, depth: int) -> None:
         out.append((depth, r))
+        seen.add(r["intent"])
         for k in reversed(kids.get(r["intent"], [])):  # rows come newest first
-            if all(r2 is not k for _, r2 in out):  # a hand-made cycle is shown once
+            if k["intent"] not in seen:  # a hand-made cycle is shown once
                 visit(k, depth + 1)
 
     for r in rows:
         if r["parent"] not in shown:
+            visit(r, 0)
+    for r in rows:  # rows in a hand-made cycle have no root: shown on their own
+        if r["intent"] not in seen:
             visit(r, 0)
     return out
 

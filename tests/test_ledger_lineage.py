@@ -262,3 +262,24 @@ def test_the_gallerys_repair_button_adds_the_child_and_shows_before_and_after(of
     assert made[fixed.name].endswith("repair, free")
     assert made[refined.path.name].endswith(f"refine, job {refined.cu_cost:g} CU")
     assert made[source.files[0].name].endswith(f"job {source.cu_cost:g} CU")
+
+
+def test_a_rebuild_keeps_the_children_and_their_links(old_library, seamed):
+    from skybox_nb.ledger_rebuild import rebuild
+
+    led = Ledger(old_library)
+    source = next(r for r in led if r.status == "done")
+    Image.fromarray(seamed).save(source.files[0])
+    result = repair(Panorama.load(source.files[0]))
+    out = result.panorama.save(old_library / "fixed.png")
+    child_id = record_repair(led, source.files[0], out, repair_summary(result))
+    before = led.get(child_id)
+    led.close()
+    report = rebuild(old_library)
+    assert report.kept_rows == 5
+    led = Ledger(old_library)
+    try:
+        assert led.get(child_id) == before
+        assert led.children(source.intent_id) == [before]
+    finally:
+        led.close()
