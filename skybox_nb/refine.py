@@ -142,13 +142,14 @@ def refine(client: _Client, panorama: Source, strength: float = DEFAULT_STRENGTH
     ledger = getattr(client, "ledger", None)
     key = refine_key(arr, base)
     prev = ledger.child_by_key("refine", key) if ledger is not None else None
-    if prev is not None and prev.status == "done" and prev.files and prev.files[0].is_file():
+    back = _paid_output(prev) if prev is not None and prev.status == "done" else None
+    if back is not None:
         req = base.replace(image=prev.request.get("image"))
         if dry_run:
             return Refinement(0.0, req, before, False, source=pano.path,
                               intent_id=prev.intent_id, reason="paid before (intent "
                               f"{prev.intent_id}): running it reuses that output for free")
-        return _finish(pano, before, req, prev.files[0], prev.job_id, prev.cu_cost,
+        return _finish(pano, before, req, back, prev.job_id, prev.cu_cost,
                        float(prev.detail.get("quote", prev.cu_cost or 0.0)), out, ledger,
                        prev.intent_id, reused=True)
     settling = prev is not None and prev.status in ("submitting", "unknown", "running")
@@ -171,17 +172,28 @@ def refine(client: _Client, panorama: Source, strength: float = DEFAULT_STRENGTH
                                  "refine", {"key": key, "of": _of(pano), "strength": float(strength),
                                             "quote": quote, "before": verdicts(before)}):
             result = client.run(req)
-    return _finish(pano, before, req, Path(result.files[0]), result.job.id, result.cu_cost,
-                   quote, out, ledger, getattr(result, "intent_id", None))
+    return _finish(pano, before, req, Panorama.load(result.files[0]), result.job.id,
+                   result.cu_cost, quote, out, ledger, getattr(result, "intent_id", None))
 
 
-def _finish(pano: Panorama, before: SeamReport, req: SkyboxRequest, raw: Path,
+def _paid_output(rec: Any) -> Panorama | None:
+    """A finished refine's output as its job made it (half a turn round): its download,
+    else its saved file turned again; None when both are gone (then it is paid again)."""
+    if rec.files and rec.files[0].is_file():
+        return Panorama.load(rec.files[0])
+    if rec.output is not None and rec.output.is_file():
+        saved = Panorama.load(rec.output)
+        meta = {k: v for k, v in saved.metadata.items() if k not in ("refine", "file")}
+        return Panorama(np.roll(saved.array, saved.width // 2, axis=1), meta, ratio="ignore")
+    return None
+
+
+def _finish(pano: Panorama, before: SeamReport, req: SkyboxRequest, back: Panorama,
             job_id: str | None, cu_cost: float | None, quote: float,
             out: str | Path | None, ledger: Any, intent_id: str | None,
             reused: bool = False) -> Refinement:
     """Turn the job's output back half a turn, check it, save it (its sidecar naming the
     source) and note the saved file and verdict on the refine's ledger row."""
-    back = Panorama.load(raw)
     fixed = np.roll(back.array, -(back.width // 2), axis=1)  # the seam back to the border
     meta = {k: v for k, v in back.metadata.items() if k != "file"}
     meta["refine"] = {"of": _of(pano), "strength": req.strength, "job_id": job_id,

@@ -197,6 +197,10 @@ def test_a_refine_is_a_paid_child_and_the_same_refine_is_never_paid_twice(offlin
     assert again.ran and again.reused and again.intent_id == first.intent_id
     assert _posts(emu) == posts + 1
     assert again.path.read_bytes() == first.path.read_bytes()
+    for f in client.ledger.get(first.intent_id).files:  # the download gone: the saved
+        f.unlink()                                         # file is reused, not re-paid
+    assert refine(client, path, 0.3).path.read_bytes() == first.path.read_bytes()
+    assert _posts(emu) == posts + 1
     other = refine(client, path, 0.25)  # another strength is another refine: paid
     assert other.intent_id != first.intent_id and _posts(emu) == posts + 2
     assert [c.intent_id for c in client.ledger.children(source.intent_id)] == [
