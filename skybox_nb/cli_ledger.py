@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .ledger import DEFAULT_LIBRARY, IntentRecord, Ledger
 
@@ -27,11 +28,55 @@ def _prompt(rec: IntentRecord) -> str:
 
 
 def _row(rec: IntentRecord) -> dict:
+    out = rec.output or (rec.files[0] if rec.files else None)
     return {"intent": rec.intent_id, "status": rec.status, "job": rec.job_id,
             "model": rec.model_id, "prompt": _prompt(rec), "cu": rec.cu_cost,
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at)),
             "backend": rec.backend, "files": [str(f) for f in rec.files],
+            "kind": rec.kind, "parent": rec.parent_id,
+            "output": str(out) if out is not None else None,
             "error": (rec.error or "").splitlines()[0][:120] if rec.error else None}
+
+
+def _line(r: dict) -> str:
+    """One row as ``list`` prints it: a generation by its prompt, a child by what it is
+    and the file it made."""
+    if r["kind"] == "generation":
+        cost = "?" if r["cu"] is None else f"{r['cu']:g}"
+        return (f"{r['intent']}  {r['status']:<10} {r['job'] or '-':<28} {cost:>5} CU  "
+                f"{r['created']}  {r['prompt']!r}")
+    cost = "free" if r["kind"] == "repair" else (
+        "? CU" if r["cu"] is None else f"{r['cu']:g} CU")
+    made = Path(r["output"]).name if r["output"] else "-"
+    return (f"{r['intent']}  {r['kind']:<7} {r['status']:<10} {r['job'] or '-':<28} "
+            f"{cost:>7}  {r['created']}  -> {made}")
+
+
+def _tree(rows: list[dict]) -> list[tuple[int, dict]]:
+    """``rows`` with each child under its source (depth, row), sources newest first,
+    children oldest first; a child whose source is not shown stands on its own."""
+    shown = {r["intent"] for r in rows}
+    kids: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["parent"] in shown:
+            kids.setdefault(r["parent"], []).append(r)
+    out: list[tuple[int, dict]] = []
+    seen: set[str] = set()
+
+    def visit(r: dict, depth: int) -> None:
+        out.append((depth, r))
+        seen.add(r["intent"])
+        for k in reversed(kids.get(r["intent"], [])):  # rows come newest first
+            if k["intent"] not in seen:  # a hand-made cycle is shown once
+                visit(k, depth + 1)
+
+    for r in rows:
+        if r["parent"] not in shown:
+            visit(r, 0)
+    for r in rows:  # rows in a hand-made cycle have no root: shown on their own
+        if r["intent"] not in seen:
+            visit(r, 0)
+    return out
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -53,12 +98,14 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing to settle" if not args.all else "the ledger is empty")
         return 0
-    for r in rows:
-        cost = "?" if r["cu"] is None else f"{r['cu']:g}"
-        print(f"{r['intent']}  {r['status']:<10} {r['job'] or '-':<28} {cost:>5} CU  "
-              f"{r['created']}  {r['prompt']!r}")
+    for depth, r in _tree(rows):
+        lead = "  " * (depth - 1) + "  └ " if depth else ""
+        line = _line(r)
+        if depth == 0 and r["parent"]:
+            line += f"  (made from {r['parent']})"
+        print(lead + line)
         if r["error"] and r["status"] in ("unknown", "lost"):
-            print(f"    {r['error']}")
+            print("  " * depth + f"    {r['error']}")
     return 0
 
 
@@ -140,7 +187,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
                    help="library folder (default: %(default)s)")
     r.set_defaults(func=_rebuild)
     lst = group.add_parser("list", help="the generations not settled yet (submitting, "
-                           "unknown, running, lost); --all for every one")
+                           "unknown, running, lost); --all for every one, each repair "
+                           "and refine under its source")
     lst.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
                      help="library folder (default: %(default)s)")
     lst.add_argument("--all", action="store_true", help="every row, settled ones too")

@@ -15,17 +15,26 @@ database, truncated, an unknown schema, a hand-edited row) raises `LedgerDamaged
 empty or missing ledger beside the sidecars of past generations is not silently started
 afresh (their running and unknown intents would be forgotten and paid again):
 ``skybox-nb ledger rebuild``.
+
+Lineage: a row may name its ``parent_id``, the row it was made from, and its ``kind``
+("repair": free work done here, a row with no job and no cost; "refine": a paid job,
+recorded like any request, its link written in the same INSERT as the intent, before
+the POST). Rows without a parent are generations. A ledger written before these columns
+existed gains them in place when opened, in one transaction (all or none), and keeps
+every row; older versions of skybox_nb still read it (they ignore the new columns).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -39,11 +48,11 @@ from .ledger_errors import (
     unwritable,
 )
 from .processes import writer_alive, writer_token
-from .ledger_states import INTENT_STATUSES, LedgerStateError, next_status
+from .ledger_states import INTENT_STATUSES, START, LedgerStateError, next_status
 from .models import Job
 
 __all__ = ["Ledger", "IntentRecord", "IntentInFlight", "new_intent_id", "DEFAULT_LIBRARY", "INTENT_STATUSES", "LedgerDamagedError",
-           "LedgerStateError", "LEDGER_NAME"]
+           "LedgerStateError", "LEDGER_NAME", "CHILD_KINDS"]
 
 DEFAULT_LIBRARY = "skybox-library"
 LEDGER_NAME = "ledger.sqlite"
@@ -69,16 +78,25 @@ CREATE TABLE IF NOT EXISTS intents (
     updated_at  REAL NOT NULL,
     pid         INTEGER NOT NULL,
     writer      TEXT,
-    backend     TEXT
+    backend     TEXT,
+    parent_id   TEXT,
+    kind        TEXT,
+    detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS intents_fp ON intents (fingerprint, status);
 CREATE INDEX IF NOT EXISTS intents_job ON intents (job_id);
 """
+# Indexes on added columns: made once an older table has gained them.
+_ADDED_INDEXES = "CREATE INDEX IF NOT EXISTS intents_parent ON intents (parent_id);"
 COLUMNS = ("intent_id", "fingerprint", "model_id", "body", "status", "job_id", "job_status",
            "progress", "asset_ids", "files", "cu_cost", "error", "created_at", "updated_at",
-           "pid", "writer", "backend")
+           "pid", "writer", "backend", "parent_id", "kind", "detail")
 # Columns added since the first schema: an older ledger gains them when opened.
-_ADDED_COLUMNS = {"writer": "TEXT", "backend": "TEXT"}
+_ADDED_COLUMNS = {"writer": "TEXT", "backend": "TEXT", "parent_id": "TEXT", "kind": "TEXT",
+                  "detail": "TEXT"}
+# What a child row is: "repair" (free, made here: no job, no cost) or "refine" (a paid
+# job whose input is its parent's pixels). A row with no kind is a generation.
+CHILD_KINDS = ("repair", "refine")
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,14 @@ class IntentRecord:
     backend: str | None = None
     pid: int = 0  # the process that wrote it, and what tells that process apart
     writer: str | None = None
+    # Lineage: the row this one was made from, what it is ("generation", or a
+    # CHILD_KINDS entry), and what the child records (its steps, verdicts, key).
+    parent_id: str | None = None
+    kind: str = "generation"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    # The file a person looks at when it is not the job's output (a refine's output
+    # turned back half a turn); None for the others, whose ``files`` are it.
+    output: Path | None = None
 
     @property
     def writer_alive(self) -> bool:
@@ -136,6 +162,8 @@ class Ledger:
         self.path = self.library / LEDGER_NAME
         self._lock = threading.RLock()
         self._forgotten: set[str] = set()  # intents given up before their row was written
+        # fingerprint -> (parent_id, kind, detail JSON) of paid children about to be sent
+        self._expected: dict[str, tuple[str | None, str, str]] = {}
         fresh = not self.path.is_file() or self.path.stat().st_size == 0
         try:
             self._conn = sqlite3.connect(self.path, timeout=ledger_errors.LOCK_TIMEOUT,
@@ -154,6 +182,7 @@ class Ledger:
                 self._check_file()
                 self._conn.executescript(_SCHEMA)
                 self._check_schema()
+                self._conn.executescript(_ADDED_INDEXES)
             self.sweep_stale()
         except BaseException as e:
             self._conn.close()
@@ -174,14 +203,35 @@ class Ledger:
 
     def _check_schema(self) -> None:
         have = {r["name"] for r in self._conn.execute("PRAGMA table_info(intents)")}
-        for name, kind in _ADDED_COLUMNS.items():
-            if name not in have and have:
-                self._conn.execute(f"ALTER TABLE intents ADD COLUMN {name} {kind}")
-                have.add(name)
+        add = [name for name in _ADDED_COLUMNS if name not in have]
+        if have and add:
+            self._migrate(add)
+            have.update(add)
         missing = [c for c in COLUMNS if c not in have]
         if missing:
             raise damaged(self.path, f"its table 'intents' has no column {', '.join(missing)} "
                            "(written by another version of skybox_nb, or edited by hand)")
+
+    def _migrate(self, add: list[str]) -> None:
+        """Give an older ledger's table the columns ``add`` in place, in one transaction:
+        every row is kept, and on failure nothing changed and `LedgerDamagedError` says
+        why (another process holding the file is reported as the lock it is)."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for name in add:
+                self._conn.execute(f"ALTER TABLE intents ADD COLUMN {name} "
+                                   f"{_ADDED_COLUMNS[name]}")
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if any(w in str(e).lower() for w in ("locked", "busy")):
+                raise sqlite_error(self.path, e) from None
+            raise damaged(self.path, f"it was written by an older skybox_nb and could not "
+                          f"be brought up to date in place (adding column(s) "
+                          f"{', '.join(add)}: SQLite says {e!r}); it is unchanged. If its "
+                          "file or folder is read-only, make them writable and open it "
+                          "again") from None
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -262,6 +312,10 @@ class Ledger:
                                 + ", ".join(INTENT_STATUSES))
         files = column("files", list, [])
         assets = column("asset_ids", list, [])
+        detail = column("detail", dict, {})
+        output = detail.get("file")
+        if output is not None and not isinstance(output, str):
+            raise self._bad_row(row, "detail", "names a file that is not a file name")
         if not all(isinstance(f, str) for f in files):
             raise self._bad_row(row, "files", "must be a list of file names")
         return IntentRecord(
@@ -282,6 +336,10 @@ class Ledger:
             backend=row["backend"],
             pid=int(number("pid") or 0),
             writer=row["writer"],
+            parent_id=row["parent_id"],
+            kind=row["kind"] or "generation",
+            detail=detail,
+            output=self._file_path(output) if output else None,
         )
 
     def _bad_row(self, row: sqlite3.Row, column: str, what: str) -> "LedgerDamagedError":
@@ -329,14 +387,72 @@ class Ledger:
                                 (fingerprint, backend)).fetchone()
                 if row is not None:
                     raise IntentInFlight(row["intent_id"])
+            parent_id, kind, detail = self._expected.get(fingerprint, (None, None, None))
             c.execute(
                 "INSERT INTO intents (intent_id, fingerprint, model_id, body, status, "
-                "created_at, updated_at, pid, writer, backend) "
-                "VALUES (?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?)",
+                "created_at, updated_at, pid, writer, backend, parent_id, kind, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (intent_id, fingerprint, model_id, json.dumps(dict(body), sort_keys=True),
-                 now, now, os.getpid(), writer_token(), backend),
+                 START["paid"], now, now, os.getpid(), writer_token(), backend, parent_id,
+                 kind, detail),
             )
         return intent_id
+
+    @contextmanager
+    def expect_child(self, fingerprint: str, parent_id: str | None, kind: str,
+                     detail: Mapping[str, Any]) -> Iterator[None]:
+        """While inside this block, a paid intent recorded with ``fingerprint`` is
+        written as a ``kind`` child of ``parent_id`` with ``detail``, in the same INSERT
+        as the intent (so before its POST: a re-run finds it, whatever happens next).
+        A refine runs its request through the client inside it."""
+        if kind not in CHILD_KINDS:
+            raise ValueError(f"kind: got {kind!r}; allowed: {', '.join(CHILD_KINDS)}")
+        with self._lock:
+            self._expected[fingerprint] = (parent_id, kind,
+                                           json.dumps(dict(detail), sort_keys=True))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._expected.pop(fingerprint, None)
+
+    def record_child(self, parent_id: str, kind: str, files: list[Path],
+                     detail: Mapping[str, Any], *, body: Mapping[str, Any]) -> str:
+        """Record free work made here from ``parent_id``'s file (a repair): a row with
+        no job and no cost, its ``files`` on disk, ``body`` what was asked (the repair's
+        options) and ``detail`` what came of it (steps, verdicts before and after).
+        One row per parent and first file: doing it again to the same file updates that
+        row. Returns the row's id; ``KeyError`` when the parent is not in the ledger."""
+        if kind not in CHILD_KINDS:
+            raise ValueError(f"kind: got {kind!r}; allowed: {', '.join(CHILD_KINDS)}")
+        parent = self.get(parent_id)
+        stored = [self._stored_path(p) for p in files]
+        key = json.dumps([parent_id, kind, stored[:1]])
+        intent_id = "intent_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        now = time.time()
+        cols = {"files": json.dumps(stored), "detail": json.dumps(dict(detail), sort_keys=True),
+                "body": json.dumps(dict(body), sort_keys=True)}
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO intents (intent_id, fingerprint, model_id, body, "
+                "status, files, cu_cost, created_at, updated_at, pid, writer, backend, "
+                "parent_id, kind, detail) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent_id, f"{kind}:{intent_id}", f"skybox_nb.{kind}", cols["body"],
+                 START["free"], cols["files"], now, now, os.getpid(), writer_token(),
+                 parent.backend, parent_id, kind, cols["detail"]))
+            made = c.execute("SELECT changes()").fetchone()[0] == 1
+        if not made:  # made again (a re-run): the same row, the new outcome
+            self._move(intent_id, "files_saved", **cols)
+        return intent_id
+
+    def set_detail(self, intent_id: str, **detail: Any) -> None:
+        """Merge ``detail`` into a row's record of what it is (a refine's saved file and
+        its verdict, once known); the status is not touched."""
+        with self._lock:
+            merged = {**self.get(intent_id).detail, **detail}
+            if isinstance(merged.get("file"), (str, Path)):
+                merged["file"] = self._stored_path(Path(merged["file"]))
+            self._update(intent_id, detail=json.dumps(merged, sort_keys=True, default=str))
 
     def forget_unsent(self, intent_id: str) -> bool:
         """Delete a "submitting" intent whose POST was never sent (its writer was
@@ -361,6 +477,8 @@ class Ledger:
         cols["body"] = json.dumps(dict(cols["body"]), sort_keys=True)
         cols["files"] = json.dumps([self._stored_path(p) for p in cols.get("files", [])])
         cols["asset_ids"] = json.dumps(list(cols.get("asset_ids", [])))
+        if cols.get("detail") is not None:
+            cols["detail"] = json.dumps(dict(cols["detail"]), sort_keys=True)
         cols.setdefault("updated_at", cols["created_at"])
         cols.setdefault("pid", 0)
         with self._tx() as c:
@@ -477,6 +595,40 @@ class Ledger:
     def by_job(self, job_id: str) -> IntentRecord | None:
         """The intent that started ``job_id``, if the ledger knows it."""
         recs = self._select("job_id = ?", (job_id,))
+        return recs[0] if recs else None
+
+    def children(self, intent_id: str, kind: str | None = None) -> list[IntentRecord]:
+        """The rows made from ``intent_id`` (repairs, refines; of ``kind`` only when
+        given), oldest first."""
+        if kind is None:
+            return self._select("parent_id = ?", (intent_id,))[::-1]
+        return self._select("parent_id = ? AND kind = ?", (intent_id, kind))[::-1]
+
+    def parent(self, intent_id: str) -> IntentRecord | None:
+        """The row ``intent_id`` was made from, or None (a generation; or a child whose
+        parent row is gone)."""
+        pid = self.get(intent_id).parent_id
+        if pid is None:
+            return None
+        try:
+            return self.get(pid)
+        except KeyError:
+            return None
+
+    def by_file(self, path: str | os.PathLike[str]) -> IntentRecord | None:
+        """The newest row whose output is the file at ``path`` (one of a job's files, or
+        a child's saved file), if the ledger knows it."""
+        stored = self._stored_path(Path(path))
+        recs = self._select(
+            "intent_id IN (SELECT intent_id FROM intents, json_each(intents.files) "
+            "WHERE json_each.value = ?) OR json_extract(detail, '$.file') = ?",
+            (stored, stored))
+        return recs[0] if recs else None
+
+    def child_by_key(self, kind: str, key: str) -> IntentRecord | None:
+        """The newest ``kind`` child whose detail records ``key`` (what identifies the
+        same work asked again: a refine of the same pixels with the same request)."""
+        recs = self._select("kind = ? AND json_extract(detail, '$.key') = ?", (kind, key))
         return recs[0] if recs else None
 
     def generations(self, status: str | None = None, limit: int | None = None) -> list[IntentRecord]:

@@ -100,6 +100,7 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
                 row["body"] = json.loads(row["body"])
                 row["files"] = json.loads(row.get("files") or "[]")
                 row["asset_ids"] = json.loads(row.get("asset_ids") or "[]")
+                row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
                 if isinstance(row["body"], dict) and isinstance(row["files"], list):
                     row["files"] = [p if Path(p).is_absolute() else path.parent / Path(p).name
                                     for p in row["files"]]

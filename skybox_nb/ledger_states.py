@@ -21,15 +21,22 @@ exists, not all outputs on disk; "done": every output on disk; "failed", "cancel
 the job ended without outputs; "lost": the backend no longer knows its job (a 404: an
 in-process emulator's jobs vanish with it, a switched key), so nobody follows it;
 "dismissed": given up by the user.
+
+A row is written in the status `START` gives for how its work came to be: a paid
+request "submitting" (its POST not sent yet); free work done here (a repair, recorded
+once its file is on disk) "done", from where the table above takes it like any other.
 """
 
 from __future__ import annotations
 
-__all__ = ["INTENT_STATUSES", "EVENTS", "TRANSITIONS", "FINAL", "LedgerStateError",
+__all__ = ["INTENT_STATUSES", "EVENTS", "TRANSITIONS", "FINAL", "START", "LedgerStateError",
            "next_status"]
 
 INTENT_STATUSES = ("submitting", "unknown", "refused", "running", "done", "failed",
                    "canceled", "lost", "dismissed")
+
+# How a row's work came to be -> the status its row is written in.
+START: dict[str, str] = {"paid": "submitting", "free": "done"}
 
 # (status now, event) -> status after. Nothing else is a legal move.
 TRANSITIONS: dict[tuple[str, str], str] = {

@@ -1,9 +1,11 @@
-"""Which generation came from which: the chain of an upscale (or any image-to-image run).
+"""Which generation came from which: the chain of an upscale, a repair, a refine.
 
-Invariant: read-only, and derived from what the ledger already records: a child's
-request names its parent's asset in ``image`` (the upscaler's input, an img2img init,
-image-to-skybox's photo), and the parent's row lists that asset among its outputs. No
-second record of the link exists to disagree with the first.
+Invariant: read-only, and derived from what the ledger already records, one record per
+link: a row that names its ``parent_id`` (a repair, which sends nothing; a refine,
+whose input is a rolled copy of its parent, not its parent's asset) is linked by that;
+any other child's request names its parent's asset in ``image`` (the upscaler's input,
+an img2img init, image-to-skybox's photo), and the parent's row lists that asset among
+its outputs.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ def _rows(ledger: Any) -> Iterable[IntentRecord]:
 
 
 def parent(ledger: Any, gen: IntentRecord) -> IntentRecord | None:
-    """The ledger's generation whose outputs include ``gen``'s input asset, or None (an
-    upload, or a generation made elsewhere)."""
+    """The row ``gen`` names as its parent, else the ledger's generation whose outputs
+    include ``gen``'s input asset, or None (an upload, or a generation made elsewhere)."""
+    if gen.parent_id is not None:
+        return next((g for g in _rows(ledger) if g.intent_id == gen.parent_id), None)
     aid = input_asset(gen)
     if aid is None:
         return None
@@ -35,9 +39,11 @@ def parent(ledger: Any, gen: IntentRecord) -> IntentRecord | None:
 
 
 def children(ledger: Any, gen: IntentRecord) -> list[IntentRecord]:
-    """The generations that started from one of ``gen``'s outputs, oldest first."""
+    """The rows made from ``gen`` (naming it as their parent, or started from one of its
+    outputs), oldest first."""
     mine = set(gen.asset_ids)
-    kids = [g for g in _rows(ledger) if input_asset(g) in mine]
+    kids = [g for g in _rows(ledger) if g.parent_id == gen.intent_id
+            or (g.parent_id is None and input_asset(g) in mine)]
     return sorted(kids, key=lambda g: g.created_at)
 
 

@@ -1,8 +1,13 @@
-"""`skybox-nb repair PANO [--wrap] [--poles] --out FILE`: the repair on the command line.
+"""`skybox-nb repair PANO|DIR ... [--wrap] [--poles] [--out FILE|DIR]`: the repair on the
+command line, one panorama or a batch.
 
-Invariant: this module parses and prints; `repair.repair` does the work. The output is
-written beside its target and renamed into place (`Panorama.save`), with a JSON sidecar
-whose ``repair`` entry names the source file and the steps taken.
+Invariant: this module parses and prints; `repair.repair` does the work, in parallel
+through `batch.cli_batch` (one progress bar, a bad file reported at the end), and the
+repairs are recorded in this process once they are written. Each output is written
+beside its target and renamed into place (`Panorama.save`), with a JSON sidecar whose
+``repair`` entry names the source file and the steps taken; it never replaces an input
+and no two inputs share an output. A repair of a file the library's ledger knows is
+recorded there as a free child of the file's row (`ledger_children.record_repair`).
 """
 
 from __future__ import annotations
@@ -10,53 +15,144 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+from .batch import Outcome, add_jobs, cli_batch, find_panoramas
+
+__all__ = ["add_parser", "run", "repair_one", "outputs_for"]
+
+SUFFIX = "-repaired"
 
 
 def add_parser(sub: Any) -> None:
     """Register the ``repair`` subcommand on an argparse sub-parsers object."""
     r = sub.add_parser("repair", help="mend the wrap seam and the poles the seam check flags "
-                       "(offline, free)")
-    r.add_argument("input", help="the panorama to repair")
+                       "(offline, free), in one panorama or many")
+    r.add_argument("input", nargs="+", help="panorama files and folders of them")
     r.add_argument("--wrap", action="store_true", help="repair the wrap seam")
     r.add_argument("--poles", action="store_true", help="repair the poles")
-    r.add_argument("--out", required=True, help="where to write the repaired panorama")
+    r.add_argument("--out", default=None,
+                   help="the repaired file (one input), or the folder the repairs go to as "
+                   f"<name>{SUFFIX}.png (several); default: beside each input, as "
+                   f"<name>{SUFFIX}.png")
     r.add_argument("--json", action="store_true", help="print the before/after report as JSON")
-    r.add_argument("--plot", default=None, help="also save the before/after figure to this PNG")
+    r.add_argument("--plot", default=None, help="also save the before/after figure to this "
+                   "PNG (one input) or, as <name>.png, into this folder (several)")
+    add_jobs(r)
     r.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Repair ``args.input`` (both parts unless --wrap or --poles narrows it) into
-    ``args.out``; print the check before and after. Returns the exit code."""
+def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
+    """Where each input's repair goes. One input: ``out`` itself (a file; in it as
+    ``<name>-repaired.png`` when it is a folder), or beside the input. Several: in the
+    folder ``out`` (or beside each input) as ``<name>-repaired.png``, a number added
+    when two inputs share a name. Raises ValueError when an output would be an input."""
+    if len(paths) == 1 and out is not None and not Path(out).is_dir():
+        targets = {paths[0]: Path(out)}
+    else:
+        taken: set[Path] = set()
+        targets = {}
+        for p in paths:
+            folder = Path(out) if out is not None else p.parent
+            name, n = f"{p.stem}{SUFFIX}", 1
+            while (folder / f"{name}.png").resolve() in taken:
+                n += 1
+                name = f"{p.stem}{SUFFIX}-{n}"
+            targets[p] = folder / f"{name}.png"
+            taken.add(targets[p].resolve())
+    inputs = {p.resolve() for p in paths}
+    for p, t in targets.items():
+        if t.resolve() in inputs:
+            raise ValueError(f"--out: the repair of {p} would replace the input {t}; "
+                             "choose another --out")
+    return targets
+
+
+def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
+               plot: str | None, many: bool) -> dict[str, Any]:
+    """Repair the panorama at ``path`` into ``targets[path]`` (a job for
+    `batch.cli_batch`, run in a worker). Returns the report as JSON types, with ``out``
+    and ``text`` (the before/after check in words)."""
+    from .ledger_children import repair_summary
     from .panorama import Panorama
     from .repair import repair
 
+    pano = Panorama.load(path, ratio="warn")
+    result = repair(pano, wrap=wrap, poles=poles)
+    out = result.panorama.save(targets[path])
+    if plot:
+        dest = Path(plot) / f"{path.stem}.png" if many else Path(plot)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        result.plot().savefig(dest, dpi=100)
+    lossy = out.suffix.lower() in (".jpg", ".jpeg", ".webp")
+    text = "\n".join([
+        "before: " + str(result.before).replace("\n", "\n  "),
+        *(f"repair: {step}" for step in result.steps or ["nothing to repair"]),
+        "after: " + str(result.after).replace("\n", "\n  "),
+        f"wrote {out} ({100 * result.changed:.1f}% of pixels changed, the rest "
+        "bit-identical" + ("; this format's lossy encoding then touches every pixel: "
+                           "write .png to keep them" if lossy else "") + ")"])
+    return {"report": {**result.to_dict(), "out": str(out)}, "text": text,
+            "summary": repair_summary(result, wrap, poles)}
+
+
+def _record(source: Path, summary: dict[str, Any]) -> str:
+    """Record a repair in the ledger of the library ``source`` lies in; returns a line
+    saying where (empty when the file is in no library the ledger knows)."""
+    from .ledger import Ledger
+    from .ledger_children import library_of, record_repair
+
+    library = library_of(source)
+    if library is None or not summary["summary"]["steps"]:
+        return ""
+    ledger = Ledger(library)
     try:
-        pano = Panorama.load(args.input, ratio="warn")
-    except (OSError, ValueError) as e:
-        print(f"skybox-nb repair: cannot read {args.input}: {e}", file=sys.stderr)
-        return 2
+        child = record_repair(ledger, source, Path(summary["report"]["out"]),
+                              summary["summary"])
+    finally:
+        ledger.close()
+    return f"recorded in {library} as {child}, a repair of its source" if child else ""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Repair every panorama named (both parts unless --wrap or --poles narrows it) and
+    print the check before and after of each. Returns the exit code."""
     both = not (args.wrap or args.poles)
-    result = repair(pano, wrap=both or args.wrap, poles=both or args.poles)
+    paths = find_panoramas(args.input)
     try:
-        out = result.panorama.save(args.out)
-    except (OSError, ValueError) as e:
-        print(f"skybox-nb repair: cannot write {args.out}: {e}", file=sys.stderr)
+        targets = outputs_for(paths, args.out)
+    except ValueError as e:
+        print(f"skybox-nb repair: {e}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps({**result.to_dict(), "out": str(out)}, indent=2))
-    else:
-        print("before: " + str(result.before).replace("\n", "\n  "))
-        for step in result.steps or ["nothing to repair"]:
-            print(f"repair: {step}")
-        print("after: " + str(result.after).replace("\n", "\n  "))
-        lossy = out.suffix.lower() in (".jpg", ".jpeg", ".webp")
-        print(f"wrote {out} ({100 * result.changed:.1f}% of pixels changed, the rest "
-              "bit-identical" + ("; this format's lossy encoding then touches every pixel: "
-                                 "write .png to keep them" if lossy else "") + ")")
-    if args.plot:
-        result.plot().savefig(args.plot, dpi=100)
-    return 0
+    if len(paths) > 1 and args.out is not None and Path(args.out).suffix:
+        print(f"skybox-nb repair: --out: got {args.out!r} for {len(paths)} panoramas; "
+              "allowed: a folder (the repairs go in it as <name>-repaired.png)",
+              file=sys.stderr)
+        return 2
+    if len(paths) > 1 and args.out is not None:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    found: dict[str, Any] = {}
+
+    def show(o: Outcome, many: bool) -> None:
+        summary = o.value
+        try:
+            note = _record(o.path, summary)
+        except (OSError, ValueError) as e:  # the repair is written; say what failed
+            note = f"not recorded in the ledger: {e}"
+        if args.json:
+            found[str(o.path)] = summary["report"]
+        else:
+            print(f"== {o.path}\n{summary['text']}" if many else summary["text"])
+            if note:
+                print(note)
+
+    rc = cli_batch("repair", lambda many: partial(repair_one, targets=targets,
+                                                  wrap=both or args.wrap,
+                                                  poles=both or args.poles,
+                                                  plot=args.plot, many=many),
+                   args.input, workers=args.jobs, on_result=show)
+    if args.json and found:  # one file: its report; several: {path: report}
+        print(json.dumps(next(iter(found.values())) if len(paths) == 1 else found, indent=2))
+    return rc

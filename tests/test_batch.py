@@ -15,6 +15,7 @@ from PIL import Image
 from skybox_nb import batch
 from skybox_nb.cli import _seams_one, main
 from skybox_nb.cubemap import export_to
+from skybox_nb.repair_cli import outputs_for, repair_one
 
 from synthetic import render, shift_half, textured
 
@@ -124,19 +125,75 @@ def test_progress_is_a_bar_on_a_terminal(library):
     assert "3/3" in text and "\r" in text and "[1/3]" not in text
 
 
-def test_a_dask_cluster_gives_the_one_by_one_results(library, capsys):
+def _repaired_one_by_one(files: list[Path], dest: Path, capsys) -> dict[str, bytes]:
+    """Each file repaired by its own ``skybox-nb repair FILE --out FILE`` run."""
+    dest.mkdir()
+    out = {}
+    for f in files:
+        target = dest / f"{f.stem}-repaired.png"
+        assert main(["repair", str(f), "--out", str(target)]) == 0
+        out[target.name] = target.read_bytes()
+    capsys.readouterr()
+    return out
+
+
+def test_repair_a_batch_equals_one_by_one_runs_and_reports_the_bad_file(library, tmp_path,
+                                                                         capsys):
+    files = sorted(library.glob("pano_*"))[:5]  # two with a wrap seam, PNG and JPEG
+    junk = tmp_path / "in" / "junk.png"
+    junk.parent.mkdir()
+    junk.write_bytes(b"not an image")
+    expected = _repaired_one_by_one(files, tmp_path / "single", capsys)
+    rc = main(["repair", *map(str, files[:3]), str(junk), *map(str, files[3:]),
+               "--out", str(tmp_path / "many"), "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert rc == 2  # the bad file, reported at the end; the others written
+    tail = captured.err[captured.err.index("1 of 6 failed"):]
+    assert f"{junk}: image: cannot decode" in tail
+    assert [ln[3:] for ln in captured.out.splitlines() if ln.startswith("== ")] == [
+        str(f) for f in files]
+    made = {f.name: f.read_bytes() for f in (tmp_path / "many").glob("*.png")}
+    assert made == expected  # byte for byte, named <stem>-repaired.png
+    assert sum("repair: wrap seam" in ln for ln in captured.out.splitlines()) == 2
+    assert all(f.read_bytes() for f in files)  # the inputs are untouched
+
+
+def test_repair_outputs_never_replace_an_input_nor_each_other(tmp_path, capsys):
+    a, b = tmp_path / "a" / "sky.png", tmp_path / "b" / "sky.jpg"
+    names = outputs_for([a, b], str(tmp_path / "out"))
+    assert [t.name for t in names.values()] == ["sky-repaired.png", "sky-repaired-2.png"]
+    assert outputs_for([a], None)[a] == tmp_path / "a" / "sky-repaired.png"
+    assert outputs_for([a], str(tmp_path))[a] == tmp_path / "sky-repaired.png"  # a folder
+    with pytest.raises(ValueError, match="would replace the input"):
+        outputs_for([a, tmp_path / "a" / "sky-repaired.png"], None)
+    with pytest.raises(ValueError, match="would replace the input"):
+        outputs_for([a], str(a))
+    assert main(["repair", str(a), str(b), "--out", str(tmp_path / "x.png")]) == 2
+    assert "allowed: a folder" in capsys.readouterr().err
+
+
+def test_a_dask_cluster_gives_the_one_by_one_results(library, tmp_path, capsys):
     """The studio path: the same call with a dask.distributed cluster's executor (a
-    LocalCluster of two worker processes on loopback here)."""
+    LocalCluster of two worker processes on loopback here), for the check and the
+    repair."""
     distributed = pytest.importorskip("distributed")
     paths = batch.find_panoramas([library])
     expected = _one_by_one_json(paths, capsys)
+    some = paths[:4]
+    repaired = _repaired_one_by_one(some, tmp_path / "single", capsys)
+    targets = outputs_for(some, str(tmp_path / "dask"))
+    (tmp_path / "dask").mkdir()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         outs = batch.map_panoramas(partial(_seams_one, plot=None, many=True), paths,
                                    executor=client.get_executor(), progress=False)
+        fixed = batch.map_panoramas(partial(repair_one, targets=targets, wrap=True,
+                                            poles=True, plot=None, many=True), some,
+                                    executor=client.get_executor(), progress=False)
         workers_used = client.run(lambda: True)
     assert len(workers_used) == 2
-    assert all(o.ok for o in outs)
+    assert all(o.ok for o in outs) and all(o.ok for o in fixed)
     assert _timeless({str(o.path): o.value[1] for o in outs}) == _timeless(expected)
+    assert {t.name: t.read_bytes() for t in targets.values()} == repaired
 

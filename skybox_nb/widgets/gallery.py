@@ -81,6 +81,7 @@ class GalleryItem:
     index: int = 0
     geometry_enforcement: float | None = None  # as sent; 0 or None: the style's default
     outputs: int = 1  # how many outputs the job made (its cost covers them all)
+    made: str = ""  # what a child is, in words ("repair of ..., free"); "" for a generation
 
     @property
     def size(self) -> tuple[int, int] | None:
@@ -100,7 +101,9 @@ class GalleryItem:
         ge = self.geometry_enforcement
         level = "style default" if not ge else f"{ge:g}"
         size = "x".join(map(str, self.size or ("?", "?")))
-        if self.index == 0:
+        if self.made:
+            paid = self.made
+        elif self.index == 0:
             cost = "?" if self.cu_cost is None else f"{self.cu_cost:g}"
             many = f" for {self.outputs} outputs" if self.outputs > 1 else ""
             paid = f"job {cost} CU{many}"
@@ -142,26 +145,33 @@ class GalleryItem:
     @classmethod
     def from_record(cls, record: Any) -> list["GalleryItem"]:
         """One item per existing file of a ``ledger.IntentRecord`` record. The seed comes
-        from each file's JSON sidecar when there is one, else from the request."""
+        from each file's JSON sidecar when there is one, else from the request; a
+        repair's or refine's prompt and style are its source's (from its sidecar)."""
         body = dict(record.request)
         asset_ids = list(record.asset_ids)
-        style = body.get("style") or SKYBOX_FLUX["style"].default
+        kind = getattr(record, "kind", "generation")
+        cost = "?" if record.cu_cost is None else f"{record.cu_cost:g}"
+        made = {"repair": "repair, free", "refine": f"refine, job {cost} CU"}.get(kind, "")
+        output = getattr(record, "output", None)  # a refine's output turned back
+        files = [output] if output is not None else list(record.files)
         items = []
-        for i, path in enumerate(record.files):
+        for i, path in enumerate(files):
             if not Path(path).is_file():
                 continue
             side = sidecar.read(Path(path))  # the metadata Panorama.load reads
+            style = body.get("style") or side.get("style") or SKYBOX_FLUX["style"].default
             items.append(cls(
                 path=path,
                 seed=_seed_int(side.get("seed", body.get("seed"))),
                 style=str(style),
-                prompt=str(body.get("prompt", "")),
+                prompt=str(body.get("prompt", side.get("prompt", ""))),
                 cu_cost=record.cu_cost,
                 job_id=record.job_id,
                 asset_id=asset_ids[i] if i < len(asset_ids) else None,
                 index=i,
                 geometry_enforcement=body.get("geometryEnforcement"),
-                outputs=len(record.files),
+                outputs=len(files),
+                made=made,
             ))
         return items
 
@@ -351,17 +361,28 @@ class Gallery:
 
     def repair(self, item: GalleryItem | int) -> Any:
         """Repair what the seam check flags in this panorama (``repair.repair``), save the
-        result beside it as ``<stem>-repaired.png`` (its sidecar names the source) and
-        show the before/after report and figure. Returns the ``Repair``."""
+        result beside it as ``<stem>-repaired.png`` (its sidecar names the source), record
+        it in the ledger as a free child of the source's row (when the ledger knows it),
+        add it as a card, and show the before/after report and figure side by side.
+        Returns the ``Repair``."""
+        from ..ledger_children import record_repair, repair_summary
         from ..repair import repair
 
         it = self._item(item)
         result = repair(self.panorama(it))
-        if result.steps:
-            out = result.panorama.save(it.path.with_name(f"{it.path.stem}-repaired.png"))
-            self.show(f"Repair: {it.path.name} -> {out.name}", result, result.plot())
-        else:
+        if not result.steps:
             self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
+            return result
+        out = result.panorama.save(it.path.with_name(f"{it.path.stem}-repaired.png"))
+        ledger = getattr(self.client, "ledger", None)
+        child = (record_repair(ledger, it.path, out, repair_summary(result))
+                 if ledger is not None else None)
+        self.add_items([GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
+                                    cu_cost=0.0, made=f"repair of {it.path.name}, free")],
+                       newest=True)
+        where = f"; in the ledger as {child}" if child else ""
+        self.show(f"Repair: {it.path.name} -> {out.name} (a new card){where}", result,
+                  result.plot())
         return result
 
     def cubemap(self, item: GalleryItem | int, convention: str | None = None,

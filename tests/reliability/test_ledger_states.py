@@ -22,6 +22,7 @@ from skybox_nb.ledger_states import (
     EVENTS,
     FINAL,
     INTENT_STATUSES,
+    START,
     TRANSITIONS,
     LedgerStateError,
 )
@@ -87,6 +88,30 @@ def test_every_status_and_event(tmp_path, tally):
     tally.add(AREA, "ledger transitions: every status x every event", tried,
               f"{legal} legal moves made as the table says; the other {tried - legal} "
               "refused with LedgerStateError, the row unchanged")
+
+
+def test_rows_start_where_the_table_says(tmp_path):
+    """A paid intent is written "submitting", free work (a repair) "done": `START`; no
+    INSERT in ledger.py spells a status itself."""
+    assert set(START.values()) <= set(INTENT_STATUSES)
+    led = Ledger(tmp_path / "lib")
+    try:
+        paid = led.record_intent("m", {"prompt": "x"}, "fp")
+        assert led.get(paid).status == START["paid"]
+        led.attach_job(paid, _job("success"))
+        led.mark_done(paid, [tmp_path / "lib" / "x.png"])
+        free = led.record_child(paid, "repair", [tmp_path / "lib" / "x-repaired.png"],
+                                {"steps": []}, body={"repair": {}})
+        assert led.get(free).status == START["free"]
+        assert led.record_child(paid, "repair", [tmp_path / "lib" / "x-repaired.png"],
+                                {"steps": ["again"]}, body={"repair": {}}) == free
+        assert led.get(free).detail == {"steps": ["again"]}  # moved done -> done
+    finally:
+        led.close()
+    tree = ast.parse(inspect.getsource(ledger_module))
+    inserts = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+               and isinstance(node.value, str) and "INSERT" in node.value.upper()]
+    assert inserts and not [t for t in inserts for s in INTENT_STATUSES if f"'{s}'" in t]
 
 
 def test_no_status_is_written_outside_the_table():
