@@ -615,12 +615,12 @@ class Api:
             return rec
         return json_response(200, {"asset": self.asset_json(rec)})
 
-    def _image_asset(self, raw: bytes, name: str, shown: str, sent_as: str = "a"
-                     ) -> AssetRecord | Response:
+    def _image_asset(self, raw: bytes, name: str, shown: str, sent_as: str = "a",
+                     announced: str | None = None) -> AssetRecord | Response:
         """Store the bytes of an uploaded image as an asset, or the 400 saying why not
-        (not an image, too many pixels, a format the API does not serve); ``shown`` is
-        what the request sent, as its error quotes it, and ``sent_as`` how it should
-        have come."""
+        (not an image, too many pixels, a format the API does not serve, not the type
+        ``announced``); ``shown`` is what the request sent, as its error quotes it, and
+        ``sent_as`` how it should have come."""
         cap = self.settings.max_upload_pixels
         try:
             with warnings.catch_warnings():  # Pillow's bomb warning: the cap below decides
@@ -645,6 +645,9 @@ class Api:
             return error(400, f"image: got a {fmt.lower() or 'unknown'} image; allowed: {listed()}",
                          details={"field": "image"})
         mime = kind.mime
+        if announced is not None and announced != mime:
+            return error(400, f"contentType: got {announced!r}; the file is {mime}",
+                         details={"field": "contentType"})
         rec = self.store.add_asset(raw, mime_type=mime, width=width, height=height,
                                        origin="uploaded", metadata={"name": name, "type": "uploaded", "kind": "image"})
         self.log(f"asset {rec.id} uploaded ({width}x{height}, {len(raw)} bytes)")
