@@ -32,8 +32,7 @@ from .effects import Call, Fetch, Fetched, Op, Sleep
 from .multipart import upload_multipart
 
 __all__ = ["UPLOAD_MAX_SIDE", "UPLOAD_MIN_SIDE", "UPLOAD_MAX_BYTES", "DATA_URL_MAX_BODY",
-           "encode_upload",
-           "upload_body", "get_asset", "download", "download_original", "download_dest",
+           "encode_upload", "upload_body", "data_url_body", "data_url_body_size", "get_asset", "download", "download_original", "download_dest",
            "check_fetch"]
 
 log = logging.getLogger("skybox_nb.client")
@@ -58,7 +57,6 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
     Accepts a path, bytes, a PIL image or an array (HxW, HxWx3 or HxWx4; uint8, or
     floats in 0..1). Raises ``InvalidError`` naming the problem before anything is sent.
     """
-    name = "image.png"
     stem = "image"
     if isinstance(image, (str, Path)):
         path = Path(image)
@@ -68,8 +66,8 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
             raise InvalidError(f"image: {path.name} is {path.stat().st_size} bytes; at most "
                                f"{UPLOAD_MAX_BYTES} bytes can be uploaded")
         stem = slug(path.stem)
-        name = stem + ".png"
         image = path.read_bytes()
+    raw = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
     if isinstance(image, (bytes, bytearray, memoryview)):
         try:
             pil = Image.open(io.BytesIO(bytes(image)))
@@ -81,9 +79,6 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
         if pil.format not in IMAGE_EXTENSIONS:
             raise InvalidError(f"image: got a {pil.format} image; expected one of "
                                f"{', '.join(IMAGE_EXTENSIONS)}")
-        fmt = by_pillow(pil.format)
-        if fmt is not None and pil.mode in _SENDABLE_MODES and len(image) <= UPLOAD_MAX_BYTES:
-            return bytes(image), stem + fmt.suffix, fmt.mime  # its own bytes, unchanged
     elif isinstance(image, Image.Image):
         pil = image
     elif hasattr(image, "__array_interface__") or type(image).__module__ == "numpy":
@@ -92,6 +87,9 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
         raise InvalidError(f"image: got {type(image).__name__}; expected a file path, "
                            "bytes, a PIL image or a numpy array")
     check_upload_size(*pil.size)
+    fmt = by_pillow(pil.format) if raw is not None else None
+    if fmt is not None and pil.mode in _SENDABLE_MODES and len(raw) <= UPLOAD_MAX_BYTES:
+        return raw, stem + fmt.suffix, fmt.mime  # a file's own bytes, unchanged
     if pil.mode not in ("RGB", "RGBA", "L"):
         try:
             pil = pil.convert("RGBA" if "A" in pil.getbands() else "RGB")
@@ -102,7 +100,7 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
     if len(data) > UPLOAD_MAX_BYTES:
         raise InvalidError(f"image: {len(data)} bytes as PNG; at most {UPLOAD_MAX_BYTES} "
                            "(downscale it first)")
-    return data, name, "image/png"
+    return data, stem + ".png", "image/png"
 
 
 def check_upload_size(w: int, h: int) -> None:
