@@ -308,8 +308,12 @@ def test_upload_accepts_path_bytes_pil_and_array(client, fake, tmp_path):
                                       np.full((32, 64), 0.5))]
     assert len(set(ids)) == 5
     bodies = [json.loads(r.content) for r in fake.log if r.url.path == "/v1/assets"]
-    assert bodies[0]["name"] == "init-image.png"
-    for b in bodies:
+    # A JPEG file or its bytes go as they are (its own bytes, its own type), never
+    # re-encoded as a larger PNG; images in memory are encoded as PNG.
+    assert [b["name"] for b in bodies[:2]] == ["init-image.jpg", "image.jpg"]
+    for b in bodies[:2]:
+        assert b["image"] == "data:image/jpeg;base64," + base64.b64encode(f.read_bytes()).decode()
+    for b in bodies[2:]:
         assert b["image"].startswith("data:image/png;base64,")
         im = Image.open(__import__("io").BytesIO(base64.b64decode(b["image"].split(",", 1)[1])))
         assert im.format == "PNG"

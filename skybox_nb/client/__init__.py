@@ -16,6 +16,7 @@ The modules, in the order data flows:
 - `intents`: submit, run, resume, follow a job to its files (the ledger's records);
 - `reconcile`: list jobs, match an "unknown" intent to a job;
 - `transfer`: upload checks and encode, verified downloads;
+- `multipart`: a large upload in presigned parts (``POST /uploads``);
 - `core`: the core's state and its operations;
 - `handle`: `Run`, the handle ``submit()`` returns (status, progress, cancel, result);
 - `base`, `blocking`, `aio`: the clients that perform the effects.

@@ -20,7 +20,7 @@ import httpx
 from ..models import Asset, Job, RunResult
 from . import wire
 from .base import ClientBase, batch_deadline, check_in_flight, gather_results, time_left
-from .effects import Call, Fetch, Fetched, Op, Send, Sleep, advance
+from .effects import Call, Fetch, Fetched, Op, Put, Send, Sleep, advance
 from .intents import ProgressFn
 from .reads import within_limit
 from .reconcile import ReconcileOutcome
@@ -75,6 +75,10 @@ class AsyncSkyboxClient(ClientBase):
                 effect.method, effect.path, json=effect.json, params=effect.params))
         if isinstance(effect, Fetch):
             return await _within(self.download_timeout, self._fetch(effect))
+        if isinstance(effect, Put):  # the download client: no credentials on it
+            r = await _within(self.download_timeout, self._cdn.put(
+                effect.url, content=effect.content, headers=dict(effect.headers or {})))
+            return Fetched(r.status_code, r.headers, len(effect.content), r.content)
         if isinstance(effect, Call):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._disk, lambda: effect.fn(*effect.args))

@@ -142,7 +142,7 @@ class Core:
         return transfer.get_asset(self.retry, asset_id)
 
     def upload(self, image: Any) -> Op[str]:
-        """Check and upload an image (PNG data URL to ``POST /assets``); returns its id."""
+        """Check and upload an image (see `transfer.upload`); returns its asset id."""
         return transfer.upload(self.retry, image)
 
     def download(self, asset: Asset | str, dest: Path) -> Op[tuple[Path, Asset]]:

@@ -2,7 +2,7 @@
 
 Invariant: the core performs no I/O and reads no clock of its own. An operation is a
 generator that yields one of these effects (`Send` an API call, `Fetch` a download into
-a file, `Call` blocking local work, `Sleep`) and is sent back the outcome, or has the
+a file, `Put` bytes to a presigned URL, `Call` blocking local work, `Sleep`) and is sent back the outcome, or has the
 failure thrown in; the time comes from the `Clock` it was given. Whoever drives an
 operation (the blocking client, the asyncio one, a test with scripted outcomes) only
 performs effects and decides nothing.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Mapping, TypeVar
 
-__all__ = ["Send", "Fetch", "Fetched", "Call", "Sleep", "Op", "Clock", "SYSTEM_CLOCK",
+__all__ = ["Send", "Fetch", "Fetched", "Put", "Call", "Sleep", "Op", "Clock", "SYSTEM_CLOCK",
            "advance"]
 
 T = TypeVar("T")
@@ -48,6 +48,17 @@ class Fetched:
     headers: Mapping[str, str]
     written: int
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Put:
+    """PUT ``content`` to a presigned ``url`` (an upload part) through the download
+    client, which never carries the credentials: the URL is its own signature. Answers
+    a `Fetched` (``written`` = bytes sent, ``body`` = the answer's)."""
+
+    url: str
+    content: bytes = field(repr=False)
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

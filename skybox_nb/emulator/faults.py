@@ -32,7 +32,7 @@ from typing import Any
 __all__ = ["ROUTES", "KINDS", "Fault", "Faults", "parse_fault_spec"]
 
 ROUTES = ("generate", "job", "jobs", "cancel", "asset", "download", "upload", "model",
-          "teams", "limits")
+          "teams", "limits", "upload_create", "upload_status", "upload_complete", "upload_part")
 
 # kind -> (its parameters with their defaults, whether it takes a route)
 KINDS: dict[str, tuple[dict[str, Any], bool]] = {

@@ -1,4 +1,4 @@
-"""The emulator's state: jobs, assets and their files, and the traffic counters.
+"""The emulator's state: jobs, assets and their files, multipart uploads, the counters.
 
 Invariant: every read and write goes through one lock, so the HTTP threads and the job
 threads see each job move forward one status at a time and never see an asset before its
@@ -24,7 +24,7 @@ from ..formats import by_mime
 from ..processes import pid_alive
 from .ids import new_id
 
-__all__ = ["JobRecord", "AssetRecord", "Store", "suffix_of"]
+__all__ = ["JobRecord", "AssetRecord", "UploadRecord", "Store", "suffix_of"]
 
 
 
@@ -76,6 +76,25 @@ class AssetRecord:
     original_mime: str | None = None
 
 
+@dataclass
+class UploadRecord:
+    """One multipart upload (``POST /v1/uploads``): what was announced, the parts
+    received so far, and once completed the asset it became (or why it failed)."""
+
+    id: str
+    file_name: str
+    content_type: str
+    file_size: int
+    kind: str
+    parts_count: int
+    created: float
+    updated: float
+    status: str = "pending"
+    parts: dict[int, bytes] = field(default_factory=dict, repr=False)
+    entity_id: str | None = None
+    error: str | None = None
+
+
 STORE_PREFIX = "skybox-emulator-"
 _STORE_RE = re.compile(rf"^{STORE_PREFIX}(\d+)-")
 
@@ -108,6 +127,9 @@ class Store:
         self.generate_posts = 0
         self.jobs_created = 0
         self.max_running_jobs = 0
+        self.uploads: dict[str, UploadRecord] = {}
+        self.parts_received = 0
+        self.parts_with_credentials = 0
 
     # ----------------------------------------------------------------- jobs
     def add_job(self, model_id: str, inputs: dict[str, Any], num_outputs: int,
@@ -191,6 +213,20 @@ class Store:
         with self.lock:
             return self.assets.get(asset_id)
 
+    # ----------------------------------------------------------------- uploads
+    def add_upload(self, **fields: Any) -> UploadRecord:
+        """Register a new pending multipart upload and return it."""
+        now = time.time()
+        rec = UploadRecord(id=new_id("upload"), created=now, updated=now, **fields)
+        with self.lock:
+            self.uploads[rec.id] = rec
+        return rec
+
+    def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """The upload with this id (a dict lookup), or None."""
+        with self.lock:
+            return self.uploads.get(upload_id)
+
     # ----------------------------------------------------------------- counters
     def count_request(self, route: str) -> None:
         """Count one request on ``route``."""
@@ -212,6 +248,9 @@ class Store:
                 "running_jobs": self.running_jobs(),
                 "requests": dict(self.requests),
                 "assets": len(self.assets),
+                "uploads": len(self.uploads),
+                "parts_received": self.parts_received,
+                "parts_with_credentials": self.parts_with_credentials,
             }
 
     def close(self) -> None:
