@@ -32,8 +32,8 @@ from .effects import Call, Fetch, Fetched, Op, Sleep
 from .multipart import upload_multipart
 
 __all__ = ["UPLOAD_MAX_SIDE", "UPLOAD_MIN_SIDE", "UPLOAD_MAX_BYTES", "DATA_URL_MAX_BODY",
-           "encode_upload", "upload_body", "data_url_body", "data_url_body_size", "get_asset", "download", "download_original", "download_dest",
-           "check_fetch"]
+           "encode_upload", "data_url_body", "data_url_body_size", "get_asset", "download",
+           "download_original", "download_dest", "check_fetch"]
 
 log = logging.getLogger("skybox_nb.client")
 
@@ -129,11 +129,6 @@ def array_to_pil(arr: Any) -> Image.Image:
         return Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
     raise InvalidError(f"image: got an array of dtype {a.dtype}; expected uint8, or floats "
                        "from 0 to 1")
-
-
-def upload_body(image: Any) -> dict[str, str]:
-    """Check and encode an upload: the JSON body of ``POST /assets`` (a data URL)."""
-    return data_url_body(*encode_upload(image))
 
 
 def data_url_body(data: bytes, name: str, mime: str) -> dict[str, str]:

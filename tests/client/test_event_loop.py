@@ -30,7 +30,8 @@ def test_async_client_does_ledger_and_encode_work_off_the_event_loop(tmp_path, m
             return fn(*a, **kw)
         return wrapped
 
-    monkeypatch.setattr(transfer, "upload_body", spy("upload_body", transfer.upload_body))
+    monkeypatch.setattr(transfer, "encode_upload", spy("encode_upload", transfer.encode_upload))
+    monkeypatch.setattr(transfer, "data_url_body", spy("data_url_body", transfer.data_url_body))
 
     class SpiedFile:  # a download's file: opened, written and closed where?
         def __init__(self, f: Any) -> None:
@@ -58,7 +59,7 @@ def test_async_client_does_ledger_and_encode_work_off_the_event_loop(tmp_path, m
 
     loop_thread = asyncio.run(main())
     for name in ("record_intent", "attach_job", "update_job", "mark_done", "get",
-                 "active", "unresolved", "upload_body", "download open", "download write",
+                 "active", "unresolved", "encode_upload", "data_url_body", "download open", "download write",
                  "download close"):
         assert name in threads, f"{name} was not called"
     on_loop = sorted(name for name, ids in threads.items() if loop_thread in ids)
