@@ -111,11 +111,48 @@ def generate_model(args: argparse.Namespace) -> int:
         return 1
 
 
+# The option (or argument) of `upscale` that sets each upscaler input.
+_UPSCALE_OPTIONS = {"image": "input", "upscaleFactor": "--factor", "strength": "--strength"}
+
+
+def _cu_limit(text: str) -> float:
+    """An argparse type for ``--max-cost``: a number of CU >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a number of CU >= 0 "
+                                         "(0 refuses any cost)")
+    return value
+
+
+def _check_upscale_args(args: argparse.Namespace) -> None:
+    """Judge what `upscale` was given before a client (or the emulator) starts: the input
+    file and the upscaler's inputs against its published ranges. Raises UsageProblem."""
+    from .cliargs import check_fields, check_image_file
+    from .emulator.catalog import SKYBOX_UPSCALER  # the upscaler's inputs as published
+
+    if Path(args.input).exists() or not args.input.startswith("asset_"):
+        check_image_file(args.input, _UPSCALE_OPTIONS["image"])
+    check_fields({"upscaleFactor": args.factor, "strength": args.strength},
+                 _UPSCALE_OPTIONS, model=SKYBOX_UPSCALER)
+
+
 def upscale_command(args: argparse.Namespace) -> int:
-    """``skybox-nb upscale``: quote, run, save, re-check the seam; prints all three."""
+    """``skybox-nb upscale``: quote, run, save, re-check the seam; prints all three.
+    Every argument is checked first: a bad one starts nothing (exit status 2)."""
     from .client import SkyboxClient
+    from .cliargs import Progress, UsageProblem
     from .errors import SkyboxError
     from .upscale import UpscaleRefused, upscale
+
+    try:
+        _check_upscale_args(args)
+    except UsageProblem as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
     def confirm(quote: float, request: Any) -> bool:
         print(f"quote: {quote:g} CU to upscale {args.input} x{args.factor} "
@@ -125,10 +162,10 @@ def upscale_command(args: argparse.Namespace) -> int:
     try:
         with SkyboxClient(library=args.library) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
-            with _progress_bar("upscaling") as bar:
+            with Progress("upscaling") as bar:  # a bar on a terminal, else plain lines
                 done = upscale(client, args.input, args.factor, args.strength,
                                out_dir=args.out, repair=args.repair, confirm=confirm,
-                               max_cost=args.max_cost, on_progress=_follow(bar))
+                               max_cost=args.max_cost, on_progress=bar.show)
             w, h = done.size
             print(f"upscaled: {done.file.resolve()} ({w}x{h}, {done.quote:g} CU)")
             print(f"seam: {done.verdict()}")
@@ -157,8 +194,8 @@ def add_upscale_parser(sub: Any) -> None:
                    "faithful (default: %(default)s)")
     u.add_argument("--out", default="upscaled", help="folder for the result (default: %(default)s)")
     u.add_argument("--library", default="skybox-library", help="library folder (ledger)")
-    u.add_argument("--max-cost", type=float, default=None,
-                   help="refuse (exit 3) when the quote is above this many CU")
+    u.add_argument("--max-cost", type=_cu_limit, default=None, metavar="CU",
+                   help="refuse (exit 3) when the quote is above this many CU (>= 0)")
     u.add_argument("--repair", action="store_true",
                    help="mend a wrap seam the upscaler broke (the original is kept)")
     u.set_defaults(func=upscale_command)

@@ -124,7 +124,11 @@ def test_cli_upscale_prints_the_quote_the_file_and_the_verdict(cli_env, capsys):
     src = next((cli_env / "lib").glob("job_*.png"))
     capsys.readouterr()
     assert main(["upscale", str(src), "--factor", "2", "--out", "up", "--library", "lib"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    got = capsys.readouterr()
+    out = got.out.splitlines()
+    # stderr is not a terminal here: plain progress lines, no bar redrawn with \r
+    assert "\r" not in got.err and "|" not in got.err
+    assert any(line.startswith("upscaling: success 100% job_") for line in got.err.splitlines())
     assert out[0].startswith("quote: ") and "CU" in out[0] and "x2" in out[0]
     assert out[1].startswith("upscaled: ") and "(512x256" in out[1]
     assert out[2] == "seam: seamless"
