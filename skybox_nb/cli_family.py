@@ -2,7 +2,9 @@
 
 Invariant: this module parses and prints; a model's inputs are checked by its own spec
 (``GET /models/{id}``) through `ModelRequest`, and the upscale is `upscale.upscale`, the
-call notebooks and the gallery make. The quote is printed before anything is paid.
+call notebooks and the gallery make. The quote is printed before anything is paid, and
+every `upscale` argument is checked (the file, the upscaler's published ranges) before a
+client, or the emulator, starts.
 """
 
 from __future__ import annotations
@@ -59,28 +61,16 @@ def parse_set(spec: ModelSpec, pairs: list[str],
     return out
 
 
-def _progress_bar(desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=100, unit="%", desc=desc, file=sys.stderr,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
-
-
-def _follow(bar: Any) -> Callable[[Any], None]:
-    def on_progress(job: Any) -> None:
-        bar.update(round((job.progress or 0) * 100) - bar.n)
-        bar.set_postfix_str(f"{job.status} {job.id}")
-    return on_progress
-
-
 def generate_model(args: argparse.Namespace) -> int:
-    """Run any model: its spec from the service, inputs from ``--set`` (and the prompt)."""
+    """Run any model: its spec from the service, inputs from ``--set`` (and the prompt),
+    with `generate`'s --timeout and --call-timeout."""
     from .client import SkyboxClient
+    from .cliargs import run_and_list
     from .errors import SkyboxError
     from .request import ModelRequest
 
     try:
-        with SkyboxClient(library=args.out) as client:
+        with SkyboxClient(library=args.out, timeout=args.call_timeout) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
             spec = client.model_spec(args.model)
 
@@ -98,13 +88,8 @@ def generate_model(args: argparse.Namespace) -> int:
             if args.dry_run:
                 print("nothing was started (--dry-run)")
                 return 0
-            with _progress_bar(f"running {spec.model_id}") as bar:
-                result = client.run(request, on_progress=_follow(bar))
-            paid = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
-            print(f"{len(result.files)} image(s) from {result.job.id} ({paid} CU) in "
-                  f"{client.ledger.library.resolve()}:")
-            for path in result.files:
-                print(f"  {Path(path).resolve()}")
+            run_and_list(client, request, f"running {spec.model_id}", "image",
+                         timeout=args.timeout)
             return 0
     except (SkyboxError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

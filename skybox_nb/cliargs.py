@@ -21,7 +21,7 @@ from .contract import SKYBOX_FLUX, STYLE_LABELS, STYLES, ModelSpec
 
 __all__ = ["Parser", "UsageProblem", "style_arg", "spec_arg", "port_arg", "spec_help",
            "check_fields", "check_image_file", "name_options", "load_panorama",
-           "face_size_note", "Progress"]
+           "face_size_note", "Progress", "run_and_list"]
 
 
 class UsageProblem(Exception):
@@ -273,3 +273,19 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def run_and_list(client: Any, request: Any, desc: str, noun: str = "image",
+                 timeout: float | None = None) -> Any:
+    """Run ``request`` on ``client`` with `Progress` (``desc`` names the work), then print
+    how many ``noun``(s) the job made, its cost and where, and each file's full path, one
+    a line. Past ``timeout`` seconds the client's DeadlineError (naming the job, which
+    keeps running) is raised. Returns the RunResult."""
+    with Progress(desc) as bar:  # a bar on a terminal, else plain lines
+        result = client.run(request, on_progress=bar.show, timeout=timeout)
+    cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
+    print(f"{len(result.files)} {noun}(s) from {result.job.id} ({cost} CU) in "
+          f"{client.ledger.library.resolve()}:")
+    for path in result.files:
+        print(f"  {Path(path).resolve()}")
+    return result
