@@ -12,8 +12,8 @@ from typing import Sequence
 
 from . import cli_doctor, cli_ledger
 from .batch import add_jobs
-from .cliargs import (Parser, Progress, UsageProblem, check_fields, check_image_file,
-                      face_size_note, load_panorama, name_options, port_arg, spec_arg,
+from .cliargs import (Parser, UsageProblem, check_fields, check_image_file, face_size_note,
+                      load_panorama, name_options, port_arg, run_and_list, spec_arg,
                       spec_help, style_arg)
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
 
@@ -116,14 +116,7 @@ def _generate(args: argparse.Namespace) -> int:
             if args.dry_run:
                 print(f"estimated cost: {client.estimate(request):g} CU (nothing was started)")
                 return 0
-            with Progress("generating") as bar:  # a bar on a terminal, else plain lines
-                result = client.run(request, on_progress=lambda job: bar.update(
-                    job.status, job.progress, job.id), timeout=args.timeout)
-            cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
-            print(f"{len(result.files)} panorama(s) from {result.job.id} ({cost} CU) in "
-                  f"{client.ledger.library.resolve()}:")
-            for path in result.files:
-                print(f"  {path.resolve()}")
+            run_and_list(client, request, "generating", "panorama", timeout=args.timeout)
             return 0
     except (SkyboxError, ValueError, OSError) as e:  # settings, requests, calls, disk
         print(f"error: {e}", file=sys.stderr)

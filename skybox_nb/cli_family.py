@@ -2,7 +2,9 @@
 
 Invariant: this module parses and prints; a model's inputs are checked by its own spec
 (``GET /models/{id}``) through `ModelRequest`, and the upscale is `upscale.upscale`, the
-call notebooks and the gallery make. The quote is printed before anything is paid.
+call notebooks and the gallery make. The quote is printed before anything is paid, and
+every `upscale` argument is checked (the file, the upscaler's published ranges) before a
+client, or the emulator, starts.
 """
 
 from __future__ import annotations
@@ -59,28 +61,16 @@ def parse_set(spec: ModelSpec, pairs: list[str],
     return out
 
 
-def _progress_bar(desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=100, unit="%", desc=desc, file=sys.stderr,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
-
-
-def _follow(bar: Any) -> Callable[[Any], None]:
-    def on_progress(job: Any) -> None:
-        bar.update(round((job.progress or 0) * 100) - bar.n)
-        bar.set_postfix_str(f"{job.status} {job.id}")
-    return on_progress
-
-
 def generate_model(args: argparse.Namespace) -> int:
-    """Run any model: its spec from the service, inputs from ``--set`` (and the prompt)."""
+    """Run any model: its spec from the service, inputs from ``--set`` (and the prompt),
+    with `generate`'s --timeout and --call-timeout."""
     from .client import SkyboxClient
+    from .cliargs import run_and_list
     from .errors import SkyboxError
     from .request import ModelRequest
 
     try:
-        with SkyboxClient(library=args.out) as client:
+        with SkyboxClient(library=args.out, timeout=args.call_timeout) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
             spec = client.model_spec(args.model)
 
@@ -98,24 +88,56 @@ def generate_model(args: argparse.Namespace) -> int:
             if args.dry_run:
                 print("nothing was started (--dry-run)")
                 return 0
-            with _progress_bar(f"running {spec.model_id}") as bar:
-                result = client.run(request, on_progress=_follow(bar))
-            paid = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
-            print(f"{len(result.files)} image(s) from {result.job.id} ({paid} CU) in "
-                  f"{client.ledger.library.resolve()}:")
-            for path in result.files:
-                print(f"  {Path(path).resolve()}")
+            run_and_list(client, request, f"running {spec.model_id}", "image",
+                         timeout=args.timeout)
             return 0
     except (SkyboxError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
 
+# The option (or argument) of `upscale` that sets each upscaler input.
+_UPSCALE_OPTIONS = {"image": "input", "upscaleFactor": "--factor", "strength": "--strength"}
+
+
+def _cu_limit(text: str) -> float:
+    """An argparse type for ``--max-cost``: a number of CU >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a number of CU >= 0 "
+                                         "(0 refuses any cost)")
+    return value
+
+
+def _check_upscale_args(args: argparse.Namespace) -> None:
+    """Judge what `upscale` was given before a client (or the emulator) starts: the input
+    file and the upscaler's inputs against its published ranges. Raises UsageProblem."""
+    from .cliargs import check_fields, check_image_file
+    from .emulator.catalog import SKYBOX_UPSCALER  # the upscaler's inputs as published
+
+    if Path(args.input).exists() or not args.input.startswith("asset_"):
+        check_image_file(args.input, _UPSCALE_OPTIONS["image"])
+    check_fields({"upscaleFactor": args.factor, "strength": args.strength},
+                 _UPSCALE_OPTIONS, model=SKYBOX_UPSCALER)
+
+
 def upscale_command(args: argparse.Namespace) -> int:
-    """``skybox-nb upscale``: quote, run, save, re-check the seam; prints all three."""
+    """``skybox-nb upscale``: quote, run, save, re-check the seam; prints all three.
+    Every argument is checked first: a bad one starts nothing (exit status 2)."""
     from .client import SkyboxClient
+    from .cliargs import Progress, UsageProblem
     from .errors import SkyboxError
     from .upscale import UpscaleRefused, upscale
+
+    try:
+        _check_upscale_args(args)
+    except UsageProblem as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
 
     def confirm(quote: float, request: Any) -> bool:
         print(f"quote: {quote:g} CU to upscale {args.input} x{args.factor} "
@@ -125,10 +147,10 @@ def upscale_command(args: argparse.Namespace) -> int:
     try:
         with SkyboxClient(library=args.library) as client:
             print(f"backend: {client.backend}", file=sys.stderr)
-            with _progress_bar("upscaling") as bar:
+            with Progress("upscaling") as bar:  # a bar on a terminal, else plain lines
                 done = upscale(client, args.input, args.factor, args.strength,
                                out_dir=args.out, repair=args.repair, confirm=confirm,
-                               max_cost=args.max_cost, on_progress=_follow(bar))
+                               max_cost=args.max_cost, on_progress=bar.show)
             w, h = done.size
             print(f"upscaled: {done.file.resolve()} ({w}x{h}, {done.quote:g} CU)")
             print(f"seam: {done.verdict()}")
@@ -157,8 +179,8 @@ def add_upscale_parser(sub: Any) -> None:
                    "faithful (default: %(default)s)")
     u.add_argument("--out", default="upscaled", help="folder for the result (default: %(default)s)")
     u.add_argument("--library", default="skybox-library", help="library folder (ledger)")
-    u.add_argument("--max-cost", type=float, default=None,
-                   help="refuse (exit 3) when the quote is above this many CU")
+    u.add_argument("--max-cost", type=_cu_limit, default=None, metavar="CU",
+                   help="refuse (exit 3) when the quote is above this many CU (>= 0)")
     u.add_argument("--repair", action="store_true",
                    help="mend a wrap seam the upscaler broke (the original is kept)")
     u.set_defaults(func=upscale_command)

@@ -17,11 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TextIO
 
-from .contract import SKYBOX_FLUX, STYLE_LABELS, STYLES
+from .contract import SKYBOX_FLUX, STYLE_LABELS, STYLES, ModelSpec
 
 __all__ = ["Parser", "UsageProblem", "style_arg", "spec_arg", "port_arg", "spec_help",
            "check_fields", "check_image_file", "name_options", "load_panorama",
-           "face_size_note", "Progress"]
+           "face_size_note", "Progress", "run_and_list"]
 
 
 class UsageProblem(Exception):
@@ -99,18 +99,21 @@ def port_arg(text: str) -> int:
     return port
 
 
-def check_fields(values: dict[str, Any], options: dict[str, str]) -> None:
-    """Judge Skybox Flux.1 inputs (API names, None for "not given") against the contract
-    before anything starts; raises UsageProblem with a line per problem, each naming the
-    option as typed (``options`` maps API name -> option) and the API's name for it, the
-    value and what is allowed."""
+def check_fields(values: dict[str, Any], options: dict[str, str],
+                 model: ModelSpec = SKYBOX_FLUX) -> None:
+    """Judge the inputs in ``values`` (API names, None for "not given") against
+    ``model``'s contract (Skybox Flux.1 by default) before anything starts; an input left
+    out of ``values`` is not judged. Raises UsageProblem with a line per problem, each
+    naming the option as typed (``options`` maps API name -> option) and the API's name
+    for it, the value and what is allowed."""
     from .validation import validate_inputs
 
     def name(field: str) -> str:
         option = options.get(field, field)
         return option if option.lstrip("-") == field else f"{option} ({field})"
 
-    _, problems, _ = validate_inputs(SKYBOX_FLUX, values)
+    _, problems, _ = validate_inputs(model, values)
+    problems = [p for p in problems if p.field in values]  # e.g. not the upscaler's image
     if problems:
         raise UsageProblem("\n".join(
             f"{name(p.field)}: got {p.value!r}; allowed: {p.allowed}"
@@ -257,6 +260,10 @@ class Progress:
             print(f"{self.desc}: {status} {pct}% {job_id} ({elapsed:.0f} s)".rstrip(),
                   file=self.stream, flush=True)
 
+    def show(self, job: Any) -> None:
+        """Show a `Job`'s status and progress: a client's ``on_progress`` callback."""
+        self.update(job.status, job.progress, job.id)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -266,3 +273,19 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def run_and_list(client: Any, request: Any, desc: str, noun: str = "image",
+                 timeout: float | None = None) -> Any:
+    """Run ``request`` on ``client`` with `Progress` (``desc`` names the work), then print
+    how many ``noun``(s) the job made, its cost and where, and each file's full path, one
+    a line. Past ``timeout`` seconds the client's DeadlineError (naming the job, which
+    keeps running) is raised. Returns the RunResult."""
+    with Progress(desc) as bar:  # a bar on a terminal, else plain lines
+        result = client.run(request, on_progress=bar.show, timeout=timeout)
+    cost = "?" if result.cu_cost is None else f"{result.cu_cost:g}"
+    print(f"{len(result.files)} {noun}(s) from {result.job.id} ({cost} CU) in "
+          f"{client.ledger.library.resolve()}:")
+    for path in result.files:
+        print(f"  {Path(path).resolve()}")
+    return result

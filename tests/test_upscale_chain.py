@@ -124,7 +124,11 @@ def test_cli_upscale_prints_the_quote_the_file_and_the_verdict(cli_env, capsys):
     src = next((cli_env / "lib").glob("job_*.png"))
     capsys.readouterr()
     assert main(["upscale", str(src), "--factor", "2", "--out", "up", "--library", "lib"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    got = capsys.readouterr()
+    out = got.out.splitlines()
+    # stderr is not a terminal here: plain progress lines, no bar redrawn with \r
+    assert "\r" not in got.err and "|" not in got.err
+    assert any(line.startswith("upscaling: success 100% job_") for line in got.err.splitlines())
     assert out[0].startswith("quote: ") and "CU" in out[0] and "x2" in out[0]
     assert out[1].startswith("upscaled: ") and "(512x256" in out[1]
     assert out[2] == "seam: seamless"
@@ -141,12 +145,27 @@ def test_cli_generate_any_model_validated_by_its_spec(cli_env, capsys):
     assert main(["generate", "a desert at night", "--model", "model_scenario-skybox-gpt",
                  "--set", "width=512", "--set", "height=256", "--set", "quality=low",
                  "--out", "lib"]) == 0
-    out = capsys.readouterr().out
+    got = capsys.readouterr()
+    out = got.out
     assert "estimated cost:" in out and "1 image(s)" in out
+    # stderr is not a terminal here: plain progress lines, no bar redrawn with \r
+    assert "\r" not in got.err and "|" not in got.err
+    assert any(line.startswith("running model_scenario-skybox-gpt: success 100% job_")
+               for line in got.err.splitlines())
     made = Panorama.load(next((cli_env / "lib").glob("job_*desert*.png")))
     assert (made.width, made.height) == (512, 256)
     assert main(["generate", "--model", "model_scenario-skybox-gpt", "--set", "width"]) == 1
     assert "--set: got 'width'" in capsys.readouterr().err
+
+
+def test_cli_generate_any_model_honours_the_timeout(cli_env, monkeypatch, capsys):
+    with Emulator(render_size=SIZE, job_duration=30) as slow:
+        monkeypatch.setenv("SCENARIO_BASE_URL", slow.base_url)
+        assert main(["generate", "--model", "model_scenario-skybox-gpt", "--set",
+                     "prompt=a desert", "--set", "width=512", "--set", "height=256",
+                     "--timeout", "0.5", "--out", "lib"]) == 1
+    err = capsys.readouterr().err
+    assert "error: " in err and "job_" in err and "ledger resume" in err
 
 
 def test_gallery_upscale_shows_the_quote_before_it_runs(emu, client):
