@@ -334,6 +334,29 @@ def test_upload_refuses_bad_images_before_sending(client, fake, bad, match):
     assert fake.log == []
 
 
+def test_upload_of_a_non_image_names_the_file_or_the_bytes_and_the_formats(client, fake,
+                                                                            tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    anim = tmp_path / "anim.gif"
+    Image.new("RGB", (32, 32)).save(anim)
+    cases = [
+        (notes, f"image: got {str(notes)!r}, which is not a readable image"),
+        (str(notes), f"image: got {str(notes)!r}, which is not a readable image"),
+        (b"not a picture", "image: the bytes given are not a readable image"),
+        (anim, f"image: got {str(anim)!r}, a GIF image"),
+        (anim.read_bytes(), "image: the bytes given are a GIF image"),
+    ]
+    for bad, said in cases:
+        with pytest.raises(errors.InvalidError) as e:
+            client.upload(bad)
+        message = e.value.message
+        assert message.startswith(said), message
+        assert "allowed: " in message and "PNG, JPEG or WebP" in message, message
+        assert "BytesIO" not in message and " at 0x" not in message, message
+    assert fake.log == []
+
+
 def test_estimate_and_cancel(client, fake):
     assert client.estimate(req(num_outputs=4)) == 12.0
     assert fake.generate_posts == 0 and len(client.ledger) == 0

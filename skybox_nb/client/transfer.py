@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import InvalidError, ProtocolError, SkyboxError, TransportError, error_from_response
 from ..files import IMAGE_EXTENSIONS, finalize_image, png_bytes, safe_id, slug, temp_path
-from ..formats import by_pillow
+from ..formats import by_pillow, listed
 from ..models import Asset, parse_asset
 from ..retry import RetryPolicy
 from .calls import call, transport_error
@@ -58,6 +58,7 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
     floats in 0..1). Raises ``InvalidError`` naming the problem before anything is sent.
     """
     stem = "image"
+    source: str | None = None  # the file as given, named in messages (else "the bytes")
     if isinstance(image, (str, Path)):
         path = Path(image)
         if not path.is_file():
@@ -66,19 +67,25 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
             raise InvalidError(f"image: {path.name} is {path.stat().st_size} bytes; at most "
                                f"{UPLOAD_MAX_BYTES} bytes can be uploaded")
         stem = slug(path.stem)
-        image = path.read_bytes()
+        source, image = str(image), path.read_bytes()
     raw = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
     if isinstance(image, (bytes, bytearray, memoryview)):
+        allowed = (f"allowed: a {listed()} file" if source
+                   else f"allowed: the bytes of a {listed()} image")
+        unread = f"got {source!r}, which is" if source else "the bytes given are"
         try:
             pil = Image.open(io.BytesIO(bytes(image)))
             check_upload_size(*pil.size)  # from the header: never decode a bomb's pixels
             pil.load()
+        except UnidentifiedImageError:  # Pillow's own message names only its BytesIO
+            raise InvalidError(f"image: {unread} not a readable image (no image format "
+                               f"recognised); {allowed}") from None
         except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise InvalidError(f"image: the bytes are not a readable image ({e}); expected "
-                               f"{', '.join(IMAGE_EXTENSIONS)}") from None
+            raise InvalidError(f"image: {unread} not a readable image ({e}); "
+                               f"{allowed}") from None
         if pil.format not in IMAGE_EXTENSIONS:
-            raise InvalidError(f"image: got a {pil.format} image; expected one of "
-                               f"{', '.join(IMAGE_EXTENSIONS)}")
+            found = f"got {source!r}, a" if source else "the bytes given are a"
+            raise InvalidError(f"image: {found} {pil.format} image; {allowed}")
     elif isinstance(image, Image.Image):
         pil = image
     elif hasattr(image, "__array_interface__") or type(image).__module__ == "numpy":
