@@ -407,6 +407,31 @@ def test_many_in_flight_and_async_client(fake, tmp_path):
     assert canceled.status == "canceled" and fake.generate_posts == 7
 
 
+def test_cancelling_a_wait_is_not_lost_when_a_poll_has_just_been_answered(fake, tmp_path):
+    # The cancel comes after the poll's answer is complete but before the waiting task
+    # resumes: the wait must still stop (asyncio.wait_for of Python < 3.12 returned the
+    # answer there and dropped the cancel, so the wait went on polling for ever).
+    async def main():
+        async with AsyncSkyboxClient(KEY, SECRET, API, library=tmp_path, retry=fast_retry(),
+                                     poll=fast_poll, transport=fake.transport()) as ac:
+            fake.polls = 10**6
+            task = asyncio.ensure_future(ac.wait(await ac.generate(req("slow"))))
+
+            def answer_then_cancel(request):
+                asyncio.get_running_loop().call_soon(task.cancel)
+                return fake.answer(request)
+
+            fake.queue("job", answer_then_cancel)
+            await asyncio.wait({task}, timeout=2)
+            stopped = task.cancelled()
+            while not task.done():  # before the fix: stop it so the client can close
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            return stopped
+
+    assert asyncio.run(main()), "the cancelled wait kept polling"
+
+
 def test_identical_requests_in_one_batch_are_separate_jobs(client, fake):
     # One client drives both: neither run may adopt the other's job (each claims its own).
     rs = client.run_many([req("twin"), req("twin")], max_in_flight=2)

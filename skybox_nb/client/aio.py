@@ -32,11 +32,24 @@ T = TypeVar("T")
 
 async def _within(seconds: float, call: Awaitable[T]) -> T:
     """``call``, ended after ``seconds`` (a trickling server included): the socket's wait
-    is cancelled and the call fails as an httpx timeout would, so the core maps it."""
+    is cancelled and the call fails as an httpx timeout would, so the core maps it.
+    Cancelling the caller always cancels it: ``asyncio.wait_for`` of Python < 3.12
+    returned an answer that had just arrived and dropped the caller's cancel."""
+    inner = asyncio.ensure_future(call)
     try:
-        return await asyncio.wait_for(call, seconds)
-    except asyncio.TimeoutError:
-        raise httpx.ReadTimeout(f"the call's total deadline of {seconds:g}s has passed") from None
+        await asyncio.wait({inner}, timeout=seconds)
+    except asyncio.CancelledError:  # the caller's cancel wins, even over a done call
+        inner.cancel()
+        await asyncio.wait({inner})
+        if not inner.cancelled():
+            inner.exception()  # dropped on purpose: not logged as "never retrieved"
+        raise
+    if not inner.done():  # the deadline passed
+        inner.cancel()
+        await asyncio.wait({inner})
+    if inner.cancelled():
+        raise httpx.ReadTimeout(f"the call's total deadline of {seconds:g}s has passed")
+    return inner.result()  # an answer that came as the deadline passed is kept
 
 
 class AsyncSkyboxClient(ClientBase):
