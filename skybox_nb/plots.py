@@ -210,7 +210,8 @@ def _draw_poles(axes: Sequence[Axes], pano: Panorama, report: SeamReport | None,
             pinch = "" if math.isnan(p.pinch) else f", pinch {p.pinch:.2f}"
             title += f"\nuniformity {p.uniformity:.2f}, smear {p.smear:.2f}{pinch}"
             if st is not None and not math.isnan(st.knot):
-                title += (f"\nsymmetry {st.symmetry:.2f}, fold {st.fold:.1f}, "
+                # + 0.0 turns a rounded -0.0 into 0.0: no "symmetry -0.00" under a clean pole
+                title += (f"\nsymmetry {round(st.symmetry, 2) + 0.0:.2f}, fold {st.fold:.1f}, "
                           f"knot {st.knot:.2f}, void {st.void:.2f}")
             title += "\nFAILS: " + ", ".join(p.rules) if p.rules else "\nok"
             colour = _OK if p.ok else _BAD
