@@ -160,3 +160,21 @@ def test_an_hdr_original_that_is_really_a_png_or_jpeg_is_refused_and_nothing_is_
     with pytest.raises(PanoramaError, match="not a readable Radiance .hdr file"):
         (tmp_path / "b.hdr").write_bytes(buf.getvalue())
         read_hdr(tmp_path / "b.hdr")
+
+
+def test_an_original_interrupted_while_it_is_proved_leaves_nothing(tmp_path, monkeypatch) -> None:
+    # Ctrl-C in a notebook while a large EXR is read whole: its checked copy must go too
+    import skybox_nb.hdr as hdr_module
+
+    HdrPanorama(to_hdr(sunny_sky(128)).array).save(tmp_path / "orig.exr")
+    tmp = tmp_path / "d" / "x.part"
+    tmp.parent.mkdir()
+    tmp.write_bytes((tmp_path / "orig.exr").read_bytes())
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdr_module, "read_hdr", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        finalize_original(tmp, tmp_path / "d" / "a.exr")
+    assert not list((tmp_path / "d").glob("*"))
