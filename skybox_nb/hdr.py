@@ -489,6 +489,9 @@ def finalize_original(tmp: Path, dest: Path) -> Path:
         check.unlink(missing_ok=True)
         raise ProtocolError(f"the original file is not a readable {dest.suffix} image ({e})") \
             from None
+    except BaseException:  # interrupted, out of memory: the caller removes only ``tmp``
+        check.unlink(missing_ok=True)
+        raise
     return commit_file(check, dest)
 
 
