@@ -237,3 +237,18 @@ def test_a_storage_hosts_xml_error_is_named_by_its_code_and_message() -> None:
     # a real HTML page is still summarised, not dumped
     page = errors.error_from_response(502, b"<html><body>Bad gateway</body></html>")
     assert "HTML page" in str(page)
+
+
+def test_a_refused_multipart_upload_names_the_file_and_its_type(tmp_path, monkeypatch):
+    from skybox_nb.client import transfer
+
+    real = transfer.encode_upload
+    monkeypatch.setattr(transfer, "encode_upload",
+                        lambda image: (real(image)[0], "sky.jpg", "image/jpeg"))
+    monkeypatch.setattr(transfer, "DATA_URL_MAX_BODY", 1024)
+    with emulator() as emu:
+        with pytest.raises(errors.InvalidError) as info:
+            _upload(emu, tmp_path, np.random.default_rng(2).integers(0, 255, (64, 128, 3),
+                                                                     np.uint8))
+    text = str(info.value)
+    assert "'sky.jpg'" in text and "image/jpeg" in text and "PNG, JPEG or WebP" in text
