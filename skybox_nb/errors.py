@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from typing import Any, Mapping
 
@@ -302,8 +303,14 @@ def _payload(body: bytes | str | Mapping[str, Any] | None) -> tuple[dict[str, An
         data = {}
     if text[:1] in ("{", "["):
         text = ""
-    elif text.startswith("<"):  # an HTML error page: say so rather than dump it
-        text = "the server answered with an HTML page instead of JSON"
+    elif text.startswith("<"):
+        # S3-style storage (presigned parts, the CDN) answers <Error><Code>..<Message>..;
+        # only those two are shown: other elements echo the signature and what was signed.
+        code, msg = (re.search(rf"<{t}>([^<]{{1,200}})</{t}>", text) for t in ("Code", "Message"))
+        if code is not None and "<Error>" in text:
+            text = code.group(1) + (f": {msg.group(1)}" if msg is not None else "")
+        else:  # an HTML error page: say so rather than dump it
+            text = "the server answered with an HTML page instead of JSON"
     return data, text[:300]
 
 

@@ -427,8 +427,11 @@ def read_hdr(path: str | os.PathLike) -> HdrPanorama:
     if suffix == ".hdr":
         import cv2
 
-        bgr = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-        if bgr is None:
+        raw = np.fromfile(path, np.uint8)
+        # OpenCV decodes by content, not suffix: a PNG or JPEG named .hdr would read as
+        # 8-bit "linear light". A Radiance file opens with "#?" (#?RADIANCE, #?RGBE).
+        bgr = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw[:2].tobytes() == b"#?" else None
+        if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.float32:
             raise PanoramaError(f"path: {path} is not a readable Radiance .hdr file")
         rgb = bgr[:, :, ::-1].astype(np.float32)
     else:
@@ -486,6 +489,9 @@ def finalize_original(tmp: Path, dest: Path) -> Path:
         check.unlink(missing_ok=True)
         raise ProtocolError(f"the original file is not a readable {dest.suffix} image ({e})") \
             from None
+    except BaseException:  # interrupted, out of memory: the caller removes only ``tmp``
+        check.unlink(missing_ok=True)
+        raise
     return commit_file(check, dest)
 
 

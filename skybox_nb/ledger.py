@@ -218,7 +218,9 @@ class Ledger:
         why (another process holding the file is reported as the lock it is)."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            for name in add:
+            # read again under the write lock: another process may have just added them
+            have = {r["name"] for r in self._conn.execute("PRAGMA table_info(intents)")}
+            for name in (n for n in add if n not in have):
                 self._conn.execute(f"ALTER TABLE intents ADD COLUMN {name} "
                                    f"{_ADDED_COLUMNS[name]}")
             self._conn.execute("COMMIT")

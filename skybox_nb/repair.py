@@ -342,6 +342,8 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         out = out[:, :, 0]
     meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
     if steps:
+        # The HDRi's original (original_file) still holds what was repaired: not these pixels.
+        meta.pop("original_file", None)
         # What the file is a repair of: the source's path, and its generation when known.
         meta["repair"] = {"steps": steps,
                           "of": str(p.path) if p.path is not None else "an array",

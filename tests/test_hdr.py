@@ -138,3 +138,43 @@ def test_a_truncated_original_is_refused_and_nothing_is_left(tmp_path) -> None:
     tmp.write_bytes((tmp_path / "orig.exr").read_bytes())
     assert finalize_original(tmp, tmp_path / "d" / "a.exr") == tmp_path / "d" / "a.exr"
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a.exr"]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_an_hdr_original_that_is_really_a_png_or_jpeg_is_refused_and_nothing_is_left(
+        tmp_path, mode) -> None:
+    # originalMimeType image/vnd.radiance, but the bytes are an 8-bit image (an error
+    # page's picture, a preview): OpenCV decodes them by content whatever the suffix
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, (32, 16), 200).save(buf, "PNG" if mode == "L" else "JPEG")
+    tmp = tmp_path / "d" / "x.part"
+    tmp.parent.mkdir()
+    tmp.write_bytes(buf.getvalue())
+    with pytest.raises(ProtocolError, match="not a readable .hdr image"):
+        finalize_original(tmp, tmp_path / "d" / "a.hdr")
+    assert not list((tmp_path / "d").glob("*"))
+    with pytest.raises(PanoramaError, match="not a readable Radiance .hdr file"):
+        (tmp_path / "b.hdr").write_bytes(buf.getvalue())
+        read_hdr(tmp_path / "b.hdr")
+
+
+def test_an_original_interrupted_while_it_is_proved_leaves_nothing(tmp_path, monkeypatch) -> None:
+    # Ctrl-C in a notebook while a large EXR is read whole: its checked copy must go too
+    import skybox_nb.hdr as hdr_module
+
+    HdrPanorama(to_hdr(sunny_sky(128)).array).save(tmp_path / "orig.exr")
+    tmp = tmp_path / "d" / "x.part"
+    tmp.parent.mkdir()
+    tmp.write_bytes((tmp_path / "orig.exr").read_bytes())
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hdr_module, "read_hdr", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        finalize_original(tmp, tmp_path / "d" / "a.exr")
+    assert not list((tmp_path / "d").glob("*"))

@@ -76,6 +76,27 @@ def test_an_old_ledger_gains_the_lineage_columns_in_place_keeping_every_row(old_
     Ledger(old_library).close()  # opens again as it is
 
 
+def test_two_processes_opening_an_old_ledger_at_once_both_open_it(old_library, monkeypatch):
+    """Two kernels open the same old ledger: both read the table before either adds the
+    columns; the second's ALTER must not fail on the columns the first has just added."""
+    real_migrate, raced = Ledger._migrate, []
+
+    def racing(self, add):
+        if not raced:  # another process brings the file up to date in between
+            raced.append(True)
+            Ledger(old_library).close()
+        return real_migrate(self, add)
+
+    monkeypatch.setattr(Ledger, "_migrate", racing)
+    led = Ledger(old_library)
+    try:
+        assert raced and len(list(led)) == 4
+    finally:
+        led.close()
+    cols, rows = _raw_rows(old_library / "ledger.sqlite")
+    assert cols[-3:] == ["parent_id", "kind", "detail"] and len(rows) == 4
+
+
 def test_a_ledger_that_cannot_be_brought_up_to_date_says_so(old_library, monkeypatch):
     """SQLite refusing the ALTER (here by an authorizer; on a disk, an I/O error) gives
     the clear error naming the file, and the file is left as it was: no column added."""

@@ -143,3 +143,21 @@ def test_gallery_repair_button_saves_and_shows_before_and_after(tmp_path, good):
     assert "before" in outs[1]["data"]["text/html"] and "image/png" in outs[2]["data"]
     side = json.loads(fixed.with_suffix(".json").read_text())
     assert side["metadata"]["repair"]["of"] == str(src)
+
+
+def test_a_repaired_hdri_preview_does_not_name_the_unrepaired_original(tmp_path) -> None:
+    """A repair changes the preview's pixels; the HDRi's original beside the source
+    still holds the seam, so the repaired file must not lead to_hdr or the exports to it."""
+    from skybox_nb.hdr import original_of, to_hdr, write_hdr
+    from skybox_nb.sidecar import write_metadata
+
+    src = tmp_path / "sky.png"
+    Image.fromarray(partial_seam(render(textured, 256, 128), 0.2, 0.5, 60)).save(src)
+    write_hdr(np.ones((128, 256, 3), np.float32), tmp_path / "sky.exr")
+    write_metadata(src, {"prompt": "a sky", "original_file": "sky.exr"})
+    assert original_of(src) == tmp_path / "sky.exr"  # the source's own original
+    r = repair(Panorama.load(src))
+    assert r.steps
+    out = r.panorama.save(tmp_path / "sky-repaired.png")
+    assert original_of(Panorama.load(out)) is None
+    assert not to_hdr(Panorama.load(out)).assumptions.get("original")

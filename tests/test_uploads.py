@@ -212,3 +212,43 @@ def test_lean_uploads_need_no_more_than_a_client_reads(big_png, tmp_path):
             assert set(up.json()["upload"]) == {"id", "status", "parts", "xEmulatorUnknownField"}
         asset_id = _upload(emu, tmp_path, big_png)
         assert emu.store.get_asset(asset_id).path.read_bytes() == big_png
+
+
+def test_a_storage_hosts_xml_error_is_named_by_its_code_and_message() -> None:
+    """A presigned part PUT or CDN fetch refused by the storage host answers S3's XML
+    (the facts file: a bad or expired signature answers 403 'Access Denied' in XML); the
+    error must say what the host said, not that an HTML page came back."""
+    from skybox_nb.emulator.multipart import CREDENTIALS_REFUSED_XML
+
+    expired = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+               b'<Message>Request has expired</Message><X-Amz-Expires>60</X-Amz-Expires>'
+               b'<Expires>2026-12-01T07:00:00Z</Expires><RequestId>R1</RequestId></Error>')
+    err = errors.error_from_response(403, expired, {"content-type": "application/xml"})
+    assert "AccessDenied: Request has expired" in str(err) and "HTML" not in str(err)
+    err = errors.error_from_response(400, CREDENTIALS_REFUSED_XML)
+    assert "InvalidArgument: Only one auth mechanism allowed" in str(err)
+    # a signature mismatch's body echoes the signature and the string signed: never shown
+    mismatch = (b'<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature '
+                b'we calculated does not match</Message><SignatureProvided>abcdef0123'
+                b'</SignatureProvided><StringToSign>PUT secret</StringToSign></Error>')
+    text = str(errors.error_from_response(403, mismatch))
+    assert "SignatureDoesNotMatch" in text and "abcdef0123" not in text \
+        and "StringToSign" not in text
+    # a real HTML page is still summarised, not dumped
+    page = errors.error_from_response(502, b"<html><body>Bad gateway</body></html>")
+    assert "HTML page" in str(page)
+
+
+def test_a_refused_multipart_upload_names_the_file_and_its_type(tmp_path, monkeypatch):
+    from skybox_nb.client import transfer
+
+    real = transfer.encode_upload
+    monkeypatch.setattr(transfer, "encode_upload",
+                        lambda image: (real(image)[0], "sky.jpg", "image/jpeg"))
+    monkeypatch.setattr(transfer, "DATA_URL_MAX_BODY", 1024)
+    with emulator() as emu:
+        with pytest.raises(errors.InvalidError) as info:
+            _upload(emu, tmp_path, np.random.default_rng(2).integers(0, 255, (64, 128, 3),
+                                                                     np.uint8))
+    text = str(info.value)
+    assert "'sky.jpg'" in text and "image/jpeg" in text and "PNG, JPEG or WebP" in text

@@ -23,6 +23,7 @@ import httpx
 
 from ..errors import DeadlineError, InvalidError, ProtocolError, SkyboxError, error_from_response
 from ..files import safe_id
+from ..formats import listed
 from ..retry import RetryPolicy
 from .calls import call, transport_error
 from .effects import Op, Put, Sleep
@@ -65,7 +66,7 @@ def upload_multipart(retry: RetryPolicy, data: bytes, name: str, mime: str) -> O
     # UploadTriggerActionParams: {"action": "complete"} on POST /uploads/{id}/action.
     done = yield from call(retry, "POST", f"/uploads/{uid}/action", "upload",
                            json={"action": "complete"})
-    return (yield from _validated(retry, uid, _upload_of(done)))
+    return (yield from _validated(retry, uid, _upload_of(done), f"{name!r} ({mime})"))
 
 
 def _upload_id(value: Any) -> str:
@@ -122,16 +123,18 @@ def _put_part(retry: RetryPolicy, uid: str, number: int, url: str, chunk: bytes,
         retry_index += 1
 
 
-def _validated(retry: RetryPolicy, uid: str, upload: dict[str, Any]) -> Op[str]:
+def _validated(retry: RetryPolicy, uid: str, upload: dict[str, Any], what: str) -> Op[str]:
     """Poll ``GET /uploads/{id}`` until the upload is validated; its ``entityId`` is the
     new asset's id (the SDK's Upload model says no more: read from the emulator's
-    reading of it and the upload's purpose, kind "image")."""
+    reading of it and the upload's purpose, kind "image"). ``what`` names the file in
+    a refusal."""
     waited, pause = 0.0, 0.25
     while True:
         status, entity = upload.get("status"), upload.get("entityId")
         if status == "failed":
             why = upload.get("errorMessage") or "no reason given"
-            raise InvalidError(f"image: Scenario refused the uploaded file ({why})")
+            raise InvalidError(f"image: Scenario refused the uploaded file {what}: {why}; "
+                               f"allowed: a {listed()} image")
         if status in _DONE and isinstance(entity, str) and entity:
             return safe_id(entity, "asset")
         if status not in _WORKING and status not in _DONE:
