@@ -79,11 +79,18 @@ def _tree(rows: list[dict]) -> list[tuple[int, dict]]:
     return out
 
 
-def _list(args: argparse.Namespace) -> int:
+def _open(name: str, args: argparse.Namespace) -> Ledger | None:
+    """The library's ledger, or None after saying on stderr why it cannot be opened."""
     try:
-        led = Ledger(args.library)
+        return Ledger(args.library)
     except (OSError, ValueError) as e:
-        print(f"skybox-nb ledger list: {e}", file=sys.stderr)
+        print(f"skybox-nb ledger {name}: {e}", file=sys.stderr)
+        return None
+
+
+def _list(args: argparse.Namespace) -> int:
+    led = _open("list", args)
+    if led is None:
         return 1
     try:
         recs = led.generations()
@@ -110,10 +117,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _dismiss(args: argparse.Namespace) -> int:
-    try:
-        led = Ledger(args.library)
-    except (OSError, ValueError) as e:
-        print(f"skybox-nb ledger dismiss: {e}", file=sys.stderr)
+    led = _open("dismiss", args)
+    if led is None:
         return 1
     try:
         rec = led.dismiss(args.intent_id)
@@ -176,6 +181,11 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _library_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
+                   help="library folder (default: %(default)s)")
+
+
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register the ``ledger`` command group on the main parser's subparsers."""
     p = sub.add_parser("ledger", help="inspect and repair a library's ledger")
@@ -183,30 +193,25 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     r = group.add_parser(
         "rebuild", help="make a new ledger from the old one's readable rows and the "
         "sidecars of saved panoramas (the old file is kept beside it)")
-    r.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
-                   help="library folder (default: %(default)s)")
+    _library_arg(r)
     r.set_defaults(func=_rebuild)
     lst = group.add_parser("list", help="the generations not settled yet (submitting, "
                            "unknown, running, lost); --all for every one, each repair "
                            "and refine under its source")
-    lst.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
-                     help="library folder (default: %(default)s)")
+    _library_arg(lst)
     lst.add_argument("--all", action="store_true", help="every row, settled ones too")
     lst.add_argument("--json", action="store_true", help="print the rows as JSON")
     lst.set_defaults(func=_list)
     res = group.add_parser("resume", help="finish every running job in the ledger: poll, "
                            "download (no new paid request)")
-    res.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
-                     help="library folder (default: %(default)s)")
+    _library_arg(res)
     res.set_defaults(func=_resume)
     rec = group.add_parser("reconcile", help="match 'unknown' intents (answer lost) to the "
                            "jobs Scenario lists, adopting exact single matches")
-    rec.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
-                     help="library folder (default: %(default)s)")
+    _library_arg(rec)
     rec.set_defaults(func=_reconcile)
     dis = group.add_parser("dismiss", help="give up on an 'unknown' or 'lost' intent, so an "
                            "identical request may be sent again")
     dis.add_argument("intent_id", help="the intent's id (intent_...; see 'ledger list')")
-    dis.add_argument("library", nargs="?", default=DEFAULT_LIBRARY,
-                     help="library folder (default: %(default)s)")
+    _library_arg(dis)
     dis.set_defaults(func=_dismiss)

@@ -69,12 +69,12 @@ def encode_upload(image: Any) -> tuple[bytes, str, str]:
         stem = slug(path.stem)
         source, image = str(image), path.read_bytes()
     raw = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
-    if isinstance(image, (bytes, bytearray, memoryview)):
+    if raw is not None:
         allowed = (f"allowed: a {listed()} file" if source
                    else f"allowed: the bytes of a {listed()} image")
         unread = f"got {source!r}, which is" if source else "the bytes given are"
         try:
-            pil = Image.open(io.BytesIO(bytes(image)))
+            pil = Image.open(io.BytesIO(raw))
             check_upload_size(*pil.size)  # from the header: never decode a bomb's pixels
             pil.load()
         except UnidentifiedImageError:  # Pillow's own message names only its BytesIO

@@ -50,6 +50,17 @@ class Script:
             except Exception as e:
                 outcome = (None, e)
 
+    def step_until(self, op: Any, stop: Any) -> Any:
+        """Perform ``op``'s effects until ``stop(effect)``; returns that effect, unperformed
+        (where a test interrupts the operation, as a driver does)."""
+        outcome: tuple[Any, Exception | None] = (None, None)
+        while True:
+            finished, effect = advance(op, outcome)
+            assert not finished
+            if stop(effect):
+                return effect
+            outcome = (self.perform(effect), None)
+
     def perform(self, effect: Any) -> Any:
         if isinstance(effect, Send):
             self.sent.append(effect)
@@ -299,14 +310,9 @@ def test_interrupted_while_the_job_is_recorded_the_ledger_keeps_the_job(lib):
     script = Script(accepted(), job_answer("in-progress", 0.5))
     core = core_for(script, lib)
     op = core.run(request(), None)
-    outcome: tuple[Any, Exception | None] = (None, None)
-    while True:
-        finished, effect = advance(op, outcome)
-        assert not finished
-        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") == "attach_job":
-            op.close()  # what both drivers do when interrupted or cancelled here
-            break
-        outcome = (script.perform(effect), None)
+    script.step_until(op, lambda e: isinstance(e, Call)
+                      and getattr(e.fn, "__name__", "") == "attach_job")
+    op.close()  # what both drivers do when interrupted or cancelled here
     [rec] = core.ledger.generations()
     assert rec.status == "running" and rec.job_id == "job_1"
     assert [r.intent_id for r in script.drive(core.resumable())] == [rec.intent_id]
@@ -324,13 +330,7 @@ def test_stopped_while_waiting_to_resend_after_a_429_is_recorded_refused(how, li
     script = Script(parallel_jobs_429())
     core = core_for(script, lib)
     op = core.run(request(), None)
-    outcome: tuple[Any, Exception | None] = (None, None)
-    while True:
-        finished, effect = advance(op, outcome)
-        assert not finished
-        if isinstance(effect, Sleep):
-            break
-        outcome = (script.perform(effect), None)
+    script.step_until(op, lambda e: isinstance(e, Sleep))
     if how == "closed":  # the async driver when its task is cancelled; Ctrl-C
         op.close()
     else:  # the blocking driver when run_many's stop event is set
@@ -358,15 +358,10 @@ def test_a_task_cancelled_while_its_worker_records_the_post_ends_cancelled(answe
     core = core_for(script, lib)
     op = core.generate(request())
     writes = ("_settle_failed_post", "attach_job")
-    outcome: tuple[Any, Exception | None] = (None, None)
-    while True:
-        finished, effect = advance(op, outcome)
-        assert not finished
-        if isinstance(effect, Call) and getattr(effect.fn, "__name__", "") in writes:
-            effect.fn(*effect.args)  # the worker thread finishes its write...
-            op.close()  # ...while the cancelled task closes the operation: no raise
-            break
-        outcome = (script.perform(effect), None)
+    effect = script.step_until(op, lambda e: isinstance(e, Call)
+                               and getattr(e.fn, "__name__", "") in writes)
+    effect.fn(*effect.args)  # the worker thread finishes its write...
+    op.close()  # ...while the cancelled task closes the operation: no raise
     [rec] = core.ledger.generations()
     assert rec.status == {"HTTP 400": "refused", "HTTP 500": "unknown",
                           "accepted": "running"}[answer]
