@@ -9,6 +9,7 @@ library behind.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 
@@ -17,15 +18,19 @@ def _doctor(args: argparse.Namespace) -> int:
     from .client import SkyboxClient
     from .doctor import doctor
     from .errors import SkyboxError
+    from .redaction import scrub_text
 
     try:
         with tempfile.TemporaryDirectory(prefix="skybox-doctor-") as tmp, \
                 SkyboxClient(library=tmp) as client:
             report = doctor(client, args.model)
     except (SkyboxError, ValueError, OSError) as e:
-        print(f"skybox-nb doctor: {e}", file=sys.stderr)
+        print(scrub_text(f"skybox-nb doctor: {e}"), file=sys.stderr)
         return 1
-    print(report)
+    if args.json:  # machine-readable, as redacted as the text
+        print(json.dumps(report.to_dict(answers=False), indent=2))
+    else:
+        print(report)
     if args.capture:
         path = report.save(args.capture)
         print(f"redacted capture (safe to attach to a bug report): {path}")
@@ -39,4 +44,6 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     d.add_argument("--model", default="model_scenario-skybox-flux", help="model to check")
     d.add_argument("--capture", default=None, metavar="PATH",
                    help="also write the redacted answers to this JSON file")
+    d.add_argument("--json", action="store_true",
+                   help="print the report as JSON (redacted like the text) instead of text")
     d.set_defaults(func=_doctor)

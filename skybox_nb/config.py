@@ -32,6 +32,9 @@ class Credentials:
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{name} must be a non-empty string (got an empty or "
                                  f"non-string value of type {type(value).__name__})")
+        from .redaction import remember
+
+        remember(self.key, self.secret, self.authorization().split(" ", 1)[1])
 
     def authorization(self) -> str:
         """The value of the ``Authorization`` header: ``Basic base64(key:secret)``."""
@@ -88,7 +91,8 @@ def resolve_settings(
         raise ValueError(f"{missing} is not set while its partner is: set both the API key "
                          "and the API secret, or neither to use the offline emulator")
     if url is not None:
-        url = _check_base_url(url, with_credentials=key is not None)
+        name = "base_url" if _clean(base_url) else f"base_url ({ENV_BASE_URL})"
+        url = _check_base_url(url, with_credentials=key is not None, name=name)
     creds = Credentials(key, secret) if key is not None and secret is not None else None
     return Settings(credentials=creds, base_url=url)
 
@@ -102,37 +106,49 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_base_url(url: str, *, with_credentials: bool) -> str:
-    """The base URL without a trailing slash; ``ValueError`` when it is not http(s),
-    carries a user name or password (never shown), or would send Basic credentials in
-    clear text to a host other than this machine."""
+def _check_base_url(url: str, *, with_credentials: bool, name: str = "base_url") -> str:
+    """The base URL without a trailing slash; ``ValueError`` naming ``name`` (the
+    argument or the variable it came from) when it is not http(s), carries a user name
+    or password or a query string (either could hold a key: never shown), or would send
+    Basic credentials in clear text to a host other than this machine."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        raise ValueError(f"base_url: got {_shown(url)!r}; expected an http(s) URL such as "
+        raise ValueError(f"{name}: got {_shown(url)!r}; expected an http(s) URL such as "
                          f"{SCENARIO_API_URL!r}") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ValueError(f"base_url: got {_shown(url)!r}; expected an http(s) URL such as "
+        raise ValueError(f"{name}: got {_shown(url)!r}; expected an http(s) URL such as "
                          f"{SCENARIO_API_URL!r}")
     if "@" in parts.netloc:
-        raise ValueError(f"base_url: got {_shown(url)!r} with a user name or password in "
+        raise ValueError(f"{name}: got {_shown(url)!r} with a user name or password in "
                          "it; credentials go in SCENARIO_SDK_API_KEY and "
                          "SCENARIO_SDK_API_SECRET (or api_key/api_secret), never in the URL")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{name}: got {_shown(url)!r} with a query string or fragment, "
+                         "which could carry a key; expected the API's address alone, such "
+                         f"as {SCENARIO_API_URL!r} (credentials go in SCENARIO_SDK_API_KEY "
+                         "and SCENARIO_SDK_API_SECRET)")
     if parts.scheme == "http" and with_credentials and not _is_loopback(host):
-        raise ValueError(f"base_url: got {_shown(url)!r}; plain http:// would send the API "
+        raise ValueError(f"{name}: got {_shown(url)!r}; plain http:// would send the API "
                          "key and secret in clear text to another machine: use https:// "
                          "(http:// is allowed only for this machine, e.g. an emulator)")
     return url.rstrip("/")
 
 
 def _shown(url: str) -> str:
-    """``url`` as it may be shown: any ``user:password@`` part replaced by ``***@``."""
+    """``url`` as it may be shown: any ``user:password@`` part replaced by ``***@``,
+    a query string's values and a fragment by ``***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    if parts.query:
+        names = [q.split("=", 1)[0] for q in parts.query.split("&") if q]
+        parts = parts._replace(query="&".join(f"{n[:40]}=***" for n in names))
+    if parts.fragment:
+        parts = parts._replace(fragment="***")
+    return parts.geturl()

@@ -6,7 +6,9 @@ small request, ``GET /jobs``, then ``GET /jobs/{id}`` and ``GET /assets/{id}`` o
 the list names): nothing is started or billed. Each answer is read by the same parsers
 the client uses, and compared field by field with the official SDK's models; the
 capture written for a bug report holds the answers with every credential, signed-URL
-query, account id and prompt text replaced by a placeholder.
+query, account id and prompt text replaced by a placeholder. What the report shows (its
+text, its JSON, its capture) passes through `redaction`: no credential-named field's
+value, Basic/Bearer value or configured key or secret is ever printed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .contract import SKYBOX_FLUX_MODEL_ID, ModelSpec
 from .errors import SkyboxError
 from .files import write_json_atomic
 from .models import JOB_STATUSES, parse_asset, parse_estimate, parse_job, parse_job_list
+from .redaction import is_credential_name, redact_value, scrub_text
 
 __all__ = ["Check", "DoctorReport", "doctor", "redact"]
 
@@ -31,8 +34,9 @@ ASSET_FIELDS = frozenset({"id", "url", "mimeType", "kind", "source", "status", "
                           "tags", "collectionIds", "editCapabilities", "metadata",
                           "properties", "authorId", "ownerId", "createdAt", "updatedAt",
                           "description"})
-_SECRET_KEYS = ("authorid", "ownerid", "email", "userid", "teamid", "prompt",
-                "negativeprompt", "name", "apikey", "secret", "token", "authorization")
+# Account ids and prompt text (credential-named fields are found by `redaction`).
+_PRIVATE_KEYS = ("authorid", "ownerid", "email", "userid", "teamid", "prompt",
+                 "negativeprompt", "name")
 
 
 @dataclass
@@ -42,6 +46,9 @@ class Check:
     name: str
     ok: bool
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.notes = [scrub_text(n) for n in self.notes]
 
     def __str__(self) -> str:
         head = f"{'ok ' if self.ok else 'FAIL'}  {self.name}"
@@ -66,17 +73,20 @@ class DoctorReport:
         differs = sum(len(c.notes) for c in self.checks)
         lines.append(("all calls answered and read" if self.ok else "some calls failed")
                      + (f"; {differs} difference(s) from the SDK's models" if differs else ""))
-        return "\n".join(lines)
+        return scrub_text("\n".join(lines))
+
+    def to_dict(self, answers: bool = True) -> dict[str, Any]:
+        """The report as JSON-ready data, redacted: backend, ok, when, the checks and
+        (with ``answers``) the redacted answers."""
+        return {"backend": scrub_text(self.backend), "ok": self.ok,
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "checks": redact_value([{"name": c.name, "ok": c.ok, "notes": c.notes}
+                                        for c in self.checks]),
+                **({"answers": redact(self.capture)} if answers else {})}
 
     def save(self, path: str | Path) -> Path:
         """Write the redacted capture (JSON) to ``path``; returns it."""
-        return write_json_atomic(Path(path), {"backend": redact(self.backend),
-                                              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                    time.gmtime()),
-                                              "checks": [{"name": c.name, "ok": c.ok,
-                                                          "notes": c.notes}
-                                                         for c in self.checks],
-                                              "answers": self.capture})
+        return write_json_atomic(Path(path), self.to_dict())
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -86,14 +96,18 @@ def redact(value: Any, key: str = "") -> Any:
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key) for v in value]
+    if is_credential_name(key) and value not in (None, ""):
+        return "<redacted>"
     if isinstance(value, str):
-        if key.lower().replace("_", "") in _SECRET_KEYS:
+        if key.lower().replace("_", "") in _PRIVATE_KEYS:
             return "<redacted>"
         if value.startswith(("http://", "https://")):
             parts = urlsplit(value)
             names = [q.split("=", 1)[0] for q in parts.query.split("&") if q]
-            return (f"{parts.scheme}://{parts.hostname}{parts.path}"
+            return (f"{parts.scheme}://{parts.hostname}"
+                    + (f":{parts.port}" if parts.port else "") + parts.path
                     + (f"?{'&'.join(n + '=<redacted>' for n in names)}" if names else ""))
+        return scrub_text(value)
     return value
 
 
@@ -124,7 +138,7 @@ def doctor(client: Any, model_id: str = SKYBOX_FLUX_MODEL_ID) -> DoctorReport:
             data = None
         report.capture.append({"call": name, "status": resp.status_code,
                                "body": redact(data) if data is not None else
-                               resp.text[:300]})
+                               scrub_text(resp.text[:300])})
         if resp.status_code >= 300:
             from .errors import error_from_response
 

@@ -2,7 +2,10 @@
 already have cost money.
 
 Invariant: an error never carries a credential. Messages are built from the server's
-answer (status, message, hint) and our own words; request headers are never copied in.
+answer (status, message, hint) and our own words; request headers are never copied in,
+and the message, hint and details of every error are passed through `redaction` (a
+server that echoes our Authorization header, or a field named like a credential, shows
+``<redacted>`` there).
 
 ``retryable``: sending the same call again may succeed (after waiting).
 ``ambiguous``: the paid call may have reached Scenario and started (and billed) a job,
@@ -18,6 +21,7 @@ import re
 import time
 from typing import Any, Mapping
 
+from .redaction import redact_value, scrub_text
 from .validation import Problem
 
 __all__ = [
@@ -67,10 +71,10 @@ class SkyboxError(Exception):
         ambiguous: bool | None = None,
         retryable: bool | None = None,
     ) -> None:
-        self.message = message
+        self.message = scrub_text(message)
         self.status = status
-        self.hint = hint
-        self.details = details
+        self.hint = scrub_text(hint) if hint else hint
+        self.details = redact_value(details)
         if ambiguous is not None:
             self.ambiguous = ambiguous
         if retryable is not None:

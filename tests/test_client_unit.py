@@ -57,7 +57,7 @@ def test_settings_come_from_arguments_then_environment():
     assert resolve_settings(environ={}).credentials is None
     with pytest.raises(ValueError, match="SCENARIO_SDK_API_SECRET is not set"):
         resolve_settings(environ={"SCENARIO_SDK_API_KEY": "k"})
-    with pytest.raises(ValueError, match="base_url: got 'ftp://x'"):
+    with pytest.raises(ValueError, match=r"base_url \(SCENARIO_BASE_URL\): got 'ftp://x'"):
         resolve_settings(environ={"SCENARIO_BASE_URL": "ftp://x"})
 
 

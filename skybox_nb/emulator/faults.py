@@ -7,7 +7,9 @@ refused with a ValueError naming it, so a typo never silently injects nothing.
 Kinds (parameters; ``route`` is one of ROUTES or ``"*"``; ``count`` defaults to 1):
 
 - ``rate_limit(route="*", retry_after=1.0, count)``: 429 with Retry-After.
-- ``server_error(route="*", status=500, count)``: a 5xx JSON error.
+- ``server_error(route="*", status=500, echo=False, count)``: a 5xx JSON error; with
+  ``echo`` its message and details repeat the request's headers, Authorization included,
+  as a careless gateway's debug page does (what a client must never show or log).
 - ``slow(route="*", delay=1.0, count)``: the answer comes after ``delay`` seconds.
 - ``job_failure(count, moderation=False, error=None, hint=None)``: the next jobs end in
   ``failure`` with ``metadata.error`` and ``hint`` (a content-moderation text when
@@ -37,7 +39,7 @@ ROUTES = ("generate", "job", "jobs", "cancel", "asset", "download", "upload", "m
 # kind -> (its parameters with their defaults, whether it takes a route)
 KINDS: dict[str, tuple[dict[str, Any], bool]] = {
     "rate_limit": ({"retry_after": 1.0}, True),
-    "server_error": ({"status": 500}, True),
+    "server_error": ({"status": 500, "echo": False}, True),
     "slow": ({"delay": 1.0}, True),
     "job_failure": ({"moderation": False, "error": None, "hint": None}, False),
     "drop_before_accept": ({}, False),
@@ -92,6 +94,8 @@ def _check(kind: str, params: dict[str, Any]) -> Fault:
             values[key] = float(v)
     if kind == "job_failure":
         values["moderation"] = bool(values["moderation"])
+    if kind == "server_error":
+        values["echo"] = bool(values["echo"])
     return Fault(kind=kind, route=route, params=values, remaining=count)
 
 

@@ -233,7 +233,7 @@ class Api:
         slow = self.faults.take("slow", route)
         if slow is not None:
             delay = slow.params["delay"]
-        answer = self._injected(route, dry_run)
+        answer = self._injected(route, dry_run, headers)
         if answer is None:
             try:
                 if route == "upload_part":  # the one route that reads a request header
@@ -300,8 +300,10 @@ class Api:
         return error(404, f"Not found: {method} {path}",
                      hint="Emulator routes: GET /_emulator/stats, GET|POST|DELETE /_emulator/faults.")
 
-    def _injected(self, route: str, dry_run: bool) -> Response | None:
-        """The answer an armed fault imposes on this request, if any."""
+    def _injected(self, route: str, dry_run: bool,
+                  headers: Mapping[str, str] | None = None) -> Response | None:
+        """The answer an armed fault imposes on this request, if any (``headers``: the
+        request's, repeated by an echoing ``server_error``)."""
         faults = self.faults
         f = faults.take("rate_limit", route)
         if f is not None:
@@ -313,6 +315,11 @@ class Api:
         f = faults.take("server_error", route)
         if f is not None:
             st = f.params["status"]
+            if f.params.get("echo"):  # a gateway's debug answer: the headers, verbatim
+                seen = dict(headers or {})
+                shown = "; ".join(f"{k}: {v}" for k, v in seen.items())
+                return error(st, f"Internal server error (emulated {st}); request headers "
+                             f"were {shown}", details={"headers": seen})
             return error(st, f"Internal server error (emulated {st}).",
                          hint="A transient failure of the offline emulator's injected kind.")
         if route == "generate" and not dry_run and faults.take("drop_before_accept", route):

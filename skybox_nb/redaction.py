@@ -1,0 +1,94 @@
+"""Hiding credentials in text and data we show: messages, details, reports, log lines.
+
+Invariant: whatever passes through `scrub_text` or `redact_value` carries no value of
+a credential-named field (api key, secret, token, authorization, password, cookie), no
+HTTP Basic or Bearer credential, and none of the API keys and secrets this process was
+configured with (the arguments given to `Credentials`, and the environment's
+``SCENARIO_SDK_API_KEY`` / ``SCENARIO_SDK_API_SECRET``), wherever they sit in the text.
+Each is replaced by `PLACEHOLDER`; everything else is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any, Mapping
+
+from .contract import ENV_API_KEY, ENV_API_SECRET
+
+__all__ = ["PLACEHOLDER", "is_credential_name", "scrub_text", "redact_value", "remember"]
+
+PLACEHOLDER = "<redacted>"
+
+# Parts of a field's name (lower case, without "-" and "_") that mark it as a credential.
+_CREDENTIAL_WORDS = ("apikey", "secret", "token", "authorization", "password", "passwd",
+                     "cookie", "credential")
+# Values shorter than this are not hunted in free text: a 2-letter test key would
+# otherwise blank out every word it happens to be part of.
+_MIN_SECRET = 6
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+# "Basic <token>" / "Bearer <token>" anywhere (a header echoed inside a message): a
+# token-like run (12+ characters with a digit or one of +/=.), not an English word.
+_AUTH_VALUE = re.compile(r"\b(Basic|Bearer)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9+/=.])"
+                         r"[A-Za-z0-9._~+/=-]{12,}")
+# An Authorization header's value, whatever its scheme: "authorization: <scheme> <value>".
+_AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
+                          r"((?:Basic|Bearer|Token|Digest)\s+)?(?!<redacted>|(?:Basic|Bearer|Token|Digest)\s)"
+                          r"[^\s\"',;}]+")
+# name=value, "name": "value" or name: value, for a credential-like name.
+_NAMED_VALUE = re.compile(
+    r"(?i)(\b[\w-]*(?:api[-_]?key|secret|token|password|passwd|cookie|credential)[\w-]*"
+    r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
+
+
+def remember(*values: str) -> None:
+    """Add configured credential values to those `scrub_text` always hides."""
+    with _known_lock:
+        _known.update(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET)
+
+
+def _secrets() -> list[str]:
+    """The configured values to hide, longest first (so a key inside a token is not
+    half replaced)."""
+    with _known_lock:
+        found = set(_known)
+    for name in (ENV_API_KEY, ENV_API_SECRET):
+        value = (os.environ.get(name) or "").strip()
+        if len(value) >= _MIN_SECRET:
+            found.add(value)
+    return sorted(found, key=len, reverse=True)
+
+
+def is_credential_name(name: str) -> bool:
+    """True when a field or header called ``name`` holds a credential."""
+    flat = str(name).lower().replace("-", "").replace("_", "")
+    return any(w in flat for w in _CREDENTIAL_WORDS)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with every credential in it replaced by `PLACEHOLDER`."""
+    if not isinstance(text, str) or not text:
+        return text
+    for value in _secrets():
+        if value in text:
+            text = text.replace(value, PLACEHOLDER)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + PLACEHOLDER, text)
+    text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{PLACEHOLDER}", text)
+    return _NAMED_VALUE.sub(lambda m: m.group(1) + PLACEHOLDER, text)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` (JSON-like data) with credential-named fields' values replaced by
+    `PLACEHOLDER` and every string scrubbed (`scrub_text`); shape and types kept."""
+    if isinstance(value, Mapping):
+        return {k: (PLACEHOLDER if is_credential_name(str(k)) and v not in (None, "")
+                    else redact_value(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_value(v) for v in value)
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
