@@ -43,6 +43,7 @@ __all__ = [
     "JobFailedError",
     "CancelRefusedError",
     "DuplicateIntentError",
+    "OriginalMissingWarning",
     "error_from_response",
     "parse_retry_after",
     "is_moderation_text",
@@ -254,6 +255,19 @@ class DuplicateIntentError(SkyboxError):
     def __init__(self, message: str, *, intent_id: str | None = None, **kw: Any) -> None:
         self.intent_id = intent_id
         super().__init__(message, **kw)
+
+
+class OriginalMissingWarning(UserWarning):
+    """A paid job's panorama was saved but its original HDR file (an HDRi asset's
+    ``originalFileUrl``) could not be fetched (missing, refused or unreadable): the run
+    still succeeded, and ``client.download_originals(job_id)`` fetches it later, free.
+    ``job_id``, ``asset_id`` and ``image`` (the saved preview) say which."""
+
+    def __init__(self, message: str, *, job_id: str, asset_id: str, image: Any = None) -> None:
+        self.job_id = job_id
+        self.asset_id = asset_id
+        self.image = image
+        super().__init__(message)
 
 
 _MODERATION_WORDS = ("nsfw", "moderat", "content policy", "safety")

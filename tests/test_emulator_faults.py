@@ -151,3 +151,10 @@ def test_cli_runs_the_emulator_in_the_foreground_with_faults():
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "[skybox_nb OFFLINE EMULATOR]" in err
+
+
+def test_bad_original_refuses_an_unknown_mode():
+    from skybox_nb.emulator.faults import Faults
+
+    with pytest.raises(ValueError, match="bad_original mode: got 'gone'; allowed: missing, corrupt"):
+        Faults().add("bad_original", mode="gone")

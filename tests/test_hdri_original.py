@@ -159,3 +159,64 @@ def test_the_async_client_keeps_the_original_too(tmp_path) -> None:
     res = asyncio.run(go())
     assert res.originals[0] == res.files[0].with_suffix(".exr")
     assert to_hdr(Panorama.load(res.files[0])).assumptions["original"]
+
+
+@pytest.mark.parametrize("mode", ["missing", "corrupt"])
+def test_a_lost_or_corrupt_original_keeps_the_paid_panorama_and_warns(tmp_path, mode) -> None:
+    from fast import fast_retry
+    from skybox_nb.errors import OriginalMissingWarning
+
+    with Emulator(render_size=SIZE, job_duration=0.0) as emu:
+        with SkyboxClient(emulator=emu, library=tmp_path / "lib", poll=fast_poll,
+                          retry=fast_retry()) as c:
+            aid = c.upload(sunny_sky(SIZE[0], sun_yaw=40, sun_pitch=35))
+            request = ModelRequest(c.model_spec(SKYBOX_HDRI_ID), {"image": aid, "seed": 3})
+            emu.inject("bad_original", mode=mode, count=None)
+            with pytest.warns(OriginalMissingWarning) as caught:
+                res = c.run(request)
+            posts = emu.stats()["generate_posts"]
+            # the paid panorama is kept and the run succeeds, without its original
+            assert res.files[0].is_file() and Image.open(res.files[0]).format == "JPEG"
+            assert res.originals == [None] and original_of(res.files[0]) is None
+            assert not list(res.files[0].parent.glob("*.exr"))
+            assert not [p for p in res.files[0].parent.iterdir() if ".tmp" in p.name]
+            text = str(caught[0].message)
+            assert res.assets[0].id in text and "original" in text
+            assert "download_originals" in text and res.job.id in text
+            assert caught[0].message.job_id == res.job.id
+            # the ledger row is done: nothing to resume, nothing paid again
+            assert c.ledger.get(res.intent_id).status == "done"
+            assert c.resume() == []
+            assert emu.stats()["generate_posts"] == posts
+            # later, once the store serves it again, it is fetched without paying
+            emu.faults.clear()
+            got = c.download_originals(res)
+            assert got == [res.files[0].with_suffix(".exr")] and got[0].is_file()
+            assert read_hdr(got[0]).array.max() == pytest.approx(SUN_RADIANCE, rel=0.01)
+            assert original_of(res.files[0]) == got[0]  # the sidecar names it now
+            assert c.download_originals(res.job.id) == got  # by job id, too (idempotent)
+            assert emu.stats()["generate_posts"] == posts
+
+
+def test_the_async_client_warns_and_fetches_originals_later_too(tmp_path) -> None:
+    import asyncio
+
+    from fast import fast_retry
+    from skybox_nb.client import AsyncSkyboxClient
+    from skybox_nb.errors import OriginalMissingWarning
+
+    async def go():
+        with Emulator(render_size=SIZE, job_duration=0.0, lean=True) as emu:
+            async with AsyncSkyboxClient(emulator=emu, library=tmp_path, poll=fast_poll,
+                                         retry=fast_retry()) as c:
+                aid = await c.upload(sunny_sky(SIZE[0]))
+                spec = await c.model_spec(SKYBOX_HDRI_ID)
+                emu.inject("bad_original", mode="missing", count=None)
+                with pytest.warns(OriginalMissingWarning):
+                    res = await c.run(ModelRequest(spec, {"image": aid, "seed": 5}))
+                emu.faults.clear()
+                return res, await c.download_originals(res), c.ledger.get(res.intent_id).status
+
+    res, got, status = asyncio.run(go())
+    assert res.originals == [None] and status == "done"
+    assert got == [res.files[0].with_suffix(".exr")] and original_of(res.files[0]) == got[0]

@@ -158,6 +158,10 @@ class AsyncSkyboxClient(ClientBase):
         dest = self._core.download_dest(asset, dest_dir, name)
         return (await self._drive(self._core.download(asset, dest)))[0]
 
+    async def download_originals(self, job: RunResult | Job | str) -> list[Path | None]:
+        """See ``SkyboxClient.download_originals``."""
+        return await self._drive(self._core.download_originals(job))
+
     async def upload(self, image: Any) -> str:
         """See ``SkyboxClient.upload``."""
         return await self._drive(self._core.upload(image))

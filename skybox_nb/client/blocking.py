@@ -145,6 +145,14 @@ class SkyboxClient(ClientBase):
         dest = self._core.download_dest(asset, dest_dir, name)
         return self._drive(self._core.download(asset, dest))[0]
 
+    def download_originals(self, job: RunResult | Job | str) -> list[Path | None]:
+        """Fetch the original HDR files (``.exr``/``.hdr``) of a finished HDRi job's
+        outputs beside its saved panoramas, and name them in their sidecars: what a run
+        warned it could not fetch (`OriginalMissingWarning`). ``job`` is the run's
+        result, its job or the job id. Free reads only; returns, per output, the file
+        or None when the asset has no original."""
+        return self._drive(self._core.download_originals(job))
+
     def upload(self, image: Any) -> str:
         """Upload a path, bytes, PIL image or array (checked first); returns the asset id,
         ready for ``SkyboxRequest(image=...)``."""

@@ -18,7 +18,7 @@ from ..files import remove_stale_temps, safe_id
 from ..ledger import IntentRecord, Ledger
 from ..models import Asset, Job, RunResult, parse_estimate, parse_job
 from ..retry import PollSchedule, RetryPolicy
-from . import intents, reads, reconcile, transfer
+from . import intents, originals, reads, reconcile, transfer
 from .backend import Backend, report_leftovers
 from .calls import SlotGate, call
 from .effects import SYSTEM_CLOCK, Call, Clock, Op
@@ -153,6 +153,11 @@ class Core:
         """An HDRi asset's original HDR file beside ``dest`` (see
         `transfer.download_original`); (None, asset) when it has none."""
         return transfer.download_original(self.retry, asset, dest)
+
+    def download_originals(self, job: RunResult | Job | str) -> Op[list[Path | None]]:
+        """The original HDR files of a finished job's outputs, fetched beside its saved
+        images (see `originals.download_originals`); free reads only."""
+        return originals.download_originals(self, job)
 
     download_dest = staticmethod(transfer.download_dest)
 

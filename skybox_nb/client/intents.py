@@ -33,6 +33,7 @@ from ..files import slug
 from ..ledger import IntentInFlight, IntentRecord, Ledger, LedgerStateError, new_intent_id
 from ..models import Asset, Job, RunResult
 from ..retry import PollSchedule, RetryPolicy
+from .originals import fetch_or_warn
 from .calls import PaidPost, SlotGate, post_paid
 from .effects import Call, Clock, Op, Sleep
 
@@ -399,8 +400,9 @@ def follow(core: Core, intent_id: str, job: Job | str, request: Any,
                                f"{len(job.asset_ids)} outputs were downloaded")
             dest = core.ledger.library / f"{job.id}-{i}-{stem}.png"
             path, asset = yield from core.download(aid, dest)
-            # an HDRi's .exr/.hdr at originalFileUrl (its url was only a JPEG preview)
-            original, asset = yield from core.download_original(asset, path)
+            # an HDRi's .exr/.hdr at originalFileUrl (its url was only a JPEG preview);
+            # one that cannot be fetched is warned about, never fails the paid run
+            original, asset = yield from fetch_or_warn(core, job, asset, path)
             yield from _sidecar(core, path, rec, body, job, asset, i, original)
             files.append(path)
             assets.append(asset)

@@ -20,6 +20,9 @@ Kinds (parameters; ``route`` is one of ROUTES or ``"*"``; ``count`` defaults to 
 - ``expire_urls(count)``: asset URLs handed out are already expired (403 on download).
 - ``cut_download(count)``: a download sends half its bytes under the full Content-Length,
   then closes.
+- ``bad_original(mode="missing", count)``: an HDRi's original file (``originalFileUrl``)
+  is answered 404 (``missing``: the store lost it) or 200 with bytes that are no image
+  (``corrupt``); the preview at ``url`` is served as usual.
 
 The CLI takes the same faults as text: ``kind`` or ``kind:name=value,name=value``, e.g.
 ``rate_limit:route=generate,retry_after=2`` (``count=none`` means forever).
@@ -46,11 +49,15 @@ KINDS: dict[str, tuple[dict[str, Any], bool]] = {
     "drop_after_accept": ({}, False),
     "expire_urls": ({}, False),
     "cut_download": ({}, False),
+    "bad_original": ({"mode": "missing"}, False),
 }
+# The ways `bad_original` spoils an original file.
+BAD_ORIGINAL_MODES = ("missing", "corrupt")
 
 # The route a fault without a route parameter acts on (None: not tied to a request).
 _FIXED_ROUTE = {"drop_before_accept": "generate", "drop_after_accept": "generate",
-                "expire_urls": "asset", "cut_download": "download", "job_failure": None}
+                "expire_urls": "asset", "cut_download": "download", "job_failure": None,
+                "bad_original": "download"}
 
 
 @dataclass
@@ -96,6 +103,9 @@ def _check(kind: str, params: dict[str, Any]) -> Fault:
         values["moderation"] = bool(values["moderation"])
     if kind == "server_error":
         values["echo"] = bool(values["echo"])
+    if kind == "bad_original" and values["mode"] not in BAD_ORIGINAL_MODES:
+        raise ValueError(f"bad_original mode: got {values['mode']!r}; allowed: "
+                         f"{', '.join(BAD_ORIGINAL_MODES)}")
     return Fault(kind=kind, route=route, params=values, remaining=count)
 
 

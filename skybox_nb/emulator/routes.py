@@ -64,6 +64,9 @@ CANCEL_REFUSED = "Cannot cancel this type of job. Action not permitted."
 # What a CloudFront-like CDN answers a bad or expired signature.
 ACCESS_DENIED_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied'
                      b'</Code><Message>Access Denied</Message></Error>')
+# What S3 answers for a key it does not hold (the `bad_original` fault's "missing").
+NO_SUCH_KEY_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+                   b'<Message>The specified key does not exist.</Message></Error>')
 # Fields no client knows, added to every lean answer: a client must ignore them.
 UNKNOWN_EXTRA = {"xEmulatorUnknownField": {"nested": [1, "two", None]}}
 _PATTERNS = [
@@ -577,8 +580,13 @@ class Api:
                 or (original and rec.original is None):
             # A CDN says no more than this, whether the signature is bad or expired.
             return Response(403, ACCESS_DENIED_XML, {"Content-Type": "text/xml"})
+        bad = self.faults.take("bad_original", "download") if original else None
+        if bad is not None and bad.params["mode"] == "missing":  # the store lost the file
+            return Response(404, NO_SUCH_KEY_XML, {"Content-Type": "text/xml"})
         path, mime = (rec.original, rec.original_mime) if original else (rec.path, rec.mime_type)
         data = path.read_bytes()
+        if bad is not None:  # "corrupt": the right length, no image in it
+            data = bytes((i * 37 + 11) % 256 for i in range(len(data)))
         answer = Response(200, data, {"Content-Type": mime or "application/octet-stream",
                                       "Cache-Control": "private, max-age=60"})
         if self.faults.take("cut_download", "download"):
