@@ -44,6 +44,7 @@ __all__ = [
     "CancelRefusedError",
     "DuplicateIntentError",
     "OriginalMissingWarning",
+    "ClientClosedError",
     "error_from_response",
     "parse_retry_after",
     "is_moderation_text",
@@ -255,6 +256,15 @@ class DuplicateIntentError(SkyboxError):
     def __init__(self, message: str, *, intent_id: str | None = None, **kw: Any) -> None:
         self.intent_id = intent_id
         super().__init__(message, **kw)
+
+
+class ClientClosedError(SkyboxError):
+    """The client was closed: it sends nothing more. Work asked of it after ``close()``
+    is refused before anything is sent; a run in flight at the close stops at its next
+    step, its job (if Scenario answered the paid POST) kept in the ledger for
+    ``resume()`` by another client."""
+
+    kind = "closed"
 
 
 class OriginalMissingWarning(UserWarning):

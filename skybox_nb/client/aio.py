@@ -69,18 +69,37 @@ class AsyncSkyboxClient(ClientBase):
         self._disk = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="skybox-disk")
 
     async def _drive(self, op: Op[T]) -> T:
+        life = self._life
+        try:
+            life.enter()
+        except BaseException:
+            op.close()
+            raise
         outcome: tuple[Any, Exception | None] = (None, None)
-        while True:
-            finished, item = advance(op, outcome)
-            if finished:
-                return item
-            try:
-                outcome = (await self._perform(item), None)
-            except Exception as e:  # the core decides what a failure means
-                outcome = (None, e)
-            except BaseException:  # cancelled: let the core clean up, then stop
-                op.close()
+        paying = False
+        try:
+            while True:
+                finished, item = advance(op, outcome)
+                if finished:
+                    return item
+                refused, paying = life.step(item, paying)  # closing: no new I/O
+                if refused is not None:
+                    outcome = (None, refused)
+                    continue
+                try:
+                    outcome = (await self._perform(item), None)
+                except Exception as e:  # the core decides what a failure means
+                    outcome = (None, e)
+                except BaseException:  # cancelled: let the core clean up, then stop
+                    op.close()
+                    raise
+        except Exception as e:
+            mapped = life.after_close(e)
+            if mapped is e:
                 raise
+            raise mapped from e
+        finally:
+            life.leave(paying)
 
     async def _perform(self, effect: Any) -> Any:
         if isinstance(effect, Send):
@@ -96,12 +115,16 @@ class AsyncSkyboxClient(ClientBase):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._disk, lambda: effect.fn(*effect.args))
         if isinstance(effect, Sleep):
-            if effect.wake is None:
-                await asyncio.sleep(effect.seconds)
-                return None
+            # In steps, so a close (or a freed slot) ends the wait at once.
             end = time.monotonic() + effect.seconds
-            while time.monotonic() < end and not effect.wake():
-                await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            step = 0.1 if effect.wake is None else 0.05
+            while time.monotonic() < end:
+                closed = self._life.refusal()
+                if closed is not None:
+                    raise closed
+                if effect.wake is not None and effect.wake():
+                    break
+                await asyncio.sleep(min(step, max(0.0, end - time.monotonic())))
             return None
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
 
@@ -212,11 +235,21 @@ class AsyncSkyboxClient(ClientBase):
         return [r for r in done if r is not None]
 
     async def aclose(self) -> None:
-        """Close connections, the ledger and an emulator this client started."""
-        await self._http.aclose()
-        await self._cdn.aclose()
-        self._disk.shutdown(wait=True)
-        self._core.close()
+        """Close connections, the ledger and an emulator this client started. A paid
+        POST being sent is waited for, so its job reaches the ledger; runs in flight
+        stop at their next step with `ClientClosedError` (their jobs stay in the ledger:
+        ``resume()`` later); work asked afterwards raises `ClientClosedError`. Closing
+        twice does nothing more."""
+        if not self._life.begin():
+            return
+        await self._life.asettle(self.call_timeout)
+        try:
+            await self._http.aclose()
+            await self._cdn.aclose()
+            self._disk.shutdown(wait=True)
+            self._core.close()
+        finally:
+            self._life.finish()
 
     close = aclose
 

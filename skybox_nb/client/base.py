@@ -18,6 +18,7 @@ from ..errors import DeadlineError
 from ..ledger import DEFAULT_LIBRARY, Ledger
 from ..retry import PollSchedule, RetryPolicy
 from . import wire
+from .closing import Closing
 from .core import Core
 from .effects import Clock
 
@@ -60,6 +61,7 @@ class ClientBase:
         settings = resolve_settings(api_key, api_secret, base_url,
                                     environ={} if emulator is not None else None)
         self._transport = transport
+        self._life = Closing()
         self._core = Core(settings, library, emulator, retry, poll, clock)
         self.call_timeout, self.download_timeout = float(timeout), float(download_timeout)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))

@@ -52,20 +52,40 @@ class SkyboxClient(ClientBase):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
-    # The driver: perform each effect the core yields, send back the outcome.
+    # The driver: perform each effect the core yields, send back the outcome. Once the
+    # client is closing, effects that would start I/O are refused (see `closing`).
     def _drive(self, op: Op[T], cancel: threading.Event | None = None) -> T:
+        life = self._life
+        try:
+            life.enter()
+        except BaseException:
+            op.close()
+            raise
         outcome: tuple[Any, Exception | None] = (None, None)
-        while True:
-            finished, item = advance(op, outcome)
-            if finished:
-                return item
-            try:
-                outcome = (self._perform(item, cancel), None)
-            except Exception as e:  # the core decides what a failure means
-                outcome = (None, e)
-            except BaseException:
-                op.close()
+        paying = False
+        try:
+            while True:
+                finished, item = advance(op, outcome)
+                if finished:
+                    return item
+                refused, paying = life.step(item, paying)
+                if refused is not None:
+                    outcome = (None, refused)
+                    continue
+                try:
+                    outcome = (self._perform(item, cancel), None)
+                except Exception as e:  # the core decides what a failure means
+                    outcome = (None, e)
+                except BaseException:
+                    op.close()
+                    raise
+        except Exception as e:
+            mapped = life.after_close(e)
+            if mapped is e:
                 raise
+            raise mapped from e
+        finally:
+            life.leave(paying)
 
     def _perform(self, effect: Any, cancel: threading.Event | None) -> Any:
         if isinstance(effect, Send):
@@ -95,13 +115,16 @@ class SkyboxClient(ClientBase):
                 left = end - time.monotonic()
                 if cancel is not None and cancel.is_set():
                     raise concurrent.futures.CancelledError("wait cancelled")
+                closed = self._life.refusal()  # a close wakes every sleeper at once
+                if closed is not None:
+                    raise closed
                 if left <= 0 or (effect.wake is not None and effect.wake()):
                     return None
                 step = left if effect.wake is None else min(left, 0.05)
                 if cancel is not None:
                     cancel.wait(min(step, 0.1))
                 else:
-                    time.sleep(step)
+                    self._life.woken.wait(step)
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
 
     # -- public API -----------------------------------------------------------------
@@ -178,6 +201,9 @@ class SkyboxClient(ClientBase):
         """``run()`` in a background thread (the kernel stays free). Returns its `Run`:
         a Future of the `RunResult` that also reports the job, its status and progress,
         and whose ``cancel()`` cancels the job, even before its id is known."""
+        closed = self._life.refusal()
+        if closed is not None:
+            raise closed
         handle = Run(self, request, on_progress)
         with self._pool_lock:
             if self._pool is None:
@@ -259,12 +285,23 @@ class SkyboxClient(ClientBase):
         return [r for r in done if r is not None]
 
     def close(self) -> None:
-        """Close connections, the ledger and an emulator this client started."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
-        self._cdn.close()
-        self._core.close()
+        """Close connections, the ledger and an emulator this client started. Runs not
+        started yet are cancelled (never sent); a paid POST being sent is waited for, so
+        its job reaches the ledger; runs in flight stop at their next step with
+        `ClientClosedError` (their jobs stay in the ledger: ``resume()`` later). Work
+        asked afterwards raises `ClientClosedError`. Closing twice does nothing more."""
+        if not self._life.begin():
+            return
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+        self._life.settle(self.call_timeout)
+        try:
+            self._http.close()
+            self._cdn.close()
+            self._core.close()
+        finally:
+            self._life.finish()
 
     def __enter__(self) -> "SkyboxClient":
         return self

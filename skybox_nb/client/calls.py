@@ -159,7 +159,7 @@ def post_paid(retry: RetryPolicy, gate: SlotGate, model_id: str,
     while True:
         _time_left(until, now)
         try:
-            resp = yield Send("POST", path, dict(body))
+            resp = yield Send("POST", path, dict(body), paid=True)
         except httpx.HTTPError as e:
             err = transport_error(e, paid=True)
         else:

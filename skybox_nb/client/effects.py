@@ -24,12 +24,14 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Send:
     """An API call (relative path, with auth). The answer comes back as an
-    ``httpx.Response`` that has been read; a transport failure is thrown back in."""
+    ``httpx.Response`` that has been read; a transport failure is thrown back in.
+    ``paid`` marks the generate POST (see `closing`)."""
 
     method: str
     path: str
     json: Any = None
     params: Mapping[str, str] | None = None
+    paid: bool = False  # the generate POST: a close waits for it rather than cut it
 
 
 @dataclass(frozen=True)

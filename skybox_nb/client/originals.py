@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import sidecar
-from ..errors import InvalidError, OriginalMissingWarning, SkyboxError
+from ..errors import ClientClosedError, InvalidError, OriginalMissingWarning, SkyboxError
 from ..files import safe_id
 from ..models import Asset, Job, RunResult
 from .effects import Call, Op
@@ -33,6 +33,8 @@ def fetch_or_warn(core: Any, job: Job, asset: Asset, image: Path
     `OriginalMissingWarning` when it could not be fetched."""
     try:
         return (yield from core.download_original(asset, image))
+    except ClientClosedError:  # the client is closing: the run stops, it is not a loss
+        raise
     except SkyboxError as e:
         text = (f"job {job.id}: the panorama {image.name} is saved, but the original HDR "
                 f"file of asset {asset.id} could not be fetched ({e.message}); fetch it "
