@@ -372,6 +372,28 @@ def test_generate_does_not_block_and_cancel_cancels(emu, tmp_path):
         c.close()
 
 
+def test_cancel_returns_at_once_while_the_service_is_slow_to_answer(tmp_path):
+    with Emulator(job_duration=3.0, render_size=(64, 32), allow_cancel=True) as slow:
+        slow.inject("slow", route="cancel", delay=2.0)  # the cancel call takes 2 s
+        c = SkyboxClient(api_key=KEY, api_secret=SECRET, emulator=slow,
+                         library=str(tmp_path / "slowcancel"))
+        form = GeneratorForm(c, prompt="a stormy sea", estimate_delay=0.05)
+        gen = form.generate()
+        wait_until(lambda: gen.job is not None)
+        t0 = time.monotonic()
+        form.cancel_button.click()
+        assert time.monotonic() - t0 < 0.5  # the kernel is not held for the 2 s call
+        assert not gen.done  # asked, not yet done: the row says so
+        assert gen.status.value.startswith("stopping")
+        with pytest.raises(Exception):
+            gen.result(30)
+        assert c.job(gen.job.id).status == "canceled"
+        assert gen.canceled and gen.status.value == "canceled"
+        assert form.error.value == ""
+        form.close()
+        c.close()
+
+
 @pytest.mark.parametrize("moderation", [False, True])
 def test_a_failed_job_shows_the_servers_hint_inline(form, emu, moderation):
     # With moderation the emulator words the error itself (a content-policy text).

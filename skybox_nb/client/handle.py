@@ -3,7 +3,10 @@
 Invariant: a run is cancelled at most once and never paid for in vain when avoidable:
 cancelled before it starts, its paid POST is never sent; cancelled before Scenario
 answered with the job id, the job is cancelled as soon as the id is known; cancelled
-later, at once. A `Run` is a ``concurrent.futures.Future`` (``result()``, ``done()``,
+later, at once. Asking never blocks the caller (a notebook's kernel, a widget's click):
+the cancel call is sent from a thread of its own, and the run says it was asked
+(``cancel_asked``) at once and ``canceled`` once it ended so. A `Run` is a
+``concurrent.futures.Future`` (``result()``, ``done()``,
 ``add_done_callback``, ``concurrent.futures.wait`` all work) whose ``cancel()`` cancels
 the job, and it says at any time what is known: the job, its status and progress.
 """
@@ -44,6 +47,8 @@ class Run(Future):
         self._listeners: list[Listener] = []
         self._guard = threading.Lock()
         self._cancel_asked = False
+        # Set once the cancel call (sent in the background) has had its answer.
+        self.cancel_sent = threading.Event()
 
     # -- what is known ------------------------------------------------------------------
 
@@ -63,6 +68,11 @@ class Run(Future):
         return float(self.job.progress or 0.0) if self.job is not None else 0.0
 
     @property
+    def cancel_asked(self) -> bool:
+        """True once ``cancel()`` was asked for (the job may still be running)."""
+        return self._cancel_asked or Future.cancelled(self)
+
+    @property
     def canceled(self) -> bool:
         """True when a cancel was asked for and the run did not succeed."""
         job = self.job
@@ -78,18 +88,22 @@ class Run(Future):
 
     def cancel(self) -> bool:
         """Cancel the run: never start it, or cancel its job now, or as soon as its id
-        is known. Returns True if a cancel was asked for, False if the run had ended."""
+        is known. Returns at once (the cancel call goes from a background thread; see
+        ``cancel_sent``): True if a cancel was asked for, False if the run had ended."""
         if Future.cancel(self):  # not started: the paid POST is never sent
             self._notify("cancel")
+            self.cancel_sent.set()
             return True
         if self.done():
             return False
         with self._guard:
+            if self._cancel_asked:  # asked already: cancelled at most once
+                return True
             self._cancel_asked = True
             job = self.job
         self._notify("cancel")
         if job is not None and not job.done:
-            self._send_cancel(job)
+            self._send_cancel_soon(job)
         return True
 
     def execute(self) -> RunResult:
@@ -119,7 +133,13 @@ class Run(Future):
             self._on_progress(job)
         self._notify("progress")
         if cancel_now:  # cancel was asked before the job id was known
-            self._send_cancel(job)
+            self._send_cancel_soon(job)
+
+    def _send_cancel_soon(self, job: Job) -> None:
+        """Send the cancel from a thread of its own: the caller (a kernel) never waits
+        for the service's answer, nor for its retries."""
+        threading.Thread(target=self._send_cancel, args=(job,), daemon=True,
+                         name="skybox-cancel").start()
 
     def _send_cancel(self, job: Job) -> None:
         try:
@@ -127,6 +147,11 @@ class Run(Future):
         except SkyboxError as err:  # e.g. the job ended meanwhile: say so, never raise
             self.cancel_error = err
             self._notify("cancel_error")
+        except Exception as err:  # noqa: BLE001 - a background thread reports, never raises
+            self.cancel_error = SkyboxError(f"the cancel could not be sent ({type(err).__name__}: {err})")
+            self._notify("cancel_error")
+        finally:
+            self.cancel_sent.set()
 
     def _notify(self, what: str) -> None:
         for fn in list(self._listeners):

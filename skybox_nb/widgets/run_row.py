@@ -100,7 +100,10 @@ class RunRow:
             self.status.value = "stopping…"
         elif run.job is not None:
             self.bar.value = run.progress
-            self.status.value = html.escape(f"{run.job.status} · {run.job.id} · {self.elapsed()}")
+            # a cancel asked for is said until the run ends (the call goes in the background)
+            asked = "stopping… · " if run.cancel_asked and not run.job.done else ""
+            self.status.value = html.escape(
+                f"{asked}{run.job.status} · {run.job.id} · {self.elapsed()}")
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         """Show how the run ended (worker thread), then release ``result()``'s waiters."""

@@ -93,7 +93,8 @@ def test_a_cancel_the_server_refuses_is_reported_not_raised(client, fake):
     run = client.submit(req())
     run.add_listener(lambda r, what: events.append(what))
     assert wait_until(lambda: run.job is not None)
-    assert run.cancel() is True
+    assert run.cancel() is True and run.cancel_asked
+    assert run.cancel_sent.wait(10)  # sent in the background: cancel() did not wait
     assert run.cancel_error is not None and run.cancel_error.status == 409
     assert events.count("cancel") == 1 and events.count("cancel_error") == 1
     fake.finish(run.job.id)
