@@ -4,8 +4,9 @@ upscale): what its sidecar says it was made from.
 Invariant: the sidecar of such a file carries one ``lineage`` entry: its ``kind``, its
 ``source`` (file, path, sha256 of the bytes, and the ids that name it: the ledger row
 when the ledger knows it, else what the source's own sidecar names), its own ``file``
-and ``sha256``, what was done (``detail``) and, once recorded, its row (``intent_id``)
-and its parent's (``parent_id``). A source nobody recorded (a plain file, an array) is
+and ``sha256``, what was done (``detail``) and, once recorded, its row (``intent_id``,
+the row's ``detail`` as stored, and the rest of it under ``row``) and its parent's
+(``parent_id``): enough for `ledger_rebuild` to give the row back as it was. A source nobody recorded (a plain file, an array) is
 said to be ``unknown``; no parent is made up for it. The sidecar of a child never names
 the source's Scenario asset or job as its own (``asset_id``, ``job_id``): those are not
 its pixels, and an upscale of the child would otherwise send the source.
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .panorama import Panorama
 
 __all__ = ["LINEAGE_KEY", "KNOWN", "sha256_file", "source_of", "entry", "save_child",
-           "link", "read_lineage", "mark_generation"]
+           "recorded", "link", "read_lineage", "mark_generation"]
 
 LINEAGE_KEY = "lineage"
 # How a source is known: by a ledger row, by its own sidecar only, or not at all.
@@ -130,11 +131,22 @@ def read_lineage(image: str | os.PathLike[str]) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def link(image: str | os.PathLike[str], parent_id: str | None, intent_id: str | None,
-         **detail: Any) -> bool:
-    """Complete the lineage entry in the sidecar of ``image`` with the rows the ledger
-    gave it (and ``detail`` learnt since); the source is then known by its row. Returns
-    False when the file has no lineage entry (nothing is written)."""
+def recorded(rec: "IntentRecord") -> dict[str, Any]:
+    """The lineage entry of a child the ledger has recorded: its ``kind``, ``source``,
+    ``parent_id``, ``intent_id``, ``detail`` (the row's, as stored) and ``row`` (the
+    rest a rebuilt ledger needs: model, request, job, cost, backend, time)."""
+    return {"kind": rec.kind, "source": dict(rec.detail.get("source") or {}),
+            "parent_id": rec.parent_id, "intent_id": rec.intent_id,
+            "detail": dict(rec.detail),
+            "row": {"model_id": rec.model_id, "request": dict(rec.request),
+                    "job_id": rec.job_id, "cu_cost": rec.cu_cost,
+                    "backend": rec.backend, "created_at": rec.created_at}}
+
+
+def link(image: str | os.PathLike[str], rec: "IntentRecord") -> bool:
+    """Complete the lineage entry in the sidecar of ``image`` with its row in the
+    ledger (`recorded`): the source is then known by its row. Returns False when the
+    file has no lineage entry (nothing is written)."""
     side = sidecar.path_for(Path(image))
     try:
         raw = sidecar.load(side)
@@ -145,11 +157,10 @@ def link(image: str | os.PathLike[str], parent_id: str | None, intent_id: str | 
     if not isinstance(holder, dict) or not isinstance(holder.get(LINEAGE_KEY), dict):
         return False
     mine = holder[LINEAGE_KEY]
-    mine.update(parent_id=parent_id, intent_id=intent_id)
-    mine["detail"] = {**(mine.get("detail") or {}), **detail}
-    if parent_id is not None and isinstance(mine.get("source"), dict):
-        mine["source"].update(intent_id=parent_id, known="ledger")
-        mine["source"].pop("note", None)
+    made = recorded(rec)
+    if not made["source"]:
+        made["source"] = mine.get("source") or {}
+    mine.update(made)
     write_json_atomic(side, raw)
     return True
 

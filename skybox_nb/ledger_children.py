@@ -130,7 +130,7 @@ def record_repair(ledger: Ledger, source: str | os.PathLike[str], out: str | os.
     body = {"repair": {"wrap": bool(summary.get("wrap", True)),
                        "poles": bool(summary.get("poles", True))}}
     child = ledger.record_child(parent.intent_id, "repair", [out], detail, body=body)
-    child_files.link(out, parent.intent_id, child)
+    child_files.link(out, ledger.get(child))
     return child
 
 
