@@ -86,14 +86,22 @@ def repair_summary(result: Any, wrap: bool = True, poles: bool = True) -> dict[s
 def source_row(ledger: Ledger, path: str | os.PathLike[str] | None,
                metadata: Mapping[str, Any] | None = None) -> IntentRecord | None:
     """The ledger row a panorama came from: the one whose output is the file at ``path``
-    (a generation's output, a repair, a refine), else the job its ``metadata`` (default:
-    its sidecar's) names; None when the ledger knows neither."""
+    (a generation's output, a repair, a refine), else the row its ``metadata`` (default:
+    its sidecar's) names: a child's ``lineage`` row (a copy of a repair), or its job;
+    None when the ledger knows none of them."""
     rec = ledger.by_file(path) if path is not None else None
     if rec is None:
         meta = metadata if metadata is not None else (
             sidecar.read(Path(path)) if path is not None else {})
+        mine = meta.get(child_files.LINEAGE_KEY)
+        intent = mine.get("intent_id") if isinstance(mine, dict) else None
+        if isinstance(intent, str):
+            try:
+                rec = ledger.get(intent)
+            except KeyError:  # recorded in another library's ledger
+                rec = None
         job = meta.get("job_id")
-        if isinstance(job, str):
+        if rec is None and isinstance(job, str):
             rec = ledger.by_job(job)
     return rec
 

@@ -97,12 +97,21 @@ def test_a_repair_of_a_ledger_source_is_its_child_with_what_was_repaired(client,
     assert lin["source"] == d["source"] and lin["detail"] == dict(d)
     assert (lin["file"], lin["sha256"]) == (out.name, _sha(out))
     assert "asset_id" not in side and "job_id" not in side
+    # a copy of the repair, repaired again elsewhere: its sidecar's row is the parent
+    copy = client.ledger.library.parent / "copy.png"
+    shutil.copy(out.with_suffix(".json"), copy.with_suffix(".json"))
+    _seamed(copy, pole=False)
+    _, grandchild = save_repair(repair(Panorama.load(copy)), copy,
+                                client.ledger.library / "copy-fixed.png", client.ledger)
+    assert client.ledger.get(grandchild).parent_id == child_id
+    assert client.ledger.get(grandchild).detail["source"]["file"] == "copy.png"
     # the source's record lists its children
     assert client.ledger.children(gen.intent_id) == [row]
     assert main(["ledger", "list", str(client.ledger.library), "--all", "--json"]) == 0
     listed = {r["intent"]: r for r in json.loads(capsys.readouterr().out)}
     assert listed[gen.intent_id]["children"] == [child_id]
-    assert listed[child_id]["parent"] == gen.intent_id and listed[child_id]["children"] == []
+    assert listed[child_id]["parent"] == gen.intent_id
+    assert listed[child_id]["children"] == [grandchild]
 
 
 def test_a_source_known_only_by_its_sidecar_is_named_but_not_made_a_parent(client, tmp_path,
@@ -229,6 +238,12 @@ def test_a_lost_ledger_is_rebuilt_with_every_child_linked_again(emu, tmp_path):
         assert [c.intent_id for c in led.children(gen.intent_id)] == sorted(
             [refined.intent_id, rep_id, led.by_job(up.run.job.id).intent_id],
             key=lambda i: led.get(i).created_at)
+        from skybox_nb.widgets import Gallery
+
+        cards = {it.path.name: it for it in Gallery(client, thumb_width=64,
+                                                   history=True).items}
+        assert cards[refined.path.name].asset_id is None  # its job's asset is rolled
+        assert cards[up.file.name].caption.endswith(f"upscale, job {up.run.cu_cost:g} CU")
         # the refine's key came back: asking for it again pays nothing
         assert refine(client, src, 0.3).intent_id == refined.intent_id
         assert emu.stats()["generate_posts"] == posts

@@ -155,6 +155,8 @@ class GalleryItem:
                 "upscale": f"upscale, job {cost} CU"}.get(kind, "")
         output = getattr(record, "output", None)  # a refine's output turned back
         files = [output] if output is not None else list(record.files)
+        if kind == "refine":  # its job's asset is half a turn round: not these pixels
+            asset_ids = []
         items = []
         for i, path in enumerate(files):
             if not Path(path).is_file():
