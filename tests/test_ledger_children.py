@@ -249,3 +249,37 @@ def test_a_lost_ledger_is_rebuilt_with_every_child_linked_again(emu, tmp_path):
         assert emu.stats()["generate_posts"] == posts
     finally:
         client.close()
+
+
+def test_a_paid_child_whose_download_is_gone_comes_back_from_its_output(emu, tmp_path):
+    """The refine's job download (and its sidecar) deleted, then the ledger lost: the
+    refine's row comes back from its turned-back output's lineage alone, done, linked,
+    with its detail, and its output is what a person sees; not paid again."""
+    from skybox_nb.refine import refine
+
+    lib = tmp_path / "lib"
+    client = SkyboxClient(api_key="k", api_secret="s", emulator=emu, library=str(lib))
+    try:
+        gen = _generate(client, seed=8)
+        refined = refine(client, gen.files[0], 0.3)
+        row = client.ledger.get(refined.intent_id)
+    finally:
+        client.close()
+    for f in row.files:
+        f.unlink()
+        f.with_suffix(".json").unlink()
+    for suffix in ("", "-wal", "-shm"):
+        (lib / (LEDGER_NAME + suffix)).unlink(missing_ok=True)
+    assert rebuild(lib).children == 1
+    client = SkyboxClient(api_key="k", api_secret="s", emulator=emu, library=str(lib))
+    try:
+        back = client.ledger.get(refined.intent_id)
+        assert (back.parent_id, back.kind, back.status) == (gen.intent_id, "refine", "done")
+        assert back.detail == row.detail and back.output == refined.path
+        assert (back.job_id, back.cu_cost, back.model_id) == (row.job_id, row.cu_cost,
+                                                               row.model_id)
+        posts = emu.stats()["generate_posts"]
+        assert refine(client, gen.files[0], 0.3).reused
+        assert emu.stats()["generate_posts"] == posts
+    finally:
+        client.close()
