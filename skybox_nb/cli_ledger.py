@@ -96,9 +96,13 @@ def _list(args: argparse.Namespace) -> int:
         recs = led.generations()
     finally:
         led.close()
+    kids: dict[str, list[str]] = {}  # every row's children, shown or not
+    for r in reversed(recs):  # oldest first
+        if r.parent_id is not None:
+            kids.setdefault(r.parent_id, []).append(r.intent_id)
     if not args.all:
         recs = [r for r in recs if r.status in _OPEN]
-    rows = [_row(r) for r in recs]
+    rows = [{**_row(r), "children": kids.get(r.intent_id, [])} for r in recs]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -17,9 +17,9 @@ afresh (their running and unknown intents would be forgotten and paid again):
 ``skybox-nb ledger rebuild``.
 
 Lineage: a row may name its ``parent_id``, the row it was made from, and its ``kind``
-("repair": free work done here, a row with no job and no cost; "refine": a paid job,
-recorded like any request, its link written in the same INSERT as the intent, before
-the POST). Rows without a parent are generations. A ledger written before these columns
+("repair": free work done here, a row with no job and no cost; "refine" and "upscale":
+paid jobs, recorded like any request, their link written in the same INSERT as the
+intent, before the POST). Rows without a parent are generations. A ledger written before these columns
 existed gains them in place when opened, in one transaction (all or none), and keeps
 every row; older versions of skybox_nb still read it (they ignore the new columns).
 """
@@ -94,9 +94,10 @@ COLUMNS = ("intent_id", "fingerprint", "model_id", "body", "status", "job_id", "
 # Columns added since the first schema: an older ledger gains them when opened.
 _ADDED_COLUMNS = {"writer": "TEXT", "backend": "TEXT", "parent_id": "TEXT", "kind": "TEXT",
                   "detail": "TEXT"}
-# What a child row is: "repair" (free, made here: no job, no cost) or "refine" (a paid
-# job whose input is its parent's pixels). A row with no kind is a generation.
-CHILD_KINDS = ("repair", "refine")
+# What a child row is: "repair" (free, made here: no job, no cost), "refine" (a paid
+# job whose input is its parent's pixels) or "upscale" (a paid job of the upscaler whose
+# input is its parent's file or asset). A row with no kind is a generation.
+CHILD_KINDS = ("repair", "refine", "upscale")
 
 
 @dataclass(frozen=True)
@@ -429,8 +430,7 @@ class Ledger:
             raise ValueError(f"kind: got {kind!r}; allowed: {', '.join(CHILD_KINDS)}")
         parent = self.get(parent_id)
         stored = [self._stored_path(p) for p in files]
-        key = json.dumps([parent_id, kind, stored[:1]])
-        intent_id = "intent_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        intent_id = self.child_id(parent_id, kind, files[0] if files else None)
         now = time.time()
         cols = {"files": json.dumps(stored), "detail": json.dumps(dict(detail), sort_keys=True),
                 "body": json.dumps(dict(body), sort_keys=True)}
@@ -446,6 +446,15 @@ class Ledger:
         if not made:  # made again (a re-run): the same row, the new outcome
             self._move(intent_id, "files_saved", **cols)
         return intent_id
+
+    def child_id(self, parent_id: str, kind: str,
+                 file: str | os.PathLike[str] | None) -> str:
+        """The id `record_child` gives the ``kind`` child of ``parent_id`` whose first
+        file is ``file``: known before the row is written, so the file's sidecar can
+        name it (and a rebuilt ledger gives the row back under the same id)."""
+        stored = [self._stored_path(Path(file))] if file is not None else []
+        key = json.dumps([parent_id, kind, stored])
+        return "intent_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def set_detail(self, intent_id: str, **detail: Any) -> None:
         """Merge ``detail`` into a row's record of what it is (a refine's saved file and

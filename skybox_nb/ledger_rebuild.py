@@ -4,7 +4,11 @@ Invariant: nothing is deleted. The old ledger file (with its -wal and -shm) is r
 aside, never removed; its rows that can still be read are kept as they were (so running
 and unknown intents are not forgotten and paid again), and every generation whose
 sidecar is on disk gets a row: "done" when all its outputs are there, "running" (so
-``client.resume()`` fetches the rest without a new POST) when some are missing.
+``client.resume()`` fetches the rest without a new POST) when some are missing. A child
+(a repair, a refine, an upscale) comes back under its own id with its parent, kind and
+detail as its sidecars' ``lineage`` entries recorded them (`child_files`); a child never
+recorded in a ledger (its source was not there) gets no row here either. Rebuilding
+again gives the same rows.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from . import sidecar
+from .child_files import LINEAGE_KEY
 from .isotime import parse_iso
-from .ledger import COLUMNS, LEDGER_NAME, Ledger
+from .ledger import CHILD_KINDS, COLUMNS, LEDGER_NAME, Ledger
 from .request import SkyboxRequest, body_fingerprint
 
 __all__ = ["rebuild", "RebuildReport"]
@@ -36,13 +41,16 @@ class RebuildReport:
     kept_rows: int = 0
     from_sidecars: int = 0
     incomplete: int = 0
+    children: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"rebuilt {self.ledger}: {self.kept_rows} row(s) kept from the old file, "
                  f"{self.from_sidecars} from sidecars"
                  + (f" ({self.incomplete} with outputs missing: client.resume() fetches "
-                    "them)" if self.incomplete else "")]
+                    "them)" if self.incomplete else "")
+                 + (f"; {self.children} of these a child linked to its source again"
+                    if self.children else "")]
         lines += [f"  old file kept as {p}" for p in self.moved_aside]
         lines += [f"  skipped {s}" for s in self.skipped]
         return "\n".join(lines)
@@ -73,6 +81,7 @@ def rebuild(library: str | Path) -> RebuildReport:
             rows[row["intent_id"]] = row
             report.from_sidecars += 1
             report.incomplete += row["status"] == "running"
+            report.children += row.get("kind") is not None
     report.kept_rows = len(rows) - report.from_sidecars
     ledger = Ledger(lib, start_empty=True)
     try:
@@ -114,24 +123,90 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _lineage(data: Any) -> dict[str, Any] | None:
+    """The lineage entry of a sidecar that a ledger recorded (it names its row), else
+    None: a generation's sidecar holds it at the top, a saved panorama's in its
+    metadata."""
+    if not isinstance(data, dict):
+        return None
+    found = data.get(LINEAGE_KEY)
+    if found is None and isinstance(data.get("metadata"), dict):
+        found = data["metadata"].get(LINEAGE_KEY)
+    ok = (isinstance(found, dict) and isinstance(found.get("intent_id"), str)
+          and found.get("kind") in CHILD_KINDS and isinstance(found.get("detail"), dict))
+    return found if ok else None
+
+
 def _rows_from_sidecars(lib: Path, skipped: list[str]) -> list[dict[str, Any]]:
-    """One row per intent whose outputs' sidecars are in ``lib``."""
+    """One row per intent whose outputs' sidecars are in ``lib``, children linked to
+    their source again."""
     groups: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    children: dict[str, tuple[Path, dict[str, Any]]] = {}
     for side in sorted(lib.glob("*.json")):
         try:
             data = sidecar.load(side)
         except (OSError, ValueError) as e:
             skipped.append(f"{side.name}: not readable JSON ({e})")
             continue
-        if not sidecar.is_generation(data):
-            continue  # not a generation's sidecar (Panorama.save writes others)
+        generation = sidecar.is_generation(data)
+        lineage = _lineage(data)
+        if not generation and lineage is None:
+            continue  # neither a generation's sidecar nor a recorded child's
         image = lib / str(data.get("file", ""))
         if not data.get("file") or not image.is_file():
             skipped.append(f"{side.name}: its image {data.get('file')!r} is not there")
             continue
-        key = str(data.get("intent_id") or data["job"].get("id"))
-        groups.setdefault(key, []).append((image, data))
-    return [_row(key, sorted(g, key=lambda x: _index(x[1]))) for key, g in groups.items()]
+        if lineage is not None:
+            children.setdefault(lineage["intent_id"], (image, lineage))
+        if generation:
+            key = str(data.get("intent_id") or data["job"].get("id"))
+            groups.setdefault(key, []).append((image, data))
+    rows = {r["intent_id"]: r for r in
+            (_row(key, sorted(g, key=lambda x: _index(x[1]))) for key, g in groups.items())}
+    for intent_id, (image, lineage) in children.items():
+        if intent_id in rows:  # a paid child's download: its job's row, linked
+            rows[intent_id].update(_link(lineage))
+        else:  # a repair; or a paid child whose download is gone
+            rows[intent_id] = _child_row(image, lineage)
+    return list(rows.values())
+
+
+def _link(lineage: dict[str, Any]) -> dict[str, Any]:
+    """The lineage columns of a child's row, as its sidecar recorded them."""
+    return {"parent_id": lineage.get("parent_id"), "kind": lineage["kind"],
+            "detail": dict(lineage["detail"])}
+
+
+def _child_row(image: Path, lineage: dict[str, Any]) -> dict[str, Any]:
+    """A child's row from its sidecar's lineage alone: a repair (free: no job, no
+    cost, its file), or a paid child whose job's download is gone (done: its output,
+    in its detail, is what a person looks at)."""
+    kind, intent_id = lineage["kind"], lineage["intent_id"]
+    row = lineage.get("row") if isinstance(lineage.get("row"), dict) else {}
+    free = kind == "repair"
+    model_id = str(row.get("model_id") or f"skybox_nb.{kind}")
+    body = row.get("request") if isinstance(row.get("request"), dict) else {}
+    created = row.get("created_at")
+    return {
+        "intent_id": intent_id,
+        "fingerprint": f"{kind}:{intent_id}" if free else _fingerprint(model_id, body),
+        "model_id": model_id,
+        "body": body,
+        "status": "done",
+        "job_id": row.get("job_id"),
+        "job_status": None if free else "success",
+        "progress": 0.0 if free else 1.0,
+        "asset_ids": [],
+        "files": [image] if free else [],
+        "cu_cost": 0.0 if free else row.get("cu_cost"),
+        "error": None,
+        "created_at": float(created) if isinstance(created, (int, float))
+        else image.stat().st_mtime,
+        "updated_at": time.time(),
+        "pid": 0,
+        "backend": row.get("backend"),
+        **_link(lineage),
+    }
 
 
 def _index(data: dict[str, Any]) -> int:

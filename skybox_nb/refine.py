@@ -7,7 +7,8 @@ content), builds the request from the source's own prompt, style and seed with t
 ``strength``, and asks for the quote (``client.estimate``, a dry run); only with
 ``dry_run=False`` and a quote within ``max_cu`` does it run the job. The output is rolled
 back, checked, and saved beside the source with a sidecar naming the source as its parent
-(file, asset, job) and the refine's own job and cost. Only the client's public methods are
+(file, asset, job; and its ``lineage``: file, sha256, rows, `child_files`) and the
+refine's own job and cost. Only the client's public methods are
 used (``upload``, ``estimate``, ``run``), so any client with them will do.
 
 Never paid twice: with a client that has a ledger, the refine's intent row is written as
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import child_files
 from .ledger_children import source_row, verdicts
 from .panorama import Panorama, Source
 from .request import RequestWarning, SkyboxRequest
@@ -203,8 +205,21 @@ def _finish(pano: Panorama, before: SeamReport, req: SkyboxRequest, back: Panora
     if out is None:
         out = (pano.path.with_name(f"{pano.path.stem}-refined.png") if pano.path is not None
                else Path(f"refined-{job_id}.png"))
-    path = refined.save(out)
-    if ledger is not None and intent_id is not None:
-        ledger.set_detail(intent_id, file=path, after=verdicts(after))
+    row = ledger.get(intent_id) if ledger is not None and intent_id is not None else None
+    parent = ledger.parent(intent_id) if row is not None and row.parent_id else None
+    src = child_files.source_of(pano.path, parent)
+    detail = {"strength": req.strength, "job_id": job_id, "cu_cost": cu_cost,
+              "quote": quote, "before": verdicts(before), "after": verdicts(after)}
+    lineage = child_files.entry("refine", src, detail, intent_id=intent_id,
+                                parent_id=row.parent_id if row is not None else None)
+    path, digest = child_files.save_child(refined, out, lineage)
+    if row is not None:
+        ledger.set_detail(intent_id, file=path, after=verdicts(after), source=src,
+                          output={"file": path.name, "sha256": digest})
+        row = ledger.get(intent_id)
+        child_files.link(path, row)
+        lineage = child_files.recorded(row)
+    if back.path is not None:  # the job's download: its sidecar names the refine too
+        child_files.mark_generation(back.path, lineage)
     return Refinement(quote, req, before, True, refined, after, path, cu_cost, job_id,
                       source=pano.path, intent_id=intent_id, reused=reused)

@@ -5,9 +5,12 @@ Invariant: this module parses and prints; `repair.repair` does the work, in para
 through `batch.cli_batch` (one progress bar, a bad file reported at the end), and the
 repairs are recorded in this process once they are written. Each output is written
 beside its target and renamed into place (`Panorama.save`), with a JSON sidecar whose
-``repair`` entry names the source file and the steps taken; it never replaces an input
-and no two inputs share an output. A repair of a file the library's ledger knows is
-recorded there as a free child of the file's row (`ledger_children.record_repair`).
+``repair`` entry names the source file and the steps taken and whose ``lineage`` entry
+names the source (file, sha256, ids, or that it is unknown: `child_files`); it never
+replaces an input and no two inputs share an output. A repair of a file the library's
+ledger knows is recorded there as a free child of the file's row
+(`ledger_children.record_repair`), and its sidecar then names that row; otherwise it
+says why it is not.
 """
 
 from __future__ import annotations
@@ -75,13 +78,16 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
     """Repair the panorama at ``path`` into ``targets[path]`` (a job for
     `batch.cli_batch`, run in a worker). Returns the report as JSON types, with ``out``
     and ``text`` (the before/after check in words)."""
+    from .child_files import entry, save_child, source_of
     from .ledger_children import repair_summary
     from .panorama import Panorama
     from .repair import repair
 
     pano = Panorama.load(path, ratio="warn")
     result = repair(pano, wrap=wrap, poles=poles)
-    out = result.panorama.save(targets[path])
+    summary = repair_summary(result, wrap, poles)
+    source = source_of(path)  # the row, if any, is named once recorded (in `_record`)
+    out, _ = save_child(result.panorama, targets[path], entry("repair", source, summary))
     if plot:
         dest = Path(plot) / f"{path.stem}.png" if many else Path(plot)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -95,25 +101,41 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
         "bit-identical" + ("; this format's lossy encoding then touches every pixel: "
                            "write .png to keep them" if lossy else "") + ")"])
     return {"report": {**result.to_dict(), "out": str(out)}, "text": text,
-            "summary": repair_summary(result, wrap, poles)}
+            "summary": summary, "source": source}
+
+
+def _unrecorded(source: Path, info: dict[str, Any], why: str) -> str:
+    """The line saying a repair is not in a ledger, and what its sidecar says instead."""
+    if info.get("known") == "unknown":
+        return (f"not recorded in a ledger: the source {source.name} is unknown (a plain "
+                "file: no sidecar, no ledger row); its sidecar says so")
+    ids = ", ".join(f"{k} {info[k]}" for k in ("intent_id", "job_id", "asset_id")
+                    if info.get(k))
+    return f"not recorded in a ledger: {why}; its sidecar names the source ({ids})"
 
 
 def _record(source: Path, summary: dict[str, Any]) -> str:
     """Record a repair in the ledger of the library ``source`` lies in; returns a line
-    saying where (empty when the file is in no library the ledger knows)."""
+    saying where, or why it is not (empty when nothing was repaired)."""
     from .ledger import Ledger
     from .ledger_children import library_of, record_repair
 
-    library = library_of(source)
-    if library is None or not summary["summary"]["steps"]:
+    if not summary["summary"]["steps"]:
         return ""
+    info = summary.get("source") or {}
+    library = library_of(source)
+    if library is None:
+        return _unrecorded(source, info, f"{source.parent} holds no ledger")
     ledger = Ledger(library)
     try:
         child = record_repair(ledger, source, Path(summary["report"]["out"]),
-                              summary["summary"])
+                              summary["summary"], source_info=info)
     finally:
         ledger.close()
-    return f"recorded in {library} as {child}, a repair of its source" if child else ""
+    if child is None:
+        return _unrecorded(source, info, f"the ledger in {library} has no row for "
+                           f"{source.name}")
+    return f"recorded in {library} as {child}, a repair of its source"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,9 +5,14 @@ quotes the job with a dry run (which the upscaler answers only once its input is
 uploaded), lets the caller refuse that quote (``confirm`` or ``max_cost``), and only then
 runs it; the upscaled file is checked with the same `seam_report` as any result, and a
 wrap the upscaler broke is flagged (and mended on request with `repair`, the original
-kept). The chain in the ledger needs no table of its own: the child's recorded request
-names its parent's asset in ``image`` (see `lineage`). It uses the client's public
-methods only, so it works the same on Scenario and on the emulator.
+kept). The chain in the ledger needs no table of its own: the upscale's row is written
+as an "upscale" child of the row its input came from (a generation, a repair, a refine,
+another upscale), in the same INSERT as its intent, before the POST; its request also
+names its input asset in ``image`` (see `lineage`). Its download's sidecar and a repair
+of a broken wrap (a "repair" child of the upscale) name their source too, so the chain
+parent -> upscale -> repair, or parent -> repair -> upscale, survives a rebuilt ledger.
+It uses the client's public methods only, so it works the same on Scenario and on the
+emulator.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import child_files
 from .contract import ModelSpec
 from .errors import NotFoundError, SkyboxError
 from .files import commit_file, temp_path
+from .ledger_children import save_repair, source_row, verdicts
 from .panorama import Panorama
 from .request import ModelRequest
 from .seams import SeamReport, seam_report
@@ -159,22 +166,46 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
                              "nothing was run")
     if confirm is not None and not confirm(cost, request):
         raise UpscaleRefused(f"the quote of {cost:g} CU was declined; nothing was run")
-    run = client.run(request, on_progress=on_progress)
+    before = seam_report(source_file) if source_file is not None and source_file.is_file() else None
+    ledger = getattr(client, "ledger", None)
+    parent = _source_row(ledger, source_file, request.inputs["image"])
+    src = (child_files.source_of(source_file, parent) if source_file is not None else
+           {"file": None, "asset_id": request.inputs["image"],
+            **({"intent_id": parent.intent_id, "known": "ledger"} if parent else
+               {"known": "unknown", "note": "an asset no ledger row made"})})
+    detail = {"factor": factor, "strength": strength, "quote": cost,
+              "before": verdicts(before) if before is not None else None}
+    if ledger is None:
+        run = client.run(request, on_progress=on_progress)
+    else:
+        with ledger.expect_child(request.fingerprint, parent.intent_id if parent else None,
+                                 "upscale", {**detail, "source": src}):
+            run = client.run(request, on_progress=on_progress)
     file = Path(run.files[0])
+    intent_id = getattr(run, "intent_id", None)
+    lineage = child_files.entry("upscale", src, detail, intent_id=intent_id,
+                                parent_id=parent.intent_id if parent else None)
+    after = seam_report(file)
+    if ledger is not None and intent_id is not None:
+        copy = ({"file": Path(out_dir) / file.name} if out_dir is not None and
+                (Path(out_dir) / file.name).resolve() != file.resolve() else {})
+        ledger.set_detail(intent_id, after=verdicts(after), **copy,
+                          output={"file": file.name, "sha256": child_files.sha256_file(file)})
+        lineage = child_files.recorded(ledger.get(intent_id))
+    child_files.mark_generation(file, lineage)  # before the copy: the copy says it too
     if out_dir is not None:
         dest = Path(out_dir)
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / file.name
         if target.resolve() != file.resolve():  # the library keeps its own copy
-            for src, dst in ((file, target), (file.with_suffix(".json"), target.with_suffix(".json"))):
-                if src.is_file():  # the sidecar too: it names the asset for the next step
+            for orig, dst in ((file, target), (file.with_suffix(".json"), target.with_suffix(".json"))):
+                if orig.is_file():  # the sidecar too: it names the asset for the next step
                     tmp = temp_path(dst)
-                    shutil.copyfile(src, tmp)
+                    shutil.copyfile(orig, tmp)
                     commit_file(tmp, dst)
         file = target
-    before = seam_report(source_file) if source_file is not None and source_file.is_file() else None
     result = Upscale(quote=cost, request=request, run=run, file=file,
-                     report=seam_report(file), source_asset=request.inputs["image"],
+                     report=after, source_asset=request.inputs["image"],
                      source_file=source_file, before=before)
     if repair and result.wrap_broke:
         try:
@@ -182,6 +213,20 @@ def upscale(client: Any, source: Any, factor: int = 2, strength: float = FAITHFU
         except ImportError:  # a version without it: the verdict still flags the wrap
             return result
         fixed = mend(Panorama.load(file))  # where the check failed: the wrap, and poles its band reached
-        result.repaired = fixed.panorama.save(file.with_name(f"{file.stem}-repaired.png"))
+        # a "repair" child of the upscale's row, its sidecar naming the upscaled file
+        result.repaired, _ = save_repair(fixed, file, file.with_name(f"{file.stem}-repaired.png"),
+                                         ledger)
         result.repair = fixed
     return result
+
+
+def _source_row(ledger: Any, source_file: Path | None, asset_id: str) -> Any:
+    """The ledger row the upscale's input came from: the one that made its file (a
+    generation, a repair, a refine, an upscale's copy), else the one whose outputs hold
+    the input asset; None without a ledger or when it knows neither."""
+    if ledger is None:
+        return None
+    rec = source_row(ledger, source_file) if source_file is not None else None
+    if rec is None:
+        rec = next((g for g in ledger.generations() if asset_id in g.asset_ids), None)
+    return rec

@@ -151,9 +151,12 @@ class GalleryItem:
         asset_ids = list(record.asset_ids)
         kind = getattr(record, "kind", "generation")
         cost = "?" if record.cu_cost is None else f"{record.cu_cost:g}"
-        made = {"repair": "repair, free", "refine": f"refine, job {cost} CU"}.get(kind, "")
+        made = {"repair": "repair, free", "refine": f"refine, job {cost} CU",
+                "upscale": f"upscale, job {cost} CU"}.get(kind, "")
         output = getattr(record, "output", None)  # a refine's output turned back
         files = [output] if output is not None else list(record.files)
+        if kind == "refine":  # its job's asset is half a turn round: not these pixels
+            asset_ids = []
         items = []
         for i, path in enumerate(files):
             if not Path(path).is_file():
@@ -361,11 +364,11 @@ class Gallery:
 
     def repair(self, item: GalleryItem | int) -> Any:
         """Repair what the seam check flags in this panorama (``repair.repair``), save the
-        result beside it as ``<stem>-repaired.png`` (its sidecar names the source), record
-        it in the ledger as a free child of the source's row (when the ledger knows it),
-        add it as a card, and show the before/after report and figure side by side.
-        Returns the ``Repair``."""
-        from ..ledger_children import record_repair, repair_summary
+        result beside it as ``<stem>-repaired.png`` (its sidecar names the source: file,
+        sha256, ids), record it in the ledger as a free child of the source's row (when
+        the ledger knows it), add it as a card, and show the before/after report and
+        figure side by side. Returns the ``Repair``."""
+        from ..ledger_children import save_repair
         from ..repair import repair
 
         it = self._item(item)
@@ -373,14 +376,14 @@ class Gallery:
         if not result.steps:
             self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
             return result
-        out = result.panorama.save(it.path.with_name(f"{it.path.stem}-repaired.png"))
         ledger = getattr(self.client, "ledger", None)
-        child = (record_repair(ledger, it.path, out, repair_summary(result))
-                 if ledger is not None else None)
+        out, child = save_repair(result, it.path,
+                                 it.path.with_name(f"{it.path.stem}-repaired.png"), ledger)
         self.add_items([GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
                                     cu_cost=0.0, made=f"repair of {it.path.name}, free")],
                        newest=True)
-        where = f"; in the ledger as {child}" if child else ""
+        where = (f"; in the ledger as {child}" if child else
+                 "; not in the ledger (its source is not there): its sidecar names the source")
         self.show(f"Repair: {it.path.name} -> {out.name} (a new card){where}", result,
                   result.plot())
         return result
