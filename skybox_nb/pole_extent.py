@@ -41,7 +41,7 @@ _EPS = 0.25  # (half a grey level per pixel)^2: a flat ring scores 1 (streak)
 STREAK_FLOOR = 1.35
 STREAK_OVER = 1.2
 MIRROR_CUT = 0.4
-RUN = 3
+RUN = 2
 _FOLDS = (2, 3, 4, 5, 6)
 
 
