@@ -26,13 +26,14 @@ _TURN = 1.15  # ... by this many disc radii: the view's centre lies just outside
 _AZIMUTH0 = 17.0  # degrees: the first turn's azimuth, off the wrap border
 
 
-def _colatitude(yaw: float, pitch: float, fov: float, size: int, north: bool) -> np.ndarray:
+def _colatitude(yaw: float, pitch: float, roll: float, fov: float, size: int,
+                north: bool) -> np.ndarray:
     """(size, size) angle (degrees) from the pole of what each pixel of the view
-    `cubemap.perspective` makes at ``yaw``, ``pitch`` and ``fov`` shows."""
+    `cubemap.perspective` makes at ``yaw``, ``pitch``, ``roll`` and ``fov`` shows."""
     t = math.tan(math.radians(fov) / 2)
     xs = ((np.arange(size, dtype=np.float64) + 0.5) / size * 2 - 1) * t
     d = np.stack(np.broadcast_arrays(xs[None, :], -xs[:, None], 1.0), -1)
-    up = (d @ _rotation(yaw, pitch, 0.0).T)[..., 1] / np.linalg.norm(d, axis=-1)
+    up = (d @ _rotation(yaw, pitch, roll).T)[..., 1] / np.linalg.norm(d, axis=-1)
     return np.degrees(np.arccos(np.clip(up if north else -up, -1, 1))).astype(np.float32)
 
 
@@ -53,9 +54,12 @@ def carried_detail(arr: np.ndarray, north: bool, disc_deg: float, fov: float, si
         yaw = (_AZIMUTH0 + 360.0 * i / COPIES) % 360.0
         yaw = yaw - 360.0 if yaw > 180.0 else yaw
         pitch = sign * (90.0 - turn)
-        view = perspective(arr, yaw=yaw, pitch=pitch, fov=fov, size=(size, size))
+        # A view tilted off the pole always has the pole on the same side (its top): the
+        # roll turns that side with the copy, so the copies cover every part of the disc.
+        roll = 360.0 * i / COPIES
+        view = perspective(arr, yaw=yaw, pitch=pitch, fov=fov, size=(size, size), roll=roll)
         view = view.astype(np.float32).reshape(size, size, -1)[:, :, :C]
-        src = _colatitude(yaw, pitch, fov, size, north)
+        src = _colatitude(yaw, pitch, roll, fov, size, north)
         # 1 where the copy shows the rim's surroundings, falling to 0 at twice the disc
         # and inside the disc (feathered over a tenth of it).
         outside = np.clip((src - disc_deg) / (0.1 * disc_deg), 0, 1)

@@ -60,6 +60,7 @@ ROW_DISC_DEG = 2.0
 # MAX_DISC_DEG (beyond, the view straight up or down is mostly walls or horizon).
 EXTENT_MARGIN = 4.0
 MAX_DISC_DEG = 42.0
+GRAIN_FRAC = 0.0
 
 
 def disc_degrees(pole: Pole) -> float:
@@ -290,7 +291,7 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     if texture:
         # Fine grain only (a few pixels at a 2048-wide panorama's scale): coarser detail
         # brings recognisable pieces of the surroundings (a lamp, a beam) in as ghosts.
-        sigma = max(2.0, 3.0 * f / 256)
+        sigma = max(2.0, 3.0 * f / 256, GRAIN_FRAC * radius)
         detail = carried_detail(arr, north, disc_deg, fov, size, sigma)
         # Grain, not edges: the surroundings' strong edges (a shadow's, a table's) mixed
         # from several copies read as scribbles, so the detail is clipped softly at 2.5
