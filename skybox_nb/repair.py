@@ -60,16 +60,21 @@ ROW_DISC_DEG = 2.0
 # MAX_DISC_DEG (beyond, the view straight up or down is mostly walls or horizon).
 EXTENT_MARGIN = 4.0
 MAX_DISC_DEG = 42.0
-GRAIN_FRAC = 0.0
+# A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
+# aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
+SMALL_DISC_DEG = 10.0
 
 
 def disc_degrees(pole: Pole) -> float:
     """The radius (degrees from the pole) of the disc `repair` inpaints for a failing
     ``pole``: `ROW_DISC_DEG` when only the pole row's uniformity failed, else its measured
-    extent plus `EXTENT_MARGIN` within [`DISC_DEG`, `MAX_DISC_DEG`]."""
+    extent plus `EXTENT_MARGIN` within [`DISC_DEG`, `MAX_DISC_DEG`] (from
+    `SMALL_DISC_DEG` when only a fold or void failed, with the row: `repair` mends such a
+    pole with `DISC_DEG` when the smaller disc does not pass)."""
     if pole.rules == ["uniformity"]:
         return ROW_DISC_DEG
-    return float(np.clip(pole.extent_deg + EXTENT_MARGIN, DISC_DEG, MAX_DISC_DEG))
+    least = SMALL_DISC_DEG if set(pole.rules) <= {"uniformity", "fold", "void"} else DISC_DEG
+    return float(np.clip(pole.extent_deg + EXTENT_MARGIN, least, MAX_DISC_DEG))
 
 
 @dataclass(frozen=True)
@@ -291,7 +296,7 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     if texture:
         # Fine grain only (a few pixels at a 2048-wide panorama's scale): coarser detail
         # brings recognisable pieces of the surroundings (a lamp, a beam) in as ghosts.
-        sigma = max(2.0, 3.0 * f / 256, GRAIN_FRAC * radius)
+        sigma = max(2.0, 3.0 * f / 256)
         detail = carried_detail(arr, north, disc_deg, fov, size, sigma)
         # Grain, not edges: the surroundings' strong edges (a shadow's, a table's) mixed
         # from several copies read as scribbles, so the detail is clipped softly at 2.5
@@ -379,11 +384,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         patch, step = _repair_wrap(out[:, :, :c], before)
         apply(patch)
         steps.append(step)
-    for name, north in (("north", True), ("south", False)):
-        pole = before.poles.north if north else before.poles.south
-        if not poles or pole.ok:
-            continue
-        deg = disc_degrees(pole)
+    def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
         row_only = pole.rules == ["uniformity"]
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
         what = ("inpainted (push-pull)" if row_only else
@@ -391,16 +392,37 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
                 f"artefact reaches {pole.extent_deg:.0f} deg)")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
-    if src.ndim == 2:
-        out = out[:, :, 0]
-    meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
-    if steps:
-        # The HDRi's original (original_file) still holds what was repaired: not these pixels.
-        meta.pop("original_file", None)
-        # What the file is a repair of: the source's path, and its generation when known.
-        meta["repair"] = {"steps": steps,
-                          "of": str(p.path) if p.path is not None else "an array",
-                          **{k: meta[k] for k in ("asset_id", "job_id", "seed") if k in meta}}
-    fixed_pano = Panorama(out, meta, ratio="ignore")
-    after = seam_report(fixed_pano, thresholds=thresholds) if steps else before
+
+    small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
+    for name, north in (("north", True), ("south", False)):
+        pole = before.poles.north if north else before.poles.south
+        if not poles or pole.ok:
+            continue
+        deg = disc_degrees(pole)
+        mend_pole(name, north, pole, deg)
+        if pole.rules != ["uniformity"] and deg < DISC_DEG:
+            small.append((name, north, pole))
+
+    def finish() -> tuple[Panorama, SeamReport]:
+        done = out[:, :, 0] if src.ndim == 2 else out
+        meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
+        if steps:
+            # The HDRi's original (original_file) still holds what was repaired: not these
+            # pixels.
+            meta.pop("original_file", None)
+            # What the file is a repair of: the source's path, and its generation when known.
+            meta["repair"] = {"steps": list(steps),
+                              "of": str(p.path) if p.path is not None else "an array",
+                              **{k: meta[k] for k in ("asset_id", "job_id", "seed") if k in meta}}
+        fixed = Panorama(done, meta, ratio="ignore")
+        return fixed, (seam_report(fixed, thresholds=thresholds) if steps else before)
+
+    fixed_pano, after = finish()
+    # A fold or void mended with a small disc that still fails: the full disc, once.
+    again = [(n, north, pole) for n, north, pole in small
+             if not (after.poles.north if north else after.poles.south).ok]
+    for name, north, pole in again:
+        mend_pole(name, north, pole, DISC_DEG)
+    if again:
+        fixed_pano, after = finish()
     return Repair(fixed_pano, before, after, mask, steps, arr if src.ndim == 3 else src[:, :, None])

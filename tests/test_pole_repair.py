@@ -104,3 +104,22 @@ def test_the_disc_follows_the_extent_within_its_limits(crisp):
     small = seam_report(pinch_pole(crisp, north=True, cap_deg=8.0)).poles.north
     assert disc_degrees(small) == DISC_DEG
     assert math.isfinite(small.extent_deg) and small.extent_deg < DISC_DEG
+
+
+def test_a_torn_void_alone_gets_a_smaller_disc_and_still_passes(crisp):
+    from skybox_nb.repair import SMALL_DISC_DEG
+
+    from synthetic import torn_void
+
+    img = torn_void(crisp, north=False)
+    r = repair(img, wrap=False)
+    pole = r.before.poles.south
+    assert pole.rules == ["void"]
+    assert disc_degrees(pole) == SMALL_DISC_DEG < DISC_DEG
+    assert r.after.poles.ok, r.after.defects
+    _outside_identical(r, img)
+    rows = np.flatnonzero(r.mask.any(axis=1))
+    # the small disc when it passes, the full one (mended again) when it does not
+    used = DISC_DEG if len(r.steps) == 2 else SMALL_DISC_DEG
+    assert rows.min() >= H - int(np.ceil(H * used / 180)) - 1
+    assert f"a {used:.0f}-degree disc" in r.steps[-1]
