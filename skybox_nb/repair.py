@@ -388,8 +388,8 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         row_only = pole.rules == ["uniformity"]
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
         what = ("inpainted (push-pull)" if row_only else
-                f"inpainted (push-pull shading, the surroundings' texture carried in; the "
-                f"artefact reaches {pole.extent_deg:.0f} deg)")
+                f"inpainted (push-pull shading, the surroundings' texture carried in; "
+                f"measured extent {pole.extent_deg:.0f} deg)")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
 
