@@ -13,11 +13,14 @@ around each failing pole. The result is checked again, so the caller sees both v
   a wide band, fine detail over a few pixels, so a brightness step fades out and texture
   stays sharp. The band is as wide as the defect needs (wider for a larger jump), and the
   change is feathered to nothing at its edges and at the ends of the failing rows.
-* Poles: the polar cap is taken as a gnomonic view (the cube's up or down face), a disc
-  around the pole is inpainted from the ring around it by a push-pull pyramid (OpenCV's
+* Poles: the polar cap is taken as a gnomonic view straight up or down, a disc around
+  the pole is inpainted from the ring around it by a push-pull pyramid (OpenCV's
   pyrDown/pyrUp: a smooth membrane fill; Telea's fast marching drew the ring's edges
   inwards as radial streaks, the very pinch being removed), and only the disc
-  (feathered over its outer fifth) is pasted back into the panorama.
+  (feathered over its outer fifth) is pasted back into the panorama. The disc is as
+  large as the artefact reaches (`Pole.extent_deg`, plus a margin; `disc_degrees`), and
+  the membrane carries the surroundings' fine grain (`pole_fill.carried_detail`), so a
+  textured cap does not get a blurred hole.
 """
 
 from __future__ import annotations
