@@ -246,7 +246,9 @@ class Pole:
     analysis size): too few rows near the pole to tell.
 
     ``structure`` holds the measures of the 40-degree view (`PoleStructure`: symmetry,
-    fold, knot, void), each with where it is; ``limits`` their thresholds."""
+    fold, knot, void), each with where it is; ``limits`` their thresholds.
+    ``extent_deg``: how far from the pole (degrees) the artefact reaches, for a failing
+    pole (`pole_extent.pole_profile`; 0 for a passing one)."""
 
     name: str
     uniformity: float
