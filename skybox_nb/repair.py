@@ -13,11 +13,14 @@ around each failing pole. The result is checked again, so the caller sees both v
   a wide band, fine detail over a few pixels, so a brightness step fades out and texture
   stays sharp. The band is as wide as the defect needs (wider for a larger jump), and the
   change is feathered to nothing at its edges and at the ends of the failing rows.
-* Poles: the polar cap is taken as a gnomonic view (the cube's up or down face), a disc
-  around the pole is inpainted from the ring around it by a push-pull pyramid (OpenCV's
+* Poles: the polar cap is taken as a gnomonic view straight up or down, a disc around
+  the pole is inpainted from the ring around it by a push-pull pyramid (OpenCV's
   pyrDown/pyrUp: a smooth membrane fill; Telea's fast marching drew the ring's edges
   inwards as radial streaks, the very pinch being removed), and only the disc
-  (feathered over its outer fifth) is pasted back into the panorama.
+  (feathered over its outer fifth) is pasted back into the panorama. The disc is as
+  large as the artefact reaches (`Pole.extent_deg`, plus a margin; `disc_degrees`), and
+  the membrane carries the surroundings' fine grain (`pole_fill.carried_detail`), so a
+  textured cap does not get a blurred hole.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import numpy as np
 
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
-from .seams import SeamReport, seam_report
+from .pole_fill import carried_detail
+from .seams import Pole, SeamReport, seam_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["repair", "Repair", "psnr"]
+__all__ = ["repair", "Repair", "psnr", "disc_degrees"]
 
 # Wrap band half-width in pixels: W/128 per unit of severity (the failing score over its
 # limit), at least W/128 and at most W/16.
@@ -52,6 +56,28 @@ DISC_DEG = 16.0
 # stitched photo's may): then a disc over those rows alone. A 16-degree smooth disc in a
 # crisp nadir (a city from the air) is a blurred hole a person sees.
 ROW_DISC_DEG = 2.0
+
+
+# A measured artefact (`Pole.extent_deg`) sets the disc: its extent plus EXTENT_MARGIN
+# (the paste's feather is the disc's outer fifth), at least DISC_DEG and at most
+# MAX_DISC_DEG (beyond, the view straight up or down is mostly walls or horizon).
+EXTENT_MARGIN = 4.0
+MAX_DISC_DEG = 42.0
+# A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
+# aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
+SMALL_DISC_DEG = 10.0
+
+
+def disc_degrees(pole: Pole) -> float:
+    """The radius (degrees from the pole) of the disc `repair` inpaints for a failing
+    ``pole``: `ROW_DISC_DEG` when only the pole row's uniformity failed, else its measured
+    extent plus `EXTENT_MARGIN` within [`DISC_DEG`, `MAX_DISC_DEG`] (from
+    `SMALL_DISC_DEG` when only a fold or void failed, with the row: `repair` mends such a
+    pole with `DISC_DEG` when the smaller disc does not pass)."""
+    if pole.rules == ["uniformity"]:
+        return ROW_DISC_DEG
+    least = SMALL_DISC_DEG if set(pole.rules) <= {"uniformity", "fold", "void"} else DISC_DEG
+    return float(np.clip(pole.extent_deg + EXTENT_MARGIN, least, MAX_DISC_DEG))
 
 
 @dataclass(frozen=True)
@@ -250,18 +276,49 @@ def _fill(img: np.ndarray, known: np.ndarray) -> np.ndarray:
     return img * known[..., None] + up * (1 - known[..., None])
 
 
-def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float) -> Patch:
-    """One pole's disc inpainted, as a patch (see `_repair_wrap`)."""
+def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = True) -> Patch:
+    """One pole's disc of ``disc_deg`` inpainted, as a patch (see `_repair_wrap`): a
+    membrane fill for the shading and, when ``texture``, the surroundings' detail carried
+    in (`pole_fill.carried_detail`)."""
     H, W, C = arr.shape
-    size = int(np.clip(W // 4, 64, 1024))  # the cube face at the panorama's resolution
+    # The face at the panorama's resolution, wide enough to hold the disc and a ring of
+    # surroundings around it for the membrane to fill from.
+    fov = float(np.clip(2 * (disc_deg + 14.0), 90.0, 150.0))
+    f = float(np.clip(W // 4, 64, 1024)) / 2  # focal length in pixels
+    size = int(min(2048, 2 * round(f * math.tan(math.radians(fov / 2)))))
+    f = size / 2 / math.tan(math.radians(fov / 2))
     pitch = 90.0 if north else -90.0
-    face = perspective(arr, pitch=pitch, fov=90.0, size=(size, size)).astype(np.float32)
-    f = size / 2  # focal length in pixels at a 90 degree field of view
+    face = perspective(arr, pitch=pitch, fov=fov, size=(size, size)).astype(np.float32)
+    face = face.reshape(size, size, -1)
     c = (size - 1) / 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - np.float32(c)
     r = np.hypot(xx, yy)
     radius = f * math.tan(math.radians(disc_deg))
-    filled = _fill(face, (r > radius).astype(np.float32))
+    known = (r > radius).astype(np.float32)
+    filled = _fill(face, known)
+    if texture:
+        # Fine grain only (a few pixels at a 2048-wide panorama's scale): coarser detail
+        # brings recognisable pieces of the surroundings (a lamp, a beam) in as ghosts.
+        sigma = max(2.0, 3.0 * f / 256)
+        detail = carried_detail(arr, north, disc_deg, fov, size, sigma)
+        # Grain, not edges: the surroundings' strong edges (a shadow's, a table's) mixed
+        # from several copies read as scribbles, so the detail is clipped softly at 2.5
+        # robust deviations of the ring just outside the disc, and its contrast matched
+        # to that ring's (a copy from a busier place would cram detail into the pole).
+        own = face - cv2.GaussianBlur(face, (0, 0), sigma).reshape(face.shape)
+        ring = (r > radius) & (r < 1.5 * radius)
+        inside = r <= radius
+        want = 1.4826 * float(np.median(np.abs(own[ring]))) if ring.any() else 0.0
+        clip = np.float32(2.5 * want + 1e-3)
+        detail = clip * np.tanh(detail / clip)
+        have = 1.4826 * float(np.median(np.abs(detail[inside]))) if inside.any() else 0.0
+        gain = min(2.0, want / have) if have > 1e-6 else 0.0
+        # ... and none at the pole itself: within a degree or two the equirect's rows are
+        # a pixel's circle each, and grain there makes the pole row disagree with itself.
+        near = np.clip((r / f - math.tan(math.radians(1.0))) /
+                       (math.tan(math.radians(3.0)) - math.tan(math.radians(1.0))), 0, 1)
+        detail = detail * (gain * near)[..., None]
+        filled = filled + detail * (1 - known)[..., None]
     # Paste back: every panorama pixel within the disc's angle samples the filled face.
     rows = int(math.ceil(H * disc_deg / 180.0)) + 1
     ys = np.arange(rows) if north else np.arange(H - rows, H)
@@ -275,8 +332,8 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float) -> Patch:
                                      clat * np.cos(lon)[None, :]), -1)
     cam = d @ _rotation(0.0, pitch, 0.0)  # row vectors: d_cam = R^T d
     z = np.maximum(cam[..., 2], 1e-6)
-    px = ((cam[..., 0] / z + 1) * (size / 2) - 0.5).astype(np.float32)
-    py = ((-cam[..., 1] / z + 1) * (size / 2) - 0.5).astype(np.float32)
+    px = (cam[..., 0] / z * f + c).astype(np.float32)
+    py = (-cam[..., 1] / z * f + c).astype(np.float32)
     sampled = cv2.remap(np.ascontiguousarray(filled), px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if sampled.ndim == 2:
         sampled = sampled[:, :, None]
@@ -330,24 +387,45 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         patch, step = _repair_wrap(out[:, :, :c], before)
         apply(patch)
         steps.append(step)
+    def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
+        row_only = pole.rules == ["uniformity"]
+        apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
+        what = ("inpainted (push-pull)" if row_only else
+                f"inpainted (push-pull shading, the surroundings' texture carried in; "
+                f"measured extent {pole.extent_deg:.0f} deg)")
+        steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
+                     f"{'up' if north else 'down'} view and pasted back, feathered")
+
+    small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
     for name, north in (("north", True), ("south", False)):
         pole = before.poles.north if north else before.poles.south
         if not poles or pole.ok:
             continue
-        deg = ROW_DISC_DEG if pole.rules == ["uniformity"] else DISC_DEG
-        apply(_repair_pole(out[:, :, :c], north, deg))
-        steps.append(f"{name} pole: a {deg:.0f}-degree disc inpainted (push-pull) in the "
-                     f"{'up' if north else 'down'} face and pasted back, feathered")
-    if src.ndim == 2:
-        out = out[:, :, 0]
-    meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
-    if steps:
-        # The HDRi's original (original_file) still holds what was repaired: not these pixels.
-        meta.pop("original_file", None)
-        # What the file is a repair of: the source's path, and its generation when known.
-        meta["repair"] = {"steps": steps,
-                          "of": str(p.path) if p.path is not None else "an array",
-                          **{k: meta[k] for k in ("asset_id", "job_id", "seed") if k in meta}}
-    fixed_pano = Panorama(out, meta, ratio="ignore")
-    after = seam_report(fixed_pano, thresholds=thresholds) if steps else before
+        deg = disc_degrees(pole)
+        mend_pole(name, north, pole, deg)
+        if pole.rules != ["uniformity"] and deg < DISC_DEG:
+            small.append((name, north, pole))
+
+    def finish() -> tuple[Panorama, SeamReport]:
+        done = out[:, :, 0] if src.ndim == 2 else out
+        meta = {k: v for k, v in p.metadata.items() if k != "file"}  # the source's name
+        if steps:
+            # The HDRi's original (original_file) still holds what was repaired: not these
+            # pixels.
+            meta.pop("original_file", None)
+            # What the file is a repair of: the source's path, and its generation when known.
+            meta["repair"] = {"steps": list(steps),
+                              "of": str(p.path) if p.path is not None else "an array",
+                              **{k: meta[k] for k in ("asset_id", "job_id", "seed") if k in meta}}
+        fixed = Panorama(done, meta, ratio="ignore")
+        return fixed, (seam_report(fixed, thresholds=thresholds) if steps else before)
+
+    fixed_pano, after = finish()
+    # A fold or void mended with a small disc that still fails: the full disc, once.
+    again = [(n, north, pole) for n, north, pole in small
+             if not (after.poles.north if north else after.poles.south).ok]
+    for name, north, pole in again:
+        mend_pole(name, north, pole, DISC_DEG)
+    if again:
+        fixed_pano, after = finish()
     return Repair(fixed_pano, before, after, mask, steps, arr if src.ndim == 3 else src[:, :, None])

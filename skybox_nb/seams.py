@@ -87,6 +87,7 @@ The measures (intensities are the mean of the colour channels, 0..255; alpha ign
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import math
@@ -100,6 +101,7 @@ from . import plots, remap
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
 from .palette import verdict_colour
+from .pole_extent import pole_profile
 from .panorama import Panorama, _resize, _validate_array as _validate_image, as_array
 
 __all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "PoleStructure", "Poles", "CubeEdges",
@@ -244,7 +246,9 @@ class Pole:
     analysis size): too few rows near the pole to tell.
 
     ``structure`` holds the measures of the 40-degree view (`PoleStructure`: symmetry,
-    fold, knot, void), each with where it is; ``limits`` their thresholds."""
+    fold, knot, void), each with where it is; ``limits`` their thresholds.
+    ``extent_deg``: how far from the pole (degrees) the artefact reaches, for a failing
+    pole (`pole_extent.pole_profile`; 0 for a passing one)."""
 
     name: str
     uniformity: float
@@ -257,6 +261,9 @@ class Pole:
     structure: PoleStructure | None = None
     limits: Mapping[str, float] = field(default_factory=lambda: {
         k: THRESHOLDS[f"pole_{k}"] for k in STRUCTURE_RULES})
+    # How far from the pole (degrees) its artefact reaches, read from the ring-by-ring
+    # profile of `pole_extent.pole_profile`; measured only for a pole that fails (0 else).
+    extent_deg: float = 0.0
 
     def _scores(self) -> list[tuple[str, float, float]]:
         out = [("uniformity", self.uniformity, self.uniformity_threshold),
@@ -383,7 +390,7 @@ class SeamReport:
                                "pinch": None if math.isnan(p.pinch) else p.pinch,
                                "pinch_degrees": list(p.pinch_deg),
                                **_structure_dict(p.structure), "rules": p.rules,
-                               "ok": p.ok}
+                               "ok": p.ok, "extent_degrees": p.extent_deg}
                       for p in (self.poles.north, self.poles.south)},
             "cube_edges": {"edges": dict(self.cube_edges.edges), "ds": self.cube_edges.ds,
                            "bad": self.cube_edges.bad, "ok": self.cube_edges.ok},
@@ -873,7 +880,8 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
                     limits["pole_pinch"], where, _pole_structure(gray_pano, north),
                     {k: limits[f"pole_{k}"] for k in STRUCTURE_RULES})
 
-    poles = Poles(pole("north", True), pole("south", False))
+    poles = Poles(*(_with_extent(pole(name, north), gray, north)
+                    for name, north in (("north", True), ("south", False))))
 
     if given_faces is None:
         size = max(8, min(256, w // 4))
@@ -895,6 +903,14 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         seamless=not defects, wrap=wrap, poles=poles, cube_edges=cube, ds=ds,
         defects=defects, thresholds=limits, size=(W, H), analysis_size=(w, h),
         seconds=time.perf_counter() - t0, preview=preview)
+
+
+def _with_extent(p: Pole, gray: np.ndarray, north: bool) -> Pole:
+    """``p`` with its artefact's extent measured (`pole_extent.pole_profile` on the
+    analysis intensities ``gray``) when it fails; a passing pole is returned as it is."""
+    if p.ok or gray.shape[0] < _PINCH_MIN_ROWS:
+        return p
+    return dataclasses.replace(p, extent_deg=pole_profile(gray, north).extent)
 
 
 def _rows_text(rows: list[tuple[int, int]], wrap: WrapSeam, most: int = 4) -> str:

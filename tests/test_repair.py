@@ -12,7 +12,7 @@ from PIL import Image
 
 from skybox_nb.cli import main
 from skybox_nb.panorama import Panorama
-from skybox_nb.repair import DISC_DEG, psnr, repair
+from skybox_nb.repair import DISC_DEG, disc_degrees, psnr, repair
 from skybox_nb.seams import seam_report
 
 from synthetic import (jpeg, kaleidoscope_pole, partial_seam, pinch_pole, radial_streaks,
@@ -69,7 +69,9 @@ def test_a_pole_is_inpainted_inside_its_disc_only(good, make, name):
     assert r.after.poles.ok, r.after.defects
     _outside_identical(r, img)
     rows = np.flatnonzero(r.mask.any(axis=1))
-    cap = int(np.ceil(H * DISC_DEG / 180)) + 1
+    pole = r.before.poles.north if name == "north" else r.before.poles.south
+    assert disc_degrees(pole) >= DISC_DEG
+    cap = int(np.ceil(H * disc_degrees(pole) / 180)) + 1
     assert (rows < cap).all() if name == "north" else (rows >= H - cap).all()
     # what was there is gone: the pole row is one colour again
     row = r.panorama.array[0 if name == "north" else -1].astype(float)
