@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
@@ -161,8 +161,12 @@ def map_panoramas(fn: Callable[[Path], Any], paths: Iterable[str | os.PathLike],
                 bar.update(results[i])  # type: ignore[arg-type]
             return results  # type: ignore[return-value]
         own = executor is None
-        pool = executor or ProcessPoolExecutor(n, mp_context=_start_method(),
-                                               initializer=_worker_init)
+        if own:  # imported here: one file, run in this process, needs no multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            executor = ProcessPoolExecutor(n, mp_context=_start_method(),
+                                           initializer=_worker_init)
+        pool = executor
         try:
             futures: dict[Future[Outcome], int] = {
                 pool.submit(_run_one, fn, p): i for i, p in enumerate(items)}

@@ -96,7 +96,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import plots, remap
+from . import remap
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
 from .palette import verdict_colour
@@ -394,6 +394,8 @@ class SeamReport:
 
     def plot(self) -> Any:
         """A matplotlib Figure: seam strip, row profile, pole views and cube net."""
+        from . import plots  # with matplotlib's drawing code, only when a figure is asked
+
         return plots.report_figure(self)
 
     def __repr__(self) -> str:
