@@ -23,7 +23,6 @@ from PIL import Image, ImageOps
 
 from . import sidecar as sidecars
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, decode_opencv, encode
-from .files import commit_file, temp_path
 from .formats import FORMATS, by_suffix
 
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
@@ -350,6 +349,8 @@ def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None
                   xmp=xmp if kind.xmp else None)
     # Written beside the target and renamed into place: an export interrupted halfway
     # (full disk, killed kernel) never leaves a half-written image under the real name.
+    from .files import commit_file, temp_path  # here: reading a panorama needs no writer
+
     tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
