@@ -191,9 +191,7 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
     UsageProblem when ``strict`` and is otherwise used as it is, with a one-line note on
     stderr. Returns the Panorama.
     """
-    from PIL import Image
-
-    from .panorama import Panorama
+    from .panorama import Panorama, image_size
 
     p = Path(path)
     if p.is_dir():
@@ -202,8 +200,7 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
     if not p.is_file():
         raise UsageProblem(f"cannot read {path}: no such file")
     try:
-        with Image.open(p) as im:
-            w, h = im.size
+        w, h = image_size(p)
     except OSError as e:
         raise UsageProblem(f"cannot read {path}: not an image ({e})") from None
     off = abs(w / h - 2.0) > 1e-9
