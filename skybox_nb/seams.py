@@ -536,9 +536,17 @@ def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     8-pixel grid, whichever is larger: JPEG's block edges are rougher than its block
     interiors, and the wrap border is always a block edge.
     """
-    d = np.zeros(work.shape[1:], np.float32)  # d[:, j] = |I(j+1) - I(j)|, channel mean
-    for plane in work:  # cv2.absdiff: one pass where numpy takes two, same values
-        cv2.add(d[:, :-1], cv2.absdiff(plane[:, 1:], plane[:, :-1]), dst=d[:, :-1])
+    # d[:, j] = |I(j+1) - I(j)|, channel mean. cv2.absdiff: one pass where numpy takes
+    # two, same values; written into d and one scratch buffer (a fresh 8 MB array costs
+    # its page faults, as much again as the pass itself in a cold process).
+    d = np.empty(work.shape[1:], np.float32)
+    step = np.empty((work.shape[1], work.shape[2] - 1), np.float32)
+    for i, plane in enumerate(work):
+        cv2.absdiff(plane[:, 1:], plane[:, :-1], dst=step if i else d[:, :-1])
+        if i:
+            cv2.add(d[:, :-1], step, dst=d[:, :-1])
+    d[:, -1] = 0
+    for plane in work:
         d[:, -1] += np.abs(plane[:, 0] - plane[:, -1])
     d /= np.float32(work.shape[0])
     m = d[:, :-1].mean(axis=1, keepdims=True)
@@ -557,7 +565,10 @@ def _median_rows(n: np.ndarray) -> np.ndarray:
     """np.median(n, axis=0) of a 2-D float32 array: the same values, 3-4x faster. The
     transpose (OpenCV's, blocked: 8x numpy's copy) makes each column one contiguous row,
     and numpy's vectorised sort of those rows beats its partition for two middles."""
-    return _median(cv2.transpose(n), axis=1)
+    t = cv2.transpose(n)
+    t.sort(axis=1)  # in place: no second 8 MB array
+    h = t.shape[1]
+    return (t[:, (h - 1) // 2] + t[:, h // 2]) / np.float32(2)
 
 
 def _median(a: np.ndarray, axis: int | None = None) -> np.ndarray:
