@@ -407,6 +407,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run names its subcommand first: only that parser is built. Anything else (no
     # subcommand, an option first, a misspelt name) gets the whole parser and its help.
     only = argv[0] if argv and argv[0] in _COMMANDS else None
+    if only == "seams" and "numpy" not in sys.modules:
+        # numpy's OpenBLAS starts a thread per core at import that spins waiting for work:
+        # 0.15 s of CPU a run, taken from the check's own OpenCV threads on a busy machine,
+        # for a command that does no large linear algebra. A value the user set is kept;
+        # once numpy is loaded (main called in-process) it is too late and left alone.
+        import os
+
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser(only).parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -1,12 +1,13 @@
 """The cold `skybox-nb seams FILE` path stays lean: a fresh process checking a plain PNG
 or JPEG loads none of the heavy modules the check does not use (the client and its
 transport, widgets, plotting, Pillow, the ledger, the emulator, scipy, multiprocessing,
-numpy's masked arrays and FFT), and a plain file read without Pillow gives the same
-pixels, metadata and errors as Pillow's reading."""
+numpy's masked arrays and FFT) and starts no spinning BLAS threads; and a plain file read
+without Pillow gives the same pixels, metadata and errors as Pillow's reading."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,11 +31,12 @@ HEAVY = ("httpx", "ipywidgets", "anywidget", "matplotlib", "PIL", "scipy", "tqdm
          "skybox_nb.upscale", "skybox_nb.widgets")
 
 _CHILD = """
-import json, sys
+import json, os, sys
 from skybox_nb.cli import main
 rc = main(["seams", *sys.argv[2:]])
 with open(sys.argv[1], "w") as f:
-    json.dump({"rc": rc, "modules": sorted(sys.modules)}, f)
+    json.dump({"rc": rc, "modules": sorted(sys.modules),
+               "blas": os.environ.get("OPENBLAS_NUM_THREADS")}, f)
 """
 
 
@@ -48,9 +50,10 @@ def test_a_cold_seams_run_loads_no_heavy_module(tmp_path: Path, img: np.ndarray,
                                                 suffix: str) -> None:
     path = Panorama(img).save(tmp_path / f"pano.{suffix}", sidecar=False)
     out = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     for extra in ([], ["--json"]):
         run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path), *extra],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, env=env)
         assert run.returncode == 0, run.stderr
         assert "seamless" in run.stdout
         found = json.loads(out.read_text())
@@ -58,6 +61,11 @@ def test_a_cold_seams_run_loads_no_heavy_module(tmp_path: Path, img: np.ndarray,
         loaded = [m for m in HEAVY if m in found["modules"]]
         assert loaded == [], f"`skybox-nb seams {path.name}` imported {loaded}"
         assert "skybox_nb.seams" in found["modules"]  # the check itself did run
+        assert found["blas"] == "1"  # numpy's BLAS threads would only spin
+    # a value the user set is theirs
+    run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path)], timeout=120,
+                         capture_output=True, text=True, env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert run.returncode == 0 and json.loads(out.read_text())["blas"] == "3", run.stderr
 
 
 def _variants(tmp: Path, img: np.ndarray) -> dict[str, Path]:
