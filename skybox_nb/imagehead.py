@@ -1,13 +1,14 @@
 """What a plain PNG or JPEG file says about itself, read from its bytes without decoding
 its pixels and without Pillow: format, size, channels, and the texts a panorama reads.
 
-Invariant: `plain` answers only for a file whose pixels OpenCV decodes as Pillow would and
-whose metadata it reads as Pillow's ``im.info`` holds it ("xmp", "Software"): an 8-bit
-grey, RGB or RGBA PNG without palette, transparency key, EXIF, compressed texts or
-animation, whose chunks before the pixels have sound checksums; an 8-bit baseline or
-progressive JPEG, grey or YCbCr, without EXIF, extended XMP or Adobe colour transform.
-For anything else, and anything it cannot parse, it returns None (the caller asks
-Pillow); it never raises for what a file holds. `size` reads only the header.
+Invariant: `plain` answers only for a file that `panorama` decodes with OpenCV anyway once
+Pillow has read its header, and whose header it reads as Pillow's ``im.info`` holds it
+("xmp", "Software"): an 8-bit grey, RGB or RGBA PNG without palette, transparency key,
+EXIF, compressed texts or animation, whose chunks before the pixels have sound
+checksums; an 8-bit baseline or progressive JPEG, grey or YCbCr, without EXIF, extended
+XMP, Adobe colour transform or multi-picture index. For anything else, and anything it
+cannot parse, it returns None (the caller asks Pillow); it never raises for what a file
+holds. `size` reads only the header.
 """
 
 from __future__ import annotations
@@ -151,5 +152,7 @@ def _jpeg(raw: bytes, whole: bool) -> Head | None:
             info["xmp"] = body.split(b"\0", 1)[1]
         elif marker == 0xEE and whole:  # Adobe: CMYK, YCCK or untransformed RGB
             return None
+        elif marker == 0xE2 and whole and body.startswith(b"MPF\0"):
+            return None  # a multi-picture file: Pillow reads it as MPO
         pos += 2 + length
     return None
