@@ -19,10 +19,12 @@ import os
 import sys
 import time
 import traceback
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TextIO
+
+if TYPE_CHECKING:  # concurrent.futures (and logging with it) loads only for a pool
+    from concurrent.futures import Executor, Future
 
 __all__ = ["Outcome", "find_panoramas", "map_panoramas", "cli_batch", "add_jobs",
            "out_dir_for", "PANORAMA_SUFFIXES"]
@@ -160,9 +162,15 @@ def map_panoramas(fn: Callable[[Path], Any], paths: Iterable[str | os.PathLike],
                 results[i] = _run_one(fn, p)
                 bar.update(results[i])  # type: ignore[arg-type]
             return results  # type: ignore[return-value]
+        from concurrent.futures import as_completed
+
         own = executor is None
-        pool = executor or ProcessPoolExecutor(n, mp_context=_start_method(),
-                                               initializer=_worker_init)
+        if own:  # imported here: one file, run in this process, needs no multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            executor = ProcessPoolExecutor(n, mp_context=_start_method(),
+                                           initializer=_worker_init)
+        pool = executor
         try:
             futures: dict[Future[Outcome], int] = {
                 pool.submit(_run_one, fn, p): i for i, p in enumerate(items)}

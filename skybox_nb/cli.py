@@ -7,15 +7,9 @@ calls, which notebooks and widgets call the same way.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from typing import Sequence
-
-from . import cli_doctor, cli_ledger
-from .batch import add_jobs
-from .cliargs import (Parser, UsageProblem, check_fields, check_image_file, face_size_note,
-                      load_panorama, name_options, port_arg, run_and_list, spec_arg,
-                      spec_help, style_arg)
-from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
+from typing import Callable, Sequence
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -72,6 +66,7 @@ _CUBEMAP_OPTIONS = {"convention": "--convention", "layout": "--layout",
 def _generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .cliargs import UsageProblem, check_fields, check_image_file, run_and_list
     from .client import SkyboxClient
     from .errors import SkyboxError
     from .request import SkyboxRequest
@@ -127,6 +122,7 @@ def _cubemap(args: argparse.Namespace) -> int:
     from functools import partial
 
     from .batch import cli_batch
+    from .cliargs import name_options
     from .cubemap import check_export_options
 
     options = dict(convention=args.convention, layout=args.layout, face_size=args.face_size,
@@ -146,6 +142,7 @@ def _cubemap(args: argparse.Namespace) -> int:
 def _cubemap_one(path, out_root: str, many: bool, stretch: bool,  # type: ignore[no-untyped-def]
                  **options):
     """One panorama's cube files (a job for `batch.cli_batch`)."""
+    from .cliargs import UsageProblem, face_size_note, load_panorama
     from .cubemap import export_to
 
     try:
@@ -163,6 +160,7 @@ def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-de
     """One panorama's seam report as (text, dict), its figure saved when asked."""
     from pathlib import Path
 
+    from .cliargs import UsageProblem, load_panorama
     from .seams import seam_report
 
     try:  # a wrong ratio is a one-line note here: the check still says what it sees
@@ -230,17 +228,8 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
-    p = Parser(
-        prog="skybox-nb",
-        description="360 skyboxes with Scenario's Skybox Flux.1 (offline emulator when "
-        "SCENARIO_SDK_API_KEY / SCENARIO_SDK_API_SECRET are not set).",
-    )
-    from . import __version__
-
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_emulator(sub: argparse._SubParsersAction) -> None:
+    from .cliargs import port_arg
 
     e = sub.add_parser("emulator", help="run the offline Scenario API emulator")
     e.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
@@ -261,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--allow-cancel", action="store_true",
                    help="accept cancels (Scenario refuses them for custom-model jobs)")
     e.set_defaults(func=_emulator)
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from .cliargs import spec_arg, spec_help, style_arg
 
     g = sub.add_parser("generate", help="generate skyboxes and save them",
                        description="Generate skyboxes with Skybox Flux.1 (or --model) and save "
@@ -300,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the longest one API call may take, all of it (default: 30)")
     g.set_defaults(func=_generate)
 
+
+def _add_cubemap(sub: argparse._SubParsersAction) -> None:
+    from .batch import add_jobs
+    from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY
     from .conventions import CONVENTIONS
     from .cubemap import LAYOUT_NAMES
 
@@ -327,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs(c)
     c.set_defaults(func=_cubemap)
 
+
+def _add_seams(sub: argparse._SubParsersAction) -> None:
+    from .batch import add_jobs
+
     s = sub.add_parser("seams", help="check the wrap seam, the poles and the cube edges")
     s.add_argument("input", nargs="+", help="2:1 equirectangular images, and folders of them")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -337,9 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs(s)
     s.set_defaults(func=_seams)
 
-    from .repair_cli import add_parser as add_repair
 
-    add_repair(sub)
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from .cliargs import port_arg
 
     d = sub.add_parser("demo", help="open the quickstart notebook (offline on the emulator "
                        "when no credentials are set)")
@@ -353,14 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print JupyterLab's link instead of opening a browser")
     d.set_defaults(func=_demo)
 
-    from .engine_cli import add_parser as add_export_parser
 
-    add_export_parser(sub)
-
-    from .cli_family import add_upscale_parser
-
-    add_upscale_parser(sub)
-
+def _add_notebooks(sub: argparse._SubParsersAction) -> None:
     n = sub.add_parser("notebooks", help="copy the notebooks shipped with the package into a "
                        "folder, to open them in Jupyter")
     n.add_argument("dest", nargs="?", default="skybox-notebooks",
@@ -369,14 +364,58 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace notebooks already in the folder (default: keep them)")
     n.set_defaults(func=_notebooks)
 
-    cli_ledger.add_parser(sub)
-    cli_doctor.add_parser(sub)
+
+def _elsewhere(module: str, name: str = "add_parser") -> Callable[[argparse._SubParsersAction],
+                                                                   None]:
+    """The parser builder ``name`` of module ``module``, imported when it is called."""
+    return lambda sub: getattr(importlib.import_module(f".{module}", __package__), name)(sub)
+
+
+# Each subcommand's parser builder, in the order `--help` lists them. A builder imports
+# what its options need, so a run builds (and imports for) its own subcommand only.
+_COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "emulator": _add_emulator, "generate": _add_generate, "cubemap": _add_cubemap,
+    "seams": _add_seams, "repair": _elsewhere("repair_cli"), "demo": _add_demo,
+    "export": _elsewhere("engine_cli"), "upscale": _elsewhere("cli_family", "add_upscale_parser"),
+    "notebooks": _add_notebooks, "ledger": _elsewhere("cli_ledger"),
+    "doctor": _elsewhere("cli_doctor"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser for every subcommand, or only for ``command`` when it names
+    one (what a run of that subcommand needs: its options and nothing else's imports)."""
+    from . import __version__
+    from .cliargs import Parser
+
+    p = Parser(
+        prog="skybox-nb",
+        description="360 skyboxes with Scenario's Skybox Flux.1 (offline emulator when "
+        "SCENARIO_SDK_API_KEY / SCENARIO_SDK_API_SECRET are not set).",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, add in _COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``skybox-nb``; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # A run names its subcommand first: only that parser is built. Anything else (no
+    # subcommand, an option first, a misspelt name) gets the whole parser and its help.
+    only = argv[0] if argv and argv[0] in _COMMANDS else None
+    if only == "seams" and "numpy" not in sys.modules:
+        # numpy's OpenBLAS starts a thread per core at import that spins waiting for work:
+        # 0.15 s of CPU a run, taken from the check's own OpenCV threads on a busy machine,
+        # for a command that does no large linear algebra. A value the user set is kept;
+        # once numpy is loaded (main called in-process) it is too late and left alone.
+        import os
+
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    args = build_parser(only).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -15,9 +15,10 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TextIO
 
-from .contract import SKYBOX_FLUX, STYLE_LABELS, STYLES, ModelSpec
+if TYPE_CHECKING:  # the contract is imported by the functions that read it: `seams` needs none
+    from .contract import ModelSpec
 
 __all__ = ["Parser", "UsageProblem", "style_arg", "spec_arg", "port_arg", "spec_help",
            "check_fields", "check_image_file", "name_options", "load_panorama",
@@ -74,6 +75,8 @@ def spec_arg(api_name: str) -> Callable[[str], Any]:
     """An argparse type for the Skybox Flux.1 number input ``api_name``: the text as an
     int or float, or an ArgumentTypeError naming the value and what the contract allows.
     The range itself is judged with the other fields (`check_fields`)."""
+    from .contract import SKYBOX_FLUX
+
     spec = SKYBOX_FLUX[api_name]
 
     def parse(text: str) -> float | int:
@@ -100,19 +103,20 @@ def port_arg(text: str) -> int:
 
 
 def check_fields(values: dict[str, Any], options: dict[str, str],
-                 model: ModelSpec = SKYBOX_FLUX) -> None:
+                 model: ModelSpec | None = None) -> None:
     """Judge the inputs in ``values`` (API names, None for "not given") against
     ``model``'s contract (Skybox Flux.1 by default) before anything starts; an input left
     out of ``values`` is not judged. Raises UsageProblem with a line per problem, each
     naming the option as typed (``options`` maps API name -> option) and the API's name
     for it, the value and what is allowed."""
+    from .contract import SKYBOX_FLUX
     from .validation import validate_inputs
 
     def name(field: str) -> str:
         option = options.get(field, field)
         return option if option.lstrip("-") == field else f"{option} ({field})"
 
-    _, problems, _ = validate_inputs(model, values)
+    _, problems, _ = validate_inputs(SKYBOX_FLUX if model is None else model, values)
     problems = [p for p in problems if p.field in values]  # e.g. not the upscaler's image
     if problems:
         raise UsageProblem("\n".join(
@@ -153,6 +157,8 @@ def _norm(text: str) -> str:
 def style_arg(text: str) -> str:
     """A style by its value (``oil-painting``) or its label (``"Oil Painting"``, any case);
     an unknown one raises ArgumentTypeError with the closest style."""
+    from .contract import STYLE_LABELS, STYLES
+
     wanted = _norm(text)
     for value in STYLES:
         if wanted in (_norm(value), _norm(STYLE_LABELS[value])):
@@ -167,6 +173,8 @@ def style_arg(text: str) -> str:
 def spec_help(api_name: str, text: str = "") -> str:
     """Help for an option from the model's contract: ``text``, the allowed values and the
     default (a ``%`` is escaped for argparse)."""
+    from .contract import SKYBOX_FLUX
+
     spec = SKYBOX_FLUX[api_name]
     default = "the service's" if spec.default is None else f"{spec.default:g}" \
         if isinstance(spec.default, (int, float)) else repr(spec.default)
@@ -183,9 +191,7 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
     UsageProblem when ``strict`` and is otherwise used as it is, with a one-line note on
     stderr. Returns the Panorama.
     """
-    from PIL import Image
-
-    from .panorama import Panorama
+    from .panorama import Panorama, image_size
 
     p = Path(path)
     if p.is_dir():
@@ -194,8 +200,7 @@ def load_panorama(path: str, stretch: bool = False, strict: bool = True) -> Any:
     if not p.is_file():
         raise UsageProblem(f"cannot read {path}: no such file")
     try:
-        with Image.open(p) as im:
-            w, h = im.size
+        w, h = image_size(p)
     except OSError as e:
         raise UsageProblem(f"cannot read {path}: not an image ({e})") from None
     off = abs(w / h - 2.0) > 1e-9

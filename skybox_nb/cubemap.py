@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -24,6 +23,9 @@ from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, check_compression, chec
 from .conventions import LAYOUT_NAMES, LAYOUTS, Convention, get_convention
 from .formats import FORMATS, by_suffix
 from .panorama import as_array, write_image
+
+if TYPE_CHECKING:  # the encoder pool's module loads with the first export
+    from concurrent.futures import Future
 
 # Face formats beyond the 8-bit table of formats.py: OpenEXR, written by hdr.write_hdr
 # (half float, linear light).
@@ -432,6 +434,8 @@ def export(pano: Any, out_dir: str | os.PathLike, convention: str = "unity",
         return [write(assemble(faces, layout, conv), out / f"{prefix}{layout}.{fmt}",
                       **options)]
     paths: list[Path] = []
+    from concurrent.futures import ThreadPoolExecutor  # here: views and checks need no pool
+
     with ThreadPoolExecutor(workers, thread_name_prefix="skybox-encode") as pool:
         pending: deque[Future[Path]] = deque()
         try:

@@ -14,27 +14,30 @@ import base64
 import html
 import io
 import os
+import sys
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
-from PIL import Image, ImageOps
 
+from . import imagehead
 from . import sidecar as sidecars
 from .codec import DEFAULT_COMPRESSION, DEFAULT_QUALITY, decode_opencv, encode
-from .files import commit_file, temp_path
 from .formats import FORMATS, by_suffix
 
+if TYPE_CHECKING:  # Pillow is imported where it is used: a plain PNG or JPEG needs none
+    from PIL import Image
+
 __all__ = ["Panorama", "PanoramaError", "as_array", "check_ratio", "to_uint8", "write_image",
-           "gpano_xmp", "MAX_PIXELS", "MIN_HEIGHT"]
+           "gpano_xmp", "image_size", "MAX_PIXELS", "MIN_HEIGHT"]
 
 MIN_HEIGHT = 8
 MAX_PIXELS = 16384 * 8192  # 16K panoramas are the largest any viewer takes
 _RATIO_TOLERANCE = 0.02  # within 2% of 2:1 is accepted with a warning (e.g. 2048x1023)
 _RATIO_MODES = ("check", "warn", "pad", "crop", "stretch", "ignore")
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray,
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, "Image.Image", np.ndarray,
                "Panorama"]
 
 
@@ -143,6 +146,8 @@ def _resize(arr: np.ndarray, width: int, height: int) -> np.ndarray:
         out = cv2.resize(arr, (width, height), interpolation=cv2.INTER_AREA)
         return out.reshape(height, width, arr.shape[2])
     except ImportError:  # pragma: no cover - depends on the environment
+        from PIL import Image
+
         chans = [np.asarray(Image.fromarray(arr[:, :, c]).resize((width, height),
                                                                  Image.BOX))
                  for c in range(arr.shape[2])]
@@ -174,6 +179,8 @@ def to_uint8(arr: np.ndarray) -> np.ndarray:
 
 def _decode(im: Image.Image) -> np.ndarray:
     """Array of a PIL image after honouring EXIF orientation; keeps 16-bit and float."""
+    from PIL import ImageOps
+
     im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode in ("RGB", "RGBA", "L"):
@@ -198,17 +205,44 @@ def _is_16bit_rgb(im: Image.Image) -> bool:
     return im.mode in ("RGB", "RGBA") and any(";16" in str(t[3]) for t in tile if len(t) > 3)
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header (by Pillow when it is not a
+    PNG or JPEG whose first 64 KB say it); raises OSError when it is not an image."""
+    with open(path, "rb") as f:
+        first = f.read(1 << 16)
+    size = imagehead.size(first)
+    if size is not None:
+        return size
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def _is_pil_image(obj: Any) -> bool:
+    """True for a PIL image, without importing Pillow: only a loaded Pillow makes one."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(obj, pil.Image)
+
+
+def _too_large(w: int, h: int) -> None:
+    if w * h > MAX_PIXELS:
+        raise PanoramaError(f"image: {w}x{h} pixels is too large; at most {MAX_PIXELS:,} "
+                            "pixels (16384x8192). Downscale it first.")
+
+
 def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode a file or bytes; returns the array and what the file says about itself."""
+    plain = _open_plain(data)
+    if plain is not None:
+        return plain
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise PanoramaError(
-                    f"image: {w}x{h} pixels is too large; at most {MAX_PIXELS:,} pixels "
-                    "(16384x8192). Downscale it first.")
+            _too_large(*im.size)
             info = _file_info(im)
             if _is_16bit_rgb(im):
                 arr = _decode_16bit(data, im)
@@ -228,6 +262,24 @@ def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
         name = data if isinstance(data, Path) else f"{len(data)} bytes"
         raise PanoramaError(f"image: cannot decode {name}: {e}") from None
     return arr, info
+
+
+def _open_plain(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """`_open` of a plain PNG or JPEG (`imagehead.plain`: its header read here, its pixels
+    by OpenCV, no Pillow import: a tenth of a cold check), or None when Pillow should
+    open it (and then says what is wrong with a broken file)."""
+    try:
+        raw = data if isinstance(data, bytes) else data.read_bytes()
+    except OSError:
+        return None
+    head = imagehead.plain(raw)
+    if head is None or (head.fmt == "JPEG" and not _ends_with_eoi(raw)):
+        return None  # truncated JPEG: OpenCV would grey the rest, Pillow raises
+    _too_large(head.width, head.height)
+    arr = decode_opencv(raw, head.mode, head.fmt)
+    if arr is None or arr.shape[:2] != (head.height, head.width):
+        return None
+    return (arr if arr.ndim == 3 else arr[:, :, None]), _facts(head.info)
 
 
 def _decode_fast(data: bytes | Path, im: Image.Image) -> np.ndarray | None:
@@ -291,13 +343,18 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 def _file_info(im: Image.Image) -> dict[str, Any]:
     """What the file says about itself: XMP projection, and a Software text naming the
     offline emulator."""
+    return _facts(im.info)
+
+
+def _facts(info: Mapping[str, Any]) -> dict[str, Any]:
+    """`_file_info` of a Pillow ``im.info`` (or what `imagehead` read of it)."""
     out: dict[str, Any] = {}
-    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
+    xmp = info.get("xmp") or info.get("XML:com.adobe.xmp") or b""
     if isinstance(xmp, bytes):
         xmp = xmp.decode("utf-8", "replace")
     if "equirectangular" in xmp:
         out["projection"] = "equirectangular"
-    software = str(im.info.get("Software", ""))
+    software = str(info.get("Software", ""))
     if "emulator" in software.lower():
         out["source"] = "emulator"
     return out
@@ -350,6 +407,8 @@ def write_image(arr: np.ndarray, path: str | os.PathLike, xmp: str | None = None
                   xmp=xmp if kind.xmp else None)
     # Written beside the target and renamed into place: an export interrupted halfway
     # (full disk, killed kernel) never leaves a half-written image under the real name.
+    from .files import commit_file, temp_path  # here: reading a panorama needs no writer
+
     tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
@@ -400,7 +459,7 @@ class Panorama:
             arr, meta, path = src.array, dict(src.metadata), src.path
         elif isinstance(src, np.ndarray):
             arr = src
-        elif isinstance(src, Image.Image):
+        elif _is_pil_image(src):
             arr = _decode(src)
             meta.update(_file_info(src))
         elif isinstance(src, (bytes, bytearray, memoryview)):
@@ -455,6 +514,8 @@ class Panorama:
 
     def thumbnail(self, max_width: int = 512) -> Image.Image:
         """A downscaled 8-bit PIL image at most ``max_width`` wide (area-averaged)."""
+        from PIL import Image
+
         if max_width < 2:
             raise PanoramaError(f"max_width: got {max_width!r}; allowed: an integer >= 2")
         w = min(self.width, int(max_width))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import __version__
-from .files import write_json_atomic
 from .isotime import iso
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,12 +67,16 @@ def generation(image: Path, *, body: Mapping[str, Any], model_id: str, intent_id
 
 def write(image: Path, data: Mapping[str, Any]) -> Path:
     """Write ``data`` as the sidecar of ``image`` (atomically); returns its path."""
+    from .files import write_json_atomic  # here: reading a panorama needs no writer
+
     return write_json_atomic(path_for(image), dict(data))
 
 
 def write_metadata(image: Path, metadata: Mapping[str, Any]) -> Path:
     """Give a saved panorama its metadata as a sidecar, replacing the sidecar of a file
     saved there before. Returns the sidecar's path."""
+    from .files import write_json_atomic
+
     return write_json_atomic(path_for(image),
                              {"file": Path(image).name, "metadata": dict(metadata)})
 

@@ -1,0 +1,142 @@
+"""The cold `skybox-nb seams FILE` path stays lean: a fresh process checking a plain PNG
+or JPEG loads none of the heavy modules the check does not use (the client and its
+transport, widgets, plotting, Pillow, the ledger, the emulator, scipy, multiprocessing,
+numpy's masked arrays and FFT) and starts no spinning BLAS threads; and a plain file read
+without Pillow gives the same pixels, metadata and errors as Pillow's reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from skybox_nb import imagehead, panorama
+from skybox_nb.panorama import Panorama, gpano_xmp
+
+from synthetic import render, textured
+
+# Each costs a fresh `skybox-nb seams` run time (imports or, for the package's own, their
+# compilation) and none is needed to check a PNG or JPEG.
+HEAVY = ("httpx", "ipywidgets", "anywidget", "matplotlib", "PIL", "scipy", "tqdm", "sqlite3",
+         "email", "multiprocessing", "concurrent.futures.process", "numpy.ma", "numpy.fft",
+         "skybox_nb.client", "skybox_nb.ledger", "skybox_nb.emulator", "skybox_nb.plots",
+         "skybox_nb.errors", "skybox_nb.contract", "skybox_nb.files", "skybox_nb.request",
+         "skybox_nb.repair", "skybox_nb.cli_ledger", "skybox_nb.cli_family",
+         "skybox_nb.upscale", "skybox_nb.widgets")
+
+_CHILD = """
+import json, os, sys
+from skybox_nb.cli import main
+rc = main(["seams", *sys.argv[2:]])
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": rc, "modules": sorted(sys.modules),
+               "blas": os.environ.get("OPENBLAS_NUM_THREADS")}, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def img() -> np.ndarray:
+    return render(textured, 512, 256)
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_a_cold_seams_run_loads_no_heavy_module(tmp_path: Path, img: np.ndarray,
+                                                suffix: str) -> None:
+    path = Panorama(img).save(tmp_path / f"pano.{suffix}", sidecar=False)
+    out = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for extra in ([], ["--json"]):
+        run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path), *extra],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0, run.stderr
+        assert "seamless" in run.stdout
+        found = json.loads(out.read_text())
+        assert found["rc"] == 0
+        loaded = [m for m in HEAVY if m in found["modules"]]
+        assert loaded == [], f"`skybox-nb seams {path.name}` imported {loaded}"
+        assert "skybox_nb.seams" in found["modules"]  # the check itself did run
+        assert found["blas"] == "1"  # numpy's BLAS threads would only spin
+    # a value the user set is theirs
+    run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path)], timeout=120,
+                         capture_output=True, text=True, env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert run.returncode == 0 and json.loads(out.read_text())["blas"] == "3", run.stderr
+
+
+def _variants(tmp: Path, img: np.ndarray) -> dict[str, Path]:
+    """Files the plain reader takes and files it must leave to Pillow."""
+    out = {f"saved.{s}": Panorama(img).save(tmp / f"saved.{s}", sidecar=False)
+           for s in ("png", "jpg", "webp")}  # with GPano XMP
+    soft = PngImagePlugin.PngInfo()
+    soft.add_text("Software", "skybox_nb offline emulator")
+    zxmp = PngImagePlugin.PngInfo()
+    zxmp.add_itxt("XML:com.adobe.xmp", gpano_xmp(512, 256), zip=True)
+    exif = Image.Exif()
+    exif[0x0112] = 3  # turned half a turn
+    rgb = Image.fromarray(img)
+    saves = {"software.png": dict(pnginfo=soft), "zxmp.png": dict(pnginfo=zxmp),
+             "rot.jpg": dict(exif=exif), "rot.png": dict(exif=exif),
+             "trns.png": dict(transparency=(1, 2, 3)), "progressive.jpg": dict(progressive=True)}
+    for name, kw in saves.items():
+        rgb.save(tmp / name, **kw)
+        out[name] = tmp / name
+    rgb.convert("P").save(tmp / "palette.png")
+    Image.fromarray(np.dstack([img, img[:, :, :1]])).save(tmp / "rgba.png")
+    Image.fromarray(img[:, :, 0]).save(tmp / "grey.jpg")
+    for name in ("palette.png", "rgba.png", "grey.jpg"):
+        out[name] = tmp / name
+    for name, src in (("cut.jpg", "progressive.jpg"), ("cut.png", "software.png")):
+        raw = out[src].read_bytes()
+        (tmp / name).write_bytes(raw[: len(raw) // 2])
+        out[name] = tmp / name
+    bad = bytearray(out["software.png"].read_bytes())
+    bad[40] ^= 0xFF  # inside a chunk before the pixels: its checksum no longer holds
+    (tmp / "badcrc.png").write_bytes(bytes(bad))
+    out["badcrc.png"] = tmp / "badcrc.png"
+    return out
+
+
+def _read(path: Path) -> tuple[np.ndarray | None, dict | None, str | None]:
+    try:
+        arr, info = panorama._open(path)
+        return arr, info, None
+    except panorama.PanoramaError as e:
+        return None, None, str(e)
+
+
+def test_the_plain_reader_reads_what_pillow_reads(tmp_path: Path, img: np.ndarray,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _variants(tmp_path, img)
+    plain = {name for name, p in files.items() if imagehead.plain(p.read_bytes())}
+    # what needs Pillow's care goes to Pillow; plain files do not
+    assert {"saved.png", "saved.jpg", "software.png", "progressive.jpg", "rgba.png",
+            "grey.jpg"} <= plain
+    assert not plain & {"saved.webp", "zxmp.png", "rot.jpg", "rot.png", "trns.png",
+                        "palette.png", "badcrc.png"}
+    fast = {name: _read(p) for name, p in files.items()}
+    monkeypatch.setattr(panorama, "_open_plain", lambda data: None)  # Pillow for all
+    for name, p in files.items():
+        arr, info, err = _read(p)
+        f_arr, f_info, f_err = fast[name]
+        assert f_err == err, name
+        if err is None:
+            assert f_arr.dtype == arr.dtype and np.array_equal(f_arr, arr), name
+            assert f_info == info, name
+    assert fast["saved.png"][1] == fast["saved.jpg"][1] == {"projection": "equirectangular"}
+    assert fast["software.png"][1] == {"source": "emulator"}
+    assert "truncated" in fast["cut.jpg"][2] and "truncated" in fast["cut.png"][2]
+
+
+def test_image_size_reads_the_header_and_refuses_what_is_not_an_image(
+        tmp_path: Path, img: np.ndarray) -> None:
+    for name, p in _variants(tmp_path, img).items():
+        if not name.startswith(("cut", "badcrc")):
+            assert panorama.image_size(p) == (512, 256), name
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(OSError):
+        panorama.image_size(tmp_path / "notes.png")
