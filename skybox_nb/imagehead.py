@@ -3,7 +3,7 @@ its pixels and without Pillow: format, size, channels, and the texts a panorama 
 
 Invariant: `plain` answers only for a file that `panorama` decodes with OpenCV anyway once
 Pillow has read its header, and whose header it reads as Pillow's ``im.info`` holds it
-("xmp", "Software"): an 8-bit grey, RGB or RGBA PNG without palette, transparency key,
+("xmp", "XML:com.adobe.xmp", "Software"): an 8-bit grey, RGB or RGBA PNG without palette, transparency key,
 EXIF, compressed texts or animation, whose chunks before the pixels have sound
 checksums; an 8-bit baseline or progressive JPEG, grey or YCbCr, without EXIF, extended
 XMP, Adobe colour transform or multi-picture index. For anything else, and anything it
@@ -35,8 +35,9 @@ _JPEG_NO_LENGTH = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn stand alone
 @dataclass(frozen=True)
 class Head:
     """A plain image file's facts: ``fmt`` "PNG" or "JPEG" and ``mode`` "L", "RGB" or
-    "RGBA" (Pillow's names), its size, and ``info``: the "xmp" (bytes) and "Software"
-    (str) entries Pillow's ``im.info`` would hold, when the file has them."""
+    "RGBA" (Pillow's names), its size, and ``info``: the "xmp" (bytes), "Software" and
+    "XML:com.adobe.xmp" (str, from a tEXt chunk) entries Pillow's ``im.info`` would
+    hold, when the file has them."""
 
     fmt: str
     mode: str
@@ -100,8 +101,8 @@ def _png(raw: bytes) -> Head | None:
             key, _, value = body.partition(b"\0")
             if key == b"exif":
                 return None
-            if key == b"Software":
-                info["Software"] = value.decode("latin-1", "replace")
+            if key in (b"Software", _XMP_KEY):  # Pillow keeps the text under its key
+                info[key.decode("latin-1")] = value.decode("latin-1", "replace")
         elif kind == b"iTXt":
             key, _, rest = body.partition(b"\0")
             if key == b"Software":

@@ -140,3 +140,17 @@ def test_image_size_reads_the_header_and_refuses_what_is_not_an_image(
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(OSError):
         panorama.image_size(tmp_path / "notes.png")
+
+
+def test_xmp_in_a_plain_text_chunk_marks_the_projection_as_pillow_reads_it(
+        tmp_path: Path, img: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Some writers put the XMP packet in an uncompressed tEXt chunk, not iTXt: Pillow
+    # keeps it under its key, and the projection it names must not be lost without Pillow.
+    info = PngImagePlugin.PngInfo()
+    info.add_text("XML:com.adobe.xmp", gpano_xmp(512, 256).encode("utf-8").decode("latin-1"))
+    Image.fromarray(img).save(tmp_path / "textxmp.png", pnginfo=info)
+    fast = _read(tmp_path / "textxmp.png")
+    monkeypatch.setattr(panorama, "_open_plain", lambda data: None)  # Pillow for all
+    slow = _read(tmp_path / "textxmp.png")
+    assert slow[1] == {"projection": "equirectangular"}
+    assert fast[1] == slow[1] and np.array_equal(fast[0], slow[0])
