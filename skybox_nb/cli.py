@@ -417,10 +417,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser(only).parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a reader gone by now is met below, not at exit
+        return rc
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The exit status when stdout's reader stopped reading (``| head``): 141, a shell's
+    for a writer ended by SIGPIPE. What is still buffered goes to the null device, so
+    the interpreter's last flush does not fail again with a traceback."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (in-process)
+        pass
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -191,3 +191,17 @@ def test_version_and_every_option_of_ours_has_help(capsys):
     for name in ("emulator", "generate", "cubemap", "seams", "demo", "notebooks"):
         for action in subs[name]._actions:
             assert action.help, (name, action.option_strings or action.dest)
+
+
+@pytest.mark.parametrize("copies", [1, 40])
+def test_a_reader_that_stops_early_ends_the_output_without_a_traceback(images, copies):
+    # `skybox-nb seams folder | head -1`: the pipe closes under the report (many files:
+    # while printing; one: at the final flush). The command stops quietly, as cat does.
+    for i in range(copies):
+        (images / "folder" / f"p{i}.png").write_bytes((images / "pano.png").read_bytes())
+    proc = subprocess.Popen([sys.executable, "-m", "skybox_nb.cli", "seams", "folder"],
+                            cwd=images, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) != 0
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
