@@ -61,9 +61,12 @@ def plain(raw: bytes) -> Head | None:
 
 def size(first: bytes) -> tuple[int, int] | None:
     """(width, height) from the first bytes of a PNG or JPEG file (its header), or None
-    when they do not say (another format, or a JPEG whose frame header comes later)."""
+    when they do not say (another format, a JPEG whose frame header comes later, or EXIF
+    in them: its orientation may turn the image a quarter, so Pillow reads it)."""
     try:
         if first.startswith(_PNG_SIGNATURE) and first[12:16] == b"IHDR" and len(first) >= 24:
+            if b"eXIf" in first:
+                return None
             w, h = struct.unpack(">II", first[16:24])
             return (w, h) if w and h else None
         if first.startswith(b"\xff\xd8"):
@@ -147,6 +150,8 @@ def _jpeg(raw: bytes, whole: bool) -> Head | None:
                 return Head("JPEG", frame[2], w, h)
         elif 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             return None  # lossless, hierarchical or arithmetic-coded frames
+        elif marker == 0xE1 and not whole and body.startswith(b"Exif\0"):
+            return None  # an orientation may swap width and height
         elif marker == 0xE1 and whole:  # EXIF (orientation) or XMP
             if not body.startswith(_JPEG_XMP):
                 return None

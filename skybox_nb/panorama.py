@@ -206,8 +206,9 @@ def _is_16bit_rgb(im: Image.Image) -> bool:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header (by Pillow when it is not a
-    PNG or JPEG whose first 64 KB say it); raises OSError when it is not an image."""
+    """(width, height) of an image file as `Panorama.load` gives it (EXIF orientation
+    applied), read from its header (by Pillow when it is not a PNG or JPEG whose first
+    64 KB say it); raises OSError when it is not an image."""
     with open(path, "rb") as f:
         first = f.read(1 << 16)
     size = imagehead.size(first)
@@ -216,7 +217,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     from PIL import Image
 
     with Image.open(path) as im:
-        return im.size
+        w, h = im.size
+        return (h, w) if _orientation(Path(path), im) in (5, 6, 7, 8) else (w, h)
 
 
 def _is_pil_image(obj: Any) -> bool:

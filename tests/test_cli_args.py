@@ -205,3 +205,12 @@ def test_a_reader_that_stops_early_ends_the_output_without_a_traceback(images, c
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) != 0
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_cubemap_takes_a_panorama_stored_turned_by_exif(images: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewers turn it a quarter clockwise: 256x128 upright
+    Image.new("RGB", (128, 256), (20, 90, 160)).save(images / "turned.jpg", exif=exif)
+    proc = _cli(["cubemap", "turned.jpg", "--out", "faces"], images)
+    assert proc.returncode == 0, proc.stderr
+    assert "not 2:1" not in proc.stderr

@@ -154,3 +154,18 @@ def test_xmp_in_a_plain_text_chunk_marks_the_projection_as_pillow_reads_it(
     slow = _read(tmp_path / "textxmp.png")
     assert slow[1] == {"projection": "equirectangular"}
     assert fast[1] == slow[1] and np.array_equal(fast[0], slow[0])
+
+
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_image_size_is_the_size_a_load_gives_a_file_turned_by_exif(
+        tmp_path: Path, img: np.ndarray, suffix: str, orientation: int) -> None:
+    # A 2:1 panorama stored upright-on-its-side with an EXIF quarter turn loads as 2:1;
+    # the size the command line judges the ratio by must say so too, not 256x512.
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"turned.{suffix}"
+    Image.fromarray(np.ascontiguousarray(np.rot90(img))).save(path, exif=exif)
+    pano = Panorama.load(path)
+    assert (pano.width, pano.height) == (512, 256)
+    assert panorama.image_size(path) == (512, 256)
