@@ -158,6 +158,7 @@ def _cubemap_one(path, out_root: str, many: bool, stretch: bool,  # type: ignore
 def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-def]
                stretch: bool = False):
     """One panorama's seam report as (text, dict), its figure saved when asked."""
+    import os
     from pathlib import Path
 
     from .cliargs import UsageProblem, load_panorama
@@ -169,11 +170,15 @@ def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-de
         raise ValueError(str(e)) from None
     report = seam_report(pano)
     if plot:
-        # several inputs, or a folder given: one <name>.png each in that folder
-        dest = Path(plot) / f"{Path(path).stem}.png" if many or Path(plot).is_dir() \
-            else Path(plot)
+        # several inputs, or a folder given (one there, or a name ending with a slash):
+        # one <name>.png each in that folder
+        folder = many or Path(plot).is_dir() or plot.endswith(("/", os.sep))
+        dest = Path(plot) / f"{Path(path).stem}.png" if folder else Path(plot)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        report.plot().savefig(dest, dpi=100)
+        try:
+            report.plot().savefig(dest, dpi=100)
+        except ValueError as e:  # a suffix matplotlib has no writer for
+            raise ValueError(f"--plot: {e}") from None
     return str(report), report.to_dict()
 
 

@@ -214,3 +214,16 @@ def test_cubemap_takes_a_panorama_stored_turned_by_exif(images: Path) -> None:
     proc = _cli(["cubemap", "turned.jpg", "--out", "faces"], images)
     assert proc.returncode == 0, proc.stderr
     assert "not 2:1" not in proc.stderr
+
+
+def test_seams_plot_into_a_folder_not_made_yet_when_its_name_ends_with_a_slash(images):
+    proc = _cli(["seams", "pano.png", "--plot", "figures/"], images)
+    assert proc.returncode == 0, proc.stderr
+    assert (images / "figures" / "pano.png").is_file()
+    assert not (images / "figures.png").exists()
+
+
+def test_seams_plot_to_a_format_with_no_figure_writer_names_the_option(images):
+    proc = _cli(["seams", "pano.png", "--plot", "figure.txt"], images)
+    assert proc.returncode == 2
+    assert "--plot" in proc.stderr and "'txt'" in proc.stderr and "Traceback" not in proc.stderr
