@@ -18,13 +18,16 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Head", "plain", "size"]
+__all__ = ["Head", "plain", "size", "png_may_have_exif"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # colour type -> Pillow's mode at 8 bits
 # chunks that change what Pillow decodes or reads (palette, colour key, EXIF, animation,
 # compressed text): Pillow opens those files
 _PNG_PILLOW = {b"PLTE", b"tRNS", b"eXIf", b"acTL", b"zTXt"}
+# where a PNG's EXIF may be: its own chunk, or (ImageMagick) a text of hex digits that
+# Pillow reads an orientation from too
+_PNG_EXIF = (b"eXIf", b"Raw profile type exif")
 _TEXT_LIMIT = 1 << 20  # a longer text chunk is Pillow's to judge (its own limits)
 _XMP_KEY = b"XML:com.adobe.xmp"
 _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -65,7 +68,7 @@ def size(first: bytes) -> tuple[int, int] | None:
     in them: its orientation may turn the image a quarter, so Pillow reads it)."""
     try:
         if first.startswith(_PNG_SIGNATURE) and first[12:16] == b"IHDR" and len(first) >= 24:
-            if b"eXIf" in first:
+            if png_may_have_exif(first):
                 return None
             w, h = struct.unpack(">II", first[16:24])
             return (w, h) if w and h else None
@@ -77,8 +80,14 @@ def size(first: bytes) -> tuple[int, int] | None:
     return None
 
 
+def png_may_have_exif(raw: bytes) -> bool:
+    """False when a PNG file's bytes (or its first bytes, for what they hold) carry no
+    EXIF Pillow would read an orientation from; True when they may."""
+    return any(mark in raw for mark in _PNG_EXIF)
+
+
 def _png(raw: bytes) -> Head | None:
-    if b"eXIf" in raw:  # an EXIF chunk, even after the pixels, may turn the image
+    if png_may_have_exif(raw):  # even after the pixels, EXIF may turn the image
         return None
     pos, ihdr, info = 8, None, {}
     while pos + 12 <= len(raw):

@@ -299,10 +299,10 @@ def _decode_fast(data: bytes | Path, im: Image.Image) -> np.ndarray | None:
 def _orientation(data: bytes | Path, im: Image.Image) -> int:
     """The EXIF orientation (1..8; 1 when none). Pillow's ``getexif`` on a PNG decodes
     the whole image to look for an eXIf chunk after the pixels (as long again as the
-    decode itself): a PNG without those four bytes anywhere has none."""
+    decode itself): a PNG without those four bytes (nor ImageMagick's EXIF text) has none."""
     if im.format == "PNG":
         raw = data if isinstance(data, bytes) else Path(data).read_bytes()
-        if b"eXIf" not in raw:
+        if not imagehead.png_may_have_exif(raw):
             return 1
     return im.getexif().get(0x0112, 1)
 

@@ -169,3 +169,24 @@ def test_image_size_is_the_size_a_load_gives_a_file_turned_by_exif(
     pano = Panorama.load(path)
     assert (pano.width, pano.height) == (512, 256)
     assert panorama.image_size(path) == (512, 256)
+
+
+@pytest.mark.parametrize("zip_", [False, True])
+def test_a_png_whose_exif_is_a_raw_profile_text_is_turned_as_pillow_turns_it(
+        tmp_path: Path, img: np.ndarray, zip_: bool) -> None:
+    # ImageMagick keeps a JPEG's EXIF in a PNG as a "Raw profile type exif" text of hex
+    # digits; Pillow reads its orientation from there, and so must a load.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    digits = exif.tobytes().hex()
+    text = f"\nexif\n{len(digits) // 2:8d}\n" + "\n".join(
+        digits[i:i + 72] for i in range(0, len(digits), 72)) + "\n"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", text, zip=zip_)
+    path = tmp_path / "turned.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(img))).save(path, pnginfo=info)
+    with Image.open(path) as im:
+        assert im.getexif().get(0x0112) == 6  # what Pillow reads
+    pano = Panorama.load(path)
+    assert np.array_equal(pano.array, img)
+    assert panorama.image_size(path) == (512, 256)
