@@ -423,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(only).parse_args(argv)
     try:
         rc = int(args.func(args) or 0)
-        sys.stdout.flush()  # here, so a reader gone by now is met below, not at exit
+        if sys.stdout is not None:  # None when started with stdout closed
+            sys.stdout.flush()  # here, so a reader gone by now is met below, not at exit
         return rc
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
