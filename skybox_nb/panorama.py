@@ -262,7 +262,11 @@ def _open(data: bytes | Path) -> tuple[np.ndarray, dict[str, Any]]:
             f"refused it as a possible decompression bomb: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         name = data if isinstance(data, Path) else f"{len(data)} bytes"
-        raise PanoramaError(f"image: cannot decode {name}: {e}") from None
+        why = str(e)
+        if isinstance(e, Image.UnidentifiedImageError):  # its text names a BytesIO's address
+            why = ("not an image in a format this reads; allowed: an image file such as "
+                   "PNG, JPEG, WebP or TIFF")
+        raise PanoramaError(f"image: cannot decode {name}: {why}") from None
     return arr, info
 
 

@@ -220,3 +220,12 @@ def test_a_save_that_fails_halfway_leaves_no_partial_file(tmp_path, monkeypatch)
     assert not (tmp_path / "new.png").exists()
     assert kept.read_bytes() == before  # the earlier export is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png"]
+
+
+def test_bytes_that_are_no_image_are_refused_without_a_memory_address():
+    # what is wrong and what is allowed; not Pillow's repr of an in-memory buffer
+    with pytest.raises(PanoramaError) as err:
+        Panorama.load(b"<html>502 Bad Gateway</html>")
+    text = str(err.value)
+    assert "cannot decode 28 bytes" in text and "BytesIO" not in text and " 0x" not in text
+    assert "allowed:" in text and "PNG" in text
