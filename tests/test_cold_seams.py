@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +192,18 @@ def test_a_png_whose_exif_is_a_raw_profile_text_is_turned_as_pillow_turns_it(
     pano = Panorama.load(path)
     assert np.array_equal(pano.array, img)
     assert panorama.image_size(path) == (512, 256)
+
+
+def test_a_raw_profile_exif_text_after_the_pixels_still_turns_the_image(
+        tmp_path: Path, img: np.ndarray) -> None:
+    # Pillow finds it there too (its EXIF lookup reads the chunks after the pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    text = f"\nexif\n{len(exif.tobytes()):8d}\n{exif.tobytes().hex()}\n".encode()
+    Image.fromarray(np.ascontiguousarray(np.rot90(img))).save(tmp_path / "upright.png")
+    raw = (tmp_path / "upright.png").read_bytes()
+    end = raw.rindex(b"IEND") - 4  # the IEND chunk's length field
+    body = b"tEXt" + b"Raw profile type exif\0" + text
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    (tmp_path / "after.png").write_bytes(raw[:end] + chunk + raw[end:])
+    assert np.array_equal(Panorama.load(tmp_path / "after.png").array, img)
