@@ -399,7 +399,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "SCENARIO_SDK_API_KEY / SCENARIO_SDK_API_SECRET are not set).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    # Not required here: `main` says a subcommand is missing only when nothing else was
+    # typed wrong, so `skybox-nb --bogus` names --bogus instead.
+    sub = p.add_subparsers(dest="command", required=False)
     for name, add in _COMMANDS.items():
         if command is None or name == command:
             add(sub)
@@ -420,7 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    args = build_parser(only).parse_args(argv)
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.error("the following arguments are required: command")
     try:
         rc = int(args.func(args) or 0)
         if sys.stdout is not None:  # None when started with stdout closed

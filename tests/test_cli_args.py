@@ -227,3 +227,19 @@ def test_seams_plot_to_a_format_with_no_figure_writer_names_the_option(images):
     proc = _cli(["seams", "pano.png", "--plot", "figure.txt"], images)
     assert proc.returncode == 2
     assert "--plot" in proc.stderr and "'txt'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("typed", [["--bogus"], ["-x"], ["--colour=red"]])
+def test_an_unknown_option_without_a_subcommand_is_named(typed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(typed)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {typed[0]}" in err and "required" not in err
+
+
+def test_no_subcommand_at_all_says_one_is_required(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert "required: command" in capsys.readouterr().err
