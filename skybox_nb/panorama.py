@@ -217,8 +217,9 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     from PIL import Image
 
     with Image.open(path) as im:
-        w, h = im.size
-        return (h, w) if _orientation(Path(path), im) in (5, 6, 7, 8) else (w, h)
+        w, h = im.size  # a TIFF's is already turned (`_turn_after_opencv`)
+        turned = im.format != "TIFF" and _orientation(Path(path), im) in (5, 6, 7, 8)
+        return (h, w) if turned else (w, h)
 
 
 def _is_pil_image(obj: Any) -> bool:
@@ -297,7 +298,13 @@ def _decode_fast(data: bytes | Path, im: Image.Image) -> np.ndarray | None:
     arr = decode_opencv(data if isinstance(data, bytes) else str(data), im.mode, im.format)
     if arr is None:
         return None
-    return _orient(arr if arr.ndim == 3 else arr[:, :, None], _orientation(data, im))
+    return _orient(arr if arr.ndim == 3 else arr[:, :, None], _turn_after_opencv(data, im))
+
+
+def _turn_after_opencv(data: bytes | Path, im: Image.Image) -> int:
+    """The EXIF orientation still to apply to OpenCV's pixels of a file: 1 for a TIFF,
+    whose orientation tag OpenCV's reader (like Pillow's) has applied already."""
+    return 1 if im.format == "TIFF" else _orientation(data, im)
 
 
 def _orientation(data: bytes | Path, im: Image.Image) -> int:
@@ -335,7 +342,7 @@ def _decode_16bit(data: bytes | Path, im: Image.Image) -> np.ndarray:
         im.load()
         return _decode(im)
     arr = arr[:, :, [2, 1, 0, 3][: arr.shape[2]]]  # BGR(A) -> RGB(A)
-    return _orient(arr, _orientation(data, im))
+    return _orient(arr, _turn_after_opencv(data, im))
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

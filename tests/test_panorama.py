@@ -229,3 +229,23 @@ def test_bytes_that_are_no_image_are_refused_without_a_memory_address():
     text = str(err.value)
     assert "cannot decode 28 bytes" in text and "BytesIO" not in text and " 0x" not in text
     assert "allowed:" in text and "PNG" in text
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_a_tiff_is_turned_by_its_orientation_once(tmp_path, orientation):
+    # OpenCV and Pillow both hand a TIFF's pixels over already turned by its orientation
+    # tag (Pillow's size too): turning them again would show the panorama upside down.
+    from skybox_nb.panorama import _orient, image_size
+
+    stored = np.random.default_rng(orientation).integers(0, 255, (64, 128, 3), np.uint8)
+    if orientation >= 5:
+        stored = np.ascontiguousarray(stored.transpose(1, 0, 2))  # upright: 128x64
+    want = _orient(stored, orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.tif"
+    Image.fromarray(stored).save(path, exif=exif)
+    for src in (path, path.read_bytes()):
+        got = Panorama.load(src).array
+        assert got.shape == want.shape and np.array_equal(got, want), type(src).__name__
+    assert image_size(path) == (128, 64)
