@@ -66,6 +66,10 @@ MAX_DISC_DEG = 42.0
 # A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
 # aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
 SMALL_DISC_DEG = 10.0
+# Whatever the disc, it covers the pole row in full: that row's centre is 90/H degrees
+# from the pole and the disc's outer fifth is feathered, so on an image under about 60
+# rows a 2-degree disc would change nothing (and the step would say it had).
+POLE_ROW_REACH = 1.3
 
 
 def disc_degrees(pole: Pole) -> float:
@@ -389,6 +393,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         steps.append(step)
     def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
         row_only = pole.rules == ["uniformity"]
+        deg = max(deg, POLE_ROW_REACH * 90.0 / H)
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
         what = ("inpainted (push-pull)" if row_only else
                 f"inpainted (push-pull shading, the surroundings' texture carried in; "
