@@ -38,7 +38,7 @@ import numpy as np
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
 from .pole_fill import carried_detail
-from .seams import Pole, SeamReport, seam_report
+from .seams import _PINCH_MIN_ROWS, Pole, SeamReport, seam_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -395,9 +395,13 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         row_only = pole.rules == ["uniformity"]
         deg = max(deg, POLE_ROW_REACH * 90.0 / H)
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
+        # The extent is measured only from `_PINCH_MIN_ROWS` analysis rows (0 below).
+        extent = (f"measured extent {pole.extent_deg:.0f} deg"
+                  if before.analysis_size[1] >= _PINCH_MIN_ROWS else
+                  f"extent not measured under {_PINCH_MIN_ROWS} rows")
         what = ("inpainted (push-pull)" if row_only else
                 f"inpainted (push-pull shading, the surroundings' texture carried in; "
-                f"measured extent {pole.extent_deg:.0f} deg)")
+                f"{extent})")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from skybox_nb.repair import repair
 
-from synthetic import render, shift_half, textured
+from synthetic import render, shift_half, smear_pole, textured
 
 
 def test_a_tiny_panoramas_pole_row_is_mended_not_just_named():
@@ -24,3 +24,13 @@ def test_a_tiny_panoramas_pole_row_is_mended_not_just_named():
     assert r.mask[-1].all()  # the pole row itself was changed
     assert r.after.poles.south.ok, r.after.defects
     assert np.array_equal(r.panorama.array[~r.mask], img[~r.mask])
+
+
+def test_a_small_panoramas_pole_step_does_not_claim_a_measured_extent():
+    # Under 256 rows the artefact's extent is not measured (extent_deg stays 0): the step
+    # must not report "measured extent 0 deg" for a smear reaching 18 degrees.
+    img = smear_pole(render(textured, 256, 128), 0.1, north=True)
+    r = repair(img, wrap=False)
+    assert not r.before.poles.north.ok
+    step = next(s for s in r.steps if s.startswith("north pole"))
+    assert "measured extent" not in step and "not measured" in step, step
