@@ -292,7 +292,9 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     size = int(min(2048, 2 * round(f * math.tan(math.radians(fov / 2)))))
     f = size / 2 / math.tan(math.radians(fov / 2))
     pitch = 90.0 if north else -90.0
-    face = perspective(arr, pitch=pitch, fov=fov, size=(size, size)).astype(np.float32)
+    # Viewed as a Panorama taken as it is: its ratio was accepted by the caller.
+    face = perspective(Panorama(arr, ratio="ignore"), pitch=pitch, fov=fov,
+                       size=(size, size)).astype(np.float32)
     face = face.reshape(size, size, -1)
     c = (size - 1) / 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - np.float32(c)
@@ -364,7 +366,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     unchanged."""
     p = _as_panorama(pano)
     src = p.array
-    arr = as_array(src)
+    # The Panorama's own array, already checked: its ratio was accepted when it was made
+    # (the CLI loads with ratio="warn"), so it is not checked against 2:1 again.
+    arr = as_array(p)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     before = report if report is not None else seam_report(p, thresholds=thresholds)

@@ -9,7 +9,9 @@ import json
 
 import numpy as np
 
+from skybox_nb.panorama import Panorama
 from skybox_nb.repair import repair
+from skybox_nb.seams import seam_report
 
 from synthetic import render, shift_half, smear_pole, textured
 
@@ -34,3 +36,16 @@ def test_a_small_panoramas_pole_step_does_not_claim_a_measured_extent():
     assert not r.before.poles.north.ok
     step = next(s for s in r.steps if s.startswith("north pole"))
     assert "measured extent" not in step and "not measured" in step, step
+
+
+def test_a_panorama_accepted_at_another_ratio_is_repaired_as_it_is_checked():
+    # The user (or the CLI, which loads with ratio="warn") accepted a 600x256 image; the
+    # check measures it, so the repair must not refuse it for its ratio.
+    img = smear_pole(shift_half(render(textured, 600, 256), 3), 0.1, north=True)
+    pano = Panorama(img, ratio="ignore")
+    before = seam_report(pano)
+    assert not before.wrap.ok and not before.poles.north.ok
+    r = repair(pano)
+    assert r.after.wrap.ok and r.after.poles.north.ok, r.after.defects
+    assert r.panorama.array.shape == img.shape
+    assert np.array_equal(r.panorama.array[~r.mask], img[~r.mask])
