@@ -869,6 +869,10 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     poles on the panorama made from them. ``thresholds`` overrides entries of
     `THRESHOLDS`; ``max_width`` is the analysis width. Returns a `SeamReport`."""
     t0 = time.perf_counter()
+    # Narrower, a 2:1 image's analysis copy can fall under the 16x8 a panorama needs (the
+    # error would then blame the image's size).
+    if isinstance(max_width, bool) or not isinstance(max_width, (int, np.integer)) or max_width < 32:
+        raise ValueError(f"max_width: got {max_width!r}; allowed: an integer >= 32")
     given_faces = None
     if isinstance(pano_or_array, Mapping):
         conv = get_convention(convention)
