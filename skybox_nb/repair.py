@@ -378,6 +378,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     mask = np.zeros((H, W), bool)
     steps: list[str] = []
 
+    lo, hi = (float(arr[:, :, :c].min()), float(arr[:, :, :c].max())) \
+        if arr.dtype.kind == "f" else (0.0, 0.0)
+
     def apply(patch: Patch) -> None:
         ys, xs, values, weight = patch
         changed = weight > 0
@@ -385,6 +388,11 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if np.issubdtype(arr.dtype, np.integer):
             top = np.iinfo(arr.dtype).max
             values = np.clip(np.rint(values), 0, top)
+        else:
+            # A float image has no fixed range: the blend's overshoot (a pyramid rings
+            # around a bright sun) is kept within the image's own, so no negative or
+            # brighter-than-the-brightest radiance appears.
+            values = np.clip(values, lo, hi)
         region[changed] = values[changed].astype(arr.dtype)
         rows = out[ys[0]:ys[-1] + 1]
         rows[:, xs, :c] = region

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import json
+
 import numpy as np
 
 from skybox_nb.panorama import Panorama
@@ -49,3 +51,18 @@ def test_a_panorama_accepted_at_another_ratio_is_repaired_as_it_is_checked():
     assert r.after.wrap.ok and r.after.poles.north.ok, r.after.defects
     assert r.panorama.array.shape == img.shape
     assert np.array_equal(r.panorama.array[~r.mask], img[~r.mask])
+
+
+def test_a_float_repair_stays_within_the_images_own_range():
+    # A dim HDR scene with a sun of 500 on the wrap border: the multi-band blend rings
+    # around it, which must not leave negative (or brighter than the sun) radiance.
+    img = shift_half(render(textured, 512, 256).astype(np.float32) / 255 * 0.05, 4)
+    img[100:110, 505:] = 500.0
+    img[100:110, :3] = 500.0
+    r = repair(img, poles=False)
+    assert r.steps and r.mask.any()
+    out = r.panorama.array
+    assert out.dtype == np.float32
+    assert out.min() >= img.min() and out.max() <= img.max(), (out.min(), out.max())
+    assert np.array_equal(out[~r.mask], img[~r.mask])
+    json.dumps(r.to_dict(), allow_nan=False)
