@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import json
-
 import numpy as np
 
 from skybox_nb.panorama import Panorama
