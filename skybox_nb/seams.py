@@ -883,7 +883,15 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     for k, v in (thresholds or {}).items():
         if k not in THRESHOLDS:
             raise ValueError(f"thresholds: unknown key {k!r}; allowed: {', '.join(THRESHOLDS)}")
-        limits[k] = float(v)
+        # Every verdict divides by its limit (severity, the repair's band) and the report
+        # is JSON: a limit of 0, below 0, NaN or inf is refused here, by name.
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"thresholds[{k!r}]: got {v!r}; allowed: a finite number > 0")
+        limits[k] = value
     arr = as_array(pano_or_array)
     H, W = arr.shape[:2]
     work, k = _analysis_copy(arr, max_width)
