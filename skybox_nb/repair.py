@@ -371,8 +371,12 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     arr = as_array(p)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    before = report if report is not None else seam_report(p, thresholds=thresholds)
     H, W, C = arr.shape
+    if report is not None and tuple(report.size) != (W, H):
+        # Its rows and bands are another image's: the repair would mend the wrong rows.
+        raise ValueError(f"report: the check of a {report.size[0]}x{report.size[1]} image; "
+                         f"allowed: the check of this {W}x{H} panorama (or None)")
+    before = report if report is not None else seam_report(p, thresholds=thresholds)
     c = min(C, 3)  # alpha is kept as it is
     out = arr.copy()
     mask = np.zeros((H, W), bool)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from skybox_nb.panorama import Panorama
 from skybox_nb.repair import repair
@@ -64,3 +65,15 @@ def test_a_float_repair_stays_within_the_images_own_range():
     assert out.min() >= img.min() and out.max() <= img.max(), (out.min(), out.max())
     assert np.array_equal(out[~r.mask], img[~r.mask])
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_a_report_of_another_image_is_refused():
+    # A check of a half-size copy names its rows: mending the full image there would
+    # blend the wrong rows.
+    big = shift_half(render(textured, 512, 256), 4)
+    small = big[::2, ::2]
+    with pytest.raises(ValueError, match=r"report: the check of a 256x128 image; allowed: "
+                                         r"the check of this 512x256 panorama"):
+        repair(big, report=seam_report(small))
+    r = repair(big, report=seam_report(big))
+    assert r.after.wrap.ok
