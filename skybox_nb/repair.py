@@ -77,7 +77,9 @@ def disc_degrees(pole: Pole) -> float:
     ``pole``: `ROW_DISC_DEG` when only the pole row's uniformity failed, else its measured
     extent plus `EXTENT_MARGIN` within [`DISC_DEG`, `MAX_DISC_DEG`] (from
     `SMALL_DISC_DEG` when only a fold or void failed, with the row: `repair` mends such a
-    pole with `DISC_DEG` when the smaller disc does not pass)."""
+    pole with `DISC_DEG` when the smaller disc does not pass). `repair` widens it to
+    `POLE_ROW_REACH` x 90/H degrees when that is more, so it covers a small image's pole
+    row."""
     if pole.rules == ["uniformity"]:
         return ROW_DISC_DEG
     least = SMALL_DISC_DEG if set(pole.rules) <= {"uniformity", "fold", "void"} else DISC_DEG
