@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .cubemap import _rotation, perspective
+from .panorama import Panorama
 
 __all__ = ["carried_detail", "COPIES"]
 
@@ -46,6 +47,7 @@ def carried_detail(arr: np.ndarray, north: bool, disc_deg: float, fov: float, si
     the disc what it shows lies (1 at the rim, 0 at twice the disc), mixed so the weights'
     squares sum to one. Zero where no copy shows the surroundings."""
     H, W, C = arr.shape
+    pano = Panorama(arr, ratio="ignore")  # the caller accepted its ratio
     sign = 1.0 if north else -1.0
     turn = min(_TURN * disc_deg, 80.0)
     num = np.zeros((size, size, C), np.float32)
@@ -57,7 +59,7 @@ def carried_detail(arr: np.ndarray, north: bool, disc_deg: float, fov: float, si
         # A view tilted off the pole always has the pole on the same side (its top): the
         # roll turns that side with the copy, so the copies cover every part of the disc.
         roll = 360.0 * i / COPIES
-        view = perspective(arr, yaw=yaw, pitch=pitch, fov=fov, size=(size, size), roll=roll)
+        view = perspective(pano, yaw=yaw, pitch=pitch, fov=fov, size=(size, size), roll=roll)
         view = view.astype(np.float32).reshape(size, size, -1)[:, :, :C]
         src = _colatitude(yaw, pitch, roll, fov, size, north)
         # 1 where the copy shows the rim's surroundings, falling to 0 at twice the disc

@@ -38,7 +38,7 @@ import numpy as np
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
 from .pole_fill import carried_detail
-from .seams import Pole, SeamReport, seam_report
+from .seams import _PINCH_MIN_ROWS, Pole, SeamReport, seam_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -66,6 +66,10 @@ MAX_DISC_DEG = 42.0
 # A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
 # aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
 SMALL_DISC_DEG = 10.0
+# Whatever the disc, it covers the pole row in full: that row's centre is 90/H degrees
+# from the pole and the disc's outer fifth is feathered, so on an image under about 60
+# rows a 2-degree disc would change nothing (and the step would say it had).
+POLE_ROW_REACH = 1.3
 
 
 def disc_degrees(pole: Pole) -> float:
@@ -73,7 +77,9 @@ def disc_degrees(pole: Pole) -> float:
     ``pole``: `ROW_DISC_DEG` when only the pole row's uniformity failed, else its measured
     extent plus `EXTENT_MARGIN` within [`DISC_DEG`, `MAX_DISC_DEG`] (from
     `SMALL_DISC_DEG` when only a fold or void failed, with the row: `repair` mends such a
-    pole with `DISC_DEG` when the smaller disc does not pass)."""
+    pole with `DISC_DEG` when the smaller disc does not pass). `repair` widens it to
+    `POLE_ROW_REACH` x 90/H degrees when that is more, so it covers a small image's pole
+    row."""
     if pole.rules == ["uniformity"]:
         return ROW_DISC_DEG
     least = SMALL_DISC_DEG if set(pole.rules) <= {"uniformity", "fold", "void"} else DISC_DEG
@@ -288,7 +294,9 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     size = int(min(2048, 2 * round(f * math.tan(math.radians(fov / 2)))))
     f = size / 2 / math.tan(math.radians(fov / 2))
     pitch = 90.0 if north else -90.0
-    face = perspective(arr, pitch=pitch, fov=fov, size=(size, size)).astype(np.float32)
+    # Viewed as a Panorama taken as it is: its ratio was accepted by the caller.
+    face = perspective(Panorama(arr, ratio="ignore"), pitch=pitch, fov=fov,
+                       size=(size, size)).astype(np.float32)
     face = face.reshape(size, size, -1)
     c = (size - 1) / 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - np.float32(c)
@@ -360,15 +368,24 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     unchanged."""
     p = _as_panorama(pano)
     src = p.array
-    arr = as_array(src)
+    # The Panorama's own array, already checked: its ratio was accepted when it was made
+    # (the CLI loads with ratio="warn"), so it is not checked against 2:1 again.
+    arr = as_array(p)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    before = report if report is not None else seam_report(p, thresholds=thresholds)
     H, W, C = arr.shape
+    if report is not None and tuple(report.size) != (W, H):
+        # Its rows and bands are another image's: the repair would mend the wrong rows.
+        raise ValueError(f"report: the check of a {report.size[0]}x{report.size[1]} image; "
+                         f"allowed: the check of this {W}x{H} panorama (or None)")
+    before = report if report is not None else seam_report(p, thresholds=thresholds)
     c = min(C, 3)  # alpha is kept as it is
     out = arr.copy()
     mask = np.zeros((H, W), bool)
     steps: list[str] = []
+
+    lo, hi = (float(arr[:, :, :c].min()), float(arr[:, :, :c].max())) \
+        if arr.dtype.kind == "f" else (0.0, 0.0)
 
     def apply(patch: Patch) -> None:
         ys, xs, values, weight = patch
@@ -377,6 +394,11 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if np.issubdtype(arr.dtype, np.integer):
             top = np.iinfo(arr.dtype).max
             values = np.clip(np.rint(values), 0, top)
+        else:
+            # A float image has no fixed range: the blend's overshoot (a pyramid rings
+            # around a bright sun) is kept within the image's own, so no negative or
+            # brighter-than-the-brightest radiance appears.
+            values = np.clip(values, lo, hi)
         region[changed] = values[changed].astype(arr.dtype)
         rows = out[ys[0]:ys[-1] + 1]
         rows[:, xs, :c] = region
@@ -389,10 +411,15 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         steps.append(step)
     def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
         row_only = pole.rules == ["uniformity"]
+        deg = max(deg, POLE_ROW_REACH * 90.0 / H)
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
+        # The extent is measured only from `_PINCH_MIN_ROWS` analysis rows (0 below).
+        extent = (f"measured extent {pole.extent_deg:.0f} deg"
+                  if before.analysis_size[1] >= _PINCH_MIN_ROWS else
+                  f"extent not measured under {_PINCH_MIN_ROWS} rows")
         what = ("inpainted (push-pull)" if row_only else
                 f"inpainted (push-pull shading, the surroundings' texture carried in; "
-                f"measured extent {pole.extent_deg:.0f} deg)")
+                f"{extent})")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
 

@@ -869,6 +869,10 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     poles on the panorama made from them. ``thresholds`` overrides entries of
     `THRESHOLDS`; ``max_width`` is the analysis width. Returns a `SeamReport`."""
     t0 = time.perf_counter()
+    # Narrower, a 2:1 image's analysis copy can fall under the 16x8 a panorama needs (the
+    # error would then blame the image's size).
+    if isinstance(max_width, bool) or not isinstance(max_width, (int, np.integer)) or max_width < 32:
+        raise ValueError(f"max_width: got {max_width!r}; allowed: an integer >= 32")
     given_faces = None
     if isinstance(pano_or_array, Mapping):
         conv = get_convention(convention)
@@ -879,7 +883,15 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     for k, v in (thresholds or {}).items():
         if k not in THRESHOLDS:
             raise ValueError(f"thresholds: unknown key {k!r}; allowed: {', '.join(THRESHOLDS)}")
-        limits[k] = float(v)
+        # Every verdict divides by its limit (severity, the repair's band) and the report
+        # is JSON: a limit of 0, below 0, NaN or inf is refused here, by name.
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"thresholds[{k!r}]: got {v!r}; allowed: a finite number > 0")
+        limits[k] = value
     arr = as_array(pano_or_array)
     H, W = arr.shape[:2]
     work, k = _analysis_copy(arr, max_width)
