@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .batch import Outcome, add_jobs, cli_batch, find_panoramas
+from .sidecar import path_for
 
 __all__ = ["add_parser", "run", "repair_one", "outputs_for"]
 
@@ -51,7 +52,8 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
     """Where each input's repair goes. One input: ``out`` itself (a file; in it as
     ``<name>-repaired.png`` when it is a folder), or beside the input. Several: in the
     folder ``out`` (or beside each input) as ``<name>-repaired.png``, a number added
-    when two inputs share a name. Raises ValueError when an output would be an input."""
+    when two inputs share a name. Raises ValueError when an output, or its sidecar,
+    would be an input's."""
     if len(paths) == 1 and out is not None and not Path(out).is_dir():
         targets = {paths[0]: Path(out)}
     else:
@@ -66,10 +68,17 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
             targets[p] = folder / f"{name}.png"
             taken.add(targets[p].resolve())
     inputs = {p.resolve() for p in paths}
+    # pano.jpg's sidecar is pano.json, pano.png's too: writing one replaces the other's
+    sides = {path_for(p).resolve(): p for p in paths}
     for p, t in targets.items():
         if t.resolve() in inputs:
             raise ValueError(f"--out: the repair of {p} would replace the input {t}; "
                              "choose another --out")
+        other = sides.get(path_for(t).resolve())
+        if other is not None:
+            raise ValueError(f"--out: the repair of {p} written to {t} would replace the "
+                             f"sidecar {path_for(t)} of the input {other}; choose another "
+                             "--out")
     return targets
 
 

@@ -1,0 +1,44 @@
+"""A child (repair, refine) is never written over its source: neither its image nor its
+sidecar. ``pano.jpg`` shares the sidecar ``pano.json`` of ``pano.png``, so writing a
+repair of ``pano.png`` to ``pano.jpg`` would replace the source's record (its job,
+request and cost) with the repair's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skybox_nb.cli import main
+from skybox_nb.repair_cli import outputs_for
+from tests.synthetic import render, shift_half, textured
+
+
+def _source(tmp_path):
+    img = shift_half(render(textured, 256, 128).astype(np.uint8))
+    path = tmp_path / "pano.png"
+    Image.fromarray(img).save(path)
+    side = {"file": "pano.png", "job": {"id": "job_1"}, "request": {"prompt": "a sky"}}
+    path.with_suffix(".json").write_text(json.dumps(side))
+    return path, side
+
+
+def test_repair_to_another_suffix_of_the_source_is_refused_and_keeps_its_sidecar(
+        tmp_path, capsys):
+    path, side = _source(tmp_path)
+    assert main(["repair", str(path), "--out", str(tmp_path / "pano.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert "pano.json" in err and "--out" in err, err
+    assert json.loads(path.with_suffix(".json").read_text()) == side
+    assert not (tmp_path / "pano.jpg").exists()
+
+
+def test_outputs_for_refuses_an_output_sharing_an_inputs_sidecar(tmp_path):
+    a, b = tmp_path / "sky.png", tmp_path / "sky-repaired.jpg"
+    with pytest.raises(ValueError, match="sidecar"):
+        outputs_for([a, b], None)  # sky-repaired.png would write sky-repaired.json
+    with pytest.raises(ValueError, match="sidecar"):
+        outputs_for([a], str(tmp_path / "sky.webp"))
+    assert outputs_for([a], str(tmp_path / "other.jpg"))[a] == tmp_path / "other.jpg"
