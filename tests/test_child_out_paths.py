@@ -42,3 +42,31 @@ def test_outputs_for_refuses_an_output_sharing_an_inputs_sidecar(tmp_path):
     with pytest.raises(ValueError, match="sidecar"):
         outputs_for([a], str(tmp_path / "sky.webp"))
     assert outputs_for([a], str(tmp_path / "other.jpg"))[a] == tmp_path / "other.jpg"
+
+
+@pytest.fixture()
+def offline(tmp_path):
+    from skybox_nb.client import SkyboxClient
+    from skybox_nb.emulator import Emulator
+
+    with Emulator(job_duration=0, render_size=(256, 128)) as emu:
+        client = SkyboxClient(api_key="k", api_secret="s", emulator=emu,
+                              library=str(tmp_path / "lib"))
+        yield client, emu
+        client.close()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_refine_into_its_source_or_its_sidecar_is_refused_before_paying(offline, suffix):
+    from skybox_nb.refine import refine
+    from skybox_nb.request import SkyboxRequest
+
+    client, emu = offline
+    source = client.run(SkyboxRequest("a harbour at dusk", seed=3, num_outputs=1))
+    path = source.files[0]
+    pixels, side = path.read_bytes(), path.with_suffix(".json").read_text()
+    posts = emu.stats()["generate_posts"]
+    with pytest.raises(ValueError, match="out: .*source"):
+        refine(client, path, 0.3, out=path.with_suffix(suffix))
+    assert emu.stats()["generate_posts"] == posts  # nothing paid
+    assert path.read_bytes() == pixels and path.with_suffix(".json").read_text() == side
