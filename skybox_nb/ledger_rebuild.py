@@ -66,7 +66,7 @@ def rebuild(library: str | Path) -> RebuildReport:
     path = lib / LEDGER_NAME
     kept = _salvage(path)
     report = RebuildReport(ledger=path)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = _free_stamp(lib, datetime.now().strftime("%Y%m%d-%H%M%S"))
     for suffix in ("", "-wal", "-shm"):
         old = lib / (LEDGER_NAME + suffix)
         if old.exists():
@@ -90,6 +90,16 @@ def rebuild(library: str | Path) -> RebuildReport:
     finally:
         ledger.close()
     return report
+
+
+def _free_stamp(lib: Path, stamp: str) -> str:
+    """``stamp``, or ``stamp-2``, ``-3``...: the first no aside file of the ledger has
+    yet (a rename onto an existing name would replace it: two rebuilds in one second)."""
+    n, mine = 1, stamp
+    while any((lib / f"{LEDGER_NAME}.old-{mine}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1
+        mine = f"{stamp}-{n}"
+    return mine
 
 
 def _salvage(path: Path) -> list[dict[str, Any]]:
