@@ -25,7 +25,7 @@ from typing import Any
 from .batch import Outcome, add_jobs, cli_batch, find_panoramas
 from .sidecar import path_for
 
-__all__ = ["add_parser", "run", "repair_one", "outputs_for"]
+__all__ = ["add_parser", "run", "repair_one", "outputs_for", "plot_path", "check_plots"]
 
 SUFFIX = "-repaired"
 
@@ -82,6 +82,25 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
     return targets
 
 
+def plot_path(path: Path, plot: str, many: bool) -> Path:
+    """Where the before/after figure of ``path`` goes: ``plot`` itself (one input), or
+    ``<name>.png`` in the folder ``plot`` (several)."""
+    return Path(plot) / f"{path.stem}.png" if many else Path(plot)
+
+
+def check_plots(targets: dict[Path, Path], plot: str) -> None:
+    """Raise ValueError when a figure would be written over an input or a repair (a
+    ``--plot`` folder holding the inputs names each figure like its panorama)."""
+    many = len(targets) > 1
+    taken = {p.resolve(): f"the input {p}" for p in targets}
+    taken.update({t.resolve(): f"the repair {t}" for t in targets.values()})
+    for p in targets:
+        dest = plot_path(p, plot, many)
+        if dest.resolve() in taken:
+            raise ValueError(f"--plot: the figure of {p} would replace "
+                             f"{taken[dest.resolve()]}; choose another --plot")
+
+
 def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
                plot: str | None, many: bool) -> dict[str, Any]:
     """Repair the panorama at ``path`` into ``targets[path]`` (a job for
@@ -98,7 +117,7 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
     source = source_of(path)  # the row, if any, is named once recorded (in `_record`)
     out, _ = save_child(result.panorama, targets[path], entry("repair", source, summary))
     if plot:
-        dest = Path(plot) / f"{path.stem}.png" if many else Path(plot)
+        dest = plot_path(path, plot, many)
         dest.parent.mkdir(parents=True, exist_ok=True)
         result.plot().savefig(dest, dpi=100)
     lossy = out.suffix.lower() in (".jpg", ".jpeg", ".webp")
@@ -154,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     paths = find_panoramas(args.input)
     try:
         targets = outputs_for(paths, args.out)
+        if args.plot:
+            check_plots(targets, args.plot)
     except ValueError as e:
         print(f"skybox-nb repair: {e}", file=sys.stderr)
         return 2

@@ -70,3 +70,18 @@ def test_refine_into_its_source_or_its_sidecar_is_refused_before_paying(offline,
         refine(client, path, 0.3, out=path.with_suffix(suffix))
     assert emu.stats()["generate_posts"] == posts  # nothing paid
     assert path.read_bytes() == pixels and path.with_suffix(".json").read_text() == side
+
+
+def test_plots_into_the_inputs_folder_never_replace_an_input(tmp_path, capsys):
+    path, side = _source(tmp_path)
+    other = tmp_path / "sea.png"
+    Image.fromarray(np.asarray(Image.open(path))).save(other)
+    pixels = {p: p.read_bytes() for p in (path, other)}
+    rc = main(["repair", str(path), str(other), "--plot", str(tmp_path)])
+    assert {p: p.read_bytes() for p in (path, other)} == pixels  # the inputs are intact
+    assert rc == 2 and "--plot: the figure of" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*-repaired*"))  # refused before any work
+    # a folder of its own is fine
+    assert main(["repair", str(path), str(other), "--plot", str(tmp_path / "figs")]) == 0
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == {"pano.png", "sea.png"}
+    assert {p: p.read_bytes() for p in (path, other)} == pixels
