@@ -85,3 +85,14 @@ def test_plots_into_the_inputs_folder_never_replace_an_input(tmp_path, capsys):
     assert main(["repair", str(path), str(other), "--plot", str(tmp_path / "figs")]) == 0
     assert {p.name for p in (tmp_path / "figs").iterdir()} == {"pano.png", "sea.png"}
     assert {p: p.read_bytes() for p in (path, other)} == pixels
+
+
+def test_seams_plot_into_the_inputs_folder_never_replaces_an_input(tmp_path, capsys):
+    path, _ = _source(tmp_path)
+    pixels = path.read_bytes()
+    assert main(["seams", str(path), "--plot", str(tmp_path)]) != 0
+    assert path.read_bytes() == pixels
+    assert "--plot: the figure of" in capsys.readouterr().err
+    (tmp_path / "figs").mkdir()
+    assert main(["seams", str(tmp_path), "--plot", str(tmp_path / "figs")]) in (0, 1)
+    assert path.read_bytes() == pixels and (tmp_path / "figs" / "pano.png").is_file()
