@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
                    f"<name>{SUFFIX}.png")
     r.add_argument("--json", action="store_true", help="print the before/after report as JSON")
     r.add_argument("--plot", default=None, help="also save the before/after figure to this "
-                   "PNG (one input) or, as <name>.png, into this folder (several)")
+                   "PNG (one input) or, as <name>.png, into this folder (several, or a folder given)")
     add_jobs(r)
     r.set_defaults(func=run)
 
@@ -84,8 +84,8 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
 
 def plot_path(path: Path, plot: str, many: bool) -> Path:
     """Where the before/after figure of ``path`` goes: ``plot`` itself (one input), or
-    ``<name>.png`` in the folder ``plot`` (several)."""
-    return Path(plot) / f"{path.stem}.png" if many else Path(plot)
+    ``<name>.png`` in the folder ``plot`` (several, or a folder given)."""
+    return Path(plot) / f"{path.stem}.png" if many or Path(plot).is_dir() else Path(plot)
 
 
 def check_plots(targets: dict[Path, Path], plot: str) -> None:

@@ -96,3 +96,15 @@ def test_seams_plot_into_the_inputs_folder_never_replaces_an_input(tmp_path, cap
     (tmp_path / "figs").mkdir()
     assert main(["seams", str(tmp_path), "--plot", str(tmp_path / "figs")]) in (0, 1)
     assert path.read_bytes() == pixels and (tmp_path / "figs" / "pano.png").is_file()
+
+
+def test_repair_plot_into_a_folder_puts_the_figure_inside_it(tmp_path, capsys):
+    path, _ = _source(tmp_path)
+    (tmp_path / "figs").mkdir()
+    assert main(["repair", str(path), "--plot", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "pano.png").is_file()
+    assert (tmp_path / "pano-repaired.png").is_file()
+    # a folder holding the input is refused, as for several inputs
+    assert main(["repair", str(path), "--out", str(tmp_path / "x.png"),
+                 "--plot", str(tmp_path)]) == 2
+    assert "--plot: the figure of" in capsys.readouterr().err
