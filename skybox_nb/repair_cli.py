@@ -43,7 +43,8 @@ def add_parser(sub: Any) -> None:
                    f"<name>{SUFFIX}.png")
     r.add_argument("--json", action="store_true", help="print the before/after report as JSON")
     r.add_argument("--plot", default=None, help="also save the before/after figure to this "
-                   "PNG (one input) or, as <name>.png, into this folder (several, or a folder given)")
+                   "PNG (one input) or, as <name>.png, into this folder (several, or a "
+                   "folder given)")
     add_jobs(r)
     r.set_defaults(func=run)
 
