@@ -121,8 +121,7 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
                 row["asset_ids"] = json.loads(row.get("asset_ids") or "[]")
                 row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
                 if isinstance(row["body"], dict) and isinstance(row["files"], list):
-                    row["files"] = [p if Path(p).is_absolute() else path.parent / Path(p).name
-                                    for p in row["files"]]
+                    row["files"] = [_salvaged_file(path.parent, p) for p in row["files"]]
                     out.append(row)
             except (ValueError, TypeError, KeyError, IndexError):
                 continue  # a hand-damaged row: its generation comes back from sidecars
@@ -131,6 +130,16 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
     finally:
         conn.close()
     return out
+
+
+def _salvaged_file(lib: Path, stored: str) -> Path:
+    """A file path as an old row stored it, as a path now: absolute as it was; relative
+    to the library (``sub/x.png``) when the file is there; else by its name at the top of
+    the library (a row written before paths were relative held the writer's path)."""
+    if Path(stored).is_absolute():
+        return Path(stored)
+    here = lib / stored
+    return here if here.exists() else lib / Path(stored).name
 
 
 def _lineage(data: Any) -> dict[str, Any] | None:

@@ -52,3 +52,26 @@ def test_rebuilds_in_the_same_second_keep_every_old_ledger(tmp_path, monkeypatch
     assert [_marks(p) for p in asides] == [{"the original"}, {"the first rebuild"}]
     # the rebuilt ledgers are named in the report under the names they now have
     assert "old file kept as" in str(second) and str(second.moved_aside[0]) in str(second)
+
+
+def test_a_rebuild_keeps_a_file_in_a_subfolder_of_the_library_where_it_is(tmp_path):
+    import time
+
+    sub = tmp_path / "refined"
+    sub.mkdir()
+    (sub / "sky.png").write_bytes(b"not read")
+    led = Ledger(tmp_path)
+    row = {"intent_id": "intent_sub", "fingerprint": "f", "model_id": "m", "body": {},
+           "status": "done", "files": [sub / "sky.png"], "asset_ids": [],
+           "created_at": time.time()}
+    try:
+        led.restore(row)
+        assert list(led.get("intent_sub").files) == [sub / "sky.png"]
+    finally:
+        led.close()
+    rebuild(tmp_path)
+    led = Ledger(tmp_path)
+    try:
+        assert list(led.get("intent_sub").files) == [sub / "sky.png"]
+    finally:
+        led.close()
