@@ -1,6 +1,7 @@
-"""A rebuild never deletes an old ledger: each rebuild moves the file it replaces to a
-name of its own, even when two rebuilds fall in the same second (the aside name is
-stamped to the second, and a rename onto an existing name replaces that file)."""
+"""A rebuild never deletes an old ledger nor moves a row's file: each rebuild moves the
+file it replaces to a name of its own, even when two rebuilds fall in the same second
+(the aside name is stamped to the second, and a rename onto an existing name replaces
+that file), and a row naming a file in a subfolder of the library keeps naming it."""
 
 from __future__ import annotations
 
