@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ledger import IntentRecord
     from .panorama import Panorama
 
-__all__ = ["LINEAGE_KEY", "KNOWN", "sha256_file", "source_of", "entry", "save_child",
+__all__ = ["LINEAGE_KEY", "KNOWN", "sha256_file", "source_of", "entry", "save_child", "check_out",
            "recorded", "link", "read_lineage", "mark_generation"]
 
 LINEAGE_KEY = "lineage"
@@ -100,6 +100,23 @@ def entry(kind: str, source: Mapping[str, Any], detail: Mapping[str, Any], *,
             "intent_id": intent_id, "detail": dict(detail)}
 
 
+def check_out(source: str | os.PathLike[str] | None, out: str | os.PathLike[str],
+              name: str = "out") -> None:
+    """Raise ValueError (naming ``name``) when writing a child of ``source`` to ``out``
+    would replace the source's image or its sidecar (``pano.jpg`` shares the sidecar
+    ``pano.json`` of ``pano.png``)."""
+    if source is None:
+        return
+    src, dst = Path(source).resolve(), Path(out).resolve()
+    if dst == src:
+        raise ValueError(f"{name}: got {str(out)!r}, the source itself; allowed: another "
+                         "file (the source is never replaced)")
+    if sidecar.path_for(dst) == sidecar.path_for(src):
+        raise ValueError(f"{name}: got {str(out)!r}, whose sidecar "
+                         f"{sidecar.path_for(dst).name} is the source's; allowed: another "
+                         "name (the source's record is never replaced)")
+
+
 def save_child(pano: "Panorama", out: str | os.PathLike[str],
                lineage: Mapping[str, Any]) -> tuple[Path, str]:
     """Save ``pano`` to ``out`` (image first, then its sidecar, each atomically), its
@@ -108,6 +125,7 @@ def save_child(pano: "Panorama", out: str | os.PathLike[str],
     ``lineage.source``). Returns (the image path, its SHA-256)."""
     from .panorama import Panorama
 
+    check_out((lineage.get("source") or {}).get("path"), out)
     meta = {k: v for k, v in pano.metadata.items() if k not in _NOT_THESE_PIXELS}
     path = Panorama(pano.array, meta, ratio="ignore").save(out, sidecar=False)
     digest = sha256_file(path)

@@ -156,8 +156,9 @@ def _cubemap_one(path, out_root: str, many: bool, stretch: bool,  # type: ignore
 
 
 def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-def]
-               stretch: bool = False):
-    """One panorama's seam report as (text, dict), its figure saved when asked."""
+               stretch: bool = False, inputs: frozenset = frozenset()):
+    """One panorama's seam report as (text, dict), its figure saved when asked (never
+    over one of the ``inputs``, resolved paths: ValueError)."""
     import os
     from pathlib import Path
 
@@ -174,6 +175,9 @@ def _seams_one(path, plot: str | None, many: bool,  # type: ignore[no-untyped-de
         # one <name>.png each in that folder
         folder = many or Path(plot).is_dir() or plot.endswith(("/", os.sep))
         dest = Path(plot) / f"{Path(path).stem}.png" if folder else Path(plot)
+        if dest.resolve() in inputs | {Path(path).resolve()}:
+            raise ValueError(f"--plot: the figure of {path} would replace the input {dest}; "
+                             "choose another --plot")
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             report.plot().savefig(dest, dpi=100)
@@ -197,8 +201,18 @@ def _seams(args: argparse.Namespace) -> int:
         else:
             print(f"== {o.path}\n{text}\n" if many else text)
 
+    inputs = frozenset()
+    if args.plot:  # a figure is never written over a panorama being checked
+        from pathlib import Path
+
+        from .batch import find_panoramas
+
+        try:
+            inputs = frozenset(Path(p).resolve() for p in find_panoramas(args.input))
+        except (OSError, ValueError):
+            pass  # cli_batch reports what it cannot find
     rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many,
-                                                 stretch=args.stretch),
+                                                 stretch=args.stretch, inputs=inputs),
                    args.input, workers=args.jobs, on_result=show)
     if args.json and found:  # one file: its report; several: {path: report}
         print(json.dumps(next(iter(found.values())) if len(found) == 1 and

@@ -66,7 +66,7 @@ def rebuild(library: str | Path) -> RebuildReport:
     path = lib / LEDGER_NAME
     kept = _salvage(path)
     report = RebuildReport(ledger=path)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = _free_stamp(lib, datetime.now().strftime("%Y%m%d-%H%M%S"))
     for suffix in ("", "-wal", "-shm"):
         old = lib / (LEDGER_NAME + suffix)
         if old.exists():
@@ -92,6 +92,16 @@ def rebuild(library: str | Path) -> RebuildReport:
     return report
 
 
+def _free_stamp(lib: Path, stamp: str) -> str:
+    """``stamp``, or ``stamp-2``, ``-3``...: the first no aside file of the ledger has
+    yet (a rename onto an existing name would replace it: two rebuilds in one second)."""
+    n, mine = 1, stamp
+    while any((lib / f"{LEDGER_NAME}.old-{mine}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1
+        mine = f"{stamp}-{n}"
+    return mine
+
+
 def _salvage(path: Path) -> list[dict[str, Any]]:
     """The rows of the old ledger that still read as rows (none when it is unreadable)."""
     if not path.is_file() or path.stat().st_size == 0:
@@ -111,8 +121,7 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
                 row["asset_ids"] = json.loads(row.get("asset_ids") or "[]")
                 row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
                 if isinstance(row["body"], dict) and isinstance(row["files"], list):
-                    row["files"] = [p if Path(p).is_absolute() else path.parent / Path(p).name
-                                    for p in row["files"]]
+                    row["files"] = [_salvaged_file(path.parent, p) for p in row["files"]]
                     out.append(row)
             except (ValueError, TypeError, KeyError, IndexError):
                 continue  # a hand-damaged row: its generation comes back from sidecars
@@ -121,6 +130,16 @@ def _salvage(path: Path) -> list[dict[str, Any]]:
     finally:
         conn.close()
     return out
+
+
+def _salvaged_file(lib: Path, stored: str) -> Path:
+    """A file path as an old row stored it, as a path now: absolute as it was; relative
+    to the library (``sub/x.png``) when the file is there; else by its name at the top of
+    the library (a row written before paths were relative held the writer's path)."""
+    if Path(stored).is_absolute():
+        return Path(stored)
+    here = lib / stored
+    return here if here.exists() else lib / Path(stored).name
 
 
 def _lineage(data: Any) -> dict[str, Any] | None:

@@ -39,9 +39,12 @@ _AUTH_VALUE = re.compile(r"\b(Basic|Bearer)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9+/=.])
 _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
                           r"((?:Basic|Bearer|Token|Digest)\s+)?(?!<redacted>|(?:Basic|Bearer|Token|Digest)\s)"
                           r"[^\s\"',;}]+")
-# name=value, "name": "value" or name: value, for a credential-like name.
+# name=value, "name": "value" or name: value, for a credential-like name. The name's
+# parts around the word are bounded: unbounded, a long hyphenated run (a-b-c-...) was
+# rescanned to its end from every word in it (quadratic: minutes for 100 KB).
 _NAMED_VALUE = re.compile(
-    r"(?i)(\b[\w-]*(?:api[-_]?key|secret|token|password|passwd|cookie|credential)[\w-]*"
+    r"(?i)(\b[\w-]{0,64}(?:api[-_]?key|secret|token|password|passwd|cookie|credential)"
+    r"[\w-]{0,64}"
     r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
 
 

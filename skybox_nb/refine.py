@@ -131,12 +131,15 @@ def refine(client: _Client, panorama: Source, strength: float = DEFAULT_STRENGTH
     an array). The request repeats the source's prompt, style and seed (from its sidecar,
     or ``request``); ``overrides`` change fields of it (e.g. ``geometry_enforcement=80``).
     The ledger records the refine as a child of the source; the same refine asked again
-    is not paid again (its quote is then 0). Returns a `Refinement`."""
+    is not paid again (its quote is then 0). Returns a `Refinement`. Raises ValueError,
+    before anything is paid, when ``out`` would replace the source or its sidecar."""
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) \
             or not 0 < strength < 1:
         raise ValueError(f"strength: got {strength!r}; allowed: 0 < strength < 1 (low, "
                          f"e.g. {DEFAULT_STRENGTH}, keeps the picture)")
     pano = panorama if isinstance(panorama, Panorama) else Panorama.load(panorama)
+    if out is not None:  # before anything is paid
+        child_files.check_out(pano.path, out)
     before = seam_report(pano)
     arr = pano.array
     half = arr.shape[1] // 2

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .batch import Outcome, add_jobs, cli_batch, find_panoramas
+from .sidecar import path_for
 
-__all__ = ["add_parser", "run", "repair_one", "outputs_for"]
+__all__ = ["add_parser", "run", "repair_one", "outputs_for", "plot_path", "check_plots"]
 
 SUFFIX = "-repaired"
 
@@ -42,7 +43,8 @@ def add_parser(sub: Any) -> None:
                    f"<name>{SUFFIX}.png")
     r.add_argument("--json", action="store_true", help="print the before/after report as JSON")
     r.add_argument("--plot", default=None, help="also save the before/after figure to this "
-                   "PNG (one input) or, as <name>.png, into this folder (several)")
+                   "PNG (one input) or, as <name>.png, into this folder (several, or a "
+                   "folder given)")
     add_jobs(r)
     r.set_defaults(func=run)
 
@@ -51,7 +53,8 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
     """Where each input's repair goes. One input: ``out`` itself (a file; in it as
     ``<name>-repaired.png`` when it is a folder), or beside the input. Several: in the
     folder ``out`` (or beside each input) as ``<name>-repaired.png``, a number added
-    when two inputs share a name. Raises ValueError when an output would be an input."""
+    when two inputs share a name. Raises ValueError when an output, or its sidecar,
+    would be an input's."""
     if len(paths) == 1 and out is not None and not Path(out).is_dir():
         targets = {paths[0]: Path(out)}
     else:
@@ -66,11 +69,37 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
             targets[p] = folder / f"{name}.png"
             taken.add(targets[p].resolve())
     inputs = {p.resolve() for p in paths}
+    # pano.jpg's sidecar is pano.json, pano.png's too: writing one replaces the other's
+    sides = {path_for(p).resolve(): p for p in paths}
     for p, t in targets.items():
         if t.resolve() in inputs:
             raise ValueError(f"--out: the repair of {p} would replace the input {t}; "
                              "choose another --out")
+        other = sides.get(path_for(t).resolve())
+        if other is not None:
+            raise ValueError(f"--out: the repair of {p} written to {t} would replace the "
+                             f"sidecar {path_for(t)} of the input {other}; choose another "
+                             "--out")
     return targets
+
+
+def plot_path(path: Path, plot: str, many: bool) -> Path:
+    """Where the before/after figure of ``path`` goes: ``plot`` itself (one input), or
+    ``<name>.png`` in the folder ``plot`` (several, or a folder given)."""
+    return Path(plot) / f"{path.stem}.png" if many or Path(plot).is_dir() else Path(plot)
+
+
+def check_plots(targets: dict[Path, Path], plot: str) -> None:
+    """Raise ValueError when a figure would be written over an input or a repair (a
+    ``--plot`` folder holding the inputs names each figure like its panorama)."""
+    many = len(targets) > 1
+    taken = {p.resolve(): f"the input {p}" for p in targets}
+    taken.update({t.resolve(): f"the repair {t}" for t in targets.values()})
+    for p in targets:
+        dest = plot_path(p, plot, many)
+        if dest.resolve() in taken:
+            raise ValueError(f"--plot: the figure of {p} would replace "
+                             f"{taken[dest.resolve()]}; choose another --plot")
 
 
 def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
@@ -89,7 +118,7 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
     source = source_of(path)  # the row, if any, is named once recorded (in `_record`)
     out, _ = save_child(result.panorama, targets[path], entry("repair", source, summary))
     if plot:
-        dest = Path(plot) / f"{path.stem}.png" if many else Path(plot)
+        dest = plot_path(path, plot, many)
         dest.parent.mkdir(parents=True, exist_ok=True)
         result.plot().savefig(dest, dpi=100)
     lossy = out.suffix.lower() in (".jpg", ".jpeg", ".webp")
@@ -145,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     paths = find_panoramas(args.input)
     try:
         targets = outputs_for(paths, args.out)
+        if args.plot:
+            check_plots(targets, args.plot)
     except ValueError as e:
         print(f"skybox-nb repair: {e}", file=sys.stderr)
         return 2

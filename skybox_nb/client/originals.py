@@ -46,9 +46,17 @@ def fetch_or_warn(core: Any, job: Job, asset: Asset, image: Path
 
 
 def note_original(image: Path, original: Path, asset: Asset) -> None:
-    """Name ``original`` in the generation sidecar of ``image`` (blocking: a `Call`)."""
+    """Name ``original`` in the generation sidecar of ``image`` (blocking: a `Call`). A
+    sidecar that no longer reads as a JSON object is kept aside as ``<name>.unreadable``
+    and a new one names the image and its original."""
     side = sidecar.path_for(image)
-    data = sidecar.load(side) if side.is_file() else {"file": image.name}
+    try:
+        data = sidecar.load(side) if side.is_file() else {"file": image.name}
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        side.replace(side.with_name(side.name + ".unreadable"))
+        data = {"file": image.name}
     data["original"] = {"file": original.name, "mimeType": asset.raw.get("originalMimeType")}
     sidecar.write(image, data)
 

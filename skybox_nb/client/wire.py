@@ -138,7 +138,9 @@ class _ScrubbingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
         try:
-            content = b"".join(response.stream)  # type: ignore[union-attr]
+            # read() undoes the Content-Encoding (gzip, br...): the stream's own bytes
+            # would be the compressed body, unreadable once its header is dropped
+            content = response.read()
         finally:
             response.close()
         return _scrubbed(response, content, self._secrets)
@@ -154,7 +156,7 @@ class _AsyncScrubbingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
         try:
-            content = b"".join([c async for c in response.stream])  # type: ignore[union-attr]
+            content = await response.aread()  # decoded, as in `_ScrubbingTransport`
         finally:
             await response.aclose()
         return _scrubbed(response, content, self._secrets)
