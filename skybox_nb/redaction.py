@@ -39,11 +39,12 @@ _AUTH_VALUE = re.compile(r"\b(Basic|Bearer)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9+/=.])
 _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
                           r"((?:Basic|Bearer|Token|Digest)\s+)?(?!<redacted>|(?:Basic|Bearer|Token|Digest)\s)"
                           r"[^\s\"',;}]+")
-# name=value, "name": "value" or name: value, for a credential-like name. The name's
+# name=value, "name": "value" or name: value, for a credential-like name ("tokens" at a
+# name's end is a count, as in "max_tokens: 1024", not a credential). The name's
 # parts around the word are bounded: unbounded, a long hyphenated run (a-b-c-...) was
 # rescanned to its end from every word in it (quadratic: minutes for 100 KB).
 _NAMED_VALUE = re.compile(
-    r"(?i)(\b[\w-]{0,64}(?:api[-_]?key|secret|token|password|passwd|cookie|credential)"
+    r"(?i)(\b[\w-]{0,64}(?:api[-_]?key|secret|token(?!s(?![\w-]))|password|passwd|cookie|credential)"
     r"[\w-]{0,64}"
     r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
 
@@ -69,6 +70,8 @@ def _secrets() -> list[str]:
 def is_credential_name(name: str) -> bool:
     """True when a field or header called ``name`` holds a credential."""
     flat = str(name).lower().replace("-", "").replace("_", "")
+    if flat.endswith("tokens"):  # a count ("max_tokens"), unless another word says more
+        flat = flat[:-len("tokens")]
     return any(w in flat for w in _CREDENTIAL_WORDS)
 
 

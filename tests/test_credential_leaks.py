@@ -139,3 +139,17 @@ def test_reprs_of_settings_client_and_run_show_no_credential(emu, tmp_path):
         run.result(timeout=30)
         clean(repr(resolve_settings()), repr(c), repr(c._core), repr(c._core.where),
               repr(run), repr(c._http.headers), str(vars(c)))
+
+
+def test_a_count_of_tokens_is_not_taken_for_a_credential():
+    """"tokens" at a name's end counts something; a token itself is still hidden."""
+    from skybox_nb.redaction import PLACEHOLDER, is_credential_name, redact_value, scrub_text
+
+    assert scrub_text("out of tokens: 1024") == "out of tokens: 1024"
+    assert scrub_text("max_tokens=2048, access_token=abc123def456") == \
+        f"max_tokens=2048, access_token={PLACEHOLDER}"
+    assert scrub_text("refresh-token: zz9plural") == f"refresh-token: {PLACEHOLDER}"
+    assert redact_value({"max_tokens": 1024, "token": "t0k3n-value"}) == \
+        {"max_tokens": 1024, "token": PLACEHOLDER}
+    assert not is_credential_name("total_tokens")
+    assert is_credential_name("tokens_secret") and is_credential_name("X-Auth-Token")
