@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 from .contract import ENV_API_KEY, ENV_API_SECRET
 
-__all__ = ["PLACEHOLDER", "is_credential_name", "scrub_text", "redact_value", "remember"]
+__all__ = ["PLACEHOLDER", "MIN_SECRET", "is_credential_name", "scrub_text", "redact_value",
+           "remember"]
 
 PLACEHOLDER = "<redacted>"
 
@@ -26,7 +27,7 @@ _CREDENTIAL_WORDS = ("apikey", "secret", "token", "authorization", "password", "
                      "cookie", "credential")
 # Values shorter than this are not hunted in free text: a 2-letter test key would
 # otherwise blank out every word it happens to be part of.
-_MIN_SECRET = 6
+MIN_SECRET = 6
 
 _known: set[str] = set()
 _known_lock = threading.Lock()
@@ -52,7 +53,7 @@ _NAMED_VALUE = re.compile(
 def remember(*values: str) -> None:
     """Add configured credential values to those `scrub_text` always hides."""
     with _known_lock:
-        _known.update(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET)
+        _known.update(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET)
 
 
 def _secrets() -> list[str]:
@@ -62,7 +63,7 @@ def _secrets() -> list[str]:
         found = set(_known)
     for name in (ENV_API_KEY, ENV_API_SECRET):
         value = (os.environ.get(name) or "").strip()
-        if len(value) >= _MIN_SECRET:
+        if len(value) >= MIN_SECRET:
             found.add(value)
     return sorted(found, key=len, reverse=True)
 

@@ -83,9 +83,13 @@ class Closing:
         self.woken.set()
         return first
 
-    def _busy(self) -> tuple[int, int]:
+    def _settled(self, paid_until: float, rest_until: float) -> bool:
+        """Whether a close may go on: no paid POST in flight (or its deadline passed),
+        and no other operation (or the grace passed)."""
         with self._lock:
-            return self._paying, self._active
+            paying, active = self._paying, self._active
+        now = time.monotonic()
+        return (paying == 0 or now >= paid_until) and (active == 0 or now >= rest_until)
 
     def _deadline(self, call_timeout: float) -> tuple[float, float]:
         now = time.monotonic()
@@ -94,22 +98,14 @@ class Closing:
     def settle(self, call_timeout: float) -> None:
         """Block until no paid POST is in flight (at most ``call_timeout`` and a grace:
         a POST ends by its own deadline), then up to `GRACE` for the other operations."""
-        paid_until, rest_until = self._deadline(call_timeout)
-        while True:
-            paying, active = self._busy()
-            now = time.monotonic()
-            if (paying == 0 or now >= paid_until) and (active == 0 or now >= rest_until):
-                return
+        until = self._deadline(call_timeout)
+        while not self._settled(*until):
             time.sleep(0.01)
 
     async def asettle(self, call_timeout: float) -> None:
         """`settle` for the asyncio client: yields to the loop while it waits."""
-        paid_until, rest_until = self._deadline(call_timeout)
-        while True:
-            paying, active = self._busy()
-            now = time.monotonic()
-            if (paying == 0 or now >= paid_until) and (active == 0 or now >= rest_until):
-                return
+        until = self._deadline(call_timeout)
+        while not self._settled(*until):
             await asyncio.sleep(0.01)
 
     def finish(self) -> None:

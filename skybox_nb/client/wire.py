@@ -4,7 +4,7 @@ of the credentials.
 Invariant: no read or write on a connection of this client waits past the deadline of
 the call it serves (`within`): httpx's timeout bounds each read, so a server that trickles
 one byte per read could otherwise hold a call for hours; and every API answer has the
-API key, the secret and the Basic token replaced by ``[redacted]`` before any code of
+API key, the secret and the Basic token replaced by `redaction.PLACEHOLDER` before any code of
 ours reads it, so a server that echoes the ``Authorization`` header cannot put a
 credential into an exception, a log line, the ledger or a sidecar.
 """
@@ -19,10 +19,13 @@ from typing import Any, Iterable, Iterator
 import httpcore
 import httpx
 
+from ..redaction import MIN_SECRET, PLACEHOLDER
+
 __all__ = ["within", "deadline_left", "sync_transport", "async_transport", "proxy_mounts",
            "REDACTED"]
 
-REDACTED = "[redacted]"
+# One placeholder and one shortest hunted secret for all the text we show (`redaction`).
+REDACTED = PLACEHOLDER
 
 # The monotonic time by which the current call must end (None: no deadline). A context
 # variable: each thread, and each asyncio task, has its own.
@@ -108,12 +111,13 @@ class _Backend(httpcore.NetworkBackend):
 
 def _secrets(credentials: Any) -> list[bytes]:
     """The byte strings a server must not get to show us: the key, the secret, the
-    Basic token, longest first (short test keys under 4 characters are left alone)."""
+    Basic token, longest first (values under `redaction.MIN_SECRET` characters are left
+    alone: a 2-letter test key would blank every word it is part of)."""
     if credentials is None:
         return []
     token = credentials.authorization().split(" ", 1)[1]
     words = {credentials.key, credentials.secret, token, token.replace("/", "\\/")}
-    return sorted((w.encode() for w in words if len(w) >= 4), key=len, reverse=True)
+    return sorted((w.encode() for w in words if len(w) >= MIN_SECRET), key=len, reverse=True)
 
 
 def _scrub(content: bytes, secrets: list[bytes]) -> bytes:

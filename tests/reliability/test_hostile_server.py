@@ -17,6 +17,7 @@ import pytest
 from hostile_server import HostileServer, echo_body, respond
 from reliability_support import fast_poll, fast_retry
 from skybox_nb import errors
+from skybox_nb.redaction import PLACEHOLDER
 from skybox_nb.cli import main as cli_main
 from skybox_nb.client import AsyncSkyboxClient, SkyboxClient
 from skybox_nb.config import resolve_settings
@@ -51,7 +52,7 @@ def test_an_echoed_authorization_header_reaches_no_error_log_or_ledger(
                 e = info.value
                 seen.append(e)
                 assert_clean("the exception", f"{e}\n{e!r}\n{e.message}\n{e.hint}\n{e.details}")
-                assert "[redacted]" in str(e) + str(e.details)
+                assert PLACEHOLDER in str(e) + str(e.details)
         assert srv.requests, "the server was never called"
         # The server did receive the real header: the scrubbing is ours, not a mock's.
         assert any(forms()[2].encode() in h for h in srv.requests)
@@ -61,7 +62,7 @@ def test_an_echoed_authorization_header_reaches_no_error_log_or_ledger(
     tally.add(AREA, "a server echoing the Authorization header (raw and decoded) in "
               "every field of 400/401/404/429/500 answers", len(seen),
               "key, secret and token in no exception, repr, hint, details, log line or "
-              "ledger byte: '[redacted]' (was: in the exception and the ledger's error column)")
+              "ledger byte: '<redacted>' (was: in the exception and the ledger's error column)")
 
 
 def test_the_async_client_scrubs_echoed_credentials_too(tmp_path: Path) -> None:
