@@ -22,7 +22,8 @@ __all__ = ["PLACEHOLDER", "MIN_SECRET", "is_credential_name", "scrub_text", "red
 
 PLACEHOLDER = "<redacted>"
 
-# Parts of a field's name (lower case, without "-" and "_") that mark it as a credential.
+# Parts of a field's name (without "-" and "_") that mark it as a credential, when the
+# word ends there (`_WORD_END`).
 _CREDENTIAL_WORDS = ("apikey", "secret", "token", "authorization", "password", "passwd",
                      "cookie", "credential")
 # Values shorter than this are not hunted in free text: a 2-letter test key would
@@ -41,13 +42,22 @@ _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
                           r"((?:Basic|Bearer|Token|Digest)\s+)?(?!<redacted>|(?:Basic|Bearer|Token|Digest)\s)"
                           r"[^\s\"',;}]+")
 # name=value, "name": "value" or name: value, for a credential-like name ("tokens" at a
-# name's end is a count, as in "max_tokens: 1024", not a credential). The name's
-# parts around the word are bounded: unbounded, a long hyphenated run (a-b-c-...) was
-# rescanned to its end from every word in it (quadratic: minutes for 100 KB).
+# name's end is a count, as in "max_tokens: 1024", not a credential). The match starts at
+# the credential word (the name's start is kept as it is, so nothing before the word is
+# scanned) and the rest of the name is bounded: unbounded, a long hyphenated run
+# (a-b-c-...) was rescanned to its end from every word in it (quadratic: minutes for
+# 100 KB).
+# A credential word followed by a lower-case letter other than a plural's "s" is another
+# word ("tokenizer", "secretary", "passwordless"); followed by a capital it is camelCase
+# ("secretKey", "apiKeyId") and still counts.
+_WORD_END = r"(?!(?-i:[a-rt-z]))"
 _NAMED_VALUE = re.compile(
-    r"(?i)(\b[\w-]{0,64}(?:api[-_]?key|secret|token(?!s(?![\w-]))|password|passwd|cookie|credential)"
-    r"[\w-]{0,64}"
+    r"(?i)((?:api[-_]?key|secret|token(?!s(?![\w-]))|password|passwd|cookie|credential)"
+    + _WORD_END + r"[\w-]{0,64}"
     r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
+
+
+_CREDENTIAL_NAME = re.compile("(?i)(?:" + "|".join(_CREDENTIAL_WORDS) + ")" + _WORD_END)
 
 
 def remember(*values: str) -> None:
@@ -69,11 +79,13 @@ def _secrets() -> list[str]:
 
 
 def is_credential_name(name: str) -> bool:
-    """True when a field or header called ``name`` holds a credential."""
-    flat = str(name).lower().replace("-", "").replace("_", "")
-    if flat.endswith("tokens"):  # a count ("max_tokens"), unless another word says more
-        flat = flat[:-len("tokens")]
-    return any(w in flat for w in _CREDENTIAL_WORDS)
+    """True when a field or header called ``name`` holds a credential ("api_key",
+    "X-Auth-Token", "secretKey"; not "max_tokens", "tokenizer" or "secretary")."""
+    text = str(name)
+    if text.lower().endswith("tokens"):  # a count ("max_tokens"), unless another word says more
+        text = text[:-len("tokens")]
+    flat = text.replace("-", "").replace("_", "")
+    return _CREDENTIAL_NAME.search(flat) is not None
 
 
 def scrub_text(text: str) -> str:

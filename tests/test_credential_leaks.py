@@ -153,3 +153,21 @@ def test_a_count_of_tokens_is_not_taken_for_a_credential():
         {"max_tokens": 1024, "token": PLACEHOLDER}
     assert not is_credential_name("total_tokens")
     assert is_credential_name("tokens_secret") and is_credential_name("X-Auth-Token")
+
+
+def test_a_word_that_only_begins_like_a_credential_is_kept():
+    """"tokenizer", "secretary", "passwordless" name harmless values; camelCase and
+    plurals of the credential words ("secretKey", "credentials") are still hidden."""
+    from skybox_nb.redaction import PLACEHOLDER, is_credential_name, redact_value, scrub_text
+
+    for text in ("tokenizer: clip-l", "secretary: Ann-Marie", "passwordless: enabled"):
+        assert scrub_text(text) == text
+    assert redact_value({"tokenizer": "t5-xxl", "secretary": "Ann"}) == \
+        {"tokenizer": "t5-xxl", "secretary": "Ann"}
+    for text in ("secretKey: abc123xyz", "SECRET_KEY=abc123xyz", "credentials: abc123xyz",
+                 "cookies=abc123xyz", "apiKeyId: abc123xyz"):
+        assert scrub_text(text).endswith(PLACEHOLDER), text
+    for name in ("secretKey", "apiKeyId", "passwords", "credentials", "X-Api-Key"):
+        assert is_credential_name(name), name
+    for name in ("tokenizer", "secretary", "cookiecutter", "max_tokens"):
+        assert not is_credential_name(name), name
