@@ -4,7 +4,6 @@ located, the Discontinuity Score follows its formula, and the report serialises.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -141,9 +140,7 @@ def test_thresholds_can_be_overridden_and_are_checked():
 def test_big_panoramas_are_checked_on_a_downscaled_copy():
     small = render(textured, 1024, 512)
     big = np.asarray(Image.fromarray(small).resize((4096, 2048), Image.BILINEAR))
-    t = time.perf_counter()
-    r = seam_report(big)
-    assert time.perf_counter() - t < 2.0  # the benchmark holds the 0.5 s target at 8K
+    r = seam_report(big)  # its time is the benchmark's (bench_seams_real.py), not a test's
     assert r.analysis_size == (2048, 1024) and r.size == (4096, 2048) and r.seamless
     broken = seam_report(shift_half(big, 12))
     assert not broken.seamless and broken.wrap.rows[0][0] % 2 == 0  # rows in input pixels
