@@ -20,6 +20,7 @@ and 3 view pixels):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -74,13 +75,25 @@ def _maps(h: int, w: int, north: bool) -> tuple[np.ndarray, np.ndarray]:
     return remap.cached_map(("pole-extent", h, w, north), build)
 
 
+def _median(a: np.ndarray) -> float:
+    """The median of a few values (numpy's median costs ~20 ms on its first call in a
+    process: this module runs in the cold `seams` command)."""
+    s = np.sort(np.asarray(a, np.float64))
+    m = len(s) // 2
+    return float(s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2)
+
+
+@functools.lru_cache(maxsize=1)
 def _geometry() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per view pixel: its angle from the pole (degrees), x and y from the centre, radius."""
     f = _SIZE / 4 / math.tan(math.radians(_VIEW_DEG) / 2)
     c = (_SIZE - 1) / 2
     yy, xx = np.mgrid[0:_SIZE, 0:_SIZE].astype(np.float32) - np.float32(c)
     rho = np.hypot(xx, yy)
-    return np.degrees(2 * np.arctan(rho / (2 * f))), xx, yy, rho
+    out = (np.degrees(2 * np.arctan(rho / (2 * f))), xx, yy, rho)
+    for a in out:  # shared by every call: read-only
+        a.setflags(write=False)
+    return out
 
 
 def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -126,7 +139,7 @@ def pole_profile(gray: np.ndarray, north: bool) -> PoleProfile:
     energy = (rings.reshape(PROFILE_DEG, 4, -1) ** 2).sum(axis=(1, 2)) + 4 * _AZIMUTHS * _EPS
     mirror = np.max(np.stack([auto[:, _AZIMUTHS // k] for k in _FOLDS]), axis=0) / energy
 
-    ref = float(np.median(streak[int(REFERENCE_DEG[0]):n]))
+    ref = _median(streak[int(REFERENCE_DEG[0]):n])
     cut = max(STREAK_FLOOR, STREAK_OVER * ref)
     s = streak[:PROFILE_DEG]
     smooth = np.convolve(np.pad(s, 1, mode="edge"), np.ones(3) / 3, mode="valid")
