@@ -63,6 +63,11 @@ ROW_DISC_DEG = 2.0
 # MAX_DISC_DEG (beyond, the view straight up or down is mostly walls or horizon).
 EXTENT_MARGIN = 4.0
 MAX_DISC_DEG = 42.0
+# From this disc on, the fill (shading and fine grain, no mid-scale structure: a copy of
+# the surroundings brought a wardrobe onto a floor, and patch synthesis blurred or
+# scattered pieces, on the real calibration set) reads as a soft patch, and the step says
+# how to mend it with the model.
+SOFT_DISC_DEG = 24.0
 # A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
 # aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
 SMALL_DISC_DEG = 10.0
@@ -428,6 +433,12 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
                 f"{extent})")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
+        if deg >= SOFT_DISC_DEG:
+            steps.append(f"{name} pole: a disc this large is filled from its surroundings "
+                         f"without their mid-scale structure and can read as a soft patch "
+                         f"(look straight {'up' if north else 'down'}); the model mends it: "
+                         f"client.refine(panorama, dry_run=True) quotes a low-strength "
+                         f"refine, or regenerate with more geometry enforcement")
 
     small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
     for name, north in (("north", True), ("south", False)):

@@ -13,7 +13,8 @@ import pytest
 
 from skybox_nb.cubemap import perspective
 from skybox_nb.pole_extent import pole_profile
-from skybox_nb.repair import DISC_DEG, MAX_DISC_DEG, _repair_pole, disc_degrees, repair
+from skybox_nb.repair import (DISC_DEG, MAX_DISC_DEG, SOFT_DISC_DEG, _repair_pole, disc_degrees,
+                              repair)
 from skybox_nb.seams import seam_report
 
 from synthetic import pinch_pole, radial_streaks, render, textured
@@ -75,6 +76,16 @@ def test_a_30_degree_streak_pattern_is_repaired_out_to_its_extent(crisp):
     after = pole_profile(_gray(r.panorama.array), False)
     assert after.extent < 3, after.streak[:30]
     assert (after.streak[3:int(pole.extent_deg)] < 1.35).all()
+    # a disc this large says it may read as a soft patch, and how to mend it with the model
+    assert disc_degrees(pole) >= SOFT_DISC_DEG
+    assert any("soft patch" in s and "client.refine" in s for s in r.steps), r.steps
+
+
+def test_a_small_disc_gives_no_soft_patch_advice(crisp):
+    img = pinch_pole(crisp, north=True, cap_deg=8.0)
+    r = repair(img, wrap=False)
+    assert not r.before.poles.north.ok and disc_degrees(r.before.poles.north) < SOFT_DISC_DEG
+    assert r.steps and not any("soft patch" in s for s in r.steps), r.steps
 
 
 def test_a_small_pinch_in_a_crisp_cap_keeps_its_grain(crisp):
