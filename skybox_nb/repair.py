@@ -436,7 +436,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if deg >= SOFT_DISC_DEG:
             steps.append(f"{name} pole: a disc this large is filled from its surroundings "
                          f"without their mid-scale structure and can read as a soft patch "
-                         f"(look straight {'up' if north else 'down'}); the model mends it: "
+                         f"(look straight {'up' if north else 'down'}); the model mends it: in Python, "
                          f"client.refine(panorama, dry_run=True) quotes a low-strength "
                          f"refine, or regenerate with more geometry enforcement")
 
