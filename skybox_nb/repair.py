@@ -436,9 +436,10 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if deg >= SOFT_DISC_DEG:
             steps.append(f"{name} pole: a disc this large is filled from its surroundings "
                          f"without their mid-scale structure and can read as a soft patch "
-                         f"(look straight {'up' if north else 'down'}); the model mends it: in Python, "
-                         f"client.refine(panorama, dry_run=True) quotes a low-strength "
-                         f"refine, or regenerate with more geometry enforcement")
+                         f"(look straight {'up' if north else 'down'}); the model mends "
+                         f"it: in Python, client.refine(panorama, dry_run=True) quotes a "
+                         f"low-strength refine; or regenerate with more geometry "
+                         f"enforcement")
 
     small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
     for name, north in (("north", True), ("south", False)):
