@@ -22,10 +22,6 @@ __all__ = ["PLACEHOLDER", "MIN_SECRET", "is_credential_name", "scrub_text", "red
 
 PLACEHOLDER = "<redacted>"
 
-# Parts of a field's name (without "-" and "_") that mark it as a credential, when the
-# word ends there (`_WORD_END`).
-_CREDENTIAL_WORDS = ("apikey", "secret", "token", "authorization", "password", "passwd",
-                     "cookie", "credential")
 # Values shorter than this are not hunted in free text: a 2-letter test key would
 # otherwise blank out every word it happens to be part of.
 MIN_SECRET = 6
@@ -56,8 +52,10 @@ _NAMED_VALUE = re.compile(
     + _WORD_END + r"[\w-]{0,64}"
     r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
 
-
-_CREDENTIAL_NAME = re.compile("(?i)(?:" + "|".join(_CREDENTIAL_WORDS) + ")" + _WORD_END)
+# A field or header name holding a credential: one of the words, ending there, found in
+# the name as it is (its "-" and "_" end a word: "secret_key", "X-Api-Key").
+_CREDENTIAL_NAME = re.compile(r"(?i)(?:api[-_]?key|secret|token|authorization|password|"
+                              r"passwd|cookie|credential)" + _WORD_END)
 
 
 def remember(*values: str) -> None:
@@ -84,8 +82,7 @@ def is_credential_name(name: str) -> bool:
     text = str(name)
     if text.lower().endswith("tokens"):  # a count ("max_tokens"), unless another word says more
         text = text[:-len("tokens")]
-    flat = text.replace("-", "").replace("_", "")
-    return _CREDENTIAL_NAME.search(flat) is not None
+    return _CREDENTIAL_NAME.search(text) is not None
 
 
 def scrub_text(text: str) -> str:

@@ -167,7 +167,9 @@ def test_a_word_that_only_begins_like_a_credential_is_kept():
     for text in ("secretKey: abc123xyz", "SECRET_KEY=abc123xyz", "credentials: abc123xyz",
                  "cookies=abc123xyz", "apiKeyId: abc123xyz"):
         assert scrub_text(text).endswith(PLACEHOLDER), text
-    for name in ("secretKey", "apiKeyId", "passwords", "credentials", "X-Api-Key"):
+    for name in ("secretKey", "apiKeyId", "passwords", "credentials", "X-Api-Key",
+                 "secret_key", "secret-key", "SECRET_KEY", "password_hash", "api_key_id",
+                 "access_token_value", "apikey"):
         assert is_credential_name(name), name
     for name in ("tokenizer", "secretary", "cookiecutter", "max_tokens"):
         assert not is_credential_name(name), name
