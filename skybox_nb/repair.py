@@ -71,6 +71,9 @@ SOFT_DISC_DEG = 24.0
 # A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
 # aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole.
 SMALL_DISC_DEG = 10.0
+# The paste-back works on this many panorama pixels at a time (its float32 directions and
+# maps are ~40 bytes a pixel).
+_PASTE_PIXELS = 1 << 21
 # Whatever the disc, it covers the pole row in full: that row's centre is 90/H degrees
 # from the pole and the disc's outer fifth is feathered, so on an image under about 60
 # rows a 2-degree disc would change nothing (and the step would say it had).
@@ -338,28 +341,33 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     lat = (0.5 - (ys + 0.5) / H) * np.pi
     lon = ((np.arange(W) + 0.5) / W * 2 - 1) * np.pi
     colat = np.pi / 2 - np.abs(lat)
-    # Each panorama pixel's direction in the view's camera frame (the inverse of the
-    # rotation `cubemap.perspective` uses), projected onto the face. In float32: these
-    # arrays span the whole cap (a 16384-wide 40-degree cap is 30 M directions), and
-    # float32 places a face pixel within a thousandth of a pixel.
-    clat = np.cos(lat).astype(np.float32)[:, None]
-    slon, clon = np.sin(lon).astype(np.float32), np.cos(lon).astype(np.float32)
-    d = np.empty((len(ys), W, 3), np.float32)
-    np.multiply(clat, slon[None, :], out=d[..., 0])
-    d[..., 1] = np.sin(lat).astype(np.float32)[:, None]
-    np.multiply(clat, clon[None, :], out=d[..., 2])
-    cam = d @ _rotation(0.0, pitch, 0.0).astype(np.float32)  # row vectors: d_cam = R^T d
-    del d
-    z = np.maximum(cam[..., 2], 1e-6)
-    px = (cam[..., 0] / z * f + c).astype(np.float32)
-    py = (-cam[..., 1] / z * f + c).astype(np.float32)
-    sampled = cv2.remap(np.ascontiguousarray(filled), px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if sampled.ndim == 2:
-        sampled = sampled[:, :, None]
     feather = np.clip((disc_deg - np.degrees(colat)) / (0.2 * disc_deg), 0, 1).astype(np.float32)
     weight = np.repeat(feather[:, None], W, axis=1)
-    part = arr[ys].astype(np.float32).reshape(len(ys), W, C)
-    return ys, np.arange(W), part + (sampled[:, :, :C] - part) * weight[..., None], weight
+    values = np.empty((rows, W, C), np.float32)
+    src = np.ascontiguousarray(filled)
+    rot = _rotation(0.0, pitch, 0.0).astype(np.float32)  # row vectors: d_cam = R^T d
+    slon, clon = np.sin(lon).astype(np.float32), np.cos(lon).astype(np.float32)
+    # Each panorama pixel's direction in the view's camera frame (the inverse of the
+    # rotation `cubemap.perspective` uses), projected onto the face; in float32 (a face
+    # pixel placed within a thousandth of a pixel) and in chunks of rows: a 16384-wide
+    # 40-degree cap is 30 M directions, a gigabyte at once.
+    step = max(1, _PASTE_PIXELS // W)
+    for a in range(0, rows, step):
+        b = min(rows, a + step)
+        clat = np.cos(lat[a:b]).astype(np.float32)[:, None]
+        d = np.empty((b - a, W, 3), np.float32)
+        np.multiply(clat, slon[None, :], out=d[..., 0])
+        d[..., 1] = np.sin(lat[a:b]).astype(np.float32)[:, None]
+        np.multiply(clat, clon[None, :], out=d[..., 2])
+        cam = d @ rot
+        z = np.maximum(cam[..., 2], 1e-6)
+        px = (cam[..., 0] / z * f + c).astype(np.float32)
+        py = (-cam[..., 1] / z * f + c).astype(np.float32)
+        sampled = cv2.remap(src, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sampled = sampled.reshape(b - a, W, -1)[:, :, :C]
+        part = arr[ys[a:b]].astype(np.float32).reshape(b - a, W, C)
+        values[a:b] = part + (sampled - part) * weight[a:b, :, None]
+    return ys, np.arange(W), values, weight
 
 
 # ------------------------------------------------------------------ entry point
@@ -399,20 +407,24 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if arr.dtype.kind == "f" else (0.0, 0.0)
 
     def apply(patch: Patch) -> None:
-        ys, xs, values, weight = patch
+        ys, xs, values, weight = patch  # values: the patch's own array, rounded in place
         changed = weight > 0
-        region = out[ys[0]:ys[-1] + 1][:, xs, :c]
         if np.issubdtype(arr.dtype, np.integer):
             top = np.iinfo(arr.dtype).max
-            values = np.clip(np.rint(values), 0, top)
+            np.clip(np.rint(values, out=values), 0, top, out=values)
         else:
             # A float image has no fixed range: the blend's overshoot (a pyramid rings
             # around a bright sun) is kept within the image's own, so no negative or
             # brighter-than-the-brightest radiance appears.
-            values = np.clip(values, lo, hi)
-        region[changed] = values[changed].astype(arr.dtype)
+            np.clip(values, lo, hi, out=values)
         rows = out[ys[0]:ys[-1] + 1]
-        rows[:, xs, :c] = region
+        # A pole's patch spans every column: its region is a view, written in place (a
+        # copy of a 16K cap, and of its changed pixels, was a gigabyte more at the peak).
+        whole = len(xs) == W and bool(np.all(xs == np.arange(W)))
+        region = rows[:, :, :c] if whole else rows[:, xs, :c]
+        np.copyto(region, values.astype(arr.dtype), where=changed[..., None])
+        if not whole:
+            rows[:, xs, :c] = region
         m = mask[ys[0]:ys[-1] + 1]
         m[:, xs] |= changed
 
