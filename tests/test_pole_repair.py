@@ -134,3 +134,16 @@ def test_a_torn_void_alone_gets_a_smaller_disc_and_still_passes(crisp):
     used = DISC_DEG if len(r.steps) == 2 else SMALL_DISC_DEG
     assert rows.min() >= H - int(np.ceil(H * used / 180)) - 1
     assert f"a {used:.0f}-degree disc" in r.steps[-1]
+
+
+def test_the_paste_back_in_chunks_of_rows_is_the_paste_back_at_once(crisp, monkeypatch):
+    """A 16K cap is pasted back a few rows at a time (memory): the chunks' seams must not
+    show, so a chunked repair equals the one-piece repair."""
+    import skybox_nb.repair as repair_module
+
+    img = radial_streaks(crisp, north=False, cap_deg=30.0, amount=40.0)
+    whole = _repair_pole(img, False, 30.0)
+    monkeypatch.setattr(repair_module, "_PASTE_PIXELS", 3 * img.shape[1] + 17)  # odd chunks
+    chunked = _repair_pole(img, False, 30.0)
+    assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[3], chunked[3])
+    assert np.abs(whole[2] - chunked[2]).max() < 1e-3
