@@ -96,7 +96,7 @@ def redact(value: Any, key: str = "") -> Any:
         return {k: redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key) for v in value]
-    if is_credential_name(key) and value not in (None, ""):
+    if is_credential_name(key, value) and value not in (None, ""):
         return "<redacted>"
     if isinstance(value, str):
         if key.lower().replace("_", "") in _PRIVATE_KEYS:

@@ -43,19 +43,23 @@ _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
 # scanned) and the rest of the name is bounded: unbounded, a long hyphenated run
 # (a-b-c-...) was rescanned to its end from every word in it (quadratic: minutes for
 # 100 KB).
-# A credential word followed by a lower-case letter other than a plural's "s" is another
-# word ("tokenizer", "secretary", "passwordless"); followed by a capital it is camelCase
-# ("secretKey", "apiKeyId") and still counts.
-_WORD_END = r"(?!(?-i:[a-rt-z]))"
+# A credential word that only begins another word ("tokenizer", "tokenise", "secretary",
+# "passwordless", "cookiecutter") is not one. Only those endings are named: a name joined
+# in lower case ("secretkey", "secretaccesskey", "passwordhash", "tokenid": configparser
+# keys, lower-cased headers, columns) is still a credential, as is camelCase ("secretKey").
+_WORD_END = r"(?!(?-i:i[sz][aei]|ar[iy]|less|cutter))"
+_WORDS = (r"api[-_]?key|private[-_]?key|secret|token|password|passwd|passphrase|cookie|"
+          r"credential")
 _NAMED_VALUE = re.compile(
-    r"(?i)((?:api[-_]?key|secret|token(?!s(?![\w-]))|password|passwd|cookie|credential)"
-    + _WORD_END + r"[\w-]{0,64}"
+    r"(?i)((?:" + _WORDS + ")" + _WORD_END + r"[\w.-]{0,64}"
     r"[\"']?\s*[:=]\s*[\"']?)(?!<redacted>)([^\s\"'&;,}]{3,})")
+# "tokens" ending a name whose value is a number counts something ("max_tokens: 1024");
+# with any other value ("refresh_tokens: ...") it holds credentials.
+_COUNT_NAME = re.compile(r"(?i)tokens[\"']?\s*[:=]\s*[\"']?$")
 
 # A field or header name holding a credential: one of the words, ending there, found in
 # the name as it is (its "-" and "_" end a word: "secret_key", "X-Api-Key").
-_CREDENTIAL_NAME = re.compile(r"(?i)(?:api[-_]?key|secret|token|authorization|password|"
-                              r"passwd|cookie|credential)" + _WORD_END)
+_CREDENTIAL_NAME = re.compile(r"(?i)(?:authorization|" + _WORDS + ")" + _WORD_END)
 
 
 def remember(*values: str) -> None:
@@ -76,13 +80,28 @@ def _secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def is_credential_name(name: str) -> bool:
+def is_credential_name(name: str, value: Any = None) -> bool:
     """True when a field or header called ``name`` holds a credential ("api_key",
-    "X-Auth-Token", "secretKey"; not "max_tokens", "tokenizer" or "secretary")."""
+    "X-Auth-Token", "secretKey"; not "tokenizer" or "secretary"). A name ending in
+    "tokens" holds one unless ``value`` is a count ("max_tokens": 1024)."""
     text = str(name)
-    if text.lower().endswith("tokens"):  # a count ("max_tokens"), unless another word says more
+    if text.lower().endswith("tokens") and _is_count(value):
         text = text[:-len("tokens")]
     return _CREDENTIAL_NAME.search(text) is not None
+
+
+def _is_count(value: Any) -> bool:
+    """A number, or a string of digits (None too: a count not given)."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return True
+    return isinstance(value, str) and value.strip().isdigit()
+
+
+def _named(m: re.Match[str]) -> str:
+    """A `_NAMED_VALUE` match with its value hidden, unless it is a count of tokens."""
+    if _COUNT_NAME.search(m.group(1)) and _is_count(m.group(2)):
+        return m.group(0)
+    return m.group(1) + PLACEHOLDER
 
 
 def scrub_text(text: str) -> str:
@@ -94,14 +113,14 @@ def scrub_text(text: str) -> str:
             text = text.replace(value, PLACEHOLDER)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + PLACEHOLDER, text)
     text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{PLACEHOLDER}", text)
-    return _NAMED_VALUE.sub(lambda m: m.group(1) + PLACEHOLDER, text)
+    return _NAMED_VALUE.sub(_named, text)
 
 
 def redact_value(value: Any) -> Any:
     """``value`` (JSON-like data) with credential-named fields' values replaced by
     `PLACEHOLDER` and every string scrubbed (`scrub_text`); shape and types kept."""
     if isinstance(value, Mapping):
-        return {k: (PLACEHOLDER if is_credential_name(str(k)) and v not in (None, "")
+        return {k: (PLACEHOLDER if is_credential_name(str(k), v) and v not in (None, "")
                     else redact_value(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(redact_value(v) for v in value)

@@ -173,3 +173,32 @@ def test_a_word_that_only_begins_like_a_credential_is_kept():
         assert is_credential_name(name), name
     for name in ("tokenizer", "secretary", "cookiecutter", "max_tokens"):
         assert not is_credential_name(name), name
+
+
+@pytest.mark.parametrize("name", ["secretkey", "secretaccesskey", "passwordhash", "tokenid",
+                                  "apikeyid", "tokenvalue", "secretvalue", "cookievalue"])
+def test_a_credential_name_written_all_lower_case_stays_a_credential(name):
+    """Names joined in lower case (configparser keys, lower-cased headers, DB columns:
+    "secretaccesskey", "passwordhash") were hidden before the word-end rule; they must stay so."""
+    from skybox_nb.redaction import is_credential_name, redact_value
+
+    value = "abc123xyzQ"
+    assert is_credential_name(name)
+    assert value not in str(redact_value({name: value}))
+    for text in (f"{name}={value}", f'"{name}": "{value}"', f"{{'{name}': '{value}'}}",
+                 f"?{name}={value}&x=1", f"{name}: {value}"):
+        assert value not in scrub_text(text), text
+
+
+def test_tokens_count_only_when_their_value_is_a_number_and_more_credential_words():
+    """"max_tokens: 1024" is a count; "refresh_tokens: ..." holds credentials. A private
+    key, a passphrase and a dotted name ("secret.key") are hidden too."""
+    from skybox_nb.redaction import PLACEHOLDER, redact_value
+
+    assert scrub_text("max_tokens: 1024 and total_tokens=77") == \
+        "max_tokens: 1024 and total_tokens=77"
+    for text in ("refresh_tokens=abc123def456", "private_key: abc123def456",
+                 "passphrase=abc123def456", "secret.key=abc123def456"):
+        assert scrub_text(text).endswith(PLACEHOLDER), text
+    assert redact_value({"max_tokens": 1024, "total_tokens": "77", "refresh_tokens": ["a1b2c3d4"]}) \
+        == {"max_tokens": 1024, "total_tokens": "77", "refresh_tokens": PLACEHOLDER}
