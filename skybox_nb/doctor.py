@@ -23,7 +23,7 @@ from .contract import SKYBOX_FLUX_MODEL_ID, ModelSpec
 from .errors import SkyboxError
 from .files import write_json_atomic
 from .models import JOB_STATUSES, parse_asset, parse_estimate, parse_job, parse_job_list
-from .redaction import is_credential_name, redact_value, scrub_text
+from .redaction import PLACEHOLDER, is_credential_name, redact_value, scrub_text
 
 __all__ = ["Check", "DoctorReport", "doctor", "redact"]
 
@@ -97,10 +97,10 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [redact(v, key) for v in value]
     if is_credential_name(key, value) and value not in (None, ""):
-        return "<redacted>"
+        return PLACEHOLDER
     if isinstance(value, str):
         if key.lower().replace("_", "") in _PRIVATE_KEYS:
-            return "<redacted>"
+            return PLACEHOLDER
         if value.startswith(("http://", "https://")):
             parts = urlsplit(value)
             names = [q.split("=", 1)[0] for q in parts.query.split("&") if q]
