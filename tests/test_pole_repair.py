@@ -6,6 +6,7 @@ mask is bit-identical."""
 from __future__ import annotations
 
 import math
+import re
 
 import cv2
 import numpy as np
@@ -118,7 +119,7 @@ def test_the_disc_follows_the_extent_within_its_limits(crisp):
 
 
 def test_a_torn_void_alone_gets_a_smaller_disc_and_still_passes(crisp):
-    from skybox_nb.repair import SMALL_DISC_DEG
+    from skybox_nb.repair import SMALL_DISC_DEG, SMALL_DISCS
 
     from synthetic import torn_void
 
@@ -130,10 +131,28 @@ def test_a_torn_void_alone_gets_a_smaller_disc_and_still_passes(crisp):
     assert r.after.poles.ok, r.after.defects
     _outside_identical(r, img)
     rows = np.flatnonzero(r.mask.any(axis=1))
-    # the small disc when it passes, the full one (mended again) when it does not
-    used = DISC_DEG if len(r.steps) == 2 else SMALL_DISC_DEG
-    assert rows.min() >= H - int(np.ceil(H * used / 180)) - 1
-    assert f"a {used:.0f}-degree disc" in r.steps[-1]
+    # the discs tried in turn, smallest first, up to the first that passes
+    tried = [float(m) for m in re.findall(r"a (\d+)-degree disc", " ".join(r.steps))]
+    assert tried == sorted(tried) and tried[0] == SMALL_DISC_DEG, r.steps
+    assert set(tried) <= {*SMALL_DISCS, DISC_DEG}
+    assert rows.min() >= H - int(np.ceil(H * tried[-1] / 180)) - 1
+
+
+def test_a_fold_alone_is_mended_with_the_smallest_disc_that_passes(crisp):
+    """A faint crease across a crisp nadir: a disc under 10 degrees (its extent and a
+    margin) when that passes, not the 10 or 16 that would replace real things around it
+    (an observation deck, on the calibration set's aerial photo)."""
+    from synthetic import fold_pole
+
+    img = fold_pole(crisp, north=False, cap_deg=15.0, shade=10.0)
+    r = repair(img, wrap=False)
+    pole = r.before.poles.south
+    assert set(pole.rules) == {"uniformity", "fold"}, pole.rules
+    assert r.after.poles.ok, r.after.defects
+    tried = [float(m) for m in re.findall(r"a (\d+)-degree disc", " ".join(r.steps))]
+    assert tried == [disc_degrees(pole)] and tried[0] < 10.0, r.steps
+    rows = np.flatnonzero(r.mask.any(axis=1))
+    assert rows.min() >= H - int(np.ceil(H * tried[0] / 180)) - 1
 
 
 def test_the_paste_back_in_chunks_of_rows_is_the_paste_back_at_once(crisp, monkeypatch):
