@@ -155,7 +155,18 @@ def test_a_count_of_tokens_is_not_taken_for_a_credential():
     assert is_credential_name("tokens_secret") and is_credential_name("X-Auth-Token")
 
 
-def test_a_word_that_only_begins_like_a_credential_is_kept():
+@pytest.fixture
+def no_remembered(monkeypatch):
+    """Other tests configure clients with words as keys ("secret"), which the process
+    then hides wherever they appear: these tests judge the name rules alone."""
+    import skybox_nb.redaction as redaction
+
+    monkeypatch.setattr(redaction, "_known", set())
+    for name in (redaction.ENV_API_KEY, redaction.ENV_API_SECRET):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_word_that_only_begins_like_a_credential_is_kept(no_remembered):
     """"tokenizer", "secretary", "passwordless" name harmless values; camelCase and
     plurals of the credential words ("secretKey", "credentials") are still hidden."""
     from skybox_nb.redaction import PLACEHOLDER, is_credential_name, redact_value, scrub_text
@@ -177,7 +188,7 @@ def test_a_word_that_only_begins_like_a_credential_is_kept():
 
 @pytest.mark.parametrize("name", ["secretkey", "secretaccesskey", "passwordhash", "tokenid",
                                   "apikeyid", "tokenvalue", "secretvalue", "cookievalue"])
-def test_a_credential_name_written_all_lower_case_stays_a_credential(name):
+def test_a_credential_name_written_all_lower_case_stays_a_credential(name, no_remembered):
     """Names joined in lower case (configparser keys, lower-cased headers, DB columns:
     "secretaccesskey", "passwordhash") were hidden before the word-end rule; they must stay so."""
     from skybox_nb.redaction import is_credential_name, redact_value
@@ -190,7 +201,7 @@ def test_a_credential_name_written_all_lower_case_stays_a_credential(name):
         assert value not in scrub_text(text), text
 
 
-def test_tokens_count_only_when_their_value_is_a_number_and_more_credential_words():
+def test_tokens_count_only_when_their_value_is_a_number_and_more_credential_words(no_remembered):
     """"max_tokens: 1024" is a count; "refresh_tokens: ..." holds credentials. A private
     key, a passphrase and a dotted name ("secret.key") are hidden too."""
     from skybox_nb.redaction import PLACEHOLDER, redact_value
