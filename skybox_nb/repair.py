@@ -483,15 +483,16 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         return fixed, (seam_report(fixed, thresholds=thresholds) if steps else before)
 
     fixed_pano, after = finish()
-    # A fold or void mended with a small disc that still fails: the next larger disc, up
-    # to the full one.
+    # A fold or void mended with a small disc that still fails: the next disc at least a
+    # degree larger (a repeat of nearly the same disc would change nothing), up to the
+    # full one.
     used = {name: disc_degrees(pole) for name, _, pole in small}
     while small:
         small = [(n, north, pole) for n, north, pole in small
                  if not (after.poles.north if north else after.poles.south).ok
-                 and used[n] < DISC_DEG]
+                 and used[n] + 1.0 <= DISC_DEG]
         for name, north, pole in small:
-            used[name] = next(d for d in (*SMALL_DISCS, DISC_DEG) if d > used[name])
+            used[name] = next(d for d in (*SMALL_DISCS, DISC_DEG) if d >= used[name] + 1.0)
             mend_pole(name, north, pole, used[name])
         if small:
             fixed_pano, after = finish()
