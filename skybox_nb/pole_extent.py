@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import remap
+from .medians import median
 
 __all__ = ["PoleProfile", "pole_profile", "PROFILE_DEG", "REFERENCE_DEG"]
 
@@ -73,14 +74,6 @@ def _maps(h: int, w: int, north: bool) -> tuple[np.ndarray, np.ndarray]:
         return remap.equirect_coords(az if north else -az, lat, w, h)
 
     return remap.cached_map(("pole-extent", h, w, north), build)
-
-
-def _median(a: np.ndarray) -> float:
-    """The median of a few values (numpy's median costs ~20 ms on its first call in a
-    process: this module runs in the cold `seams` command)."""
-    s = np.sort(np.asarray(a, np.float64))
-    m = len(s) // 2
-    return float(s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -139,7 +132,7 @@ def pole_profile(gray: np.ndarray, north: bool) -> PoleProfile:
     energy = (rings.reshape(PROFILE_DEG, 4, -1) ** 2).sum(axis=(1, 2)) + 4 * _AZIMUTHS * _EPS
     mirror = np.max(np.stack([auto[:, _AZIMUTHS // k] for k in _FOLDS]), axis=0) / energy
 
-    ref = _median(streak[int(REFERENCE_DEG[0]):n])
+    ref = float(median(streak[int(REFERENCE_DEG[0]):n]))  # np.median: ~20 ms first call
     cut = max(STREAK_FLOOR, STREAK_OVER * ref)
     s = streak[:PROFILE_DEG]
     smooth = np.convolve(np.pad(s, 1, mode="edge"), np.ones(3) / 3, mode="valid")

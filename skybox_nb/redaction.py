@@ -37,8 +37,8 @@ _AUTH_VALUE = re.compile(r"\b(Basic|Bearer)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9+/=.])
 _AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)"
                           r"((?:Basic|Bearer|Token|Digest)\s+)?(?!<redacted>|(?:Basic|Bearer|Token|Digest)\s)"
                           r"[^\s\"',;}]+")
-# name=value, "name": "value" or name: value, for a credential-like name ("tokens" at a
-# name's end is a count, as in "max_tokens: 1024", not a credential). The match starts at
+# name=value, "name": "value" or name: value, for a credential-like name (a count of
+# tokens, "max_tokens: 1024", is let through by `_named`). The match starts at
 # the credential word (the name's start is kept as it is, so nothing before the word is
 # scanned) and the rest of the name is bounded: unbounded, a long hyphenated run
 # (a-b-c-...) was rescanned to its end from every word in it (quadratic: minutes for

@@ -102,6 +102,7 @@ from . import remap
 from .conventions import FACE_BASIS, get_convention
 from .cubemap import from_faces, perspective, to_faces
 from .palette import verdict_colour
+from .medians import median, median_rows, percentile_rows
 from .pole_extent import pole_profile
 from .panorama import Panorama, _resize, _validate_array as _validate_image, as_array
 
@@ -559,54 +560,20 @@ def _column_scores(work: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     m = d[:, :-1].mean(axis=1, keepdims=True)
     n = d
     n /= m + np.float32(C_FLOOR)
-    col = _median_rows(n)
+    col = median_rows(n)
     w = col.size
-    ref = np.full(w, max(float(_median(col)), _ORDINARY_FLOOR), np.float32)
+    ref = np.full(w, max(float(median(col)), _ORDINARY_FLOOR), np.float32)
     if w % 8 == 0 and w >= 64:
-        phase = np.array([_median(col[p::8]) for p in range(8)], np.float32)
+        phase = np.array([median(col[p::8]) for p in range(8)], np.float32)
         ref = np.maximum(ref, np.tile(phase, w // 8))
     return col / ref, n, ref
-
-
-def _median_rows(n: np.ndarray) -> np.ndarray:
-    """np.median(n, axis=0) of a 2-D float32 array: the same values, 3-4x faster. The
-    transpose (OpenCV's, blocked: 8x numpy's copy) makes each column one contiguous row,
-    and numpy's vectorised sort of those rows beats its partition for two middles."""
-    t = cv2.transpose(n)
-    t.sort(axis=1)  # in place: no second 8 MB array
-    h = t.shape[1]
-    return (t[:, (h - 1) // 2] + t[:, h // 2]) / np.float32(2)
-
-
-def _median(a: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """np.median(a, axis) of a NaN-free array, the same values (the middle element, or the
-    mean of the two middles in ``a``'s dtype), without np.median's check for NaN, whose
-    first call imports numpy.ma (as long as a whole check of a small image)."""
-    if axis is None:
-        a, axis = a.ravel(), 0
-    s = np.sort(a, axis=axis)
-    n = s.shape[axis]
-    lo, hi = s.take((n - 1) // 2, axis=axis), s.take(n // 2, axis=axis)
-    return (lo + hi) / np.asarray(2, dtype=s.dtype)
-
-
-def _percentile_rows(a: np.ndarray, q: float) -> np.ndarray:
-    """np.percentile(a, q, axis=1) of a NaN-free 2-D array (its "linear" method, the same
-    values up to rounding), without the check for masked arrays whose first call imports
-    numpy.ma."""
-    s = np.sort(a, axis=1)
-    pos = q / 100.0 * (s.shape[1] - 1)
-    i = int(pos)
-    lo, hi = s[:, i], s[:, min(i + 1, s.shape[1] - 1)]
-    t = pos - i
-    return lo + (hi - lo) * np.asarray(t, dtype=s.dtype)
 
 
 def _cover(column: np.ndarray, limit: float) -> int:
     """In how many of 8 horizontal bands of rows a column pair's median jump (over an
     ordinary pair's) is over ``limit``: a seam cuts them all at once."""
     bands = np.array_split(column, 8)
-    return int(sum(_median(b) > limit for b in bands if b.size))
+    return int(sum(median(b) > limit for b in bands if b.size))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -640,9 +607,9 @@ def _band_profile(n: np.ndarray, ordinary: np.ndarray) -> np.ndarray:
                                      cv2.BORDER_REPLICATE), axis=1, dtype=np.float32)
     smooth = cv2.transpose((c[:, k:] - c[:, :-k]) / np.float32(k))
     a, b = len(near), len(near) + len(grid)
-    ref = _percentile_rows(smooth[:, b:-1], _BAND_QUANTILE)
+    ref = percentile_rows(smooth[:, b:-1], _BAND_QUANTILE)
     if grid:
-        ref = np.maximum(ref, _percentile_rows(smooth[:, a:b], _BAND_QUANTILE))
+        ref = np.maximum(ref, percentile_rows(smooth[:, a:b], _BAND_QUANTILE))
     # The second and third pairs on each side of the border, in the same rows: a smooth
     # gradient (a sun's glow) that crosses the border jumps as much there; a seam does not
     # (the nearest pairs are skipped: resampling softens a seam over a pixel or so).
@@ -827,13 +794,13 @@ def _pole_structure(gray: Panorama, north: bool) -> PoleStructure:
     # opposite azimuths, in most rings
     sel = (a >= _FOLD_RINGS[0]) & (a <= _FOLD_RINGS[1])
     jump = np.abs(np.roll(smooth[sel], -1, axis=1) - smooth[sel])
-    jump /= _median(jump, axis=1)[:, None] + np.float32(_DETAIL_EPS)
+    jump /= median(jump, axis=1)[:, None] + np.float32(_DETAIL_EPS)
     # ... in the inner rings and the outer ones at once: a line through the pole keeps
     # its azimuth, a straight bar passing beside the pole turns with the radius
     half = int(np.searchsorted(a[sel], _FOLD_SPLIT))
-    profs = [_median(part, axis=0) for part in (jump[:half], jump[half:])]
+    profs = [median(part, axis=0) for part in (jump[:half], jump[half:])]
     profs = [(np.roll(p, 1) + p + np.roll(p, -1)) / 3 for p in profs]
-    lines = [np.minimum(p, np.roll(p, -nt // 2)) / (_median(p) + _FOLD_EPS) for p in profs]
+    lines = [np.minimum(p, np.roll(p, -nt // 2)) / (median(p) + _FOLD_EPS) for p in profs]
     line = np.minimum(*lines)  # both ways from the pole, near it and further out
     t = int(np.argmax(line))
     fold = float(line[t])

@@ -19,13 +19,9 @@ from typing import Any, Iterable, Iterator
 import httpcore
 import httpx
 
-from ..redaction import MIN_SECRET, PLACEHOLDER
+from ..redaction import MIN_SECRET, PLACEHOLDER  # one owner of what is hidden, and how
 
-__all__ = ["within", "deadline_left", "sync_transport", "async_transport", "proxy_mounts",
-           "REDACTED"]
-
-# One placeholder and one shortest hunted secret for all the text we show (`redaction`).
-REDACTED = PLACEHOLDER
+__all__ = ["within", "deadline_left", "sync_transport", "async_transport", "proxy_mounts"]
 
 # The monotonic time by which the current call must end (None: no deadline). A context
 # variable: each thread, and each asyncio task, has its own.
@@ -123,7 +119,7 @@ def _secrets(credentials: Any) -> list[bytes]:
 def _scrub(content: bytes, secrets: list[bytes]) -> bytes:
     for s in secrets:
         if s in content:
-            content = content.replace(s, REDACTED.encode())
+            content = content.replace(s, PLACEHOLDER.encode())
     return content
 
 
