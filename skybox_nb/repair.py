@@ -459,6 +459,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
                          f"enforcement")
 
     small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
+    used: dict[str, float] = {}  # ... and that disc
     for name, north in (("north", True), ("south", False)):
         pole = before.poles.north if north else before.poles.south
         if not poles or pole.ok:
@@ -467,6 +468,7 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         mend_pole(name, north, pole, deg)
         if pole.rules != ["uniformity"] and deg < DISC_DEG:
             small.append((name, north, pole))
+            used[name] = deg
 
     def finish() -> tuple[Panorama, SeamReport]:
         done = out[:, :, 0] if src.ndim == 2 else out
@@ -486,7 +488,6 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     # A fold or void mended with a small disc that still fails: the next disc at least a
     # degree larger (a repeat of nearly the same disc would change nothing), up to the
     # full one.
-    used = {name: disc_degrees(pole) for name, _, pole in small}
     while small:
         small = [(n, north, pole) for n, north, pole in small
                  if not (after.poles.north if north else after.poles.south).ok
