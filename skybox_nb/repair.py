@@ -20,7 +20,9 @@ around each failing pole. The result is checked again, so the caller sees both v
   (feathered over its outer fifth) is pasted back into the panorama. The disc is as
   large as the artefact reaches (`Pole.extent_deg`, plus a margin; `disc_degrees`), and
   the membrane carries the surroundings' fine grain (`pole_fill.carried_detail`), so a
-  textured cap does not get a blurred hole.
+  textured cap does not get a blurred hole; a large zenith disc gets a sky synthesised
+  from the spectrum of the sky around it (`spot_noise.spot_texture`), so it is not a
+  haze.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
 from .pole_fill import carried_detail
+from .spot_noise import spot_texture
 from .seams import _PINCH_MIN_ROWS, Pole, SeamReport, seam_report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +71,12 @@ MAX_DISC_DEG = 42.0
 # scattered pieces, on the real calibration set) reads as a soft patch, and the step says
 # how to mend it with the model.
 SOFT_DISC_DEG = 24.0
+# A zenith's disc from this size on is textured by spot noise from the sky around it
+# (`spot_noise.spot_texture`): on the calibration set's 40-degree zenith the fine grain
+# alone left a purple haze between pink clouds and blue sky, spot noise gave clouds. On
+# nadirs (floors beside furniture, machinery) its random field read as grime, so they
+# keep the fine grain.
+SPOT_DISC_DEG = SOFT_DISC_DEG
 # A fold or a torn void with no converging structure (a stitcher's wedges under a crisp
 # aerial nadir) may need less than DISC_DEG: a 16-degree patch in a city reads as a hole,
 # and a 10-degree one replaced the real observation deck under the stitched aerial photo
@@ -295,10 +304,12 @@ def _fill(img: np.ndarray, known: np.ndarray) -> np.ndarray:
     return img * known[..., None] + up * (1 - known[..., None])
 
 
-def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = True) -> Patch:
+def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = True,
+                 spot: bool = False) -> Patch:
     """One pole's disc of ``disc_deg`` inpainted, as a patch (see `_repair_wrap`): a
     membrane fill for the shading and, when ``texture``, the surroundings' detail carried
-    in (`pole_fill.carried_detail`)."""
+    in (`pole_fill.carried_detail`), or with ``spot`` a texture synthesised from their
+    spectrum (`spot_noise.spot_texture`)."""
     H, W, C = arr.shape
     # The face at the panorama's resolution, wide enough to hold the disc and a ring of
     # surroundings around it for the membrane to fill from.
@@ -317,7 +328,13 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     radius = f * math.tan(math.radians(disc_deg))
     known = (r > radius).astype(np.float32)
     filled = _fill(face, known)
-    if texture:
+    # None at the pole itself: within a degree or two the equirect's rows are a pixel's
+    # circle each, and texture there makes the pole row disagree with itself.
+    near = np.clip((r / f - math.tan(math.radians(1.0))) /
+                   (math.tan(math.radians(3.0)) - math.tan(math.radians(1.0))), 0, 1)
+    if spot:
+        filled = filled + spot_texture(face, radius) * (near * (1 - known))[..., None]
+    elif texture:
         # Fine grain only (a few pixels at a 2048-wide panorama's scale): coarser detail
         # brings recognisable pieces of the surroundings (a lamp, a beam) in as ghosts.
         sigma = max(2.0, 3.0 * f / 256)
@@ -334,10 +351,6 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
         detail = clip * np.tanh(detail / clip)
         have = 1.4826 * float(np.median(np.abs(detail[inside]))) if inside.any() else 0.0
         gain = min(2.0, want / have) if have > 1e-6 else 0.0
-        # ... and none at the pole itself: within a degree or two the equirect's rows are
-        # a pixel's circle each, and grain there makes the pole row disagree with itself.
-        near = np.clip((r / f - math.tan(math.radians(1.0))) /
-                       (math.tan(math.radians(3.0)) - math.tan(math.radians(1.0))), 0, 1)
         detail = detail * (gain * near)[..., None]
         filled = filled + detail * (1 - known)[..., None]
     # Paste back: every panorama pixel within the disc's angle samples the filled face.
@@ -440,19 +453,24 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
     def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
         row_only = pole.rules == ["uniformity"]
         deg = max(deg, POLE_ROW_REACH * 90.0 / H)
-        apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only))
+        spot = north and deg >= SPOT_DISC_DEG
+        apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only, spot=spot))
         # The extent is measured only from `_PINCH_MIN_ROWS` analysis rows (0 below).
         extent = (f"measured extent {pole.extent_deg:.0f} deg"
                   if before.analysis_size[1] >= _PINCH_MIN_ROWS else
                   f"extent not measured under {_PINCH_MIN_ROWS} rows")
+        texture = ("a texture synthesised from the spectrum of the sky around it (spot "
+                   "noise)" if spot else "the surroundings' texture carried in")
         what = ("inpainted (push-pull)" if row_only else
-                f"inpainted (push-pull shading, the surroundings' texture carried in; "
-                f"{extent})")
+                f"inpainted (push-pull shading, {texture}; {extent})")
         steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
         if deg >= SOFT_DISC_DEG:
-            steps.append(f"{name} pole: a disc this large is filled from its surroundings "
-                         f"without their mid-scale structure and can read as a soft patch "
+            fill = ("holds a sky synthesised from the texture around it, with none of the "
+                    "model's structure (a cloud's shape, a beam), and can read as a patch"
+                    if spot else "is filled from its surroundings without their mid-scale "
+                    "structure and can read as a soft patch")
+            steps.append(f"{name} pole: a disc this large {fill} "
                          f"(look straight {'up' if north else 'down'}); the model mends "
                          f"it: in Python, client.refine(panorama, dry_run=True) quotes a "
                          f"low-strength refine; or regenerate with more geometry "

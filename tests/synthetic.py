@@ -313,3 +313,12 @@ def ceiling_grid(img: np.ndarray, north: bool = True, spacing_deg: float = 6.0,
     rows = out if north else out[::-1]
     rows[:n] = np.where(bar, value, rows[:n])
     return out
+
+
+def clouds(d: np.ndarray, seed: int = 3) -> np.ndarray:
+    """A sunset sky on the sphere: soft pink clouds (a thresholded multi-scale field, so
+    bright and skewed, as real clouds are) over blue; 0..255."""
+    field = textured(d, seed=seed, finest=60.0).mean(axis=-1) / 255.0
+    cover = np.clip((field - 0.45) * 4.0, 0, 1)[..., None]
+    blue, pink = np.array([60.0, 105.0, 165.0]), np.array([235.0, 160.0, 150.0])
+    return blue * (1 - cover) + pink * cover
