@@ -21,7 +21,7 @@ from PIL import Image, PngImagePlugin
 from skybox_nb import imagehead, panorama
 from skybox_nb.panorama import Panorama, gpano_xmp
 
-from synthetic import render, textured
+from synthetic import pinch_pole, render, textured
 
 # Each costs a fresh `skybox-nb seams` run time (imports or, for the package's own, their
 # compilation) and none is needed to check a PNG or JPEG.
@@ -68,6 +68,21 @@ def test_a_cold_seams_run_loads_no_heavy_module(tmp_path: Path, img: np.ndarray,
     run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path)], timeout=120,
                          capture_output=True, text=True, env={**env, "OPENBLAS_NUM_THREADS": "3"})
     assert run.returncode == 0 and json.loads(out.read_text())["blas"] == "3", run.stderr
+
+
+def test_a_cold_run_that_measures_a_pole_extent_loads_no_heavy_module(tmp_path: Path) -> None:
+    # A failing pole on an image of 256 rows or more has its extent measured (the
+    # ring profile, whose symmetry once went through numpy.fft).
+    bad = pinch_pole(render(textured, 1024, 512, finest=200.0), north=True, cap_deg=15.0)
+    path = Panorama(bad).save(tmp_path / "pinched.png", sidecar=False)
+    out = tmp_path / "modules.json"
+    run = subprocess.run([sys.executable, "-c", _CHILD, str(out), str(path), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    report = json.loads(run.stdout)
+    assert report["poles"]["north"]["ok"] is False, report["poles"]["north"]
+    assert report["poles"]["north"]["extent_degrees"] > 0
+    loaded = [m for m in HEAVY if m in json.loads(out.read_text())["modules"]]
+    assert loaded == [], f"`skybox-nb seams {path.name}` imported {loaded}"
 
 
 def _variants(tmp: Path, img: np.ndarray) -> dict[str, Path]:
