@@ -9,7 +9,6 @@ as a Python warning with a source line or a traceback; nothing here does the wor
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import sys
 import time
@@ -56,6 +55,8 @@ class Parser(argparse.ArgumentParser):
             message = pattern.sub(words, message)
         unknown = re.match(r"unrecognized arguments: (\S+)", message)
         if unknown:
+            import difflib  # only for a mistake: not in every cold run
+
             options = [o for o in self._option_string_actions if o.startswith("--")]
             near = difflib.get_close_matches(unknown.group(1).split("=")[0], options, n=1)
             message += f" (did you mean {near[0]}?)" if near else ""
@@ -164,6 +165,8 @@ def style_arg(text: str) -> str:
         if wanted in (_norm(value), _norm(STYLE_LABELS[value])):
             return value
     names = {_norm(v): v for v in STYLES} | {_norm(STYLE_LABELS[v]): v for v in STYLES}
+    import difflib  # only for a mistake: not in every cold run
+
     near = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.5)
     hint = f"did you mean {names[near[0]]!r}? " if near else ""
     raise argparse.ArgumentTypeError(

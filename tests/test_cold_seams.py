@@ -27,6 +27,7 @@ from synthetic import pinch_pole, render, textured
 # compilation) and none is needed to check a PNG or JPEG.
 HEAVY = ("httpx", "ipywidgets", "anywidget", "matplotlib", "PIL", "scipy", "tqdm", "sqlite3",
          "email", "multiprocessing", "concurrent.futures.process", "numpy.ma", "numpy.fft",
+         "traceback", "difflib",
          "skybox_nb.client", "skybox_nb.ledger", "skybox_nb.emulator", "skybox_nb.plots",
          "skybox_nb.errors", "skybox_nb.contract", "skybox_nb.files", "skybox_nb.request",
          "skybox_nb.repair", "skybox_nb.cli_ledger", "skybox_nb.cli_family",
