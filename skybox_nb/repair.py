@@ -333,7 +333,9 @@ def _repair_pole(arr: np.ndarray, north: bool, disc_deg: float, texture: bool = 
     near = np.clip((r / f - math.tan(math.radians(1.0))) /
                    (math.tan(math.radians(3.0)) - math.tan(math.radians(1.0))), 0, 1)
     if spot:
-        filled = filled + spot_texture(face, radius) * (near * (1 - known))[..., None]
+        # From the membrane-filled face: the disc's own (damaged) content cannot reach the
+        # texture, not even through the band-pass's blur at the rim.
+        filled = filled + spot_texture(filled, radius) * (near * (1 - known))[..., None]
     elif texture:
         # Fine grain only (a few pixels at a 2048-wide panorama's scale): coarser detail
         # brings recognisable pieces of the surroundings (a lamp, a beam) in as ghosts.

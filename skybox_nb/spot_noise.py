@@ -2,8 +2,9 @@
 and value distribution of the sky just outside the disc (asymptotic discrete spot noise,
 Galerne, Gousseau and Morel 2011), so a mended zenith shows clouds, not a haze.
 
-Invariant: nothing is copied. Each exemplar (a square of the surroundings' detail just
-outside the disc, on the face the disc is filled in) only lends its power spectrum: white
+Invariant: nothing is copied, and nothing comes from the disc. Each exemplar (a square of
+the surroundings' detail just outside the disc, on the face the disc is filled in, its
+corner pixels that reach into the disc left out) only lends its power spectrum: white
 noise filtered by it has the exemplar's autocorrelation and random phases, so no object
 of the surroundings (a lamp, a beam, a wardrobe) can reappear in the disc. Every exemplar
 filters the same noise, so their syntheses differ only in texture and are mixed by
@@ -35,9 +36,10 @@ def spot_texture(face: np.ndarray, radius: float, seed: int = 0) -> np.ndarray:
     """(size, size, C) float32 texture for the disc of ``radius`` pixels at the centre of
     ``face`` (a (size, size, C) float32 view straight up): the detail (the face minus a
     Gaussian blur of a sixth of the radius) synthesised by spot noise from the quieter
-    half of 16 squares just outside the disc, with their distribution of values along the
-    surroundings' main colour axis. Zero outside the disc's bounding square; to be added
-    to a smooth fill of the disc."""
+    half (ties included) of 16 squares just outside the disc (their pixels inside it left
+    out), with their distribution of values along the surroundings' main colour axis.
+    Zero beyond the disc's bounding square (and a margin of 3 pixels); to be added to a
+    smooth fill of the disc."""
     size, _, C = face.shape
     out = np.zeros_like(face)
     c = (size - 1) / 2
@@ -59,11 +61,20 @@ def spot_texture(face: np.ndarray, radius: float, seed: int = 0) -> np.ndarray:
         x0 = int(min(max(0, round(c + centre * math.cos(a) - side / 2)), size - side))
         y0 = int(min(max(0, round(c + centre * math.sin(a) - side / 2)), size - side))
         ex = scalar[y0:y0 + side, x0:x0 + side]
-        cands.append((float(ex.std()), a, ex))
-    quiet = float(np.median([s for s, _, _ in cands]))
+        # A large disc's squares reach into it at their inner corners: the artefact's
+        # pixels there lend nothing (set to the square's mean, left out of its values).
+        ring_part = r[y0:y0 + side, x0:x0 + side] > 1.02 * radius
+        own = ex[ring_part]
+        if own.size == 0:
+            continue
+        ex = np.where(ring_part, ex, np.float32(own.mean()))
+        cands.append((float(own.std()), a, ex, own))
+    if not cands:
+        return out
+    quiet = float(np.median([s for s, *_ in cands]))
     # The quieter half: a square holding an object's edge lends it as a streak.
-    chosen = [(a, ex) for s, a, ex in cands if s <= quiet]
-    values = np.sort(np.concatenate([ex.ravel() for _, ex in chosen]))
+    chosen = [(a, ex, own) for s, a, ex, own in cands if s <= quiet]
+    values = np.sort(np.concatenate([own for *_, own in chosen]))
 
     # The synthesis grid covers the disc's bounding square, coarser when that is large.
     lo, hi = max(0, int(c - radius) - 2), min(size, int(math.ceil(c + radius)) + 3)
@@ -80,7 +91,7 @@ def spot_texture(face: np.ndarray, radius: float, seed: int = 0) -> np.ndarray:
     az = np.arctan2((gy + 0.5) * q + lo - 0.5 - c, (gx + 0.5) * q + lo - 0.5 - c)
     mix = np.zeros((m, m), np.float32)
     weights = np.zeros((m, m), np.float32)
-    for a, ex in chosen:
+    for a, ex, _ in chosen:
         if q > 1:
             ex = cv2.resize(ex, (ex_side, ex_side), interpolation=cv2.INTER_AREA)
         kernel = (ex - ex.mean()) * window
