@@ -110,6 +110,9 @@ __all__ = ["seam_report", "SeamReport", "WrapSeam", "Pole", "PoleStructure", "Po
            "discontinuity_score", "THRESHOLDS", "ANALYSIS_WIDTH", "C_FLOOR", "DS_C"]
 
 ANALYSIS_WIDTH = 2048
+# A float32 image with values above this is linear HDR radiance, checked tone-mapped
+# (a picture in 0..1 overshoots 1 by a resampling's ringing at most).
+HDR_ABOVE = 2.0
 C_FLOOR = 1.0
 DS_C = 0.01
 
@@ -496,18 +499,29 @@ def _strip_png(preview: np.ndarray) -> str:
 
 def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     """(C, h, w) float32 copy (one plane per channel, C <= 3) on a 0..255 scale,
-    box-downscaled by an integer factor so that w <= max_width; returns it and the
+    box-downscaled by an integer factor so that w <= max_width (linear HDR radiance,
+    float32 above `HDR_ABOVE`, tone-mapped after the downscale); returns it and the
     factor."""
     h, w = arr.shape[:2]
     rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
     k = max(1, math.ceil(w / max_width))
     small = _resize(np.ascontiguousarray(rgb), w // k, h // k) if k > 1 else rgb
+    if small.dtype == np.float32 and small.size and float(small.max()) > HDR_ABOVE:
+        # Linear radiance (an HDRi), not a picture in 0..1: checked as a person sees it,
+        # exposed so its log-average is middle grey (as a camera's auto exposure) and
+        # tone-mapped as the HDR previews are. Scaled by 255, a sky of radiance 50 made
+        # texture noise 50 times stronger than the measures' floors and read as defects.
+        from .hdr import tonemap
+
+        lum = np.maximum(small.mean(axis=2), np.float32(1e-6))
+        key = float(np.exp(np.mean(np.log(lum))))
+        small = tonemap(small, exposure=math.log2(0.18 / key))  # uint8, 1 or 3 channels
     # Always a copy (np.array copies; ascontiguousarray returned a float32 grey input
     # itself), as it is scaled in place below: the caller's pixels are never written.
     out = np.array(small.transpose(2, 0, 1), dtype=np.float32, order="C")
-    if arr.dtype == np.uint16:
+    if small.dtype == np.uint16:
         out *= np.float32(255.0 / 65535.0)
-    elif arr.dtype == np.float32:
+    elif small.dtype == np.float32:
         out *= np.float32(255.0)
     return out, k
 
