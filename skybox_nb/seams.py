@@ -497,7 +497,8 @@ def _strip_png(preview: np.ndarray) -> str:
 
 # ------------------------------------------------------------------ measures
 
-def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
+def _analysis_copy(arr: np.ndarray, max_width: int,
+                   exposure: float | None = None) -> tuple[np.ndarray, int]:
     """(C, h, w) float32 copy (one plane per channel, C <= 3) on a 0..255 scale,
     box-downscaled by an integer factor so that w <= max_width (linear HDR radiance,
     float32 above `HDR_ABOVE`, tone-mapped after the downscale); returns it and the
@@ -506,16 +507,16 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
     k = max(1, math.ceil(w / max_width))
     small = _resize(np.ascontiguousarray(rgb), w // k, h // k) if k > 1 else rgb
-    if small.dtype == np.float32 and small.size and float(small.max()) > HDR_ABOVE:
+    if exposure is None and small.dtype == np.float32:
+        exposure = _hdr_exposure(small)
+    if exposure is not None and small.dtype == np.float32:
         # Linear radiance (an HDRi), not a picture in 0..1: checked as a person sees it,
         # exposed so its log-average is middle grey (as a camera's auto exposure) and
         # tone-mapped as the HDR previews are. Scaled by 255, a sky of radiance 50 made
         # texture noise 50 times stronger than the measures' floors and read as defects.
         from .hdr import tonemap
 
-        lum = np.maximum(small.mean(axis=2), np.float32(1e-6))
-        key = float(np.exp(np.mean(np.log(lum))))
-        small = tonemap(small, exposure=math.log2(0.18 / key))  # uint8, 1 or 3 channels
+        small = tonemap(np.maximum(small, np.float32(0)), exposure=exposure)  # uint8
     # Always a copy (np.array copies; ascontiguousarray returned a float32 grey input
     # itself), as it is scaled in place below: the caller's pixels are never written.
     out = np.array(small.transpose(2, 0, 1), dtype=np.float32, order="C")
@@ -524,6 +525,18 @@ def _analysis_copy(arr: np.ndarray, max_width: int) -> tuple[np.ndarray, int]:
     elif small.dtype == np.float32:
         out *= np.float32(255.0)
     return out, k
+
+
+def _hdr_exposure(small: np.ndarray) -> float | None:
+    """Stops that expose float32 radiance (max above `HDR_ABOVE`) to a middle-grey
+    log-average, or None for a picture. Pixels 16 stops under the brightest (black,
+    zero) are left out: they made the exposure depend on the scale and blew the sky out."""
+    top = float(small.max()) if small.size else 0.0
+    if not top > HDR_ABOVE:
+        return None
+    lum = small.mean(axis=2)
+    lum = lum[lum > np.float32(top * 2.0 ** -16)]  # black (0) pixels carry no exposure
+    return math.log2(0.18 / float(np.exp(np.mean(np.log(lum)))))
 
 
 def _preview(arr: np.ndarray, work: np.ndarray, k: int) -> np.ndarray:
@@ -535,9 +548,9 @@ def _preview(arr: np.ndarray, work: np.ndarray, k: int) -> np.ndarray:
     return np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def _gray(arr: np.ndarray, max_width: int) -> np.ndarray:
+def _gray(arr: np.ndarray, max_width: int, exposure: float | None = None) -> np.ndarray:
     """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width."""
-    planes, _ = _analysis_copy(_validate_image(arr), max_width)
+    planes, _ = _analysis_copy(_validate_image(arr), max_width, exposure)
     return planes.mean(axis=0)
 
 
@@ -875,7 +888,9 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         limits[k] = value
     arr = as_array(pano_or_array)
     H, W = arr.shape[:2]
-    work, k = _analysis_copy(arr, max_width)
+    rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
+    exposure = _hdr_exposure(rgb) if rgb.dtype == np.float32 else None
+    work, k = _analysis_copy(arr, max_width, exposure)
     h, w = work.shape[1:]
     gray = _mean_planes(work)
     gray_pano = Panorama(gray[:, :, None], ratio="ignore")  # checked once, viewed six times
@@ -920,7 +935,9 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         faces = to_faces(gray_pano, size, "generic")
         gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
     else:
-        gray_faces = {n: _gray(f, 256) for n, f in given_faces.items()}
+        # One exposure for all six faces (the panorama's): each face exposed to its own
+        # log-average put a step at every edge between a bright and a dark face.
+        gray_faces = {n: _gray(f, 256, exposure) for n, f in given_faces.items()}
         size = next(iter(gray_faces.values())).shape[0]
     edges, cube_ds = _cube_edges(gray_faces, 2 * size)
     if given_faces is not None and conv.name != "generic":  # name edges as the user does

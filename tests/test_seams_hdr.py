@@ -56,3 +56,30 @@ def test_a_repaired_hdr_zenith_passes_its_check():
     assert not r.before.poles.north.ok and r.after.poles.ok, r.after.defects
     assert np.array_equal(r.panorama.array[~r.mask], hdr[~r.mask])
     assert float(r.panorama.array.min()) >= float(hdr.min())
+
+
+# Found by review: HDR cube faces exposed one by one, black regions, negative radiance.
+
+@pytest.mark.parametrize("scale", [3.0, 1000.0])
+def test_hdr_cube_faces_share_one_exposure(sky, scale):
+    from skybox_nb.cubemap import to_faces
+
+    assert seam_report(to_faces(sky, 256)).cube_edges.ok
+    # each face exposed to its own log-average put a step at every edge between faces
+    assert seam_report(to_faces(_radiance(sky, scale), 256)).cube_edges.ok
+
+
+@pytest.mark.parametrize("scale", [3.0, 50.0, 1000.0])
+def test_a_black_ground_does_not_blow_out_the_sky(sky, scale):
+    bad = _radiance(partial_seam(sky), scale)
+    bad[int(0.6 * bad.shape[0]):] = 0  # a render with no ground: exact zeros
+    assert not seam_report(bad).wrap.ok
+
+
+def test_negative_radiance_is_black_not_white(sky):
+    from skybox_nb.seams import _analysis_copy
+
+    x = _radiance(sky, 50.0)
+    x[300:302, 500:502] = -500.0  # a resampler's ringing beside a sun
+    work, _ = _analysis_copy(x, 2048)
+    assert work[:, 300:302, 500:502].max() == 0
