@@ -10,7 +10,9 @@ sound because every measure is a ratio of neighbour differences taken at one sca
 filter keeps the wrap border on a block boundary (W is a multiple of the factor), so a
 seam stays a one-column jump while the interior is averaged the same way.
 
-The measures (intensities are the mean of the colour channels, 0..255; alpha ignored):
+The measures (intensities are the mean of the colour channels, 0..255; alpha ignored;
+an HDRi, float32 radiance above `HDR_ABOVE`, is read as a person sees it: exposed to a
+middle-grey log-average, one exposure for the whole image, and tone-mapped):
 
 * Wrap seam. D(y, j) = |I(y, j+1) - I(y, j)| (per channel, averaged) for every column
   pair, the pair (W-1, 0) included; each row is normalised by its own mean neighbour
