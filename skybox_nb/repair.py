@@ -40,8 +40,8 @@ import numpy as np
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
 from .pole_fill import carried_detail
-from .spot_noise import spot_texture
 from .seams import _PINCH_MIN_ROWS, Pole, SeamReport, seam_report
+from .spot_noise import spot_texture
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
