@@ -46,7 +46,7 @@ from .spot_noise import spot_texture
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["repair", "Repair", "psnr", "disc_degrees"]
+__all__ = ["repair", "Repair", "psnr", "disc_degrees", "check_pole_disc"]
 
 # Wrap band half-width in pixels: W/128 per unit of severity (the failing score over its
 # limit), at least W/128 and at most W/16.
@@ -106,6 +106,21 @@ def disc_degrees(pole: Pole) -> float:
         return ROW_DISC_DEG
     least = SMALL_DISC_DEG if set(pole.rules) <= {"uniformity", "fold", "void"} else DISC_DEG
     return float(np.clip(pole.extent_deg + EXTENT_MARGIN, least, MAX_DISC_DEG))
+
+
+def check_pole_disc(value: Any) -> float | None:
+    """``value`` as a disc radius in degrees (or None: the measured one); a ValueError
+    naming ``pole_disc``, the value and what is allowed otherwise."""
+    if value is None:
+        return None
+    try:
+        deg = float(value) if not isinstance(value, (bool, str)) else math.nan
+    except (TypeError, ValueError):
+        deg = math.nan
+    if not (math.isfinite(deg) and 1.0 <= deg <= MAX_DISC_DEG):
+        raise ValueError(f"pole_disc: got {value!r}; allowed: None (the disc follows the "
+                         f"artefact's measured extent) or degrees from 1 to {MAX_DISC_DEG:g}")
+    return deg
 
 
 @dataclass(frozen=True)
@@ -398,13 +413,17 @@ def _as_panorama(src: Source) -> Panorama:
 
 def repair(pano: Source, wrap: bool = True, poles: bool = True,
            report: SeamReport | None = None,
-           thresholds: dict[str, float] | None = None) -> Repair:
+           thresholds: dict[str, float] | None = None,
+           pole_disc: float | None = None) -> Repair:
     """Repair what the seam check flags in ``pano`` (a `Panorama`, an array or anything
     `Panorama.load` reads): the wrap seam when ``wrap``, each failing pole when
-    ``poles``. ``report`` is the check of ``pano`` when the caller has it. Returns a
-    `Repair` (the repaired panorama, the check before and after, the mask of changed
-    pixels). A part that passes is left alone, so a seamless panorama comes back
-    unchanged."""
+    ``poles``. ``report`` is the check of ``pano`` when the caller has it. ``pole_disc``
+    (degrees, 1 to `MAX_DISC_DEG`) is the radius of every failing pole's disc instead of
+    `disc_degrees` (from the artefact's measured extent): smaller keeps more of what is
+    around the pole, larger mends streaks further out. Returns a `Repair` (the repaired
+    panorama, the check before and after, the mask of changed pixels). A part that
+    passes is left alone, so a seamless panorama comes back unchanged."""
+    pole_disc = check_pole_disc(pole_disc)
     p = _as_panorama(pano)
     src = p.array
     # The Panorama's own array, already checked: its ratio was accepted when it was made
@@ -453,7 +472,8 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         apply(patch)
         steps.append(step)
     def mend_pole(name: str, north: bool, pole: Pole, deg: float) -> None:
-        row_only = pole.rules == ["uniformity"]
+        # (A disc the caller chose is textured whatever failed: it may be large.)
+        row_only = pole.rules == ["uniformity"] and pole_disc is None
         deg = max(deg, POLE_ROW_REACH * 90.0 / H)
         spot = north and deg >= SPOT_DISC_DEG
         apply(_repair_pole(out[:, :, :c], north, deg, texture=not row_only, spot=spot))
@@ -476,7 +496,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
                          f"(look straight {'up' if north else 'down'}); the model mends "
                          f"it: in Python, client.refine(panorama, dry_run=True) quotes a "
                          f"low-strength refine; or regenerate with more geometry "
-                         f"enforcement")
+                         f"enforcement; or a smaller disc keeps more of what is around "
+                         f"the pole (repair(panorama, pole_disc={DISC_DEG:g}), or "
+                         f"--pole-disc {DISC_DEG:g})")
 
     small: list[tuple[str, bool, Pole]] = []  # poles mended with a disc under DISC_DEG
     used: dict[str, float] = {}  # ... and that disc
@@ -484,9 +506,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         pole = before.poles.north if north else before.poles.south
         if not poles or pole.ok:
             continue
-        deg = disc_degrees(pole)
+        deg = disc_degrees(pole) if pole_disc is None else pole_disc
         mend_pole(name, north, pole, deg)
-        if pole.rules != ["uniformity"] and deg < DISC_DEG:
+        if pole_disc is None and pole.rules != ["uniformity"] and deg < DISC_DEG:
             small.append((name, north, pole))
             used[name] = deg
 

@@ -41,6 +41,10 @@ def add_parser(sub: Any) -> None:
                    help="the repaired file (one input), or the folder the repairs go to as "
                    f"<name>{SUFFIX}.png (several); default: beside each input, as "
                    f"<name>{SUFFIX}.png")
+    r.add_argument("--pole-disc", type=float, default=None, metavar="DEG",
+                   help="the radius in degrees (1 to 42) of every failing pole's mended "
+                   "disc; default: as far as the artefact was measured to reach. Smaller "
+                   "keeps more of the floor or sky around the pole")
     r.add_argument("--json", action="store_true", help="print the before/after report as JSON")
     r.add_argument("--plot", default=None, help="also save the before/after figure to this "
                    "PNG (one input) or, as <name>.png, into this folder (several, or a "
@@ -103,7 +107,7 @@ def check_plots(targets: dict[Path, Path], plot: str) -> None:
 
 
 def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
-               plot: str | None, many: bool) -> dict[str, Any]:
+               plot: str | None, many: bool, pole_disc: float | None = None) -> dict[str, Any]:
     """Repair the panorama at ``path`` into ``targets[path]`` (a job for
     `batch.cli_batch`, run in a worker). Returns the report as JSON types, with ``out``
     and ``text`` (the before/after check in words)."""
@@ -113,7 +117,7 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
     from .repair import repair
 
     pano = Panorama.load(path, ratio="warn")
-    result = repair(pano, wrap=wrap, poles=poles)
+    result = repair(pano, wrap=wrap, poles=poles, pole_disc=pole_disc)
     summary = repair_summary(result, wrap, poles)
     source = source_of(path)  # the row, if any, is named once recorded (in `_record`)
     out, _ = save_child(result.panorama, targets[path], entry("repair", source, summary))
@@ -172,7 +176,13 @@ def run(args: argparse.Namespace) -> int:
     print the check before and after of each. Returns the exit code."""
     both = not (args.wrap or args.poles)
     paths = find_panoramas(args.input)
+    from .repair import check_pole_disc
+
     try:
+        try:
+            check_pole_disc(args.pole_disc)
+        except ValueError as e:  # named as the command line names it
+            raise ValueError(str(e).replace("pole_disc:", "--pole-disc:", 1)) from None
         targets = outputs_for(paths, args.out)
         if args.plot:
             check_plots(targets, args.plot)
@@ -204,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
     rc = cli_batch("repair", lambda many: partial(repair_one, targets=targets,
                                                   wrap=both or args.wrap,
                                                   poles=both or args.poles,
-                                                  plot=args.plot, many=many),
+                                                  plot=args.plot, many=many,
+                                                  pole_disc=args.pole_disc),
                    args.input, workers=args.jobs, on_result=show)
     if args.json and found:  # one file: its report; several: {path: report}
         print(json.dumps(next(iter(found.values())) if len(paths) == 1 else found, indent=2))
