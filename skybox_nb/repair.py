@@ -113,10 +113,9 @@ def check_pole_disc(value: Any) -> float | None:
     naming ``pole_disc``, the value and what is allowed otherwise."""
     if value is None:
         return None
-    try:
-        deg = float(value) if not isinstance(value, (bool, str)) else math.nan
-    except (TypeError, ValueError):
-        deg = math.nan
+    number = (isinstance(value, (int, float, np.integer, np.floating))
+              and not isinstance(value, (bool, np.bool_)))  # bytes, str, True refused
+    deg = float(value) if number else math.nan
     if not (math.isfinite(deg) and 1.0 <= deg <= MAX_DISC_DEG):
         raise ValueError(f"pole_disc: got {value!r}; allowed: None (the disc follows the "
                          f"artefact's measured extent) or degrees from 1 to {MAX_DISC_DEG:g}")
@@ -485,7 +484,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
                    "noise)" if spot else "the surroundings' texture carried in")
         what = ("inpainted (push-pull)" if row_only else
                 f"inpainted (push-pull shading, {texture}; {extent})")
-        steps.append(f"{name} pole: a {deg:.0f}-degree disc {what} in the "
+        size = f"{deg:g}-degree disc (asked for)" if pole_disc is not None else \
+            f"{deg:.0f}-degree disc"
+        steps.append(f"{name} pole: a {size} {what} in the "
                      f"{'up' if north else 'down'} view and pasted back, feathered")
         if deg >= SOFT_DISC_DEG:
             fill = ("holds a sky synthesised from the texture around it, with none of the "

@@ -33,7 +33,7 @@ def test_a_smaller_disc_changes_only_its_own_rows(streaked):
     # the advice for a large disc names the smaller one
     assert any("pole_disc=16" in s and "--pole-disc 16" in s for s in measured.steps)
     r = repair(streaked, wrap=False, pole_disc=12)
-    assert any("a 12-degree disc" in s for s in r.steps), r.steps
+    assert any("a 12-degree disc (asked for)" in s for s in r.steps), r.steps
     rows = np.flatnonzero(r.mask.any(axis=1))
     assert rows.min() >= H - math.ceil(H * 12 / 180) - 1
     assert r.mask.sum() < measured.mask.sum()
@@ -52,10 +52,19 @@ def test_a_pole_row_alone_gets_a_textured_disc_when_the_caller_sets_it():
     assert r.after.poles.north.ok, r.after.defects
 
 
-@pytest.mark.parametrize("bad", [0, 0.5, MAX_DISC_DEG + 1, math.nan, math.inf, "16", True])
+@pytest.mark.parametrize("bad", [0, 0.5, 0.99, -5, MAX_DISC_DEG + 1e-6, math.nan, math.inf,
+                                 "16", b"16", True, np.True_, 1j])
 def test_a_bad_disc_is_refused_by_name(streaked, bad):
     with pytest.raises(ValueError, match=r"pole_disc: got .*allowed: None .* from 1 to 42"):
         repair(streaked, wrap=False, pole_disc=bad)
+
+
+@pytest.mark.parametrize("ok", [1, MAX_DISC_DEG, np.float32(16), np.int64(16), 12.5])
+def test_the_disc_range_is_inclusive_and_numpy_numbers_are_numbers(ok):
+    from skybox_nb.repair import check_pole_disc
+
+    assert check_pole_disc(ok) == float(ok)
+    assert check_pole_disc(None) is None
 
 
 def test_the_command_takes_a_disc_and_refuses_a_bad_one(streaked, tmp_path):
@@ -71,5 +80,5 @@ def test_the_command_takes_a_disc_and_refuses_a_bad_one(streaked, tmp_path):
                           "--pole-disc", "90", "--out", str(tmp_path / "no.png")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
-    assert "--pole-disc: got 90.0; allowed:" in bad.stderr, bad.stderr
+    assert "--pole-disc: got 90.0; allowed: no --pole-disc" in bad.stderr, bad.stderr
     assert not (tmp_path / "no.png").exists()
