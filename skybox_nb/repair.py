@@ -108,16 +108,18 @@ def disc_degrees(pole: Pole) -> float:
     return float(np.clip(pole.extent_deg + EXTENT_MARGIN, least, MAX_DISC_DEG))
 
 
-def check_pole_disc(value: Any) -> float | None:
-    """``value`` as a disc radius in degrees (or None: the measured one); a ValueError
-    naming ``pole_disc``, the value and what is allowed otherwise."""
+def check_pole_disc(value: Any, name: str = "pole_disc",
+                    unset: str = "None") -> float | None:
+    """``value`` as a disc radius in degrees (or None: the measured one); otherwise a
+    ValueError naming the field (``name``, as the caller spells it), the value and what
+    is allowed (``unset``: how that caller asks for the measured disc)."""
     if value is None:
         return None
     number = (isinstance(value, (int, float, np.integer, np.floating))
               and not isinstance(value, (bool, np.bool_)))  # bytes, str, True refused
     deg = float(value) if number else math.nan
     if not (math.isfinite(deg) and 1.0 <= deg <= MAX_DISC_DEG):
-        raise ValueError(f"pole_disc: got {value!r}; allowed: None (the disc follows the "
+        raise ValueError(f"{name}: got {value!r}; allowed: {unset} (the disc follows the "
                          f"artefact's measured extent) or degrees from 1 to {MAX_DISC_DEG:g}")
     return deg
 

@@ -179,11 +179,7 @@ def run(args: argparse.Namespace) -> int:
     from .repair import check_pole_disc
 
     try:
-        try:
-            check_pole_disc(args.pole_disc)
-        except ValueError as e:  # named as the command line names it
-            raise ValueError(str(e).replace("pole_disc:", "--pole-disc:", 1).replace(
-                "None (the disc follows", "no --pole-disc (the disc follows", 1)) from None
+        check_pole_disc(args.pole_disc, name="--pole-disc", unset="no --pole-disc")
         targets = outputs_for(paths, args.out)
         if args.plot:
             check_plots(targets, args.plot)

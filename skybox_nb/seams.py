@@ -500,17 +500,15 @@ def _strip_png(preview: np.ndarray) -> str:
 # ------------------------------------------------------------------ measures
 
 def _analysis_copy(arr: np.ndarray, max_width: int,
-                   exposure: float | None = None) -> tuple[np.ndarray, int]:
+                   exposure: float | None) -> tuple[np.ndarray, int]:
     """(C, h, w) float32 copy (one plane per channel, C <= 3) on a 0..255 scale,
-    box-downscaled by an integer factor so that w <= max_width (linear HDR radiance,
-    float32 above `HDR_ABOVE`, tone-mapped after the downscale); returns it and the
-    factor."""
+    box-downscaled by an integer factor so that w <= max_width; linear HDR radiance
+    (``exposure`` not None: `_hdr_exposure` of the whole image) is tone-mapped after the
+    downscale. Returns the copy and the factor."""
     h, w = arr.shape[:2]
     rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
     k = max(1, math.ceil(w / max_width))
     small = _resize(np.ascontiguousarray(rgb), w // k, h // k) if k > 1 else rgb
-    if exposure is None and small.dtype == np.float32:
-        exposure = _hdr_exposure(small)
     if exposure is not None and small.dtype == np.float32:
         # Linear radiance (an HDRi), not a picture in 0..1: checked as a person sees it,
         # exposed so its log-average is middle grey (as a camera's auto exposure) and
@@ -529,14 +527,21 @@ def _analysis_copy(arr: np.ndarray, max_width: int,
     return out, k
 
 
-def _hdr_exposure(small: np.ndarray) -> float | None:
-    """Stops that expose float32 radiance (max above `HDR_ABOVE`) to a middle-grey
-    log-average, or None for a picture. Pixels 16 stops under the brightest (black,
-    zero) are left out: they made the exposure depend on the scale and blew the sky out."""
-    top = float(small.max()) if small.size else 0.0
+def _hdr_exposure(arr: np.ndarray) -> float | None:
+    """Stops that expose an (H, W, C) image of float32 radiance (max above `HDR_ABOVE`)
+    to a middle-grey log-average; None for a picture (any other dtype, or floats up to
+    `HDR_ABOVE`). Alpha is ignored. Pixels 16 stops under the brightest (black, zero) are
+    left out: they made the exposure depend on the scale and blew the sky out."""
+    if arr.dtype != np.float32 or arr.size == 0:
+        return None
+    rgb = arr[:, :, :3]
+    top = float(rgb.max())
     if not top > HDR_ABOVE:
         return None
-    lum = small.mean(axis=2)
+    # The log-average of about 2048 columns is the whole image's, at a fraction of the
+    # cost on an 8K or 16K HDRi.
+    step = max(1, arr.shape[1] // ANALYSIS_WIDTH)
+    lum = rgb[::step, ::step].mean(axis=2)
     lum = lum[lum > np.float32(top * 2.0 ** -16)]  # black (0) pixels carry no exposure
     return math.log2(0.18 / float(np.exp(np.mean(np.log(lum)))))
 
@@ -550,8 +555,9 @@ def _preview(arr: np.ndarray, work: np.ndarray, k: int) -> np.ndarray:
     return np.clip(work, 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def _gray(arr: np.ndarray, max_width: int, exposure: float | None = None) -> np.ndarray:
-    """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width."""
+def _gray(arr: np.ndarray, max_width: int, exposure: float | None) -> np.ndarray:
+    """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width (HDR
+    radiance exposed by ``exposure``, see `_analysis_copy`)."""
     planes, _ = _analysis_copy(_validate_image(arr), max_width, exposure)
     return planes.mean(axis=0)
 
@@ -890,8 +896,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         limits[k] = value
     arr = as_array(pano_or_array)
     H, W = arr.shape[:2]
-    rgb = arr[:, :, :3] if arr.shape[2] == 4 else arr
-    exposure = _hdr_exposure(rgb) if rgb.dtype == np.float32 else None
+    exposure = _hdr_exposure(arr)  # one for the whole image, its given faces included
     work, k = _analysis_copy(arr, max_width, exposure)
     h, w = work.shape[1:]
     gray = _mean_planes(work)

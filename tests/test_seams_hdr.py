@@ -77,9 +77,9 @@ def test_a_black_ground_does_not_blow_out_the_sky(sky, scale):
 
 
 def test_negative_radiance_is_black_not_white(sky):
-    from skybox_nb.seams import _analysis_copy
+    from skybox_nb.seams import _analysis_copy, _hdr_exposure
 
     x = _radiance(sky, 50.0)
     x[300:302, 500:502] = -500.0  # a resampler's ringing beside a sun
-    work, _ = _analysis_copy(x, 2048)
+    work, _ = _analysis_copy(x, 2048, _hdr_exposure(x))
     assert work[:, 300:302, 500:502].max() == 0
