@@ -77,8 +77,10 @@ def repair_summary(result: Any, wrap: bool = True, poles: bool = True) -> dict[s
     """What a child row records of a `repair.Repair`, as plain JSON (it travels back from
     a batch's worker): what was asked (``wrap``, ``poles``), the ``steps`` taken, what
     was ``repaired`` (`repaired_parts`), the ``changed_share`` of pixels and the
-    verdicts ``before`` and ``after``."""
-    return {"wrap": bool(wrap), "poles": bool(poles), "steps": list(result.steps),
+    verdicts ``before`` and ``after``; ``pole_disc``, the disc radius asked for (None:
+    measured)."""
+    return {"wrap": bool(wrap), "poles": bool(poles),
+            "pole_disc": getattr(result, "pole_disc", None), "steps": list(result.steps),
             "repaired": repaired_parts(result), "changed_share": float(result.changed),
             "before": verdicts(result.before), "after": verdicts(result.after)}
 
@@ -112,7 +114,7 @@ def library_of(path: str | os.PathLike[str]) -> Path | None:
     return folder if (folder / LEDGER_NAME).is_file() else None
 
 
-_DETAIL_KEYS = ("steps", "repaired", "before", "after", "changed_share")
+_DETAIL_KEYS = ("steps", "repaired", "before", "after", "changed_share", "pole_disc")
 
 
 def record_repair(ledger: Ledger, source: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -121,9 +123,9 @@ def record_repair(ledger: Ledger, source: str | os.PathLike[str], out: str | os.
     """Record the repair of ``source`` written to ``out`` as a free child of the row
     ``source`` came from, and name that row in ``out``'s sidecar. ``summary``:
     `repair_summary`'s ``steps``, ``repaired``, ``before`` and ``after``,
-    ``changed_share``, ``wrap`` and ``poles`` (what was asked); ``source_info``: the
-    source as `child_files.source_of` gave it when the repair was made (default: read
-    now). Returns the child's id, or None when the ledger does not know the source (no
+    ``changed_share``, ``wrap``, ``poles`` and ``pole_disc`` (what was asked);
+    ``source_info``: the source as `child_files.source_of` gave it when the repair was
+    made (default: read now). Returns the child's id, or None when the ledger does not know the source (no
     row is written; the sidecar says the source is not in the ledger)."""
     parent = source_row(ledger, source)
     if parent is None:
@@ -137,6 +139,8 @@ def record_repair(ledger: Ledger, source: str | os.PathLike[str], out: str | os.
     detail["output"] = {"file": out.name, "sha256": child_files.sha256_file(out)}
     body = {"repair": {"wrap": bool(summary.get("wrap", True)),
                        "poles": bool(summary.get("poles", True))}}
+    if summary.get("pole_disc") is not None:  # the disc asked for, not the measured one
+        body["repair"]["pole_disc"] = float(summary["pole_disc"])
     child = ledger.record_child(parent.intent_id, "repair", [out], detail, body=body)
     child_files.link(out, ledger.get(child))
     return child

@@ -84,6 +84,9 @@ SPOT_DISC_DEG = SOFT_DISC_DEG
 # the smallest disc of SMALL_DISCS (and DISC_DEG) that passes, trying them in turn.
 SMALL_DISCS = (5.0, 10.0)
 SMALL_DISC_DEG = SMALL_DISCS[0]
+# The discs a person is offered in place of the measured one (the gallery's Pole disc):
+# the small discs, the default, the soft-patch threshold and steps up to MAX_DISC_DEG.
+DISC_CHOICES = (*SMALL_DISCS, DISC_DEG, 20.0, SOFT_DISC_DEG, 28.0, 34.0, MAX_DISC_DEG)
 # The paste-back works on this many panorama pixels at a time (its float32 directions and
 # maps are ~40 bytes a pixel).
 _PASTE_PIXELS = 1 << 21
@@ -128,7 +131,8 @@ def check_pole_disc(value: Any, name: str = "pole_disc",
 class Repair:
     """What `repair` returns: the repaired ``panorama``, the check ``before`` and
     ``after``, the boolean ``mask`` (H, W) of the pixels allowed to change (everything
-    else is bit-identical), and ``steps``: what was done, in words."""
+    else is bit-identical), ``steps``: what was done, in words, and ``pole_disc``: the
+    disc radius (degrees) the caller asked for, or None (measured per pole)."""
 
     panorama: Panorama
     before: SeamReport
@@ -136,6 +140,7 @@ class Repair:
     mask: np.ndarray = field(repr=False)
     steps: list[str]
     source: np.ndarray = field(repr=False, compare=False)
+    pole_disc: float | None = None
 
     @property
     def changed(self) -> float:
@@ -150,6 +155,7 @@ class Repair:
         """Verdicts, steps and the changed share, as plain JSON types."""
         out = self.psnr_outside()
         return {"steps": list(self.steps), "changed_share": self.changed,
+                "pole_disc": self.pole_disc,
                 "psnr_outside_db": None if math.isinf(out) else out,
                 "before": self.before.to_dict(), "after": self.after.to_dict()}
 
@@ -542,4 +548,5 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
             mend_pole(name, north, pole, used[name])
         if small:
             fixed_pano, after = finish()
-    return Repair(fixed_pano, before, after, mask, steps, arr if src.ndim == 3 else src[:, :, None])
+    return Repair(fixed_pano, before, after, mask, steps,
+                  arr if src.ndim == 3 else src[:, :, None], pole_disc)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import skybox_nb.ledger as ledger_module
-from skybox_nb import lineage
+from skybox_nb import child_files, lineage
 from skybox_nb.cli import main
 from skybox_nb.client import SkyboxClient
 from skybox_nb.emulator import Emulator
@@ -287,6 +287,35 @@ def test_the_gallerys_repair_button_adds_the_child_and_shows_before_and_after(of
     assert made[fixed.name].endswith("repair, free")
     assert made[refined.path.name].endswith(f"refine, job {refined.cu_cost:g} CU")
     assert made[source.files[0].name].endswith(f"job {source.cu_cost:g} CU")
+
+
+def test_the_gallerys_pole_disc_reaches_the_repair_and_its_row(offline):
+    """The Pole disc dropdown sets the Repair button's disc; the child's row and the
+    file's sidecar record the disc asked for, and the measured disc records none."""
+    from skybox_nb import sidecar
+    from skybox_nb.widgets import Gallery
+
+    client, _ = offline
+    source = client.run(SkyboxRequest("a vaulted hall with a painted ceiling", seed=7,
+                                      num_outputs=1, geometry_enforcement=5))
+    gallery = Gallery(client, thumb_width=64)
+    gallery.add(source)
+    assert gallery.pole_disc.value is None  # the measured disc, by default
+    first = gallery.repair(0)
+    assert not first.before.poles.ok, "the emulator's low enforcement makes a pole to mend"
+    assert first.pole_disc is None
+    [measured] = client.ledger.children(source.intent_id)
+    assert "pole_disc" not in measured.request["repair"]
+    gallery.pole_disc.value = 20.0
+    gallery.cards.children[-1].buttons["Repair"].click()
+    assert "Error" not in gallery.output.outputs[0]["text"], gallery.output.outputs[0]["text"]
+    [child] = client.ledger.children(source.intent_id)  # the same file: the same row
+    assert child.request["repair"]["pole_disc"] == 20.0
+    assert any("20-degree disc (asked for)" in s for s in child.detail["steps"]), \
+        child.detail["steps"]
+    lineage = sidecar.read(child.files[0])[child_files.LINEAGE_KEY]
+    assert lineage["detail"]["pole_disc"] == 20.0
+    assert gallery.repair(0, pole_disc=None).pole_disc is None  # an explicit argument wins
 
 
 def test_a_rebuild_keeps_the_children_and_their_links(old_library, seamed):

@@ -179,6 +179,9 @@ class GalleryItem:
         return items
 
 
+_CHOSEN = object()  # Gallery.repair's pole_disc when not given: the dropdown's
+
+
 class Gallery:
     """Results as cards (preview, caption, actions) plus one output area for what the
     actions show. ``form`` (a ``GeneratorForm``) receives reused seeds and init images;
@@ -207,6 +210,14 @@ class Gallery:
         self._lock = threading.Lock()
         self.convention = W.Dropdown(options=list(CONVENTIONS), value="unity", description="Convention")
         self.layout = W.Dropdown(options=LAYOUT_NAMES, value="six", description="Layout")
+        from ..repair import DISC_CHOICES
+
+        # The Repair button's pole disc: the measured one, or a radius the user picks when
+        # the measured disc leaves a soft patch (smaller) or streaks outside it (larger).
+        self.pole_disc = W.Dropdown(
+            options=[("measured", None)] + [(f"{d:g} deg", d) for d in DISC_CHOICES],
+            value=None, description="Pole disc",
+            tooltip="the radius Repair inpaints around a flagged pole")
         if out_dir is None:
             out_dir = Path(client.ledger.library) / "exports"
         self.out_dir = W.Text(value=str(out_dir), description="Export to")
@@ -218,6 +229,7 @@ class Gallery:
         self.widget = W.VBox([
             W.HBox([self.count, self.history_button]),
             W.HBox([self.convention, self.layout, self.out_dir]),
+            W.HBox([self.pole_disc]),
             self.cards,
             self.output,
         ])
@@ -362,17 +374,19 @@ class Gallery:
         self.show(f"seam check of {it.path.name}", report, fig, item=it)
         return report
 
-    def repair(self, item: GalleryItem | int) -> Any:
+    def repair(self, item: GalleryItem | int, pole_disc: Any = _CHOSEN) -> Any:
         """Repair what the seam check flags in this panorama (``repair.repair``), save the
         result beside it as ``<stem>-repaired.png`` (its sidecar names the source: file,
         sha256, ids), record it in the ledger as a free child of the source's row (when
         the ledger knows it), add it as a card, and show the before/after report and
-        figure side by side. Returns the ``Repair``."""
+        figure side by side. ``pole_disc`` (degrees, or None for the measured disc)
+        defaults to the gallery's Pole disc dropdown. Returns the ``Repair``."""
         from ..ledger_children import save_repair
         from ..repair import repair
 
         it = self._item(item)
-        result = repair(self.panorama(it))
+        disc = self.pole_disc.value if pole_disc is _CHOSEN else pole_disc
+        result = repair(self.panorama(it), pole_disc=disc)
         if not result.steps:
             self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
             return result
