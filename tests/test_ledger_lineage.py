@@ -290,14 +290,16 @@ def test_the_gallerys_repair_button_adds_the_child_and_shows_before_and_after(of
 
 
 def test_the_gallerys_pole_disc_reaches_the_repair_and_its_row(offline):
-    """The Pole disc dropdown sets the Repair button's disc; the child's row and the
-    file's sidecar record the disc asked for, and the measured disc records none."""
+    """The Pole disc dropdown sets the Repair button's disc; a pole mended with it gets a
+    file, card and ledger row of its own (the measured repair is kept) that record the
+    disc; repairing into a file shown already renews its card."""
     from skybox_nb import sidecar
     from skybox_nb.widgets import Gallery
 
     client, _ = offline
     source = client.run(SkyboxRequest("a vaulted hall with a painted ceiling", seed=7,
                                       num_outputs=1, geometry_enforcement=5))
+    src = source.files[0]
     gallery = Gallery(client, thumb_width=64)
     gallery.add(source)
     assert gallery.pole_disc.value is None  # the measured disc, by default
@@ -305,17 +307,37 @@ def test_the_gallerys_pole_disc_reaches_the_repair_and_its_row(offline):
     assert not first.before.poles.ok, "the emulator's low enforcement makes a pole to mend"
     assert first.pole_disc is None
     [measured] = client.ledger.children(source.intent_id)
+    assert measured.files == (src.with_name(f"{src.stem}-repaired.png"),)
     assert "pole_disc" not in measured.request["repair"]
+
     gallery.pole_disc.value = 20.0
-    gallery.cards.children[-1].buttons["Repair"].click()
-    assert "Error" not in gallery.output.outputs[0]["text"], gallery.output.outputs[0]["text"]
-    [child] = client.ledger.children(source.intent_id)  # the same file: the same row
+    gallery.cards.children[-1].buttons["Repair"].click()  # the source's card
+    assert "(a new card)" in gallery.output.outputs[0]["text"], gallery.output.outputs[0]["text"]
+    disc20 = src.with_name(f"{src.stem}-repaired-disc20.png")
+    child = client.ledger.by_file(disc20)
     assert child.request["repair"]["pole_disc"] == 20.0
     assert any("20-degree disc (asked for)" in s for s in child.detail["steps"]), \
         child.detail["steps"]
-    lineage = sidecar.read(child.files[0])[child_files.LINEAGE_KEY]
+    lineage = sidecar.read(disc20)[child_files.LINEAGE_KEY]
     assert lineage["detail"]["pole_disc"] == 20.0
-    assert gallery.repair(0, pole_disc=None).pole_disc is None  # an explicit argument wins
+    assert len(client.ledger.children(source.intent_id)) == 2 and len(gallery) == 3
+    assert gallery.items[0].path == disc20
+
+    # the same file again (another look at it): one card, renewed; one row
+    old_card = gallery.cards.children[0]
+    gallery.repair(len(gallery) - 1)
+    assert "(its card renewed)" in gallery.output.outputs[0]["text"]
+    assert len(gallery) == 3 and gallery.cards.children[0] is not old_card
+    assert gallery.cards.children[0].item.path == disc20
+    assert len(client.ledger.children(source.intent_id)) == 2
+    assert gallery.repair(len(gallery) - 1, pole_disc=None).pole_disc is None  # given wins
+
+
+def test_a_disc_is_recorded_only_when_a_pole_was_mended_with_it():
+    img = partial_seam(render(textured, 256, 128), 0.2, 0.5, 60)  # a wrap seam, sound poles
+    r = repair(img, pole_disc=30)
+    assert r.steps and r.before.poles.ok and r.pole_disc is None
+    assert repair_summary(r)["pole_disc"] is None
 
 
 def test_a_rebuild_keeps_the_children_and_their_links(old_library, seamed):

@@ -163,3 +163,21 @@ def test_a_repaired_hdri_preview_does_not_name_the_unrepaired_original(tmp_path)
     out = r.panorama.save(tmp_path / "sky-repaired.png")
     assert original_of(Panorama.load(out)) is None
     assert not to_hdr(Panorama.load(out)).assumptions.get("original")
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_a_strong_seam_that_one_blend_leaves_over_the_line_is_blended_again(seed):
+    """The emulator's seams at low geometry enforcement, 512 wide: the widest band (W/16
+    each side) left a median of ~4.5 over a limit of 2.5 after one blend; a second pass
+    mends it, inside the same band, and says so."""
+    from skybox_nb.emulator.render import render as emulator_render
+
+    img = emulator_render("a vaulted hall with a painted ceiling", "cinematic", seed,
+                          (512, 256), geometry_enforcement=5)
+    once = repair(img, poles=False, wrap=True)
+    assert once.before.wrap.score > 10 * once.before.wrap.threshold
+    assert once.after.wrap.ok, once.after.defects
+    assert any(s.endswith("(pass 2)") for s in once.steps), once.steps
+    cols = np.flatnonzero(once.mask.any(axis=0))
+    assert set(cols) <= set(range(0, 32)) | set(range(512 - 32, 512))
+    assert np.array_equal(once.panorama.array[~once.mask], img[~once.mask])

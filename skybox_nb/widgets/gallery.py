@@ -335,6 +335,17 @@ class Gallery:
                  for o in objs]
         self.output.outputs = tuple(outs)
 
+    def _replace(self, item: GalleryItem) -> None:
+        """Show ``item`` in place of the card already shown for its path (a file written
+        again), preview and caption made anew."""
+        card = self._card(item)
+        with self._lock:
+            i = next(i for i, it in enumerate(self.items) if it.path == item.path)
+            self.items[i] = item
+            cards = list(self.cards.children)
+            cards[i] = card
+            self.cards.children = tuple(cards)
+
     def _item(self, item: GalleryItem | int) -> GalleryItem:
         return self.items[item] if isinstance(item, int) else item
 
@@ -376,11 +387,13 @@ class Gallery:
 
     def repair(self, item: GalleryItem | int, pole_disc: Any = _CHOSEN) -> Any:
         """Repair what the seam check flags in this panorama (``repair.repair``), save the
-        result beside it as ``<stem>-repaired.png`` (its sidecar names the source: file,
+        result beside it as ``<stem>-repaired.png`` (``<stem>-repaired-disc20.png`` when a
+        pole was mended with a chosen 20-degree disc; its sidecar names the source: file,
         sha256, ids), record it in the ledger as a free child of the source's row (when
-        the ledger knows it), add it as a card, and show the before/after report and
-        figure side by side. ``pole_disc`` (degrees, or None for the measured disc)
-        defaults to the gallery's Pole disc dropdown. Returns the ``Repair``."""
+        the ledger knows it), add it as a card (or renew the card of that file), and show
+        the before/after report and figure side by side. ``pole_disc`` (degrees, or None
+        for the measured disc) defaults to the gallery's Pole disc dropdown. Returns the
+        ``Repair``."""
         from ..ledger_children import save_repair
         from ..repair import repair
 
@@ -391,14 +404,21 @@ class Gallery:
             self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
             return result
         ledger = getattr(self.client, "ledger", None)
+        # A pole mended with a chosen disc gets a file (and card, and ledger row) of its
+        # own, so repairs with two discs sit side by side and neither replaces the measured.
+        suffix = "" if result.pole_disc is None else f"-disc{result.pole_disc:g}"
         out, child = save_repair(result, it.path,
-                                 it.path.with_name(f"{it.path.stem}-repaired.png"), ledger)
-        self.add_items([GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
-                                    cu_cost=0.0, made=f"repair of {it.path.name}, free")],
-                       newest=True)
+                                 it.path.with_name(f"{it.path.stem}-repaired{suffix}.png"),
+                                 ledger)
+        made = GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
+                           cu_cost=0.0, made=f"repair of {it.path.name}, free")
+        card = "a new card"
+        if not self.add_items([made], newest=True):
+            self._replace(made)  # the file was rewritten: its card shows the new pixels
+            card = "its card renewed"
         where = (f"; in the ledger as {child}" if child else
                  "; not in the ledger (its source is not there): its sidecar names the source")
-        self.show(f"Repair: {it.path.name} -> {out.name} (a new card){where}", result,
+        self.show(f"Repair: {it.path.name} -> {out.name} ({card}){where}", result,
                   result.plot())
         return result
 

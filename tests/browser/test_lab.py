@@ -286,3 +286,55 @@ def test_quickstart_runs_generate_fills_the_gallery_and_viewers_draw(lab: Any, p
     elapsed = _generate_and_open_viewer(page, 2, artifacts, "quickstart")
     print(f"quickstart Generate -> 2 more previews: {elapsed:.3f} s")
     assert _kernel(page, "print(len(gallery))").strip() == str(int(shown[1]) + 2)
+
+
+REPAIR_CELLS = [
+    """\
+from skybox_nb.emulator import Emulator
+from skybox_nb.client import SkyboxClient
+from skybox_nb.request import SkyboxRequest
+from skybox_nb.widgets import Gallery
+emu = Emulator(job_duration=0.0, render_size=(512, 256)).start()
+client = SkyboxClient(emulator=emu, library="library")
+# low geometry enforcement: the emulator's poles come back pinched, as the real model's do
+made = client.run(SkyboxRequest("a vaulted hall with a painted ceiling", seed=7,
+                                num_outputs=1, geometry_enforcement=5))
+gallery = Gallery(client, thumb_width=200)
+gallery.add(made)
+gallery""",
+]
+
+
+def test_the_repair_button_with_a_chosen_disc_shows_before_and_after(lab: Any, page: Any,
+                                                                     artifacts: Path) -> None:
+    """A person picks a pole disc in the gallery, clicks a card's Repair: the repaired
+    card appears, the before/after figure is drawn, and the ledger records the disc."""
+    _notebook(lab.root / "repair.ipynb", REPAIR_CELLS)
+    _run_all(page, lab, "repair.ipynb")
+    try:
+        assert _kernel(page, "print(len(gallery))").strip() == "1"
+        select = page.locator(".widget-dropdown:has-text('Pole disc') select")
+        select.wait_for(timeout=30_000)
+        select.select_option(label="20 deg")
+        _kernel_until(page, "print(gallery.pole_disc.value)", lambda out: out.strip() == "20.0")
+        page.locator("button.widget-button:has-text('Repair')").first.click()
+        # the figure: a PNG in the gallery's output area, decoded by the browser
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
+            ".some(i => i.src.startsWith('data:image/png') && i.complete && i.naturalWidth > 400)",
+            timeout=60_000)
+        page.wait_for_function("() => [...document.querySelectorAll('img.widget-image')]"
+                               ".filter(i => i.complete && i.naturalWidth > 0).length >= 2",
+                               timeout=30_000)
+        figure = page.locator(".jp-OutputArea-output img[src^='data:image/png']").last
+        figure.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "repair-gallery.png"), full_page=False)
+        assert _pixels(figure).std() > 8, "the before/after figure is blank"
+        text = page.locator(".jp-OutputArea-output:has-text('Repair:')").last.inner_text()
+        assert "-repaired-disc20.png (a new card)" in text and "in the ledger as" in text, text
+        recorded = _kernel(page, "[c] = client.ledger.children(made.intent_id); "
+                                 "print(c.request['repair'].get('pole_disc'), "
+                                 "any('20-degree disc (asked for)' in s for s in c.detail['steps']))")
+        assert recorded.split() == ["20.0", "True"], recorded
+    finally:
+        _kernel(page, "emu.stop()")
