@@ -293,7 +293,10 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
     soft = max(2, half // 16)
     x = np.arange(2 * half, dtype=np.float32) - (half - 0.5)
     step = np.clip(0.5 - x / (2 * soft), 0, 1)
-    levels = max(1, min(6, int(math.log2(max(2, half))) - 1))
+    # The coarsest level's pixel is as wide as the half band (or 128 columns): a brightness
+    # step is then spread over the whole band (with one level fewer, a seam drifting in
+    # brightness, the emulator's, left a visible soft edge in a clear sky).
+    levels = max(1, min(7, int(math.log2(max(2, half)))))
     blended = _pyramid_blend(a, b, np.repeat(step[None, :], len(ys), axis=0), levels)
     x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
     x_weight = np.clip(x_weight * 3.0, 0, 1)  # full change near the seam, feathered outwards
@@ -554,9 +557,9 @@ def repair(pano: Source, wrap: bool = True, poles: bool = True,
         if small:
             fixed_pano, after = finish()
     # A wrap seam still over the line after one blend (a step so strong that the widest
-    # band, W/16 each side, leaves fine detail that differs across it, as the emulator's
-    # low-enforcement seams at 512 wide do) is blended again over what the check now
-    # finds, at most WRAP_PASSES times in all: a second pass took those from ~4.5 to ~0.6.
+    # band, W/16 each side, leaves fine detail that differs across it: a recoloured,
+    # shifted tile at 512 wide) is blended again over what the check now finds, at most
+    # WRAP_PASSES times in all: a second pass took such seams from ~4.5 to ~0.6.
     passes = 1
     while wrap and not before.wrap.ok and not after.wrap.ok and passes < WRAP_PASSES:
         patch, step = _repair_wrap(out[:, :, :c], after)

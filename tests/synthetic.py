@@ -145,6 +145,25 @@ def partial_seam(img: np.ndarray, top: float = 0.25, bottom: float = 0.35,
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def tinted_border(img: np.ndarray, width: float = 0.035, amount: float = 0.27,
+                  shift: float = 0.03) -> np.ndarray:
+    """A harsh wrap seam over every row: a band ``width`` of the width at column 0, its
+    rows moved down ``shift`` of the height and each channel pushed ``amount`` away from
+    mid-grey, fading linearly to nothing at the band's inner edge (a tile recoloured by
+    another pass: the seam the emulator drew before it drifted instead). Fine detail that
+    differs across the border stays after one blend of the two sides."""
+    h, w = img.shape[:2]
+    bw = max(4, round(width * w))
+    here = img[:, :bw].astype(np.float64) / 255
+    moved = np.roll(here, max(1, round(shift * h)), axis=0)
+    ramp = (1 - np.arange(bw) / bw)[None, :, None]
+    push = np.where(moved < 0.5, amount, -amount)
+    out = img.copy()
+    out[:, :bw] = np.clip(np.rint(255 * (moved * ramp + here * (1 - ramp) + push * ramp)),
+                          0, 255).astype(np.uint8)
+    return out
+
+
 def _cap_rows(h: int, cap_deg: float) -> int:
     return max(2, int(round(h * cap_deg / 180.0)))
 

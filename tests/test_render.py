@@ -13,6 +13,7 @@ from PIL import Image
 from skybox_nb.contract import STYLES
 from skybox_nb.emulator.render import (
     EMULATOR_NOTICE,
+    SEAM_ZONE,
     effective_geometry,
     encode_png,
     removed_elements,
@@ -57,7 +58,7 @@ def test_seam_and_poles_clean_at_high_enforcement_broken_at_low(style):
         assert seam_ratio(img) < 2.0 and pole_ratio(img) < 0.1
     assert seam_ratio(low) > 3.0 and pole_ratio(low) > 0.5
     # Away from the defect bands the picture is the same one.
-    band_w, band_h = round(0.04 * SIZE[0]), round(0.1 * SIZE[1])
+    band_w, band_h = round(SEAM_ZONE * SIZE[0]), round(0.1 * SIZE[1])
     inner = (slice(band_h, SIZE[1] - band_h), slice(band_w, None))
     assert np.array_equal(low[inner], high[inner])
 

@@ -602,48 +602,70 @@ def _grade(img: np.ndarray, look: Look, g: _Grid, rng: np.random.Generator) -> n
     return img
 
 
+# The share of the width right of the border over which a simulated wrap seam drifts.
+SEAM_ZONE = 0.25
+
+
 def apply_geometry_defects(pixels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
     """Simulate weak geometry enforcement on an (H, W, 3) uint8 image, in place; returns it.
 
     With severity ``s = (GEOMETRY_THRESHOLD - level) / GEOMETRY_THRESHOLD`` (nothing when
     ``s <= 0``) it draws the kinds real AI skyboxes show (`../shared/realpanos-dev`):
 
-    * a PARTIAL wrap seam: over a band of rows covering ``0.15 + 0.85 * s**2`` of the
-      height (at a place the seed picks), a band ``round(0.04 * s * W)`` columns wide at
-      the left border is shifted down ``round(0.03 * s * H)`` rows and pushed away from
-      mid-grey by up to ``0.1 + 0.2 * s`` per channel, fading to nothing at its inner edge, so
-      the jump sits exactly between columns W-1 and 0 in those rows only;
+    * a PARTIAL wrap seam: over a band of rows covering ``0.2 + 0.8 * s**2`` of the
+      height (at a place the seed picks; eased in over its outer 15% rows and fading out
+      from 60 degrees of latitude to the poles), the picture
+      DRIFTS over the quarter turn right of the border (`SEAM_ZONE` of the width, eased
+      with a smoothstep): up to ``0.05 * s * H`` rows down and ``0.08 + 0.16 * s`` in
+      brightness (away from mid-grey, a little tinted), both full at column 0 and nothing
+      from the zone's end on. Each side is a smooth picture, as a model's is; they fail to
+      meet only between columns W-1 and 0 (a brightness step and a horizon that jumps);
     * a PINCH at the zenith: the top ``round(0.1 * s * H)`` rows are painted with rows
       from the horizon at their own horizontal scale (as a model that treats the cap like
       any other rows does), so on the sphere their features converge into a star;
     * a KALEIDOSCOPE at the nadir: the bottom rows likewise, one wedge of 90 degrees
       mirrored into the other three.
 
-    Both caps blend in with weight ``(1 - row / rows) ** 1.5 * min(1, 0.4 + s)``, full at
-    the pole row.
+    Both caps blend in with weight ``(1 - row / rows) ** 1.5 * min(1, 0.4 + s) *
+    min(1, s / 0.2)``, strongest at the pole row.
     """
     s = (GEOMETRY_THRESHOLD - float(level)) / GEOMETRY_THRESHOLD
     if s <= 0:
         return pixels
     h, w = pixels.shape[:2]
-    # The wrap seam, over a band of rows.
-    bw = max(4, round(0.04 * s * w))
-    shift = max(1, round(0.03 * s * h))
-    span = max(2, round(min(1.0, 0.15 + 0.85 * s * s) * h))
+    # The wrap seam: a drift over a band of rows, eased in across and along it (an earlier
+    # version tinted a 4%-wide stripe at the border: a coloured bar no real model draws,
+    # which no blend of the two sides could remove). The caps below copy horizon rows
+    # with it, as a model's cap repeats what is beside it.
+    zone = max(8, round(SEAM_ZONE * w))
+    span = max(2, round(min(1.0, 0.2 + 0.8 * s * s) * h))
     top = int(rng.integers(0, max(1, h - span) + 1)) if span < h else 0
-    rows = slice(top, top + span)
-    ramp = (1 - np.arange(bw, dtype=F32) / F32(bw))[None, :, None]  # 1 at column 0
-    tint = rng.uniform(0.5, 1.0, 3).astype(F32) * F32(0.1 + 0.2 * s)
-    here = pixels[:, :bw].astype(F32) / F32(255)
-    band = np.roll(here, shift, axis=0)
-    # Push each value away from mid-grey, so the mismatch shows on dark and bright skies alike.
-    offset = np.where(band < 0.5, tint, -tint)
-    mixed = band * ramp + here * (1 - ramp) + offset * ramp
-    pixels[rows, :bw] = _to_u8(mixed[rows])
+    colour = rng.uniform(0.7, 1.0, 3).astype(F32)
+    t = 1 - np.arange(zone, dtype=F32) / F32(zone)
+    along = t * t * (3 - 2 * t)  # 1 at column 0, 0 (flat) at the zone's end
+    y = np.arange(span, dtype=F32) + F32(0.5)
+    a = np.clip(np.minimum(y, F32(span) - y) / F32(max(1.0, 0.15 * span)), 0, 1)
+    # ... and fading out from 60 degrees to the poles: a pole row is one point, which the
+    # drift would make non-uniform (a pole defect of its own).
+    lat = (0.5 - (np.arange(top, top + span, dtype=F32) + F32(0.5)) / F32(h)) * F32(math.pi)
+    across = a * a * (3 - 2 * a) * np.minimum(1, 2 * np.cos(lat))
+    amount = across[:, None] * along[None, :]  # (span, zone)
+    src = pixels[:, :zone].astype(F32) / F32(255)
+    ys = np.arange(top, top + span, dtype=F32)[:, None] - F32(0.05 * s * h) * amount
+    xs = np.broadcast_to(np.arange(zone, dtype=F32)[None, :], ys.shape)
+    import cv2  # the bilinear drift; loaded only when a defect is drawn
+
+    moved = cv2.remap(src, np.ascontiguousarray(xs), np.clip(ys, 0, h - 1).astype(F32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    sign = F32(-1.0 if float(moved.mean()) > 0.5 else 1.0)  # away from mid-grey
+    moved += sign * F32(0.08 + 0.16 * s) * colour * amount[..., None]
+    pixels[top:top + span, :zone] = _to_u8(moved)
     # The poles: content from the horizon at its own scale, pinched into the caps.
     ph = max(2, round(0.1 * s * h))
+    # (Below s = 0.2 the caps fade out with s: a refine's faint shortfall left 40% of a
+    # horizon row, drifting in brightness, on a pole row that is one point.)
     weight = ((1 - np.arange(ph, dtype=F32) / F32(ph)) ** 1.5
-              * F32(min(1.0, 0.4 + s)))[:, None, None]
+              * F32(min(1.0, 0.4 + s) * min(1.0, s / 0.2)))[:, None, None]
     mid = h // 2 - ph // 2
     horizon = pixels[mid:mid + ph].astype(F32) / F32(255)
     wedge = max(1, w // 8)  # a 4-fold kaleidoscope: 45 degrees mirrored into 360
@@ -659,7 +681,7 @@ def apply_geometry_defects(pixels: np.ndarray, level: float, rng: np.random.Gene
 def heal(init: np.ndarray, strength: float) -> np.ndarray:
     """What img2img at ``strength`` does to an init image's geometry, simulated on an
     (H, W, 3) float image: each row is averaged over a window of the same arc on the
-    sphere (``strength * W / 12`` pixels at the equator, wider by 1/cos(latitude)
+    sphere (``strength * W / 6`` pixels at the equator, wider by 1/cos(latitude)
     towards the poles, wrapping around), as a model repainting at its own scale does.
     A seam's step becomes a ramp and a pinch's converging rows a smooth cap, while the
     rest keeps its shape (the caller adds the new render at ``strength``). Returns a
@@ -668,7 +690,7 @@ def heal(init: np.ndarray, strength: float) -> np.ndarray:
     if strength <= 0:
         return init.copy()
     lat = (0.5 - (np.arange(h) + 0.5) / h) * np.pi
-    half = np.minimum(w // 2 - 1, np.round(strength * w / 24 / np.maximum(np.cos(lat), 1e-3)))
+    half = np.minimum(w // 2 - 1, np.round(strength * w / 12 / np.maximum(np.cos(lat), 1e-3)))
     half = half.astype(int)
     pad = int(half.max())
     if pad < 1:

@@ -15,8 +15,9 @@ from ..contract import STYLES
 
 __all__ = ["Look", "LOOKS", "look_for", "GEOMETRY_THRESHOLD"]
 
-# Below this effective geometryEnforcement level the emulator adds a wrap seam and pole
-# smear (see render.apply_geometry_defects); at or above it, none.
+# Below this effective geometryEnforcement level the emulator adds a partial wrap seam, a
+# pinched zenith and a kaleidoscope nadir (render.apply_geometry_defects); at or above it,
+# none.
 GEOMETRY_THRESHOLD = 50.0
 
 
