@@ -299,7 +299,10 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
     levels = max(1, min(7, int(math.log2(max(2, half)))))
     blended = _pyramid_blend(a, b, np.repeat(step[None, :], len(ys), axis=0), levels)
     x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
-    x_weight = np.clip(x_weight * 3.0, 0, 1)  # full change near the seam, feathered outwards
+    # The change fades linearly over the whole half band: the blend has spread the step's
+    # offset that far, and a change cut off in the band's outer third (as it was) left
+    # that offset as a new seam there on small images (256 wide: columns 11-12).
+    x_weight = np.clip(x_weight, 0, 1)
     weight = y_weight[:, None] * x_weight[None, :]
     mended = strip + (blended - strip) * weight[..., None]
     where = ", ".join(f"rows {a}-{b - 1}" for a, b in rows) if rows != [(0, H)] else "all rows"

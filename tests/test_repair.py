@@ -180,3 +180,18 @@ def test_a_strong_seam_that_one_blend_leaves_over_the_line_is_blended_again(seed
     cols = np.flatnonzero(once.mask.any(axis=0))
     assert set(cols) <= set(range(0, 32)) | set(range(512 - 32, 512))
     assert np.array_equal(once.panorama.array[~once.mask], img[~once.mask])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_repair_draws_no_seam_of_its_own_inside_the_band(seed):
+    """A strong emulator seam at 256 wide: the blend spreads the step's offset over the
+    whole half band, and the change fades over all of it, so no new seam appears where
+    the change would stop (it did at columns 11-12 when the change was cut off in the
+    band's outer third)."""
+    from skybox_nb.emulator.render import render as emulator_render
+
+    img = emulator_render("a clear blue sky over a calm sea", "cinematic", seed, (256, 128),
+                          geometry_enforcement=1)
+    assert not any("inside" in d for d in seam_report(img).defects)
+    r = repair(img)
+    assert r.after.seamless, r.after.defects

@@ -651,12 +651,15 @@ def apply_geometry_defects(pixels: np.ndarray, level: float, rng: np.random.Gene
     across = a * a * (3 - 2 * a) * np.minimum(1, 2 * np.cos(lat))
     amount = across[:, None] * along[None, :]  # (span, zone)
     src = pixels[:, :zone].astype(F32) / F32(255)
-    ys = np.arange(top, top + span, dtype=F32)[:, None] - F32(0.05 * s * h) * amount
-    xs = np.broadcast_to(np.arange(zone, dtype=F32)[None, :], ys.shape)
-    import cv2  # the bilinear drift; loaded only when a defect is drawn
-
-    moved = cv2.remap(src, np.ascontiguousarray(xs), np.clip(ys, 0, h - 1).astype(F32),
-                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Each column's rows moved down by a fraction of a row: linear between the two rows
+    # around the source row (edges repeated).
+    ys = np.clip(np.arange(top, top + span, dtype=F32)[:, None] - F32(0.05 * s * h) * amount,
+                 0, h - 1)
+    y0 = np.floor(ys).astype(np.intp)
+    y1 = np.minimum(y0 + 1, h - 1)
+    f = (ys - y0)[..., None]
+    cols = np.arange(zone)[None, :]
+    moved = src[y0, cols] * (1 - f) + src[y1, cols] * f
     sign = F32(-1.0 if float(moved.mean()) > 0.5 else 1.0)  # away from mid-grey
     moved += sign * F32(0.08 + 0.16 * s) * colour * amount[..., None]
     pixels[top:top + span, :zone] = _to_u8(moved)
