@@ -70,11 +70,16 @@ def out_dir_for(path: Path, out_root: str | os.PathLike, many: bool) -> Path:
     return Path(out_root) / path.stem if many else Path(out_root)
 
 
+_busy = False  # in a pool worker: a panorama is being processed (`_on_terminate`)
+
+
 def _run_one(fn: Callable[[Path], Any], path: Path) -> Outcome:
     """``fn(path)`` as an Outcome; runs where the executor runs it. Errors become text
     here, since not every exception survives pickling back from a worker."""
+    global _busy
     t = time.perf_counter()
     try:
+        _busy = True
         value = fn(path)
     except (Exception, SystemExit) as e:  # one bad panorama must not stop the batch
         if isinstance(e, (ValueError, OSError)):
@@ -84,12 +89,48 @@ def _run_one(fn: Callable[[Path], Any], path: Path) -> Outcome:
 
             msg = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"
         return Outcome(path, error=msg, seconds=time.perf_counter() - t)
+    finally:
+        _busy = False
     return Outcome(path, value=value, seconds=time.perf_counter() - t)
+
+
+def _on_terminate(signum: int, frame: Any) -> None:
+    """A pool worker told to stop (the batch was interrupted): a panorama in hand is
+    unwound, so the file being written is removed by its writer, never left half-made;
+    an idle worker just ends."""
+    if _busy:
+        raise KeyboardInterrupt
+    os._exit(128 + signum)
+
+
+def _stop_workers(pool: Any) -> None:
+    """End a local pool's workers now (an interrupted batch): nothing queued starts, each
+    worker is told to stop (SIGTERM: `_on_terminate`) and waited for, killed if it
+    does not end. A worker left running would go on writing files after the command
+    has returned."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # CPython's own
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 10.0
+    while procs and time.monotonic() < deadline:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # again: a worker may have taken a queued item
+        for proc in procs:
+            proc.join(timeout=0.2)
+        procs = [proc for proc in procs if proc.is_alive()]
+    for proc in procs:
+        proc.kill()
+        proc.join(timeout=2.0)
 
 
 def _worker_init() -> None:
     """Pool workers already run one per CPU: OpenCV's own threads would oversubscribe
-    (and a forked OpenCV thread pool can hang)."""
+    (and a forked OpenCV thread pool can hang). An interrupt is the parent's to handle
+    (a Ctrl-C reaches the whole process group): it stops the workers (`_stop_workers`)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_terminate)
     try:
         import cv2
 
@@ -182,6 +223,10 @@ def map_panoramas(fn: Callable[[Path], Any], paths: Iterable[str | os.PathLike],
                 except Exception as e:  # the worker itself died or could not be reached
                     results[i] = Outcome(items[i], error=f"{type(e).__name__}: {e}")
                 bar.update(results[i])  # type: ignore[arg-type]
+        except BaseException:  # Ctrl-C or SIGTERM (the CLI's): no worker outlives the call
+            if own:
+                _stop_workers(pool)
+            raise
         finally:
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)

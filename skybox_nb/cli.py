@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -440,16 +440,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.error("the following arguments are required: command")
+    previous = _terminate_as_interrupt()
     try:
         rc = int(args.func(args) or 0)
         if sys.stdout is not None:  # None when started with stdout closed
             sys.stdout.flush()  # here, so a reader gone by now is met below, not at exit
         return rc
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, _Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         return _reader_gone()
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a CI timeout), unwound like Ctrl-C: a batch's workers are
+    stopped and files being written are removed, instead of the process just ending."""
+
+
+def _terminate_as_interrupt() -> Any:
+    """Have SIGTERM raise `_Terminated` while a command runs; returns the handler it
+    replaced (None when it could not be set: not the main thread)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # signal only works in the main thread
+        return None
 
 
 def _reader_gone() -> int:
