@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -59,7 +60,7 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
     folder ``out`` (or beside each input) as ``<name>-repaired.png``, a number added
     when two inputs share a name. Raises ValueError when an output, or its sidecar,
     would be an input's."""
-    if len(paths) == 1 and out is not None and not Path(out).is_dir():
+    if len(paths) == 1 and out is not None and not _is_folder(out):
         targets = {paths[0]: Path(out)}
     else:
         taken: set[Path] = set()
@@ -84,7 +85,45 @@ def outputs_for(paths: list[Path], out: str | None) -> dict[Path, Path]:
             raise ValueError(f"--out: the repair of {p} written to {t} would replace the "
                              f"sidecar {path_for(t)} of the input {other}; choose another "
                              "--out")
+        if _foreign_json(path_for(t)):
+            raise ValueError(f"--out: the repair of {p} written to {t} would replace "
+                             f"{path_for(t)}, a JSON file that is not a skybox-nb sidecar; "
+                             "choose another --out")
     return targets
+
+
+def _is_folder(out: str) -> bool:
+    """``--out`` names a folder: one that exists, or a name ending with a slash."""
+    return Path(out).is_dir() or out.endswith(("/", os.sep))
+
+
+def _foreign_json(side: Path) -> bool:
+    """True when ``side`` exists and is not a panorama sidecar (one names its image in
+    ``file``): writing a repair's sidecar there would destroy someone's file."""
+    if not side.exists():
+        return False
+    from .sidecar import load
+
+    try:
+        data = load(side)
+    except (OSError, ValueError):
+        return True
+    return not (isinstance(data, dict) and isinstance(data.get("file"), str))
+
+
+def _prepare_folders(targets: dict[Path, Path], given: bool) -> None:
+    """Make the folders the repairs of the inputs that exist go to; raises ValueError
+    naming --out (``given``) when one cannot be made or written in, before any work."""
+    fix = "allowed: a folder you can write in" if given else "give --out a folder you can write in"
+    for folder in sorted({t.parent for p, t in targets.items() if p.is_file()}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"--out: cannot make the folder {folder} "
+                             f"({e.strerror or e}); {fix}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            where = "" if given else " (beside the input)"
+            raise ValueError(f"--out: cannot write in {folder}{where}; {fix}")
 
 
 def plot_path(path: Path, plot: str, many: bool) -> Path:
@@ -116,11 +155,21 @@ def repair_one(path: Path, targets: dict[Path, Path], wrap: bool, poles: bool,
     from .panorama import Panorama
     from .repair import repair
 
-    pano = Panorama.load(path, ratio="warn")
+    from .cliargs import UsageProblem, load_panorama
+
+    try:  # a wrong ratio is a one-line note, as for `seams`: the repair works on it as is
+        pano = load_panorama(str(path), strict=False)
+    except UsageProblem as e:  # its message names the file and what is wrong
+        raise ValueError(str(e)) from None
     result = repair(pano, wrap=wrap, poles=poles, pole_disc=pole_disc)
     summary = repair_summary(result, wrap, poles)
     source = source_of(path)  # the row, if any, is named once recorded (in `_record`)
-    out, _ = save_child(result.panorama, targets[path], entry("repair", source, summary))
+    try:
+        out, _ = save_child(result.panorama, targets[path],
+                            entry("repair", source, summary))
+    except OSError as e:  # named as the user gave it, not as the temp file written first
+        raise OSError(f"--out: cannot write {targets[path]} ({e.strerror or e}); allowed: "
+                      "a file in a folder you can write in") from None
     if plot:
         dest = plot_path(path, plot, many)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -180,19 +229,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         check_pole_disc(args.pole_disc, name="--pole-disc", unset="no --pole-disc")
+        if len(paths) > 1 and args.out is not None and Path(args.out).suffix:
+            raise ValueError(f"--out: got {args.out!r} for {len(paths)} panoramas; allowed: "
+                             "a folder (the repairs go in it as <name>-repaired.png)")
         targets = outputs_for(paths, args.out)
         if args.plot:
             check_plots(targets, args.plot)
+        _prepare_folders(targets, args.out is not None)
     except ValueError as e:
         print(f"skybox-nb repair: {e}", file=sys.stderr)
         return 2
-    if len(paths) > 1 and args.out is not None and Path(args.out).suffix:
-        print(f"skybox-nb repair: --out: got {args.out!r} for {len(paths)} panoramas; "
-              "allowed: a folder (the repairs go in it as <name>-repaired.png)",
-              file=sys.stderr)
-        return 2
-    if len(paths) > 1 and args.out is not None:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
     found: dict[str, Any] = {}
 
     def show(o: Outcome, many: bool) -> None:
