@@ -302,7 +302,7 @@ def test_the_gallerys_pole_disc_reaches_the_repair_and_its_row(offline):
     src = source.files[0]
     gallery = Gallery(client, thumb_width=64)
     gallery.add(source)
-    assert gallery.pole_disc.value is None  # the measured disc, by default
+    assert gallery.pole_disc.value == "measured"  # by default (shown, not blank)
     first = gallery.repair(0)
     assert not first.before.poles.ok, "the emulator's low enforcement makes a pole to mend"
     assert first.pole_disc is None

@@ -180,6 +180,7 @@ class GalleryItem:
 
 
 _CHOSEN = object()  # Gallery.repair's pole_disc when not given: the dropdown's
+MEASURED = "measured"  # the Pole disc dropdown's value for the measured disc
 
 
 class Gallery:
@@ -215,8 +216,9 @@ class Gallery:
         # The Repair button's pole disc: the measured one, or a radius the user picks when
         # the measured disc leaves a soft patch (smaller) or streaks outside it (larger).
         self.pole_disc = W.Dropdown(
-            options=[("measured", None)] + [(f"{d:g} deg", d) for d in DISC_CHOICES],
-            value=None, description="Pole disc",
+            # (a str for "measured": a Dropdown shows a None value as nothing selected)
+            options=[("measured", MEASURED)] + [(f"{d:g} deg", d) for d in DISC_CHOICES],
+            value=MEASURED, description="Pole disc",
             tooltip="the radius Repair inpaints around a flagged pole")
         if out_dir is None:
             out_dir = Path(client.ledger.library) / "exports"
@@ -392,13 +394,14 @@ class Gallery:
         sha256, ids), record it in the ledger as a free child of the source's row (when
         the ledger knows it), add it as a card (or renew the card of that file), and show
         the before/after report and figure side by side. ``pole_disc`` (degrees, or None
-        for the measured disc) defaults to the gallery's Pole disc dropdown. Returns the
-        ``Repair``."""
+        or "measured" for the measured disc) defaults to the gallery's Pole disc
+        dropdown. Returns the ``Repair``."""
         from ..ledger_children import save_repair
         from ..repair import repair
 
         it = self._item(item)
         disc = self.pole_disc.value if pole_disc is _CHOSEN else pole_disc
+        disc = None if disc == MEASURED else disc
         result = repair(self.panorama(it), pole_disc=disc)
         if not result.steps:
             self.show(f"Repair: {it.path.name} is seamless; nothing to repair", result)
@@ -410,8 +413,11 @@ class Gallery:
         out, child = save_repair(result, it.path,
                                  it.path.with_name(f"{it.path.stem}-repaired{suffix}.png"),
                                  ledger)
+        n = self.items.index(it) + 1 if it in self.items else None
+        of = f"card {n}" if n is not None else it.path.name  # a job's file name is long
         made = GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
-                           cu_cost=0.0, made=f"repair of {it.path.name}, free")
+                           geometry_enforcement=it.geometry_enforcement, cu_cost=0.0,
+                           made=f"repair of {of}, free")
         card = "a new card"
         if not self.add_items([made], newest=True):
             self._replace(made)  # the file was rewritten: its card shows the new pixels
