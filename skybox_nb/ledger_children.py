@@ -125,8 +125,9 @@ def record_repair(ledger: Ledger, source: str | os.PathLike[str], out: str | os.
     `repair_summary`'s ``steps``, ``repaired``, ``before`` and ``after``,
     ``changed_share``, ``wrap``, ``poles`` and ``pole_disc`` (what was asked);
     ``source_info``: the source as `child_files.source_of` gave it when the repair was
-    made (default: read now). Returns the child's id, or None when the ledger does not know the source (no
-    row is written; the sidecar says the source is not in the ledger)."""
+    made (default: read now). Returns the child's id, or None when the ledger does not
+    know the source (no row is written; the sidecar says the source is not in the
+    ledger)."""
     parent = source_row(ledger, source)
     if parent is None:
         return None

@@ -114,7 +114,8 @@ def _foreign_json(side: Path) -> bool:
 def _prepare_folders(targets: dict[Path, Path], given: bool) -> None:
     """Make the folders the repairs of the inputs that exist go to; raises ValueError
     naming --out (``given``) when one cannot be made or written in, before any work."""
-    fix = "allowed: a folder you can write in" if given else "give --out a folder you can write in"
+    fix = ("allowed: a folder you can write in" if given
+           else "give --out a folder you can write in")
     for folder in sorted({t.parent for p, t in targets.items() if p.is_file()}):
         try:
             folder.mkdir(parents=True, exist_ok=True)

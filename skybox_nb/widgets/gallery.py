@@ -413,8 +413,8 @@ class Gallery:
         out, child = save_repair(result, it.path,
                                  it.path.with_name(f"{it.path.stem}-repaired{suffix}.png"),
                                  ledger)
-        n = self.items.index(it) + 1 if it in self.items else None
-        of = f"card {n}" if n is not None else it.path.name  # a job's file name is long
+        name = it.path.name  # a job's file name is long: its ends say which it is
+        of = name if len(name) <= 28 else f"{name[:12]}…{name[-15:]}"
         made = GalleryItem(path=out, seed=it.seed, style=it.style, prompt=it.prompt,
                            geometry_enforcement=it.geometry_enforcement, cu_cost=0.0,
                            made=f"repair of {of}, free")
