@@ -87,6 +87,10 @@ SMALL_DISC_DEG = SMALL_DISCS[0]
 # The discs a person is offered in place of the measured one (the gallery's Pole disc):
 # the small discs, the default, the soft-patch threshold and steps up to MAX_DISC_DEG.
 DISC_CHOICES = (*SMALL_DISCS, DISC_DEG, 20.0, SOFT_DISC_DEG, 28.0, 34.0, MAX_DISC_DEG)
+# Drawing the sides of a wrap seam together (`_row_offset`): a window of rows counts
+# when its clearest edge changes by this many levels a row and its match correlates so.
+_ALIGN_EDGE = 8.0
+_ALIGN_NCC = 0.8
 # The wrap is blended at most this many times while the check still fails it.
 WRAP_PASSES = 3
 # The paste-back works on this many panorama pixels at a time (its float32 directions and
@@ -285,6 +289,31 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
     strip = arr[ys[0]:ys[-1] + 1][:, xs].astype(np.float32)
     if strip.ndim == 2:
         strip = strip[:, :, None]
+    x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
+    # The change fades linearly over the whole half band: the blend has spread the step's
+    # offset that far, and a change cut off in the band's outer third (as it was) left
+    # that offset as a new seam there on small images (256 wide: columns 11-12).
+    x_weight = np.clip(x_weight, 0, 1)
+    weight = y_weight[:, None] * x_weight[None, :]
+    # A horizon or an edge that jumps rows at the border: each side is first drawn
+    # towards the other by half the jump, fading to nothing at the band's ends, so the
+    # blend joins the same rows (a blend alone left the horizon kinked).
+    offset = _row_offset(arr, ys, y_weight)
+    if offset:
+        # (not moved near the poles: a pole row is one point, which rows drawn in from
+        # either side would make uneven; full from 60 degrees of latitude inwards)
+        lat = (0.5 - (ys + 0.5) / H) * np.pi
+        near = np.minimum(1.0, 2.0 * np.cos(lat)).astype(np.float32)[:, None]
+        shift = np.float32(offset / 2) * weight * near * np.where(
+            np.arange(2 * half) < half, np.float32(-1), np.float32(1))
+        lo = max(0, int(ys[0]) - abs(offset))  # the rows the drawn strip reads
+        hi = min(H, int(ys[-1]) + abs(offset) + 2)
+        rows_from = np.clip(ys[:, None].astype(np.float32) + shift, 0, H - 1) - np.float32(lo)
+        cols = arr[lo:hi][:, xs].astype(np.float32)
+        cols = cols if cols.ndim == 3 else cols[:, :, None]
+        strip = np.stack([cv2.remap(cols[:, :, ch], np.broadcast_to(
+            np.arange(2 * half, dtype=np.float32), rows_from.shape).copy(), rows_from,
+            cv2.INTER_LINEAR) for ch in range(cols.shape[2])], axis=2)
     left, right = strip[:, :half], strip[:, half:]
     a = np.concatenate([left, left[:, ::-1]], axis=1)   # the left side, continued
     b = np.concatenate([right[:, ::-1], right], axis=1)  # the right side, continued
@@ -298,16 +327,49 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
     # brightness, the emulator's, left a visible soft edge in a clear sky).
     levels = max(1, min(7, int(math.log2(max(2, half)))))
     blended = _pyramid_blend(a, b, np.repeat(step[None, :], len(ys), axis=0), levels)
-    x_weight = 1.0 - np.abs(np.arange(2 * half, dtype=np.float32) - (half - 0.5)) / half
-    # The change fades linearly over the whole half band: the blend has spread the step's
-    # offset that far, and a change cut off in the band's outer third (as it was) left
-    # that offset as a new seam there on small images (256 wide: columns 11-12).
-    x_weight = np.clip(x_weight, 0, 1)
-    weight = y_weight[:, None] * x_weight[None, :]
     mended = strip + (blended - strip) * weight[..., None]
     where = ", ".join(f"rows {a}-{b - 1}" for a, b in rows) if rows != [(0, H)] else "all rows"
-    return (ys, xs, mended, weight), (f"wrap seam blended (multi-band, {levels} levels) over {2 * half} "
-                       f"columns around the border, {where}")
+    aligned = f", its two sides {abs(offset)} rows apart drawn together" if offset else ""
+    return (ys, xs, mended, weight), (f"wrap seam blended (multi-band, {levels} levels) over "
+                                      f"{2 * half} columns around the border, {where}{aligned}")
+
+
+def _row_offset(arr: np.ndarray, ys: np.ndarray, y_weight: np.ndarray) -> int:
+    """How many rows the content right of the border sits below the same content left of
+    it, over the rows ``ys`` being mended (0 when no clear answer): the vertical
+    gradients of the last and first 4 columns matched in windows of rows; a window counts
+    when it holds a clear edge (a horizon, a roof) and its best match correlates over
+    `_ALIGN_NCC`, and an offset is taken only when most such windows agree on it."""
+    H = arr.shape[0]
+    g = np.concatenate([arr[:, -4:], arr[:, :4]], axis=1).astype(np.float32)  # 8 columns
+    g = g[:, :, :3].mean(axis=2) if g.ndim == 3 else g
+    # on 0..255, whatever the type: 16-bit by its range, float (an HDRi) by its own bright
+    top = (float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui"
+           else max(float(np.percentile(g, 99.5)), 1e-6))
+    g *= np.float32(255.0 / top)
+    gl = np.diff(g[:, :4].mean(axis=1))
+    gr = np.diff(g[:, 4:].mean(axis=1))
+    reach = max(2, H // 16)
+    win = max(16, H // 12)
+    found: list[int] = []
+    for c in range(int(ys[0]), int(ys[-1]) + 1, win // 2):
+        a0, a1 = c - win // 2, c + win // 2
+        if a0 - reach < 0 or a1 + reach > gl.size or y_weight[c - ys[0]] < 1:
+            continue
+        ref = gl[a0:a1]
+        if np.abs(ref).max() < _ALIGN_EDGE:
+            continue
+        shifts = np.arange(-reach, reach + 1)
+        cand = np.stack([gr[a0 + k:a1 + k] for k in shifts])
+        ncc = cand @ ref / (np.linalg.norm(cand, axis=1) * np.linalg.norm(ref) + 1e-6)
+        best = int(np.argmax(ncc))
+        if ncc[best] >= _ALIGN_NCC:
+            found.append(int(shifts[best]))
+    if len(found) < 2:
+        return 0
+    mid = int(np.median(found))
+    agree = sum(abs(f - mid) <= 1 for f in found)
+    return mid if agree * 3 >= len(found) * 2 and abs(mid) >= 2 else 0
 
 
 # ------------------------------------------------------------------ poles

@@ -195,3 +195,24 @@ def test_a_repair_draws_no_seam_of_its_own_inside_the_band(seed):
     assert not any("inside" in d for d in seam_report(img).defects)
     r = repair(img)
     assert r.after.seamless, r.after.defects
+
+
+def test_a_horizon_that_jumps_at_the_border_is_joined_not_kinked():
+    """The emulator's low-enforcement seam moves the picture right of the border down by
+    ~12 rows at 256 tall: the blend alone left the horizon kinked; each side is now drawn
+    half the jump towards the other first, so the same rows meet at the border. A seam
+    with no vertical jump (a brightness step) is not moved."""
+    from skybox_nb.emulator.render import render as emulator_render
+    from skybox_nb.repair import _row_offset
+
+    img = emulator_render("a vaulted hall with a painted ceiling", "cinematic", 7,
+                          (512, 256), geometry_enforcement=5)
+    rows, ones = np.arange(256), np.ones(256, np.float32)
+    assert _row_offset(img, rows, ones) >= 10
+    r = repair(img, poles=False)
+    assert any("rows apart drawn together" in s for s in r.steps), r.steps
+    assert abs(_row_offset(r.panorama.array, rows, ones)) <= 1
+    assert np.array_equal(r.panorama.array[~r.mask], img[~r.mask])
+    flat = partial_seam(render(textured, 512, 256), 0.2, 0.7, 50)  # brightness only
+    assert _row_offset(flat, rows, ones) == 0
+    assert not any("drawn together" in s for s in repair(flat, poles=False).steps)
