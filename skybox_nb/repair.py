@@ -91,6 +91,9 @@ DISC_CHOICES = (*SMALL_DISCS, DISC_DEG, 20.0, SOFT_DISC_DEG, 28.0, 34.0, MAX_DIS
 # when its clearest edge changes by this many levels a row and its match correlates so.
 _ALIGN_EDGE = 8.0
 _ALIGN_NCC = 0.8
+# ... and a shift is clear when it matches better than no shift, and than any other
+# shift more than 2 rows away, by this much.
+_ALIGN_MARGIN = 0.15
 # The wrap is blended at most this many times while the check still fails it.
 WRAP_PASSES = 3
 # The paste-back works on this many panorama pixels at a time (its float32 directions and
@@ -334,42 +337,64 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
                                       f"{2 * half} columns around the border, {where}{aligned}")
 
 
+def _lag(ref: np.ndarray, sig: np.ndarray, a0: int, a1: int, reach: int) -> int | None:
+    """The shift k (|k| <= reach) for which ``sig[a0 + k:a1 + k]`` best matches
+    ``ref = ...[a0:a1]``, or None when the match is not clear: under `_ALIGN_NCC`, no
+    better than no shift by `_ALIGN_MARGIN`, or matched nearly as well at another shift
+    (periodic content: stripes, bricks, a checker look alike at several shifts)."""
+    shifts = np.arange(-reach, reach + 1)
+    cand = np.stack([sig[a0 + k:a1 + k] for k in shifts])
+    ncc = cand @ ref / (np.linalg.norm(cand, axis=1) * np.linalg.norm(ref) + 1e-6)
+    best = int(np.argmax(ncc))
+    if ncc[best] < _ALIGN_NCC:
+        return None
+    if shifts[best] == 0 or ncc[reach] >= ncc[best] - 1e-6:
+        return 0  # no shift matches as well: ties go to 0
+    if ncc[reach] > ncc[best] - _ALIGN_MARGIN:
+        return None
+    far = np.abs(shifts - shifts[best]) > 2
+    if far.any() and ncc[far].max() > ncc[best] - _ALIGN_MARGIN:
+        return None
+    return int(shifts[best])
+
+
 def _row_offset(arr: np.ndarray, ys: np.ndarray, y_weight: np.ndarray) -> int:
     """How many rows the content right of the border sits below the same content left of
     it, over the rows ``ys`` being mended (0 when no clear answer): the vertical
-    gradients of the last and first 4 columns matched in windows of rows; a window counts
-    when it holds a clear edge (a horizon, a roof) and its best match correlates over
-    `_ALIGN_NCC`, and an offset is taken only when most such windows agree on it."""
+    gradients of the 4 columns each side of the border matched in windows of rows (a
+    window counts when it holds a clear edge, a horizon or a roof, and one shift matches
+    it clearly: `_lag`), less the slope each side shows on its own (the same match
+    between its outer and inner 4 columns: a sloping line is not a jump); an offset is
+    taken only when most such windows agree on it."""
     H = arr.shape[0]
-    g = np.concatenate([arr[:, -4:], arr[:, :4]], axis=1).astype(np.float32)  # 8 columns
+    g = np.concatenate([arr[:, -8:], arr[:, :8]], axis=1).astype(np.float32)  # 16 columns
     g = g[:, :, :3].mean(axis=2) if g.ndim == 3 else g
     # on 0..255, whatever the type: 16-bit by its range, float (an HDRi) by its own bright
     top = (float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui"
            else max(float(np.percentile(g, 99.5)), 1e-6))
     g *= np.float32(255.0 / top)
-    gl = np.diff(g[:, :4].mean(axis=1))
-    gr = np.diff(g[:, 4:].mean(axis=1))
+    lo, li, ri, ro = (np.diff(g[:, i:i + 4].mean(axis=1)) for i in (0, 4, 8, 12))
     reach = max(2, H // 16)
     win = max(16, H // 12)
-    found: list[int] = []
+    found: list[float] = []
     for c in range(int(ys[0]), int(ys[-1]) + 1, win // 2):
         a0, a1 = c - win // 2, c + win // 2
-        if a0 - reach < 0 or a1 + reach > gl.size or y_weight[c - ys[0]] < 1:
+        if a0 - reach < 0 or a1 + reach > li.size or y_weight[c - ys[0]] < 1:
             continue
-        ref = gl[a0:a1]
+        ref = li[a0:a1]
         if np.abs(ref).max() < _ALIGN_EDGE:
             continue
-        shifts = np.arange(-reach, reach + 1)
-        cand = np.stack([gr[a0 + k:a1 + k] for k in shifts])
-        ncc = cand @ ref / (np.linalg.norm(cand, axis=1) * np.linalg.norm(ref) + 1e-6)
-        best = int(np.argmax(ncc))
-        if ncc[best] >= _ALIGN_NCC:
-            found.append(int(shifts[best]))
-    if len(found) < 2:
+        across = _lag(ref, ri, a0, a1, reach)
+        if across is None:
+            continue
+        slopes = [k for k in (_lag(lo[a0:a1], li, a0, a1, reach),
+                              _lag(ri[a0:a1], ro, a0, a1, reach)) if k is not None]
+        found.append(across - (float(np.mean(slopes)) if slopes else 0.0))
+    if not found:  # (one clear window will do: a small image's horizon may fill just one)
         return 0
-    mid = int(np.median(found))
+    mid = float(np.median(found))
     agree = sum(abs(f - mid) <= 1 for f in found)
-    return mid if agree * 3 >= len(found) * 2 and abs(mid) >= 2 else 0
+    return int(round(mid)) if agree * 3 >= len(found) * 2 and abs(mid) >= 2 else 0
 
 
 # ------------------------------------------------------------------ poles

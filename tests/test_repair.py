@@ -216,3 +216,25 @@ def test_a_horizon_that_jumps_at_the_border_is_joined_not_kinked():
     flat = partial_seam(render(textured, 512, 256), 0.2, 0.7, 50)  # brightness only
     assert _row_offset(flat, rows, ones) == 0
     assert not any("drawn together" in s for s in repair(flat, poles=False).steps)
+
+
+@pytest.mark.parametrize("pattern", ["stripes", "checker", "brick", "diagonal"])
+def test_content_that_only_looks_alike_across_the_border_is_not_drawn_together(pattern):
+    """Periodic or sloping content with a brightness step at the border and no vertical
+    jump: stripes, a checker and bricks match at several shifts, a diagonal line seems
+    to jump by its own slope; aligning them bent straight lines into a V (found by
+    review). None is moved: the blend alone mends the step."""
+    from skybox_nb.repair import _row_offset
+
+    h, w = 512, 1024
+    y, x = np.mgrid[0:h, 0:w]
+    grey = {"stripes": np.where((y // 4) % 2 == 0, 60, 190),
+            "checker": np.where(((y // 16) + (x // 16)) % 2 == 0, 60, 190),
+            "brick": np.where((y % 20 < 2) | (((x + 20 * ((y // 20) % 2)) % 40) < 2), 60, 170),
+            "diagonal": np.where(((y - x) // 8) % 2 == 0, 60, 190)}[pattern]
+    img = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+    img[:, : w // 2] += 40  # a brightness step at the border, rows where they were
+    assert _row_offset(img, np.arange(h), np.ones(h, np.float32)) == 0
+    r = repair(img, poles=False)
+    assert not any("drawn together" in s for s in r.steps), r.steps
+    assert r.after.wrap.ok, r.after.defects
