@@ -80,7 +80,7 @@ def repair_summary(result: Any, wrap: bool = True, poles: bool = True) -> dict[s
     verdicts ``before`` and ``after``; ``pole_disc``, the disc radius asked for (None:
     measured)."""
     return {"wrap": bool(wrap), "poles": bool(poles),
-            "pole_disc": getattr(result, "pole_disc", None), "steps": list(result.steps),
+            "pole_disc": result.pole_disc, "steps": list(result.steps),
             "repaired": repaired_parts(result), "changed_share": float(result.changed),
             "before": verdicts(result.before), "after": verdicts(result.after)}
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from . import remap
 from .cubemap import _rotation, perspective
 from .panorama import Panorama, Source, as_array
 from .pole_fill import carried_detail
@@ -314,9 +315,8 @@ def _repair_wrap(arr: np.ndarray, report: SeamReport) -> tuple[Patch, str]:
         rows_from = np.clip(ys[:, None].astype(np.float32) + shift, 0, H - 1) - np.float32(lo)
         cols = arr[lo:hi][:, xs].astype(np.float32)
         cols = cols if cols.ndim == 3 else cols[:, :, None]
-        strip = np.stack([cv2.remap(cols[:, :, ch], np.broadcast_to(
-            np.arange(2 * half, dtype=np.float32), rows_from.shape).copy(), rows_from,
-            cv2.INTER_LINEAR) for ch in range(cols.shape[2])], axis=2)
+        same = np.broadcast_to(np.arange(2 * half, dtype=np.float32), rows_from.shape)
+        strip = remap.sample(cols, np.ascontiguousarray(same), rows_from)
     left, right = strip[:, :half], strip[:, half:]
     a = np.concatenate([left, left[:, ::-1]], axis=1)   # the left side, continued
     b = np.concatenate([right[:, ::-1], right], axis=1)  # the right side, continued

@@ -559,7 +559,7 @@ def _gray(arr: np.ndarray, max_width: int, exposure: float | None) -> np.ndarray
     """Channel-mean intensities 0..255 of an image, box-downscaled to <= max_width (HDR
     radiance exposed by ``exposure``, see `_analysis_copy`)."""
     planes, _ = _analysis_copy(_validate_image(arr), max_width, exposure)
-    return planes.mean(axis=0)
+    return _mean_planes(planes)
 
 
 def _generic_faces(faces: Mapping[str, Any], conv: Any) -> dict[str, np.ndarray]:
