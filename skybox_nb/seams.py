@@ -93,9 +93,10 @@ import dataclasses
 import html
 import io
 import math
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -902,6 +903,18 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     gray = _mean_planes(work)
     gray_pano = Panorama(gray[:, :, None], ratio="ignore")  # checked once, viewed six times
 
+    def pole(name: str, north: bool) -> Pole:
+        pinch, where = _pole_pinch(gray_pano, north)
+        return _with_extent(
+            Pole(name, _pole_uniformity(gray, north), _pole_smear(gray_pano, north),
+                 limits["pole_uniformity"], limits["pole_smear"], pinch,
+                 limits["pole_pinch"], where, _pole_structure(gray_pano, north),
+                 {k: limits[f"pole_{k}"] for k in STRUCTURE_RULES}), gray, north)
+
+    # The poles are measured on a second thread while this one does the wrap and the cube
+    # edges: OpenCV and numpy's large-array work let go of the GIL, so on two cores a cold
+    # check takes a third less (what a user waits for on every `skybox-nb seams`).
+    poles_job = _Background(lambda: Poles(pole("north", True), pole("south", False)))
     col, norm, ordinary = _column_scores(work)
     wrap_score = float(col[-1])
     j = int(np.argmax(col[:-1]))
@@ -927,16 +940,6 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
                     interior_cover=_cover(norm[:, j] / ordinary[j], limits["interior"]), height=H,
                     band_share=share)
 
-    def pole(name: str, north: bool) -> Pole:
-        pinch, where = _pole_pinch(gray_pano, north)
-        return Pole(name, _pole_uniformity(gray, north), _pole_smear(gray_pano, north),
-                    limits["pole_uniformity"], limits["pole_smear"], pinch,
-                    limits["pole_pinch"], where, _pole_structure(gray_pano, north),
-                    {k: limits[f"pole_{k}"] for k in STRUCTURE_RULES})
-
-    poles = Poles(*(_with_extent(pole(name, north), gray, north)
-                    for name, north in (("north", True), ("south", False))))
-
     if given_faces is None:
         size = max(8, min(256, w // 4))
         faces = to_faces(gray_pano, size, "generic")
@@ -952,6 +955,7 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         rename = {g: conv.name_of(generic.axis(g)) for g in generic.names}
         edges = {"-".join(rename[x] for x in e.split("-")): v for e, v in edges.items()}
     cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
+    poles = poles_job.result()
 
     defects = _describe(wrap, poles, cube, H, W)
     preview = _preview(arr, work, k)
@@ -959,6 +963,30 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
         seamless=not defects, wrap=wrap, poles=poles, cube_edges=cube, ds=ds,
         defects=defects, thresholds=limits, size=(W, H), analysis_size=(w, h),
         seconds=time.perf_counter() - t0, preview=preview)
+
+
+class _Background:
+    """A call run on a thread of its own from the moment it is made; `result` waits for
+    it and returns its value or raises what it raised, on the caller's thread."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = call()
+            except BaseException as exc:  # handed to the caller, who sees it raised
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="skybox-nb-poles", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _mean_planes(work: np.ndarray) -> np.ndarray:

@@ -277,3 +277,35 @@ def test_the_check_loads_no_plotting_library():
     assert done.stdout.strip() == "[]"
     fig = seam_report(render(textured, W, H)).plot()
     assert type(fig).__module__ == "skybox_nb.figure"
+
+
+def test_the_poles_are_measured_beside_the_wrap_and_their_errors_reach_the_caller(monkeypatch):
+    # The poles run on a second thread (a cold check's time on two cores); what they
+    # measure must be the same as on the caller's thread, and an error there must surface
+    # from seam_report itself, not vanish with the thread.
+    import threading
+
+    from skybox_nb import seams as seams_mod
+
+    pano = pinch_pole(render(textured, W, H))  # a failing pole: its extent is measured too
+    before = seam_report(pano).to_dict()
+    seen = []
+    real = seams_mod._pole_structure
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seams_mod, "_pole_structure", spy)
+    after = seam_report(pano).to_dict()
+    assert seen == [False, False]
+    assert not before["poles"]["north"]["ok"]
+    for part in ("poles", "wrap", "seamless", "defects"):
+        assert after[part] == before[part]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("pole measure broke")
+
+    monkeypatch.setattr(seams_mod, "_pole_structure", broken)
+    with pytest.raises(RuntimeError, match="pole measure broke"):
+        seam_report(pano)
