@@ -243,12 +243,13 @@ def add_jobs(parser: Any) -> None:
 
 def cli_batch(command: str, job_for: Callable[[bool], Callable[[Path], Any]],
               inputs: Iterable[str], *, workers: int | None = None,
-              on_result: Callable[[Outcome, bool], None] | None = None) -> int:
+              on_result: Callable[[Outcome, bool], None] | None = None,
+              on_error: Callable[[Outcome, bool], None] | None = None) -> int:
     """A CLI subcommand over files and folders: find the panoramas, run the job
     ``job_for(many)`` returns (``many``: more than one file, e.g. to put each file's
     outputs in its own folder) on each, call ``on_result(outcome, many)`` for each
-    success in input order (to print it), and report the failures at the end on
-    stderr. Returns the exit status: 0 when every file succeeded, 2 otherwise (and when
+    success and ``on_error(outcome, many)`` for each failure, in input order (to print
+    them, e.g. as JSON), and report the failures at the end on stderr. Returns the exit status: 0 when every file succeeded, 2 otherwise (and when
     no file was found)."""
     inputs = list(inputs)
     if workers is not None and workers < 1:
@@ -263,8 +264,9 @@ def cli_batch(command: str, job_for: Callable[[bool], Callable[[Path], Any]],
     many = len(paths) > 1
     outcomes = map_panoramas(job_for(many), paths, workers=workers, desc=command)
     for o in outcomes:
-        if o.ok and on_result is not None:
-            on_result(o, many)
+        call = on_result if o.ok else on_error
+        if call is not None:
+            call(o, many)
     failed = [o for o in outcomes if not o.ok]
     if not failed:
         return 0

@@ -201,6 +201,10 @@ def _seams(args: argparse.Namespace) -> int:
         else:
             print(f"== {o.path}\n{text}\n" if many else text)
 
+    def failed(o, many):  # type: ignore[no-untyped-def]
+        if args.json:  # a script reading stdout sees every file it asked about
+            found[str(o.path)] = {"error": o.error}
+
     inputs = frozenset()
     if args.plot:  # a figure is never written over a panorama being checked
         from pathlib import Path
@@ -213,8 +217,9 @@ def _seams(args: argparse.Namespace) -> int:
             pass  # cli_batch reports what it cannot find
     rc = cli_batch("seams", lambda many: partial(_seams_one, plot=args.plot, many=many,
                                                  stretch=args.stretch, inputs=inputs),
-                   args.input, workers=args.jobs, on_result=show)
-    if args.json and found:  # one file: its report; several: {path: report}
+                   args.input, workers=args.jobs, on_result=show, on_error=failed)
+    # One file checked: its report; several, or a failure: {path: report or {"error": why}}.
+    if args.json and found:
         print(json.dumps(next(iter(found.values())) if len(found) == 1 and
                          len(args.input) == 1 and rc == 0 else found, indent=2))
     return rc  # a seam is a finding, not a failure; an unreadable file is

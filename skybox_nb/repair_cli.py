@@ -250,17 +250,25 @@ def run(args: argparse.Namespace) -> int:
             note = f"not recorded in the ledger: {e}"
         if args.json:
             found[str(o.path)] = summary["report"]
+            if note:  # stdout holds JSON only
+                print(f"skybox-nb repair: {o.path}: {note}", file=sys.stderr)
         else:
             print(f"== {o.path}\n{summary['text']}" if many else summary["text"])
             if note:
                 print(note)
+
+    def failed(o: Outcome, many: bool) -> None:
+        if args.json:  # a script reading stdout sees every file it asked about
+            found[str(o.path)] = {"error": o.error}
 
     rc = cli_batch("repair", lambda many: partial(repair_one, targets=targets,
                                                   wrap=both or args.wrap,
                                                   poles=both or args.poles,
                                                   plot=args.plot, many=many,
                                                   pole_disc=args.pole_disc),
-                   args.input, workers=args.jobs, on_result=show)
-    if args.json and found:  # one file: its report; several: {path: report}
-        print(json.dumps(next(iter(found.values())) if len(paths) == 1 else found, indent=2))
+                   args.input, workers=args.jobs, on_result=show, on_error=failed)
+    # One file repaired: its report; several, or a failure: {path: report or {"error": why}}.
+    if args.json and found:
+        print(json.dumps(next(iter(found.values())) if len(paths) == 1 and rc == 0 else found,
+                         indent=2))
     return rc

@@ -197,3 +197,26 @@ def test_a_dask_cluster_gives_the_one_by_one_results(library, tmp_path, capsys):
     assert _timeless({str(o.path): o.value[1] for o in outs}) == _timeless(expected)
     assert {t.name: t.read_bytes() for t in targets.values()} == repaired
 
+
+
+@pytest.mark.parametrize("command", ["seams", "repair"])
+def test_json_names_every_file_asked_about_failures_included(command, library, tmp_path,
+                                                              capsys):
+    # A script reading --json from stdout learns which file failed and why, not only from
+    # the exit status and stderr; a file alone that fails is keyed by its path too.
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    good = sorted(library.glob("pano_0*"))[0]
+    out = ["--out", str(tmp_path / "fixed")] if command == "repair" else []
+    assert main([command, str(good), str(junk), "--json", *out]) == 2
+    captured = capsys.readouterr()
+    found = json.loads(captured.out)
+    assert list(found) == [str(good), str(junk)]
+    assert "error" not in found[str(good)]
+    assert list(found[str(junk)]) == ["error"]
+    assert found[str(junk)]["error"].startswith(f"cannot read {junk}: not an image")
+    assert f"{junk}: cannot read" in captured.err
+
+    assert main([command, str(junk), "--json", *out]) == 2
+    alone = json.loads(capsys.readouterr().out)
+    assert alone == {str(junk): found[str(junk)]}
