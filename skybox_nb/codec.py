@@ -160,6 +160,24 @@ def _encode_pillow(arr: np.ndarray, fmt: str, quality: int, compression: int,
     return buf.getvalue()
 
 
+_IEND = b"IEND\xaeB`\x82"  # a PNG's last chunk: its type and its (fixed) CRC
+
+
+def _ends_with_iend(source: "bytes | str") -> bool:
+    """Whether a PNG (path or bytes) ends with its IEND chunk, as a whole file does."""
+    if isinstance(source, bytes):
+        return source.endswith(_IEND)
+    try:
+        with open(source, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < len(_IEND):
+                return False
+            f.seek(-len(_IEND), 2)
+            return f.read() == _IEND
+    except OSError:
+        return False
+
+
 # Pillow's mode -> channels OpenCV must return for the same pixels
 _CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4}
 
@@ -171,6 +189,10 @@ def decode_opencv(source: "bytes | str", mode: str, fmt: str | None) -> np.ndarr
     reader for it (then the caller decodes with Pillow). EXIF orientation is NOT applied.
     """
     if _cv2 is None or mode not in _CHANNELS or fmt not in ("JPEG", "PNG", "WEBP", "TIFF"):
+        return None
+    if fmt == "PNG" and not _ends_with_iend(source):
+        # A cut-off PNG: libpng would print its own errors on stderr before ours; Pillow
+        # reports it (or reads what a stray tail after IEND leaves readable) in one line.
         return None
     flags = _cv2.IMREAD_UNCHANGED
     try:

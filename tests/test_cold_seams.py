@@ -223,3 +223,15 @@ def test_a_raw_profile_exif_text_after_the_pixels_still_turns_the_image(
     chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
     (tmp_path / "after.png").write_bytes(raw[:end] + chunk + raw[end:])
     assert np.array_equal(Panorama.load(tmp_path / "after.png").array, img)
+
+
+def test_a_cut_off_png_is_reported_in_one_line_of_ours(tmp_path: Path, img: np.ndarray) -> None:
+    # libpng prints its own "libpng error: ..." lines on stderr when OpenCV decodes a
+    # cut-off PNG; such a file goes to Pillow instead, so stderr holds our line alone.
+    raw = _variants(tmp_path, img)["cut.png"]
+    done = subprocess.run([sys.executable, "-m", "skybox_nb.cli", "seams", str(raw)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"skybox-nb seams: cannot read {raw}: image: cannot decode {raw}: image file is "
+        "truncated"], done.stderr
