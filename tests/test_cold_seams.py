@@ -228,7 +228,9 @@ def test_a_raw_profile_exif_text_after_the_pixels_still_turns_the_image(
 def test_a_cut_off_png_is_reported_in_one_line_of_ours(tmp_path: Path, img: np.ndarray) -> None:
     # libpng prints its own "libpng error: ..." lines on stderr when OpenCV decodes a
     # cut-off PNG; such a file goes to Pillow instead, so stderr holds our line alone.
-    raw = _variants(tmp_path, img)["cut.png"]
+    whole = _variants(tmp_path, img)["saved.png"].read_bytes()
+    raw = tmp_path / "cut-in-pixels.png"
+    raw.write_bytes(whole[: len(whole) * 2 // 3])  # the header whole, the pixels cut
     done = subprocess.run([sys.executable, "-m", "skybox_nb.cli", "seams", str(raw)],
                           capture_output=True, text=True)
     assert done.returncode == 2
