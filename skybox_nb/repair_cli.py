@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             found[str(o.path)] = summary["report"]
             if note:  # stdout holds JSON only
-                print(f"skybox-nb repair: {o.path}: {note}", file=sys.stderr)
+                print(f"{o.path}: {note}", file=sys.stderr)
         else:
             print(f"== {o.path}\n{summary['text']}" if many else summary["text"])
             if note:
@@ -269,6 +269,6 @@ def run(args: argparse.Namespace) -> int:
                    args.input, workers=args.jobs, on_result=show, on_error=failed)
     # One file repaired: its report; several, or a failure: {path: report or {"error": why}}.
     if args.json and found:
-        print(json.dumps(next(iter(found.values())) if len(paths) == 1 and rc == 0 else found,
-                         indent=2))
+        one = len(found) == 1 and len(args.input) == 1 and rc == 0  # as `seams` decides
+        print(json.dumps(next(iter(found.values())) if one else found, indent=2))
     return rc

@@ -915,46 +915,49 @@ def seam_report(pano_or_array: Any, thresholds: dict[str, float] | None = None,
     # edges: OpenCV and numpy's large-array work let go of the GIL, so on two cores a cold
     # check takes a third less (what a user waits for on every `skybox-nb seams`).
     poles_job = _Background(lambda: Poles(pole("north", True), pole("south", False)))
-    col, norm, ordinary = _column_scores(work)
-    wrap_score = float(col[-1])
-    j = int(np.argmax(col[:-1]))
-    profile = _band_profile(norm, ordinary)
-    # Hysteresis: a run is rows over 0.8 of the limit holding at least one over it, so a
-    # seam whose profile hovers about the limit is one band, not several short ones.
-    over = profile > limits["wrap"]
-    runs = [(a, b) for a, b in _runs(profile > _BAND_HYSTERESIS * limits["wrap"])
-            if over[a:b].any()]
-    bands = [(a, b) for a, b in runs if b - a >= max(BAND_MIN * h, _BAND_ROWS)]
-    share = max((b - a for a, b in runs), default=0) / h
-    border = np.concatenate([gray[:, -3:], gray[:, :3]], axis=1) / 255.0
-    ds = discontinuity_score(border)
-    band_ds = (discontinuity_score(np.concatenate([border[a:b] for a, b in bands]))
-               if bands else 0.0)
-    # Rows are located only for a failed wrap: on a sound one, JPEG noise and sharp
-    # texture put short runs over the line that are not defects.
-    flagged = wrap_score > limits["wrap"] or ds > limits["ds"] or bool(bands)
-    bad_rows = [(a * k, b * k) for a, b in runs] if flagged else []
-    wrap = WrapSeam(wrap_score, ds, float(col[j]), (j + 1) * k, profile, bad_rows,
-                    limits["wrap"], limits["ds"], limits["interior"],
-                    bands=[(a * k, b * k) for a, b in bands], band_ds=band_ds,
-                    interior_cover=_cover(norm[:, j] / ordinary[j], limits["interior"]), height=H,
-                    band_share=share)
+    try:
+        col, norm, ordinary = _column_scores(work)
+        wrap_score = float(col[-1])
+        j = int(np.argmax(col[:-1]))
+        profile = _band_profile(norm, ordinary)
+        # Hysteresis: a run is rows over 0.8 of the limit holding at least one over it, so a
+        # seam whose profile hovers about the limit is one band, not several short ones.
+        over = profile > limits["wrap"]
+        runs = [(a, b) for a, b in _runs(profile > _BAND_HYSTERESIS * limits["wrap"])
+                if over[a:b].any()]
+        bands = [(a, b) for a, b in runs if b - a >= max(BAND_MIN * h, _BAND_ROWS)]
+        share = max((b - a for a, b in runs), default=0) / h
+        border = np.concatenate([gray[:, -3:], gray[:, :3]], axis=1) / 255.0
+        ds = discontinuity_score(border)
+        band_ds = (discontinuity_score(np.concatenate([border[a:b] for a, b in bands]))
+                   if bands else 0.0)
+        # Rows are located only for a failed wrap: on a sound one, JPEG noise and sharp
+        # texture put short runs over the line that are not defects.
+        flagged = wrap_score > limits["wrap"] or ds > limits["ds"] or bool(bands)
+        bad_rows = [(a * k, b * k) for a, b in runs] if flagged else []
+        wrap = WrapSeam(wrap_score, ds, float(col[j]), (j + 1) * k, profile, bad_rows,
+                        limits["wrap"], limits["ds"], limits["interior"],
+                        bands=[(a * k, b * k) for a, b in bands], band_ds=band_ds,
+                        interior_cover=_cover(norm[:, j] / ordinary[j], limits["interior"]),
+                        height=H, band_share=share)
 
-    if given_faces is None:
-        size = max(8, min(256, w // 4))
-        faces = to_faces(gray_pano, size, "generic")
-        gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
-    else:
-        # One exposure for all six faces (the panorama's): each face exposed to its own
-        # log-average put a step at every edge between a bright and a dark face.
-        gray_faces = {n: _gray(f, 256, exposure) for n, f in given_faces.items()}
-        size = next(iter(gray_faces.values())).shape[0]
-    edges, cube_ds = _cube_edges(gray_faces, 2 * size)
-    if given_faces is not None and conv.name != "generic":  # name edges as the user does
-        generic = get_convention("generic")
-        rename = {g: conv.name_of(generic.axis(g)) for g in generic.names}
-        edges = {"-".join(rename[x] for x in e.split("-")): v for e, v in edges.items()}
-    cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
+        if given_faces is None:
+            size = max(8, min(256, w // 4))
+            faces = to_faces(gray_pano, size, "generic")
+            gray_faces = {n: f[:, :, 0] for n, f in faces.items()}
+        else:
+            # One exposure for all six faces (the panorama's): each face exposed to its own
+            # log-average put a step at every edge between a bright and a dark face.
+            gray_faces = {n: _gray(f, 256, exposure) for n, f in given_faces.items()}
+            size = next(iter(gray_faces.values())).shape[0]
+        edges, cube_ds = _cube_edges(gray_faces, 2 * size)
+        if given_faces is not None and conv.name != "generic":  # name edges as the user does
+            generic = get_convention("generic")
+            rename = {g: conv.name_of(generic.axis(g)) for g in generic.names}
+            edges = {"-".join(rename[x] for x in e.split("-")): v for e, v in edges.items()}
+        cube = CubeEdges(edges, cube_ds, limits["cube_edge"])
+    finally:
+        poles_job.join()  # even when this thread is interrupted (Ctrl-C)
     poles = poles_job.result()
 
     defects = _describe(wrap, poles, cube, H, W)
@@ -972,18 +975,36 @@ class _Background:
     def __init__(self, call: Callable[[], Any]) -> None:
         self._value: Any = None
         self._error: BaseException | None = None
+        # Set when the call has ended. Not Thread.join: on Python 3.11 a join that a
+        # Ctrl-C interrupts marks the thread stopped while it still runs.
+        self._done = threading.Event()
 
         def run() -> None:
             try:
                 self._value = call()
             except BaseException as exc:  # handed to the caller, who sees it raised
                 self._error = exc
+            finally:
+                self._done.set()
 
-        self._thread = threading.Thread(target=run, name="skybox-nb-poles", daemon=True)
-        self._thread.start()
+        threading.Thread(target=run, name="skybox-nb-poles", daemon=True).start()
+
+    def join(self) -> None:
+        """Wait for the call to end, even through a KeyboardInterrupt (raised once it has
+        ended): a thread left inside an OpenCV call while the interpreter exits aborts
+        the process (exit 134, "terminate called without an active exception")."""
+        stopped: BaseException | None = None
+        while True:
+            try:
+                self._done.wait()
+                break
+            except KeyboardInterrupt as exc:
+                stopped = exc
+        if stopped is not None:
+            raise stopped
 
     def result(self) -> Any:
-        self._thread.join()
+        self.join()
         if self._error is not None:
             raise self._error
         return self._value

@@ -281,14 +281,27 @@ def test_the_check_loads_no_plotting_library():
 
 def test_the_poles_are_measured_beside_the_wrap_and_their_errors_reach_the_caller(monkeypatch):
     # The poles run on a second thread (a cold check's time on two cores); what they
-    # measure must be the same as on the caller's thread, and an error there must surface
-    # from seam_report itself, not vanish with the thread.
+    # measure must be what a serial run measures, and an error there must surface from
+    # seam_report itself, not vanish with the thread.
     import threading
 
     from skybox_nb import seams as seams_mod
 
     pano = pinch_pole(render(textured, W, H))  # a failing pole: its extent is measured too
-    before = seam_report(pano).to_dict()
+
+    class Serial:  # the same calls, made on the caller's thread
+        def __init__(self, call):
+            self._value = call()
+
+        def join(self):
+            pass
+
+        def result(self):
+            return self._value
+
+    with monkeypatch.context() as m:
+        m.setattr(seams_mod, "_Background", Serial)
+        serial = seam_report(pano).to_dict()
     seen = []
     real = seams_mod._pole_structure
 
@@ -297,11 +310,11 @@ def test_the_poles_are_measured_beside_the_wrap_and_their_errors_reach_the_calle
         return real(*args, **kwargs)
 
     monkeypatch.setattr(seams_mod, "_pole_structure", spy)
-    after = seam_report(pano).to_dict()
+    threaded = seam_report(pano).to_dict()
     assert seen == [False, False]
-    assert not before["poles"]["north"]["ok"]
-    for part in ("poles", "wrap", "seamless", "defects"):
-        assert after[part] == before[part]
+    assert not serial["poles"]["north"]["ok"]
+    for part in ("poles", "wrap", "cube_edges", "seamless", "defects"):
+        assert threaded[part] == serial[part], part
 
     def broken(*args, **kwargs):
         raise RuntimeError("pole measure broke")
@@ -309,3 +322,38 @@ def test_the_poles_are_measured_beside_the_wrap_and_their_errors_reach_the_calle
     monkeypatch.setattr(seams_mod, "_pole_structure", broken)
     with pytest.raises(RuntimeError, match="pole measure broke"):
         seam_report(pano)
+
+
+_INTERRUPTED = """
+import signal, sys, threading
+import cv2, numpy as np
+from skybox_nb import seams
+from skybox_nb.cli import main
+
+real = seams._pole_structure
+
+def slow(*args, **kwargs):  # the pole thread in and out of OpenCV when Ctrl-C comes
+    small = np.random.default_rng(0).random((96, 96), np.float32)
+    for _ in range(20000):
+        cv2.GaussianBlur(small, (0, 0), 3)
+    return real(*args, **kwargs)
+
+seams._pole_structure = slow
+threading.Timer(0.4, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+sys.exit(main(["seams", sys.argv[1]]))
+"""
+
+
+def test_ctrl_c_during_a_check_exits_cleanly_with_the_pole_thread_busy(tmp_path):
+    # The interrupted caller waits for the pole thread: a thread left inside an OpenCV
+    # call while the interpreter exits aborts the process ("terminate called ...", 134).
+    import subprocess
+    import sys
+
+    path = tmp_path / "pano.png"
+    Image.fromarray(pinch_pole(render(textured, W, H))).save(path)
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", _INTERRUPTED, str(path)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 130, (done.returncode, done.stderr[-500:])
+        assert done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr[-500:]
