@@ -249,8 +249,8 @@ def cli_batch(command: str, job_for: Callable[[bool], Callable[[Path], Any]],
     ``job_for(many)`` returns (``many``: more than one file, e.g. to put each file's
     outputs in its own folder) on each, call ``on_result(outcome, many)`` for each
     success and ``on_error(outcome, many)`` for each failure, in input order (to print
-    them, e.g. as JSON), and report the failures at the end on stderr. Returns the exit status: 0 when every file succeeded, 2 otherwise (and when
-    no file was found)."""
+    them, e.g. as JSON), and report the failures at the end on stderr. Returns the exit
+    status: 0 when every file succeeded, 2 otherwise (and when no file was found)."""
     inputs = list(inputs)
     if workers is not None and workers < 1:
         print(f"skybox-nb {command}: --jobs: got {workers}; allowed: an integer >= 1",
